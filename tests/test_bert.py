@@ -1,0 +1,299 @@
+"""Encoder tests: Google names, checkpoint loading, and parity with Hugging Face.
+
+Unit tests use BERT-tester sizes (vocab 99, hidden 32, 4 heads, intermediate
+37, 2 layers): mutually distinct, so a transposed axis cannot pass silently.
+The parity tests compare every hidden state with the independent reference,
+`transformers.BertModel` in PyTorch, on the default weights and real CoNLL
+sentences.
+"""
+
+import json
+import re
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ner import checkpoint
+from ner.bert import BertConfig, BertEncoder
+
+TINY = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+            intermediate_size=37, max_position_embeddings=64, type_vocab_size=2)
+
+LAYER_0_NAMES = {
+    "bert/encoder/layer_0/attention/self/query/kernel": (32, 32),
+    "bert/encoder/layer_0/attention/self/query/bias": (32,),
+    "bert/encoder/layer_0/attention/self/key/kernel": (32, 32),
+    "bert/encoder/layer_0/attention/self/key/bias": (32,),
+    "bert/encoder/layer_0/attention/self/value/kernel": (32, 32),
+    "bert/encoder/layer_0/attention/self/value/bias": (32,),
+    "bert/encoder/layer_0/attention/output/dense/kernel": (32, 32),
+    "bert/encoder/layer_0/attention/output/dense/bias": (32,),
+    "bert/encoder/layer_0/attention/output/LayerNorm/gamma": (32,),
+    "bert/encoder/layer_0/attention/output/LayerNorm/beta": (32,),
+    "bert/encoder/layer_0/intermediate/dense/kernel": (32, 37),
+    "bert/encoder/layer_0/intermediate/dense/bias": (37,),
+    "bert/encoder/layer_0/output/dense/kernel": (37, 32),
+    "bert/encoder/layer_0/output/dense/bias": (32,),
+    "bert/encoder/layer_0/output/LayerNorm/gamma": (32,),
+    "bert/encoder/layer_0/output/LayerNorm/beta": (32,),
+}
+EMBEDDING_NAMES = {
+    "bert/embeddings/word_embeddings": (99, 32),
+    "bert/embeddings/token_type_embeddings": (2, 32),
+    "bert/embeddings/position_embeddings": (64, 32),
+    "bert/embeddings/LayerNorm/gamma": (32,),
+    "bert/embeddings/LayerNorm/beta": (32,),
+}
+
+
+def _tiny_encoder(**overrides):
+    tf.random.set_seed(0)
+    return BertEncoder(BertConfig(**dict(TINY, **overrides)))
+
+
+def _random_batch(rng, batch=13, seq=7, vocab=99):
+    ids = rng.integers(1, vocab, size=(batch, seq))
+    lengths = rng.integers(1, seq + 1, size=batch)
+    mask = (np.arange(seq)[None, :] < lengths[:, None]).astype(np.int32)
+    return ids * mask, mask
+
+
+def test_variables_carry_google_names():
+    names = {n: tuple(v.shape) for n, v in _tiny_encoder().variables_by_name().items()}
+    expected = dict(EMBEDDING_NAMES, **LAYER_0_NAMES,
+                    **{k.replace("layer_0", "layer_1"): s for k, s in LAYER_0_NAMES.items()})
+    assert names == expected
+
+
+def test_freeze_regex_selects_layers_by_name():
+    encoder = _tiny_encoder()
+    pattern = re.compile(r"bert/embeddings/|bert/encoder/layer_0/")
+    frozen = [v.name for v in encoder.trainable_variables if pattern.search(v.name)]
+    assert len(frozen) == len(EMBEDDING_NAMES) + len(LAYER_0_NAMES)
+    assert not any("layer_1" in n for n in frozen)
+
+
+@pytest.mark.parametrize("key, name", [
+    ("embeddings.word_embeddings.weight", "bert/embeddings/word_embeddings"),
+    ("bert.embeddings.position_embeddings.weight", "bert/embeddings/position_embeddings"),
+    ("embeddings.LayerNorm.weight", "bert/embeddings/LayerNorm/gamma"),
+    ("embeddings.LayerNorm.bias", "bert/embeddings/LayerNorm/beta"),
+    ("encoder.layer.11.attention.self.value.weight",
+     "bert/encoder/layer_11/attention/self/value/kernel"),
+    ("encoder.layer.0.attention.output.LayerNorm.bias",
+     "bert/encoder/layer_0/attention/output/LayerNorm/beta"),
+    ("bert.encoder.layer.2.intermediate.dense.bias", "bert/encoder/layer_2/intermediate/dense/bias"),
+    ("encoder.layer.5.output.dense.weight", "bert/encoder/layer_5/output/dense/kernel"),
+    ("pooler.dense.weight", "bert/pooler/dense/kernel"),
+])
+def test_hf_to_google_name(key, name):
+    assert checkpoint.hf_to_google_name(key) == name
+
+
+def test_config_round_trips_through_json(tmp_path):
+    config = BertConfig(**TINY, hidden_act="gelu_new", layer_norm_eps=1e-6)
+    config.to_json_file(tmp_path / "config.json")
+    assert BertConfig.from_json_file(tmp_path / "config.json") == config
+
+
+def test_google_config_gelu_means_tanh_approximation(tmp_path):
+    values = dict(TINY, hidden_act="gelu")
+    (tmp_path / "bert_config.json").write_text(json.dumps(values))
+    (tmp_path / "config.json").write_text(json.dumps(values))
+    assert BertConfig.from_json_file(tmp_path / "bert_config.json").hidden_act == "gelu_new"
+    assert BertConfig.from_json_file(tmp_path / "config.json").hidden_act == "gelu"
+
+
+def test_config_errors_name_the_file(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text('{"hidden_size": 32,\n "vocab_size": }')
+    with pytest.raises(ValueError, match=r"config.json:2: not valid JSON"):
+        BertConfig.from_json_file(path)
+    path.write_text(json.dumps(dict(TINY, position_embedding_type="relative_key")))
+    with pytest.raises(ValueError, match="config.json: position_embedding_type"):
+        BertConfig.from_json_file(path)
+
+
+def test_output_shapes_for_several_lengths():
+    encoder = _tiny_encoder()
+    rng = np.random.default_rng(0)
+    for seq in (1, 2, 7, 64):
+        ids, mask = _random_batch(rng, seq=seq)
+        out = encoder(ids, attention_mask=mask)
+        assert out.sequence_output.shape == (13, seq, 32)
+        assert len(out["hidden_states"]) == 3
+        assert all(h.shape == (13, seq, 32) for h in out.hidden_states)
+        np.testing.assert_array_equal(out.sequence_output, out.hidden_states[-1])
+
+
+def test_padding_does_not_change_real_positions():
+    encoder = _tiny_encoder()
+    rng = np.random.default_rng(1)
+    ids, mask = _random_batch(rng, seq=7)
+    segments = rng.integers(0, 2, size=ids.shape) * mask
+    base = encoder(ids, attention_mask=mask, token_type_ids=segments).hidden_states
+    pad = lambda a: np.pad(a, [(0, 0), (0, 9)])
+    padded = encoder(pad(ids), attention_mask=pad(mask), token_type_ids=pad(segments)).hidden_states
+    real = mask.astype(bool)
+    for a, b in zip(base, padded):
+        np.testing.assert_allclose(np.asarray(a)[real], np.asarray(b)[:, :7][real], atol=1e-5)
+
+
+def test_dropout_only_in_training():
+    encoder = _tiny_encoder()
+    ids, mask = _random_batch(np.random.default_rng(2))
+    a = encoder(ids, attention_mask=mask).sequence_output
+    b = encoder(ids, attention_mask=mask).sequence_output
+    c = encoder(ids, attention_mask=mask, training=True).sequence_output
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(np.asarray(a) - np.asarray(c)).max() > 1e-3
+
+
+def test_bfloat16_compute_stays_close_to_float32():
+    encoder = _tiny_encoder()
+    ids, mask = _random_batch(np.random.default_rng(3))
+    full = encoder(ids, attention_mask=mask).sequence_output
+    encoder.compute_dtype = tf.bfloat16
+    half = encoder(ids, attention_mask=mask).sequence_output
+    assert half.dtype == tf.bfloat16
+    assert all(v.dtype == tf.float32 for v in encoder.variables)
+    # LayerNorm output has unit variance; bf16 keeps ~3 significant digits.
+    np.testing.assert_allclose(np.asarray(tf.cast(half, tf.float32)), full, atol=0.1)
+
+
+def test_works_in_tf_function_with_unknown_shapes():
+    encoder = _tiny_encoder()
+    spec = tf.TensorSpec([None, None], tf.int32)
+    fn = tf.function(lambda i, m: encoder(i, attention_mask=m).sequence_output,
+                     input_signature=[spec, spec])
+    rng = np.random.default_rng(4)
+    for seq in (3, 8):
+        ids, mask = _random_batch(rng, seq=seq)
+        np.testing.assert_allclose(fn(ids.astype(np.int32), mask),
+                                   encoder(ids, attention_mask=mask).sequence_output, atol=1e-5)
+
+
+def _write_tf1_checkpoint(folder, weights, config_values, vocab_size):
+    """Writes a Google-style release folder with `tf.compat.v1` variables and a Saver."""
+    folder.mkdir(exist_ok=True)
+    with tf.Graph().as_default():
+        variables = [tf.compat.v1.get_variable(name, initializer=value)
+                     for name, value in weights.items()]
+        saver = tf.compat.v1.train.Saver(variables)
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            saver.save(session, str(folder / "bert_model.ckpt"), write_meta_graph=False)
+    (folder / "bert_config.json").write_text(json.dumps(config_values))
+    (folder / "vocab.txt").write_text("\n".join(f"[unused{i}]" for i in range(vocab_size)) + "\n")
+
+
+def test_google_checkpoint_maps_one_to_one(tmp_path):
+    source = _tiny_encoder()
+    rng = np.random.default_rng(5)
+    weights = {n: rng.normal(0, 0.5, v.shape).astype(np.float32)
+               for n, v in source.variables_by_name().items()}
+    # A real release also holds the pooler, pre-training heads and Adam slots.
+    extra = {"bert/pooler/dense/kernel": np.ones((32, 32), np.float32),
+             "cls/predictions/output_bias": np.ones((99,), np.float32),
+             "bert/encoder/layer_0/output/dense/kernel/adam_m": np.ones((37, 32), np.float32)}
+    _write_tf1_checkpoint(tmp_path / "google", dict(weights, **extra), dict(TINY), 99)
+
+    loaded = BertEncoder.from_pretrained(tmp_path / "google")
+    got = loaded.variables_by_name()
+    assert sorted(got) == sorted(weights)
+    for name, value in weights.items():
+        np.testing.assert_array_equal(got[name].numpy(), value, err_msg=name)
+
+
+def test_checkpoint_mismatch_names_both_sides(tmp_path):
+    weights = {n: v.numpy() for n, v in _tiny_encoder().variables_by_name().items()}
+    del weights["bert/encoder/layer_1/output/dense/bias"]
+    weights["bert/encoder/layer_9/output/dense/bias"] = np.zeros(32, np.float32)
+    _write_tf1_checkpoint(tmp_path / "google", weights, dict(TINY), 99)
+    with pytest.raises(ValueError) as info:
+        BertEncoder.from_pretrained(tmp_path / "google")
+    message = str(info.value)
+    assert "variables with no weight in the checkpoint: ['bert/encoder/layer_1/output/dense/bias']" in message
+    assert "checkpoint weights with no variable: ['bert/encoder/layer_9/output/dense/bias']" in message
+
+
+def test_shape_mismatch_is_an_error(tmp_path):
+    weights = {n: v.numpy() for n, v in _tiny_encoder().variables_by_name().items()}
+    weights["bert/embeddings/word_embeddings"] = np.zeros((98, 32), np.float32)
+    _write_tf1_checkpoint(tmp_path / "google", weights, dict(TINY), 99)
+    with pytest.raises(ValueError, match=r"word_embeddings has shape \(98, 32\) in the checkpoint"):
+        BertEncoder.from_pretrained(tmp_path / "google")
+
+
+def test_not_a_bert_folder(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(FileNotFoundError, match="not a BERT folder.*notes.txt"):
+        BertEncoder.from_pretrained(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no such BERT folder"):
+        BertEncoder.from_pretrained(tmp_path / "missing")
+
+
+# --- Parity with the reference on the default weights ------------------------
+
+@pytest.fixture(scope="module")
+def default_dir():
+    return checkpoint.default_encoder_dir()
+
+
+@pytest.fixture(scope="module")
+def default_encoder():
+    return BertEncoder.from_pretrained()
+
+
+@pytest.fixture(scope="module")
+def conll_batch(conll_dir, default_dir):
+    """64 real CoNLL-2003 dev sentences as reference wordpiece ids, padded."""
+    transformers = pytest.importorskip("transformers")
+    from ner import data
+
+    sents = data.sentences(data.read_conll(conll_dir / "dev.txt"))
+    picked = [s.tokens for s in sents if len(s.tokens) > 2][:64]
+    tok = transformers.BertTokenizer(str(default_dir / "vocab.txt"), do_lower_case=True)
+    enc = tok([" ".join(t) for t in picked], padding=True, return_tensors="np")
+    assert enc["input_ids"].shape[0] == 64
+    return enc["input_ids"].astype(np.int32), enc["attention_mask"].astype(np.int32)
+
+
+def test_hidden_states_match_transformers(default_dir, default_encoder, conll_batch):
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    ids, mask = conll_batch
+    reference = transformers.BertModel.from_pretrained(str(default_dir), add_pooling_layer=False)
+    reference.eval()
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(ids.astype(np.int64)),
+                             attention_mask=torch.from_numpy(mask.astype(np.int64)),
+                             output_hidden_states=True).hidden_states
+    got = default_encoder(ids, attention_mask=mask).hidden_states
+    assert len(got) == len(expected) == 7
+    real = mask.astype(bool)
+    for layer, (a, b) in enumerate(zip(got, expected)):
+        diff = np.abs(np.asarray(a)[real] - b.numpy()[real]).max()
+        assert diff < 1e-4, f"hidden state {layer}: max abs diff {diff}"
+
+
+def test_google_round_trip_of_default_weights(tmp_path, default_dir, default_encoder, conll_batch):
+    """Default weights written as a TF1 release load back to the same outputs."""
+    config = json.loads((default_dir / "config.json").read_text())
+    weights = {n: v.numpy() for n, v in default_encoder.variables_by_name().items()}
+    _write_tf1_checkpoint(tmp_path / "google", weights, config, config["vocab_size"])
+    google = BertEncoder.from_pretrained(tmp_path / "google")
+    # Google's "gelu" is the tanh approximation; build the same from the HF folder.
+    assert google.config.hidden_act == "gelu_new"
+    hf_tanh = BertEncoder(BertConfig.from_dict(dict(config, hidden_act="gelu_new")))
+    for name, var in hf_tanh.variables_by_name().items():
+        var.assign(weights[name])
+    ids, mask = conll_batch
+    real = mask.astype(bool)
+    a = np.asarray(google(ids, attention_mask=mask).sequence_output)[real]
+    b = np.asarray(hf_tanh(ids, attention_mask=mask).sequence_output)[real]
+    np.testing.assert_array_equal(a, b)
+    # And the activation really follows the config: erf differs, slightly.
+    erf = np.asarray(default_encoder(ids, attention_mask=mask).sequence_output)[real]
+    assert 0 < np.abs(a - erf).max() < 0.05
