@@ -1,0 +1,446 @@
+"""Tests for ner/data.py: CoNLL reading and writing, tag schemes, label lists.
+
+Expected values are written by hand from the scheme definitions (IOB1: `B-`
+only between two same-type chunks; IOB2: every chunk starts with `B-`; BIOES:
+`S-` for one-token chunks, `E-` for the last token), or are the published
+CoNLL-2003 statistics.
+"""
+
+import io
+import time
+
+import pytest
+
+from ner.data import (
+    ConllFormatError,
+    Document,
+    Sentence,
+    convert_tags,
+    detect_scheme,
+    entity_types,
+    label_list,
+    parse_conll,
+    read_conll,
+    sentences,
+    write_conll,
+)
+
+# --------------------------------------------------------------------------
+# The real CoNLL-2003 files
+# --------------------------------------------------------------------------
+
+# Published sizes of the English CoNLL-2003 splits (documents, sentences,
+# tokens), e.g. in the issue and in Tjong Kim Sang & De Meulder (2003).
+CONLL_SIZES = {
+    "train": (946, 14041, 203621),
+    "dev": (216, 3250, 51362),
+    "test": (231, 3453, 46435),
+}
+
+
+@pytest.fixture(scope="module")
+def conll(conll_dir):
+    """The three splits, read once for the whole module: {split: (path, docs)}."""
+    return {split: (conll_dir / f"{split}.txt", read_conll(conll_dir / f"{split}.txt")) for split in CONLL_SIZES}
+
+
+@pytest.mark.parametrize("split", sorted(CONLL_SIZES))
+def test_conll2003_sizes(conll, split):
+    _, docs = conll[split]
+    n_docs, n_sents, n_tokens = CONLL_SIZES[split]
+    assert len(docs) == n_docs
+    assert len(sentences(docs)) == n_sents
+    assert sum(len(s) for s in sentences(docs)) == n_tokens
+    assert all(d.docstart == "-DOCSTART- -X- -X- O" for d in docs)
+    assert all(len(d.sentences) > 0 for d in docs)
+    assert entity_types(docs) == ["LOC", "MISC", "ORG", "PER"]
+
+
+@pytest.mark.parametrize("split", sorted(CONLL_SIZES))
+def test_conll2003_round_trip_is_byte_exact(conll, split):
+    path, docs = conll[split]
+    buf = io.StringIO()
+    write_conll(docs, buf)
+    assert buf.getvalue().encode("utf-8") == path.read_bytes()
+
+
+def test_conll2003_first_sentence(conll):
+    # Lines 1-2 are the -DOCSTART- line and a blank line; the sentence is
+    # "EU rejects German call to boycott British lamb ." from line 3.
+    first = conll["train"][1][0].sentences[0]
+    assert first.tokens == ("EU", "rejects", "German", "call", "to", "boycott", "British", "lamb", ".")
+    assert first.tags == ("B-ORG", "O", "B-MISC", "O", "O", "O", "B-MISC", "O", "O")
+    assert first.columns[:2] == (("NNP", "B-NP"), ("VBZ", "B-VP"))
+    assert first.line == 3
+
+
+def test_conll2003_train_reads_fast(conll_dir):
+    # CPU time rather than wall time: the test machines are shared.
+    start = time.process_time()
+    read_conll(conll_dir / "train.txt")
+    assert time.process_time() - start < 2.0
+
+
+# --------------------------------------------------------------------------
+# The checked-in sample
+# --------------------------------------------------------------------------
+
+
+def test_sample_file(repo_root):
+    path = repo_root / "data" / "conll2003" / "sample.txt"
+    docs = read_conll(path)
+    assert len(docs) == 3
+    assert all(d.docstart == "-DOCSTART- -X- -X- O" for d in docs)
+    assert 20 <= len(sentences(docs)) <= 30
+    assert all(len(s.columns) == len(s.tokens) and len(s.columns[0]) == 2 for s in sentences(docs))
+    assert label_list(docs) == ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
+    buf = io.StringIO()
+    write_conll(docs, buf)
+    assert buf.getvalue() == path.read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------
+# Tag schemes
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "tags, source, target, expected",
+    [
+        # IOB1 -> IOB2: an I- that starts a chunk becomes B-.
+        (["I-PER", "I-PER", "O"], "IOB1", "IOB2", ["B-PER", "I-PER", "O"]),
+        (["I-PER", "B-PER", "O"], "IOB1", "IOB2", ["B-PER", "B-PER", "O"]),
+        (["I-LOC", "I-PER"], "IOB1", "IOB2", ["B-LOC", "B-PER"]),
+        (["O", "I-ORG", "I-ORG", "B-ORG", "I-ORG"], "IOB1", "IOB2", ["O", "B-ORG", "I-ORG", "B-ORG", "I-ORG"]),
+        (["B-MISC", "O"], "IOB1", "IOB2", ["B-MISC", "O"]),  # B- after O: tolerated, a chunk start
+        (["O", "O"], "IOB1", "IOB2", ["O", "O"]),
+        ([], "IOB1", "IOB2", []),
+        # IOB2 -> IOB1: B- survives only right after a chunk of the same type.
+        (["B-PER", "I-PER", "O"], "IOB2", "IOB1", ["I-PER", "I-PER", "O"]),
+        (["B-PER", "B-PER"], "IOB2", "IOB1", ["I-PER", "B-PER"]),
+        (["B-LOC", "B-PER"], "IOB2", "IOB1", ["I-LOC", "I-PER"]),
+        (["B-ORG", "I-ORG", "B-ORG", "O", "B-ORG"], "IOB2", "IOB1", ["I-ORG", "I-ORG", "B-ORG", "O", "I-ORG"]),
+        # IOB2 -> BIOES.
+        (["B-PER"], "IOB2", "BIOES", ["S-PER"]),
+        (["B-PER", "I-PER"], "IOB2", "BIOES", ["B-PER", "E-PER"]),
+        (["B-PER", "I-PER", "I-PER", "O"], "IOB2", "BIOES", ["B-PER", "I-PER", "E-PER", "O"]),
+        (["B-PER", "B-PER"], "IOB2", "BIOES", ["S-PER", "S-PER"]),
+        (["B-LOC", "I-LOC", "B-LOC"], "IOB2", "BIOES", ["B-LOC", "E-LOC", "S-LOC"]),
+        (["B-ORG", "B-MISC", "I-MISC"], "IOB2", "BIOES", ["S-ORG", "B-MISC", "E-MISC"]),
+        # BIOES -> IOB2.
+        (["S-PER", "O"], "BIOES", "IOB2", ["B-PER", "O"]),
+        (["B-PER", "I-PER", "E-PER"], "BIOES", "IOB2", ["B-PER", "I-PER", "I-PER"]),
+        (["S-LOC", "S-LOC"], "BIOES", "IOB2", ["B-LOC", "B-LOC"]),
+        (["O", "B-ORG", "E-ORG", "S-PER"], "BIOES", "IOB2", ["O", "B-ORG", "I-ORG", "B-PER"]),
+        # Across, identity and aliases.
+        (["I-PER", "I-PER", "B-PER", "O"], "IOB1", "BIOES", ["B-PER", "E-PER", "S-PER", "O"]),
+        (["S-LOC", "S-LOC", "B-ORG", "E-ORG"], "BIOES", "IOB1", ["I-LOC", "B-LOC", "I-ORG", "I-ORG"]),
+        (["B-PER", "I-PER", "O"], "IOB2", "IOB2", ["B-PER", "I-PER", "O"]),
+        (["B-PER", "I-PER"], "BIO", "IOBES", ["B-PER", "E-PER"]),
+        (["B-PER", "I-PER"], "bio", "iobes", ["B-PER", "E-PER"]),
+    ],
+)
+def test_convert_tags(tags, source, target, expected):
+    assert convert_tags(tags, source, target) == expected
+
+
+@pytest.mark.parametrize(
+    "tags, source, fragment",
+    [
+        (["O", "B-"], "IOB2", "tag 1: invalid tag 'B-'"),
+        (["X-PER"], "IOB2", "tag 0: invalid tag 'X-PER'"),
+        (["b-PER"], "IOB1", "invalid tag 'b-PER'"),
+        (["PER"], "BIOES", "invalid tag 'PER'"),
+        (["S-PER"], "IOB2", "S- tags are not used in IOB2"),
+        (["O", "I-PER"], "IOB2", "tag 1: 'I-PER' after 'O' starts a chunk"),
+        (["B-PER", "I-LOC"], "IOB2", "tag 1: 'I-LOC' after 'B-PER'"),
+        (["B-PER", "O"], "BIOES", "tag 1: 'O' after 'B-PER'"),
+        (["B-PER"], "BIOES", "tag 0: sentence ends inside a chunk"),
+        (["E-PER"], "BIOES", "tag 0: 'E-PER' after 'O'"),
+        (["B-PER", "E-LOC"], "BIOES", "tag 1: 'E-LOC' after 'B-PER'"),
+    ],
+)
+def test_convert_tags_rejects(tags, source, fragment):
+    with pytest.raises(ConllFormatError) as err:
+        convert_tags(tags, source, "IOB2")
+    assert fragment in str(err.value)
+
+
+def test_unknown_scheme():
+    with pytest.raises(ValueError, match="unknown tag scheme 'BILOU'"):
+        convert_tags(["O"], "BILOU", "IOB2")
+    with pytest.raises(ValueError, match="unknown tag scheme"):
+        parse_conll(["a O"], scheme="IOB3")
+
+
+@pytest.mark.parametrize(
+    "tag_sequences, expected",
+    [
+        ([["B-PER", "I-PER", "O"]], "IOB2"),
+        ([["I-PER", "I-PER", "O"]], "IOB1"),
+        ([["I-PER", "B-PER"]], "IOB1"),
+        ([["O", "I-LOC"], ["I-ORG", "B-ORG"]], "IOB1"),
+        # An orphan I- alongside a B- that starts a chunk is not IOB1.
+        ([["I-PER"], ["B-PER", "O"]], "IOB2"),
+        ([["B-LOC", "I-PER"]], "IOB2"),
+        ([["O", "O"]], "IOB2"),
+        ([], "IOB2"),
+        ([["B-PER", "E-PER"]], "BIOES"),
+        ([["O"], ["S-LOC"]], "BIOES"),
+        ((t for t in [["I-MISC"]]), "IOB1"),  # any iterable
+    ],
+)
+def test_detect_scheme(tag_sequences, expected):
+    assert detect_scheme(tag_sequences) == expected
+
+
+def test_detect_scheme_rejects_malformed_tag():
+    with pytest.raises(ConllFormatError, match="sentence 1, tag 0: invalid tag 'B_PER'"):
+        detect_scheme([["O"], ["B_PER"]])
+
+
+# --------------------------------------------------------------------------
+# Reading and writing small files
+# --------------------------------------------------------------------------
+
+IOB2_TEXT = """\
+-DOCSTART- -X- O
+
+Ada NNP B-PER
+Lovelace NNP I-PER
+met VBD O
+Babbage NNP B-PER
+Babbage NNP B-PER
+in IN O
+London NNP B-LOC
+
+Paris NNP B-LOC
+
+-DOCSTART- -X- O
+
+The DT O
+Royal NNP B-ORG
+Society NNP I-ORG
+. . O
+
+"""
+IOB2_TAGS = [
+    ["B-PER", "I-PER", "O", "B-PER", "B-PER", "O", "B-LOC"],
+    ["B-LOC"],
+    ["O", "B-ORG", "I-ORG", "O"],
+]
+# The same text in IOB1 and BIOES, written by hand from the IOB2 tags above.
+IOB1_TAGS = [
+    ["I-PER", "I-PER", "O", "I-PER", "B-PER", "O", "I-LOC"],
+    ["I-LOC"],
+    ["O", "I-ORG", "I-ORG", "O"],
+]
+BIOES_TAGS = [
+    ["B-PER", "E-PER", "O", "S-PER", "S-PER", "O", "S-LOC"],
+    ["S-LOC"],
+    ["O", "B-ORG", "E-ORG", "O"],
+]
+
+
+def _retag(text, tag_sequences):
+    """`text` with the last column of each token line replaced, in order."""
+    flat = iter(t for tags in tag_sequences for t in tags)
+    out = []
+    for line in text.split("\n"):
+        if line and not line.startswith("-DOCSTART-"):
+            line = line.rsplit(" ", 1)[0] + " " + next(flat)
+        out.append(line)
+    return "\n".join(out)
+
+
+def _tags(docs):
+    return [list(s.tags) for s in sentences(docs)]
+
+
+def test_parse_structure():
+    docs = parse_conll(IOB2_TEXT.splitlines())
+    assert [d.docstart for d in docs] == ["-DOCSTART- -X- O", "-DOCSTART- -X- O"]
+    assert [len(d.sentences) for d in docs] == [2, 1]
+    first = docs[0].sentences[0]
+    assert first.tokens == ("Ada", "Lovelace", "met", "Babbage", "Babbage", "in", "London")
+    assert first.columns == (("NNP",), ("NNP",), ("VBD",), ("NNP",), ("NNP",), ("IN",), ("NNP",))
+    assert [s.line for s in sentences(docs)] == [3, 11, 15]
+    assert _tags(docs) == IOB2_TAGS
+
+
+@pytest.mark.parametrize("scheme, tag_sequences", [("IOB1", IOB1_TAGS), ("BIOES", BIOES_TAGS), ("IOB2", IOB2_TAGS)])
+@pytest.mark.parametrize("declared", [True, False])
+def test_scheme_round_trip(scheme, tag_sequences, declared):
+    """Read a file in `scheme` (declared or detected), get IOB2, write it back in `scheme`."""
+    text = _retag(IOB2_TEXT, tag_sequences)
+    docs = parse_conll(text.splitlines(), scheme=scheme if declared else "auto")
+    assert _tags(docs) == IOB2_TAGS
+    buf = io.StringIO()
+    write_conll(docs, buf, scheme=scheme)
+    assert buf.getvalue() == text
+
+
+def test_iob1_to_iob2_to_iob1_through_files(tmp_path):
+    iob1 = _retag(IOB2_TEXT, IOB1_TAGS)
+    (tmp_path / "in.txt").write_text(iob1, encoding="utf-8")
+    docs = read_conll(tmp_path / "in.txt")
+    write_conll(docs, tmp_path / "iob2.txt")
+    assert (tmp_path / "iob2.txt").read_text(encoding="utf-8") == IOB2_TEXT
+    write_conll(read_conll(tmp_path / "iob2.txt"), tmp_path / "iob1.txt", scheme="IOB1")
+    assert (tmp_path / "iob1.txt").read_text(encoding="utf-8") == iob1
+
+
+def test_tolerates_crlf_bom_tabs_trailing_space_and_blank_runs(tmp_path):
+    messy = (
+        "\ufeff-DOCSTART- -X- O  \r\n\r\n\r\n"
+        "Ada\tNNP\tB-PER \r\nLovelace  NNP I-PER\t\r\nmet VBD O\r\nBabbage NNP B-PER\r\n"
+        "Babbage NNP B-PER\r\nin IN O\r\nLondon NNP B-LOC\r\n   \r\n\r\n"
+        "Paris NNP B-LOC\r\n\r\n-DOCSTART- -X- O\r\n"
+        "The DT O\r\nRoyal NNP B-ORG\r\nSociety NNP I-ORG\r\n. . O"  # no final newline
+    )
+    path = tmp_path / "messy.txt"
+    path.write_bytes(messy.encode("utf-8"))
+    for docs in (read_conll(path), parse_conll(messy.split("\n"))):
+        assert [d.docstart for d in docs] == ["-DOCSTART- -X- O", "-DOCSTART- -X- O"]
+        assert [s.line for s in sentences(docs)] == [4, 13, 16]
+        buf = io.StringIO()
+        write_conll(docs, buf)
+        assert buf.getvalue() == IOB2_TEXT  # exact on tokens, columns, tags and boundaries
+
+
+def test_no_docstart_gives_one_document():
+    docs = parse_conll(["Ada B-PER", "", "", "met O", "Babbage B-PER", ""])
+    assert len(docs) == 1 and docs[0].docstart is None
+    assert [s.tokens for s in docs[0].sentences] == [("Ada",), ("met", "Babbage")]
+    assert docs[0].sentences[0].columns == ()  # two-column file: no middle columns
+    buf = io.StringIO()
+    write_conll(docs, buf)
+    assert buf.getvalue() == "Ada B-PER\n\nmet O\nBabbage B-PER\n\n"
+
+
+def test_sentences_before_first_docstart():
+    docs = parse_conll(["a O", "", "-DOCSTART- O", "", "b B-LOC", ""])
+    assert [d.docstart for d in docs] == [None, "-DOCSTART- O"]
+    assert [[s.tokens for s in d.sentences] for d in docs] == [[("a",)], [("b",)]]
+
+
+def test_unicode_space_inside_token_is_not_a_separator():
+    docs = parse_conll(["10\u00a0000 CD O", "Zürich NNP B-LOC"])
+    assert sentences(docs)[0].tokens == ("10\u00a0000", "Zürich")
+
+
+MALFORMED = [
+    # (lines after a valid 4-column first sentence, line number, message fragment)
+    (["EU NNP B-ORG"], 4, "expected 4 columns, got 3: 'EU NNP B-ORG'"),
+    (["EU NNP B-NP B-ORG extra"], 4, "expected 4 columns, got 5"),
+    (["", "lonely"], 5, "expected at least 2 columns (token ... tag), got 1: 'lonely'"),
+    (["EU NNP B-NP B-"], 4, "invalid tag 'B-'"),
+    (["EU NNP B-NP X-PER"], 4, "invalid tag 'X-PER'"),
+    (["EU NNP B-NP S-PER"], 4, "S- tags are not used in IOB2"),
+]
+
+
+@pytest.mark.parametrize("extra, line, fragment", MALFORMED)
+def test_malformed_line_names_file_and_line(tmp_path, extra, line, fragment):
+    path = tmp_path / "bad.txt"
+    lines = ["-DOCSTART- -X- -X- O", "", "Ada NNP B-NP B-PER", *extra, ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(ConllFormatError) as err:
+        read_conll(path, scheme="IOB2")
+    assert str(err.value).startswith(f"{path}:{line}: ")
+    assert fragment in str(err.value)
+    assert err.value.line == line and err.value.source == str(path)
+
+
+def test_orphan_i_illegal_in_declared_iob2(tmp_path):
+    path = tmp_path / "train.txt"
+    path.write_text("a O\nb O\n\nc O\nd I-PER\n", encoding="utf-8")
+    with pytest.raises(ConllFormatError, match=r"train\.txt:5: 'I-PER' after 'O' starts a chunk, which IOB2 forbids"):
+        read_conll(path, scheme="IOB2")
+    # Undeclared, the same file is IOB1 and reads fine.
+    assert _tags(read_conll(path)) == [["O", "O"], ["O", "B-PER"]]
+
+
+def test_mixed_iob1_iob2_file_needs_a_declared_scheme():
+    lines = ["a B-LOC", "", "b O", "c I-PER", ""]
+    with pytest.raises(ConllFormatError, match=r"<string>:4: .*pass scheme='IOB1'"):
+        parse_conll(lines)
+    assert _tags(parse_conll(lines, scheme="IOB1")) == [["B-LOC"], ["O", "B-PER"]]
+
+
+def test_bioes_error_reports_line():
+    with pytest.raises(ConllFormatError, match=r"f\.txt:4: 'O' after 'B-PER'.*not closed"):
+        parse_conll(["x S-LOC", "", "a B-PER", "b O"], source="f.txt", scheme="auto")
+
+
+@pytest.mark.parametrize("text", ["", "\n\n\n", "-DOCSTART- -X- -X- O\n\n", "\ufeff"])
+def test_empty_file_is_an_error(tmp_path, text):
+    path = tmp_path / "empty.txt"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConllFormatError, match=r"empty\.txt: no sentences"):
+        read_conll(path)
+
+
+def test_not_utf8_is_an_error(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("Zürich B-LOC\n".encode("latin-1"))
+    with pytest.raises(ConllFormatError, match=r"latin1\.txt: not UTF-8"):
+        read_conll(path)
+
+
+# --------------------------------------------------------------------------
+# Writer errors, records, label lists
+# --------------------------------------------------------------------------
+
+
+def _doc(*sents, docstart="-DOCSTART- O"):
+    return Document(tuple(sents), docstart)
+
+
+@pytest.mark.parametrize(
+    "documents, scheme, fragment",
+    [
+        ([_doc(Sentence(("New York",), ("B-LOC",)))], "IOB2", "'New York' is empty or contains whitespace"),
+        ([_doc(Sentence(("",), ("O",)))], "IOB2", "is empty or contains whitespace"),
+        ([_doc(Sentence((), ()))], "IOB2", "document 0, sentence 0 is empty"),
+        ([_doc(Sentence(("a",), ("O",))), _doc(Sentence(("b",), ("O",)), docstart=None)], "IOB2", "document 1 has docstart=None"),
+        ([_doc(Sentence(("a",), ("O",), (("X",),)), Sentence(("b",), ("O",)))], "IOB2", "same number of middle columns"),
+        ([_doc(Sentence(("-DOCSTART-",), ("O",)))], "IOB2", "would read as a document break"),
+        ([_doc(Sentence(("a", "b"), ("O", "I-PER")))], "BIOES", "cannot convert to BIOES"),
+    ],
+)
+def test_write_rejects_what_a_file_cannot_hold(tmp_path, documents, scheme, fragment):
+    path = tmp_path / "out.txt"
+    with pytest.raises(ValueError) as err:
+        write_conll(documents, path, scheme=scheme)
+    assert fragment in str(err.value)
+    assert not path.exists()  # nothing half-written
+
+
+def test_write_iob2_passes_orphan_i_through():
+    # A softmax tagger's raw output is written as is, e.g. for conlleval.
+    buf = io.StringIO()
+    write_conll([_doc(Sentence(("a", "b"), ("O", "I-PER")), docstart=None)], buf)
+    assert buf.getvalue() == "a O\nb I-PER\n\n"
+
+
+def test_sentence_normalises_and_validates():
+    s = Sentence(["a", "b"], ["O", "B-PER"], [["X"], ["Y"]], 7)
+    assert s.tokens == ("a", "b") and s.tags == ("O", "B-PER") and s.columns == (("X",), ("Y",))
+    assert hash(s) == hash(Sentence(("a", "b"), ("O", "B-PER"), (("X",), ("Y",)), 7))
+    with pytest.raises(ValueError, match="2 tokens but 1 tags"):
+        Sentence(("a", "b"), ("O",))
+    with pytest.raises(ValueError, match="2 tokens but 1 rows of columns"):
+        Sentence(("a", "b"), ("O", "O"), (("X",),))
+
+
+def test_label_list_order_and_entity_types():
+    docs = [
+        _doc(Sentence(("a", "b", "c"), ("B-PER", "I-PER", "B-ORG"))),
+        _doc(Sentence(("d", "e"), ("O", "B-LOC"))),
+    ]
+    assert entity_types(docs) == ["LOC", "ORG", "PER"]
+    # I- is listed even for types seen only as B-, so any legal sequence is expressible.
+    assert label_list(docs) == ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
+    assert label_list([_doc(Sentence(("x",), ("O",)))]) == ["O"]
+    assert [s.tokens for s in sentences(docs)] == [("a", "b", "c"), ("d", "e")]
