@@ -1,0 +1,234 @@
+"""Tests for evaluation.metrics: truth tables, conlleval numbers worked out by
+hand from conlleval.pl's rules, and a seeded differential test against seqeval."""
+
+import random
+
+import pytest
+from seqeval.metrics import classification_report as seqeval_report
+from seqeval.metrics.sequence_labeling import get_entities as seqeval_get_entities
+from seqeval.scheme import IOB1, IOB2, IOBES, Tokens
+
+from evaluation.metrics import (classification_report, format_conlleval, get_entities, parse_tag,
+                                strict_entities)
+
+
+# --- get_entities: conlleval's lenient chunking, end exclusive ---------------------------
+
+@pytest.mark.parametrize("tags, expected", [
+    ([], []),
+    (["O", "O"], []),
+    (["B-PER", "I-PER", "O", "B-LOC"], [("PER", 0, 2), ("LOC", 3, 4)]),
+    (["O", "B-MISC"], [("MISC", 1, 2)]),
+    # Orphan I- tags open an entity, at the start and after O.
+    (["I-PER"], [("PER", 0, 1)]),
+    (["O", "I-PER", "I-PER"], [("PER", 1, 3)]),
+    # A type switch closes the entity, with or without B-.
+    (["I-PER", "I-LOC"], [("PER", 0, 1), ("LOC", 1, 2)]),
+    (["B-PER", "I-LOC", "I-LOC"], [("PER", 0, 1), ("LOC", 1, 3)]),
+    (["B-PER", "B-PER"], [("PER", 0, 1), ("PER", 1, 2)]),
+    (["B-PER", "I-PER", "B-PER"], [("PER", 0, 2), ("PER", 2, 3)]),
+    # IOB1: entities open with I-; B- splits adjacent entities of one type.
+    (["I-PER", "I-PER", "B-PER", "I-PER", "O", "I-LOC"],
+     [("PER", 0, 2), ("PER", 2, 4), ("LOC", 5, 6)]),
+    # BIOES, well formed and not.
+    (["B-PER", "E-PER", "S-LOC", "S-LOC", "B-ORG", "I-ORG", "E-ORG"],
+     [("PER", 0, 2), ("LOC", 2, 3), ("LOC", 3, 4), ("ORG", 4, 7)]),
+    (["B-PER", "I-PER", "O"], [("PER", 0, 2)]),
+    (["E-PER", "E-PER"], [("PER", 0, 1), ("PER", 1, 2)]),
+    (["S-PER", "I-PER"], [("PER", 0, 1), ("PER", 1, 2)]),
+    # The type is everything after the first hyphen.
+    (["B-ORG-X", "I-ORG-X", "I-ORG"], [("ORG-X", 0, 2), ("ORG", 2, 3)]),
+])
+def test_get_entities_truth_table(tags, expected):
+    assert get_entities(tags) == expected
+
+
+@pytest.mark.parametrize("tag", ["PER", "B-", "X-PER", "", "o", "B_PER"])
+def test_malformed_tags_are_rejected(tag):
+    with pytest.raises(ValueError, match="position 1: malformed tag"):
+        get_entities(["O", tag])
+
+
+def test_parse_tag():
+    assert parse_tag("O") == ("O", None)
+    assert parse_tag("S-LOC") == ("S", "LOC")
+    assert parse_tag("B-ORG-X") == ("B", "ORG-X")
+
+
+# --- strict_entities: seqeval mode='strict' --------------------------------------------
+
+@pytest.mark.parametrize("scheme, tags, expected", [
+    ("IOB2", ["B-PER", "I-PER", "O", "B-LOC"], [("PER", 0, 2), ("LOC", 3, 4)]),
+    ("IOB2", ["I-PER", "I-PER"], []),
+    ("IOB2", ["O", "I-PER", "B-PER", "I-PER"], [("PER", 2, 4)]),
+    ("IOB2", ["B-PER", "I-LOC"], [("PER", 0, 1)]),
+    ("IOB2", ["B-PER", "B-PER"], [("PER", 0, 1), ("PER", 1, 2)]),
+    ("IOB1", ["I-PER", "I-PER", "B-PER", "O", "I-LOC"],
+     [("PER", 0, 2), ("PER", 2, 3), ("LOC", 4, 5)]),
+    # In IOB1 a B- after O is ill formed; the I- after it still opens an entity.
+    ("IOB1", ["B-PER"], []),
+    ("IOB1", ["O", "B-PER", "I-PER"], [("PER", 2, 3)]),
+    ("BIOES", ["B-PER", "E-PER", "S-LOC"], [("PER", 0, 2), ("LOC", 2, 3)]),
+    ("BIOES", ["B-PER", "I-PER", "O"], []),
+    ("BIOES", ["B-PER", "I-PER", "B-PER", "E-PER"], [("PER", 2, 4)]),
+    ("BIOES", ["S-PER", "E-PER"], [("PER", 0, 1)]),
+    ("BIOES", ["I-PER", "E-PER"], []),
+])
+def test_strict_entities_truth_table(scheme, tags, expected):
+    assert strict_entities(tags, scheme) == expected
+
+
+def test_strict_rejects_prefixes_outside_the_scheme():
+    with pytest.raises(ValueError, match="position 1: tag 'E-PER' is not allowed in scheme IOB2"):
+        strict_entities(["B-PER", "E-PER"], "IOB2")
+    with pytest.raises(ValueError, match="unknown scheme"):
+        strict_entities(["O"], "IOE2")
+
+
+# --- classification_report and format_conlleval: numbers worked out by hand ------------
+
+# Two sentences (words: John Smith visited New York . / The UN said EU and Bonn Berlin).
+# By conlleval's rules: gold chunks PER[0:2] LOC[3:5] | ORG[1:2] ORG[3:4] LOC[5:7] = 5;
+# predicted PER[0:2] ORG[3:5] | ORG[1:2] (orphan I-ORG after O) MISC[3:4] LOC[5:6]
+# LOC[6:7] = 6; correct PER[0:2] and ORG[1:2] = 2. Tags equal on 4 + 4 of 13 words.
+# precision 100*2/6 = 33.33, recall 100*2/5 = 40.00, FB1 2*P*R/(P+R) = 36.36,
+# accuracy 100*8/13 = 61.54; the last number on a type line is its predicted count.
+GOLD_A = [["B-PER", "I-PER", "O", "B-LOC", "I-LOC", "O"],
+          ["O", "B-ORG", "O", "B-ORG", "O", "B-LOC", "I-LOC"]]
+PRED_A = [["B-PER", "I-PER", "O", "B-ORG", "I-ORG", "O"],
+          ["O", "I-ORG", "O", "B-MISC", "O", "B-LOC", "B-LOC"]]
+CONLLEVAL_A = (
+    "processed 13 tokens with 5 phrases; found: 6 phrases; correct: 2.\n"
+    "accuracy:  61.54%; precision:  33.33%; recall:  40.00%; FB1:  36.36\n"
+    "              LOC: precision:   0.00%; recall:   0.00%; FB1:   0.00  2\n"
+    "             MISC: precision:   0.00%; recall:   0.00%; FB1:   0.00  1\n"
+    "              ORG: precision:  50.00%; recall:  50.00%; FB1:  50.00  2\n"
+    "              PER: precision: 100.00%; recall: 100.00%; FB1: 100.00  1\n")
+
+
+@pytest.mark.parametrize("gold, pred, expected", [
+    (GOLD_A, PRED_A, CONLLEVAL_A),
+    # IOB1 input: gold PER[0:2] PER[2:3], predicted PER[0:3]; 3 of 4 tags equal.
+    ([["I-PER", "I-PER", "B-PER", "O"]], [["I-PER", "I-PER", "I-PER", "O"]],
+     "processed 4 tokens with 2 phrases; found: 1 phrases; correct: 0.\n"
+     "accuracy:  75.00%; precision:   0.00%; recall:   0.00%; FB1:   0.00\n"
+     "              PER: precision:   0.00%; recall:   0.00%; FB1:   0.00  1\n"),
+    # Type switch I-PER I-LOC: two predicted chunks, neither equals gold PER[0:2].
+    ([["B-PER", "I-PER"]], [["I-PER", "I-LOC"]],
+     "processed 2 tokens with 1 phrases; found: 2 phrases; correct: 0.\n"
+     "accuracy:   0.00%; precision:   0.00%; recall:   0.00%; FB1:   0.00\n"
+     "              LOC: precision:   0.00%; recall:   0.00%; FB1:   0.00  1\n"
+     "              PER: precision:   0.00%; recall:   0.00%; FB1:   0.00  1\n"),
+    # Rounding: 200/3 = 66.67; LOC FB1 = 2*66.67*100/166.67 = 80.00; PER found nothing.
+    ([["B-LOC", "O", "B-LOC", "O", "B-PER"]], [["B-LOC", "O", "B-LOC", "O", "B-LOC"]],
+     "processed 5 tokens with 3 phrases; found: 3 phrases; correct: 2.\n"
+     "accuracy:  80.00%; precision:  66.67%; recall:  66.67%; FB1:  66.67\n"
+     "              LOC: precision:  66.67%; recall: 100.00%; FB1:  80.00  3\n"
+     "              PER: precision:   0.00%; recall:   0.00%; FB1:   0.00  0\n"),
+    # No tokens: conlleval prints only the first line.
+    ([], [], "processed 0 tokens with 0 phrases; found: 0 phrases; correct: 0.\n"),
+])
+def test_format_conlleval_hand_computed(gold, pred, expected):
+    assert format_conlleval(classification_report(gold, pred)) == expected
+
+
+def test_report_counts_default_and_strict_by_hand():
+    default = classification_report(GOLD_A, PRED_A)
+    assert default["mode"] == "default" and default["scheme"] is None
+    assert (default["tokens"], default["correct_tags"]) == (13, 8)
+    assert default["accuracy"] == pytest.approx(8 / 13)
+    assert list(default["types"]) == ["LOC", "MISC", "ORG", "PER"]
+    org = default["types"]["ORG"]
+    assert (org["support"], org["predicted"], org["true_positives"]) == (2, 2, 1)
+    assert org["precision"] == org["recall"] == org["f1"] == 0.5
+    micro = default["micro avg"]
+    assert (micro["support"], micro["predicted"], micro["true_positives"]) == (5, 6, 2)
+    assert micro["f1"] == pytest.approx(2 * (2 / 6) * (2 / 5) / (2 / 6 + 2 / 5))
+    # Macro: mean over LOC 0, MISC 0, ORG .5, PER 1.
+    assert default["macro avg"]["f1"] == pytest.approx(0.375)
+    assert default["macro avg"]["support"] == 5
+
+    # Strict IOB2: the orphan I-ORG is no entity, so ORG is predicted once and never right.
+    strict = classification_report(GOLD_A, PRED_A, mode="strict", scheme="IOB2")
+    assert strict["mode"] == "strict" and strict["scheme"] == "IOB2"
+    org = strict["types"]["ORG"]
+    assert (org["support"], org["predicted"], org["true_positives"]) == (2, 1, 0)
+    micro = strict["micro avg"]
+    assert (micro["support"], micro["predicted"], micro["true_positives"]) == (5, 5, 1)
+    assert micro["precision"] == micro["recall"] == pytest.approx(0.2)
+
+
+def test_orphan_i_scores_one_by_default_and_zero_strict():
+    # STYLE.md: [['B-ORG','I-ORG']] vs [['I-ORG','I-ORG']] is F1 1 by default, 0 strict.
+    gold, pred = [["B-ORG", "I-ORG"]], [["I-ORG", "I-ORG"]]
+    assert classification_report(gold, pred)["micro avg"]["f1"] == 1.0
+    assert classification_report(gold, pred, mode="strict")["micro avg"]["f1"] == 0.0
+
+
+def test_length_mismatch_names_the_sentence():
+    with pytest.raises(ValueError, match="sentence 1: gold has 2 tags but pred has 1"):
+        classification_report([["O"], ["O", "O"]], [["O"], ["O"]])
+    with pytest.raises(ValueError, match="gold has 2 sentences but pred has 1"):
+        classification_report([["O"], ["O"]], [["O"]])
+    with pytest.raises(ValueError, match="sentence 0: position 0: malformed tag 'PER'"):
+        classification_report([["PER"]], [["O"]])
+    with pytest.raises(ValueError, match="unknown mode"):
+        classification_report([], [], mode="lenient")
+
+
+# --- differential test against the seqeval package --------------------------------------
+
+TYPES = ("PER", "LOC", "ORG")
+
+
+def _random_tags(rng, prefixes, length):
+    return ["O" if rng.random() < 0.4 else f"{rng.choice(prefixes)}-{rng.choice(TYPES)}"
+            for _ in range(length)]
+
+
+def test_get_entities_equals_seqeval_on_random_sequences():
+    rng = random.Random(20240611)
+    for _ in range(400):
+        tags = _random_tags(rng, "BIES", rng.randint(0, 10))
+        expected = [(t, start, end + 1) for t, start, end in seqeval_get_entities(tags)]
+        assert get_entities(tags) == expected, tags
+
+
+@pytest.mark.parametrize("scheme, seqeval_scheme, prefixes", [
+    ("IOB2", IOB2, "BI"), ("IOB1", IOB1, "BI"), ("BIOES", IOBES, "BIES")])
+def test_strict_entities_equal_seqeval_on_random_sequences(scheme, seqeval_scheme, prefixes):
+    rng = random.Random(7)
+    for _ in range(400):
+        tags = _random_tags(rng, prefixes, rng.randint(0, 10))
+        expected = [(e.tag, e.start, e.end) for e in Tokens(tags, seqeval_scheme).entities]
+        assert strict_entities(tags, scheme) == expected, tags
+
+
+def _assert_same_scores(ours, theirs):
+    assert set(ours["types"]) == set(theirs) - {"micro avg", "macro avg", "weighted avg"}
+    rows = [(ours["types"][t], theirs[t]) for t in ours["types"]]
+    rows += [(ours[avg], theirs[avg]) for avg in ("micro avg", "macro avg", "weighted avg")]
+    for mine, reference in rows:
+        assert mine["precision"] == pytest.approx(reference["precision"], abs=1e-12)
+        assert mine["recall"] == pytest.approx(reference["recall"], abs=1e-12)
+        assert mine["f1"] == pytest.approx(reference["f1-score"], abs=1e-12)
+        assert mine["support"] == reference["support"]
+
+
+@pytest.mark.parametrize("mode, scheme, seqeval_scheme, prefixes, first", [
+    ("default", "IOB2", None, "BIES", "B-PER"),
+    ("strict", "IOB2", IOB2, "BI", "B-PER"),
+    ("strict", "IOB1", IOB1, "BI", "I-PER"),
+    ("strict", "BIOES", IOBES, "BIES", "S-PER"),
+])
+def test_report_equals_seqeval_on_random_corpora(mode, scheme, seqeval_scheme, prefixes, first):
+    rng = random.Random(1234)
+    for _ in range(40):  # 40 corpora x 8 sentences = 320 sequences per mode
+        gold = [_random_tags(rng, prefixes, rng.randint(1, 10)) for _ in range(8)]
+        pred = [_random_tags(rng, prefixes, len(tags)) for tags in gold]
+        # One well-formed gold entity, so seqeval never averages over nothing.
+        gold[0][0] = first
+        kwargs = {"mode": "strict", "scheme": seqeval_scheme} if mode == "strict" else {}
+        theirs = seqeval_report(gold, pred, output_dict=True, zero_division=0, **kwargs)
+        ours = classification_report(gold, pred, mode=mode, scheme=scheme)
+        _assert_same_scores(ours, theirs)
