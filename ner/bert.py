@@ -170,11 +170,14 @@ class _Dense(tf.Module):
 
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
         dtype = x.dtype
-        # [..., n_in] x [n_in, n_out]; weights are stored in float32 and cast to
-        # the compute dtype here, so mixed precision keeps fp32 master weights.
-        y = tf.matmul(x, tf.cast(self.kernel, dtype)) if x.shape.rank == 2 else tf.einsum(
-            "...i,io->...o", x, tf.cast(self.kernel, dtype))
-        return y + tf.cast(self.bias, dtype)
+        # Weights are stored in float32 and cast to the compute dtype here, so
+        # mixed precision keeps fp32 master weights. A 2-D matmul rather than
+        # an einsum over "...": the einsum's gradient materialised a
+        # [B, S, in, out] product (gigabytes) on TF 2.21's CPU.
+        shape = tf.shape(x)
+        y = tf.matmul(tf.reshape(x, [-1, shape[-1]]), tf.cast(self.kernel, dtype))  # [B*S, out]
+        y = tf.reshape(y, tf.concat([shape[:-1], [-1]], axis=0)) + tf.cast(self.bias, dtype)
+        return tf.ensure_shape(y, x.shape[:-1].concatenate([self.kernel.shape[-1]]))
 
 
 class _LayerNorm(tf.Module):

@@ -1,0 +1,245 @@
+"""The tagging model: BERT encoder -> dropout -> optional BiLSTM -> dense -> CRF.
+
+No squashing (`tanh` or otherwise) stands between the dense layer and the CRF:
+an older TF1 project put a `tanh` there, which limits every emission score
+to [-1, 1] and lets the transition scores dominate.
+
+A model folder (what `save` writes and `load` reads) holds only data:
+
+* `tagger_config.json`: labels, scheme, casing, sequence length, head options
+  and the encoder's architecture;
+* `vocab.txt`: the wordpiece vocabulary;
+* `model.ckpt.index` / `model.ckpt.data-*`: a name-based TF checkpoint of all
+  variables under their names (`bert/encoder/layer_0/...`, `head/...`,
+  `crf/...`), readable by `tf.train.load_checkpoint`.
+
+Shapes: B batch, S wordpieces, W words, H hidden, U LSTM units, K tags, L
+encoder layers + 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from ner import checkpoint
+from ner.bert import BertConfig, BertEncoder
+from ner.crf import CRF, allowed_transitions
+
+CONFIG_FILE = "tagger_config.json"
+VOCAB_FILE = "vocab.txt"
+CHECKPOINT_PREFIX = "model.ckpt"
+FORMAT_VERSION = 1
+# A saved tagger must match its checkpoint exactly: no weight may be ignored.
+_MATCHES_NOTHING = re.compile(r"(?!)")
+
+
+@dataclasses.dataclass
+class TaggerConfig:
+    """Everything needed to rebuild a trained tagger, saved beside its weights.
+
+    Casing is stored here so it is never guessed from a path.
+    """
+
+    labels: list[str]
+    do_lower_case: bool
+    encoder: dict[str, Any]
+    scheme: str = "IOB2"
+    max_seq_length: int = 128
+    document_context: bool = False
+    bilstm_units: int = 0
+    layer_mix: bool = False
+    dropout: float = 0.1
+    constrained: bool = True
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "<dict>") -> "TaggerConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(f"{source}: unknown fields {unknown}")
+        missing = [n for n in ("labels", "do_lower_case", "encoder") if n not in values]
+        if missing:
+            raise ValueError(f"{source}: missing fields {missing}")
+        if values.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
+            raise ValueError(f"{source}: format_version {values['format_version']} is newer "
+                             f"than this library understands ({FORMAT_VERSION})")
+        return cls(**values)
+
+
+class _LSTM(tf.Module):
+    """One LSTM direction over left-packed sequences."""
+
+    def __init__(self, scope: str, n_in: int, units: int):
+        super().__init__(name=None)
+        self.units = units
+        glorot = np.sqrt(6.0 / (n_in + 4 * units))
+        self.kernel = tf.Variable(tf.random.uniform([n_in, 4 * units], -glorot, glorot),
+                                  name=f"{scope}/kernel")
+        self.recurrent_kernel = tf.Variable(tf.random.uniform([units, 4 * units], -glorot, glorot),
+                                            name=f"{scope}/recurrent_kernel")
+        # Forget-gate bias of 1 (Jozefowicz et al. 2015).
+        bias = np.zeros(4 * units, np.float32)
+        bias[units:2 * units] = 1.0
+        self.bias = tf.Variable(bias, name=f"{scope}/bias")
+
+    def __call__(self, x: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+        # x: float32 [B, W, H]; mask: float32 [B, W]. Returns [B, W, U].
+        b = tf.shape(x)[0]
+        inputs = tf.einsum("bwh,hg->wbg", x, self.kernel) + self.bias  # [W, B, 4U]
+        steps_mask = tf.transpose(mask)[:, :, tf.newaxis]  # [W, B, 1]
+        zeros = tf.zeros([b, self.units])
+
+        def step(state, elems):
+            h, c = state
+            gates, m = elems
+            gates = gates + tf.matmul(h, self.recurrent_kernel)
+            i, f, g, o = tf.split(gates, 4, axis=-1)
+            new_c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+            new_h = tf.sigmoid(o) * tf.tanh(new_c)
+            # Padding keeps the state, so the last real step's state survives.
+            return (m * new_h + (1 - m) * h, m * new_c + (1 - m) * c)
+
+        hs, _ = tf.scan(step, (inputs, steps_mask), initializer=(zeros, zeros))
+        return tf.transpose(hs, [1, 0, 2]) * mask[:, :, tf.newaxis]
+
+
+class TaggerModel(tf.Module):
+    """Encoder plus tagging head; computes word potentials and the CRF loss.
+
+    Args:
+        config: the tagger configuration (labels, head options, encoder).
+        encoder: a built (usually pretrained) encoder; None builds a randomly
+            initialised one from `config.encoder`.
+        compute_dtype: the encoder's compute dtype (see `BertEncoder`); the
+            head, CRF and loss always run in float32.
+    """
+
+    def __init__(self, config: TaggerConfig, encoder: BertEncoder | None = None,
+                 compute_dtype: tf.DType = tf.float32):
+        super().__init__(name=None)
+        self.config = config
+        self.encoder = encoder or BertEncoder(BertConfig.from_dict(config.encoder), compute_dtype)
+        self.encoder.compute_dtype = tf.as_dtype(compute_dtype)
+        hidden = self.encoder.config.hidden_size
+        num_tags = len(config.labels)
+        if config.layer_mix:
+            # ELMo-style scalar mix of all hidden states (the BERT paper found
+            # several layers beat the last one alone for frozen features).
+            n = self.encoder.config.num_hidden_layers + 1
+            self.mix_weights = tf.Variable(tf.zeros([n]), name="head/layer_mix/weights")
+            self.mix_scale = tf.Variable(1.0, name="head/layer_mix/scale")
+        features = hidden
+        if config.bilstm_units:
+            self.lstm_fw = _LSTM("head/bilstm/forward", hidden, config.bilstm_units)
+            self.lstm_bw = _LSTM("head/bilstm/backward", hidden, config.bilstm_units)
+            features = 2 * config.bilstm_units
+        limit = np.sqrt(6.0 / (features + num_tags))
+        self.dense_kernel = tf.Variable(tf.random.uniform([features, num_tags], -limit, limit),
+                                        name="head/dense/kernel")
+        self.dense_bias = tf.Variable(tf.zeros([num_tags]), name="head/dense/bias")
+        masks = allowed_transitions(config.labels, config.scheme) if config.constrained else (None,) * 3
+        self.crf = CRF(num_tags, *masks)
+
+    def potentials(self, input_ids, input_mask, word_starts, word_lengths,
+                   training: bool = False, encoder_training: bool | None = None) -> tf.Tensor:
+        """Word potentials (CRF emission scores).
+
+        Args:
+            input_ids, input_mask: int32 [B, S].
+            word_starts: int32 [B, W], position of each word's first wordpiece.
+            word_lengths: int32 [B], labelled words per row (a prefix of W).
+            training: dropout in the head.
+            encoder_training: dropout in the encoder; defaults to `training`.
+                A frozen encoder runs without it, as fixed features.
+
+        Returns:
+            float32 [B, W, K]; rows beyond `word_lengths` are zero.
+        """
+        encoder_training = training if encoder_training is None else encoder_training
+        out = self.encoder(input_ids, attention_mask=input_mask, training=encoder_training)
+        if self.config.layer_mix:
+            weights = tf.nn.softmax(self.mix_weights)
+            stacked = tf.stack([tf.cast(h, tf.float32) for h in out.hidden_states])  # [L, B, S, H]
+            seq = self.mix_scale * tf.einsum("l,lbsh->bsh", weights, stacked)
+        else:
+            seq = tf.cast(out.sequence_output, tf.float32)  # [B, S, H]
+        words = tf.gather(seq, word_starts, batch_dims=1)  # [B, W, H]
+        mask = tf.sequence_mask(word_lengths, tf.shape(word_starts)[1], dtype=tf.float32)  # [B, W]
+        if training and self.config.dropout > 0:
+            words = tf.nn.dropout(words, rate=self.config.dropout)
+        if self.config.bilstm_units:
+            fw = self.lstm_fw(words, mask)
+            reverse = lambda t: tf.reverse_sequence(t, word_lengths, seq_axis=1, batch_axis=0)
+            bw = reverse(self.lstm_bw(reverse(words), mask))
+            words = tf.concat([fw, bw], axis=-1)  # [B, W, 2U]
+            if training and self.config.dropout > 0:
+                words = tf.nn.dropout(words, rate=self.config.dropout)
+        logits = tf.einsum("bwh,hk->bwk", words, self.dense_kernel) + self.dense_bias
+        return logits * mask[:, :, tf.newaxis]  # [B, W, K]
+
+    def loss(self, features: dict[str, tf.Tensor], label_ids: tf.Tensor, training: bool = True,
+             encoder_training: bool | None = None) -> tf.Tensor:
+        """Sum over rows of the CRF negative log-likelihood, float32 scalar."""
+        pot = self.potentials(features["input_ids"], features["input_mask"],
+                              features["word_starts"], features["word_lengths"],
+                              training=training, encoder_training=encoder_training)
+        return -tf.reduce_sum(self.crf.log_likelihood(pot, label_ids, features["word_lengths"]))
+
+    def variables_by_name(self) -> dict[str, tf.Variable]:
+        return {v.name.split(":")[0]: v for v in self.variables}
+
+    # === Model folder ===
+
+    def save(self, model_dir: str | os.PathLike, vocab: Sequence[str]) -> None:
+        """Writes the model folder atomically (temporary folder, then rename)."""
+        model_dir = Path(model_dir)
+        model_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.", dir=model_dir.parent))
+        try:
+            (tmp / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+            (tmp / VOCAB_FILE).write_text("".join(v + "\n" for v in vocab), encoding="utf-8")
+            checkpoint.save_variables(tmp / CHECKPOINT_PREFIX, self.variables_by_name())
+            checkpoint.replace_dir(tmp, model_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def load(cls, model_dir: str | os.PathLike, compute_dtype: tf.DType = tf.float32) -> "TaggerModel":
+        """Reads a model folder written by `save`.
+
+        Raises:
+            FileNotFoundError: a file of the folder is missing.
+            ValueError: the config is invalid or the weights do not match it.
+        """
+        model_dir = Path(model_dir)
+        path = model_dir / CONFIG_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"{model_dir}: not a model folder (no {CONFIG_FILE})")
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{e.lineno}: not valid JSON: {e.msg}") from e
+        config = TaggerConfig.from_dict(values, source=str(path))
+        model = cls(config, compute_dtype=compute_dtype)
+        if not (model_dir / (CHECKPOINT_PREFIX + ".index")).is_file():
+            raise FileNotFoundError(f"{model_dir}: {CHECKPOINT_PREFIX}.index is missing")
+        weights = checkpoint.read_checkpoint(model_dir / CHECKPOINT_PREFIX)
+        checkpoint.assign_pretrained(model.variables, weights, source=str(model_dir),
+                                     ignorable=_MATCHES_NOTHING)
+        return model
+
