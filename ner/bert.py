@@ -55,6 +55,19 @@ _ACTIVATIONS = {
 _ATTENTION_MASK_VALUE = -10000.0
 
 
+def dropout(x: tf.Tensor, rate: float, seed: tf.Tensor | None, salt: int) -> tf.Tensor:
+    """Dropout; stateless when `seed` is given.
+
+    Training passes `seed = [run seed, step]`, so each step's masks are a
+    function of the step alone: a resumed run draws the very masks the
+    uninterrupted run would have. `salt` tells the call sites apart.
+    """
+    if seed is None:
+        return tf.nn.dropout(x, rate=rate)
+    return tf.nn.experimental.stateless_dropout(
+        x, rate=rate, seed=tf.random.experimental.stateless_fold_in(seed, salt))
+
+
 @dataclasses.dataclass
 class BertConfig:
     """Architecture of a BERT encoder; fields are the keys of `bert_config.json`.
@@ -200,8 +213,9 @@ class _LayerNorm(tf.Module):
 class _Layer(tf.Module):
     """One transformer block: self-attention, then the feed-forward network."""
 
-    def __init__(self, scope: str, config: BertConfig):
+    def __init__(self, scope: str, config: BertConfig, index: int = 0):
         super().__init__(name=None)
+        self.salt = 10 * (index + 1)
         h, f, r = config.hidden_size, config.intermediate_size, config.initializer_range
         self.num_heads = config.num_attention_heads
         self.head_size = h // self.num_heads
@@ -223,7 +237,8 @@ class _Layer(tf.Module):
         x = tf.reshape(x, [b, s, self.num_heads, self.head_size])  # [B, S, N, D]
         return tf.transpose(x, [0, 2, 1, 3])  # [B, N, S, D]
 
-    def __call__(self, x: tf.Tensor, attention_bias: tf.Tensor, training: bool) -> tf.Tensor:
+    def __call__(self, x: tf.Tensor, attention_bias: tf.Tensor, training: bool,
+                 seed: tf.Tensor | None = None) -> tf.Tensor:
         # x: [B, S, H]; attention_bias: float32 [B, 1, 1, S].
         b, s = tf.shape(x)[0], tf.shape(x)[1]
         q = self._split_heads(self.query(x))  # [B, N, S, D]
@@ -235,17 +250,17 @@ class _Layer(tf.Module):
         scores = tf.cast(scores, tf.float32) * (1.0 / math.sqrt(self.head_size)) + attention_bias
         probs = tf.cast(tf.nn.softmax(scores, axis=-1), x.dtype)
         if training and self.attention_dropout > 0:
-            probs = tf.nn.dropout(probs, rate=self.attention_dropout)
+            probs = dropout(probs, self.attention_dropout, seed, self.salt)
         context = tf.matmul(probs, v)  # [B, N, S, D]
         context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [b, s, -1])  # [B, S, H]
         attended = self.attention_output(context)
         if training and self.hidden_dropout > 0:
-            attended = tf.nn.dropout(attended, rate=self.hidden_dropout)
+            attended = dropout(attended, self.hidden_dropout, seed, self.salt + 1)
         x = self.attention_norm(attended + x)
         hidden = self.activation(self.intermediate(x))  # [B, S, F]
         out = self.output(hidden)  # [B, S, H]
         if training and self.hidden_dropout > 0:
-            out = tf.nn.dropout(out, rate=self.hidden_dropout)
+            out = dropout(out, self.hidden_dropout, seed, self.salt + 2)
         return self.output_norm(out + x)
 
 
@@ -285,7 +300,7 @@ class BertEncoder(tf.Module):
         self.position_embeddings = table("position_embeddings", config.max_position_embeddings)
         self.embedding_norm = _LayerNorm("bert/embeddings/LayerNorm", h, config.layer_norm_eps)
         self.layers = [
-            _Layer(f"bert/encoder/layer_{i}", config) for i in range(config.num_hidden_layers)
+            _Layer(f"bert/encoder/layer_{i}", config, i) for i in range(config.num_hidden_layers)
         ]
 
     @classmethod
@@ -321,6 +336,7 @@ class BertEncoder(tf.Module):
         attention_mask=None,
         token_type_ids=None,
         training: bool = False,
+        dropout_seed=None,
     ) -> EncoderOutput:
         """Encodes a batch of wordpiece ids.
 
@@ -330,6 +346,8 @@ class BertEncoder(tf.Module):
                 padding; all ones when None.
             token_type_ids: int `[B, S]` segment ids; zeros when None.
             training: applies dropout when True.
+            dropout_seed: optional int `[2]`; makes dropout stateless (see
+                `dropout`).
 
         Returns:
             An `EncoderOutput`; its tensors have the compute dtype.
@@ -351,14 +369,14 @@ class BertEncoder(tf.Module):
              + self.position_embeddings[tf.newaxis, :seq_len])
         x = self.embedding_norm(x)
         if training and self.config.hidden_dropout_prob > 0:
-            x = tf.nn.dropout(x, rate=self.config.hidden_dropout_prob)
+            x = dropout(x, self.config.hidden_dropout_prob, dropout_seed, 1)
         x = tf.cast(x, self.compute_dtype)
         # [B, 1, 1, S]: broadcast over heads and query positions.
         bias = (1.0 - tf.cast(attention_mask, tf.float32)) * _ATTENTION_MASK_VALUE
         bias = bias[:, tf.newaxis, tf.newaxis, :]
         hidden_states = [x]
         for layer in self.layers:
-            x = layer(x, bias, training)
+            x = layer(x, bias, training, dropout_seed)
             hidden_states.append(x)
         return EncoderOutput(sequence_output=x, hidden_states=tuple(hidden_states))
 

@@ -37,16 +37,24 @@ def encode_sentences(
     document_context: bool = False,
     chunk: int = 4096,
 ) -> Encoded:
-    """Tokenizes word lists and cuts them into windows (see `features.make_windows`)."""
+    """Tokenizes word lists and cuts them into windows (see `features.make_windows`).
+
+    Args:
+        sentences: per sentence, its words: Python lists of `str`, or a string
+            RaggedTensor [B, (W)] (what `ner.Tagger` passes for raw text, so
+            the words it split never round-trip through Python strings).
+    """
+    ragged = isinstance(sentences, tf.RaggedTensor)
+    count = int(sentences.nrows()) if ragged else len(sentences)
     pieces: list = []
-    for i in range(0, len(sentences), chunk):
-        part = [list(s) for s in sentences[i:i + chunk]]
-        if part:
-            pieces += _split_ragged(tokenizer.tokenize_words(part))
+    for i in range(0, count, chunk):
+        part = sentences[i:i + chunk] if ragged else [list(s) for s in sentences[i:i + chunk]]
+        pieces += _split_ragged(tokenizer.tokenize_words(part))
     windows, stats = features.make_windows(
         pieces, max_seq_length, tokenizer.cls_id, tokenizer.sep_id, labels=label_ids,
         documents=documents, document_context=document_context)
-    return Encoded(windows, stats, [len(s) for s in sentences])
+    lengths = sentences.row_lengths().numpy().tolist() if ragged else [len(s) for s in sentences]
+    return Encoded(windows, stats, lengths)
 
 
 def _split_ragged(ids: tf.RaggedTensor) -> list[list[np.ndarray]]:

@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from ner import checkpoint
-from ner.bert import BertConfig, BertEncoder
+from ner.bert import BertConfig, BertEncoder, dropout
 from ner.crf import CRF, allowed_transitions
 
 CONFIG_FILE = "tagger_config.json"
@@ -155,7 +155,8 @@ class TaggerModel(tf.Module):
         self.crf = CRF(num_tags, *masks)
 
     def potentials(self, input_ids, input_mask, word_starts, word_lengths,
-                   training: bool = False, encoder_training: bool | None = None) -> tf.Tensor:
+                   training: bool = False, encoder_training: bool | None = None,
+                   dropout_seed=None) -> tf.Tensor:
         """Word potentials (CRF emission scores).
 
         Args:
@@ -165,12 +166,14 @@ class TaggerModel(tf.Module):
             training: dropout in the head.
             encoder_training: dropout in the encoder; defaults to `training`.
                 A frozen encoder runs without it, as fixed features.
+            dropout_seed: optional int `[2]` for stateless dropout.
 
         Returns:
             float32 [B, W, K]; rows beyond `word_lengths` are zero.
         """
         encoder_training = training if encoder_training is None else encoder_training
-        out = self.encoder(input_ids, attention_mask=input_mask, training=encoder_training)
+        out = self.encoder(input_ids, attention_mask=input_mask, training=encoder_training,
+                           dropout_seed=dropout_seed)
         if self.config.layer_mix:
             weights = tf.nn.softmax(self.mix_weights)
             stacked = tf.stack([tf.cast(h, tf.float32) for h in out.hidden_states])  # [L, B, S, H]
@@ -180,23 +183,24 @@ class TaggerModel(tf.Module):
         words = tf.gather(seq, word_starts, batch_dims=1)  # [B, W, H]
         mask = tf.sequence_mask(word_lengths, tf.shape(word_starts)[1], dtype=tf.float32)  # [B, W]
         if training and self.config.dropout > 0:
-            words = tf.nn.dropout(words, rate=self.config.dropout)
+            words = dropout(words, self.config.dropout, dropout_seed, 1001)
         if self.config.bilstm_units:
             fw = self.lstm_fw(words, mask)
             reverse = lambda t: tf.reverse_sequence(t, word_lengths, seq_axis=1, batch_axis=0)
             bw = reverse(self.lstm_bw(reverse(words), mask))
             words = tf.concat([fw, bw], axis=-1)  # [B, W, 2U]
             if training and self.config.dropout > 0:
-                words = tf.nn.dropout(words, rate=self.config.dropout)
+                words = dropout(words, self.config.dropout, dropout_seed, 1002)
         logits = tf.einsum("bwh,hk->bwk", words, self.dense_kernel) + self.dense_bias
         return logits * mask[:, :, tf.newaxis]  # [B, W, K]
 
     def loss(self, features: dict[str, tf.Tensor], label_ids: tf.Tensor, training: bool = True,
-             encoder_training: bool | None = None) -> tf.Tensor:
+             encoder_training: bool | None = None, dropout_seed=None) -> tf.Tensor:
         """Sum over rows of the CRF negative log-likelihood, float32 scalar."""
         pot = self.potentials(features["input_ids"], features["input_mask"],
                               features["word_starts"], features["word_lengths"],
-                              training=training, encoder_training=encoder_training)
+                              training=training, encoder_training=encoder_training,
+                              dropout_seed=dropout_seed)
         return -tf.reduce_sum(self.crf.log_likelihood(pot, label_ids, features["word_lengths"]))
 
     def variables_by_name(self) -> dict[str, tf.Variable]:

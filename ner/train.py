@@ -234,10 +234,10 @@ class Trainer:
         model, trained, strategy = self.model, self.trained, self.strategy
         encoder_frozen = self.encoder_frozen
 
-        def replica_step(feats, labels):
+        def replica_step(feats, labels, seed):
             with tf.GradientTape() as tape:
                 loss = model.loss(feats, labels, training=True,
-                                  encoder_training=not encoder_frozen)
+                                  encoder_training=not encoder_frozen, dropout_seed=seed)
             grads = tape.gradient(loss, trained)
             return loss, [tf.convert_to_tensor(g) for g in grads]
 
@@ -245,7 +245,8 @@ class Trainer:
         # seconds. (XLA still compiles once per concrete shape.)
         ids = tf.TensorSpec([None, None], tf.int32)
         signature = [{"input_ids": ids, "input_mask": ids, "word_starts": ids,
-                      "word_lengths": tf.TensorSpec([None], tf.int32)}, ids]
+                      "word_lengths": tf.TensorSpec([None], tf.int32)}, ids,
+                     tf.TensorSpec([2], tf.int64)]
         compiled = tf.function(replica_step, jit_compile=self.options.xla,
                                input_signature=signature)
         # The update touches every weight several times; XLA fuses it into one
@@ -257,16 +258,17 @@ class Trainer:
                             jit_compile=single)
 
         if single:
-            def step(feats, labels, rows):
-                loss, grads = compiled(feats, labels)
+            def step(feats, labels, rows, seed):
+                loss, grads = compiled(feats, labels, seed)
                 rows = tf.cast(rows, tf.float32)
                 apply(grads, rows)
                 return loss / rows
             return step
 
         @tf.function(reduce_retracing=True)
-        def mirrored_step(feats, labels, rows):
-            loss, grads = strategy.run(compiled, args=(feats, labels))
+        def mirrored_step(feats, labels, rows, seed):
+            # The plain function: it is traced inside this one, per replica.
+            loss, grads = strategy.run(replica_step, args=(feats, labels, seed))
             loss = strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
             rows = tf.cast(rows, tf.float32)
             grads = [strategy.reduce(tf.distribute.ReduceOp.SUM, g, axis=None) / rows for g in grads]
@@ -287,10 +289,12 @@ class Trainer:
 
         return {k: part(v) for k, v in feats.items()}, part(batch.label_ids)
 
-    def train_step(self, batch: features.Batch) -> float:
+    def train_step(self, batch: features.Batch, step: int) -> float:
+        """One update on `batch`; dropout masks are a function of (seed, step)."""
         feats, labels = self._distribute(batch)
         rows = int((batch.index >= 0).sum())
-        return float(self._step(feats, labels, tf.constant(rows)))
+        seed = tf.constant([self.options.seed, step], tf.int64)
+        return float(self._step(feats, labels, tf.constant(rows), seed))
 
     # === Training state for --resume ===
 
@@ -375,7 +379,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
           f"{trainer.compute_dtype.name}; XLA {'on' if options.xla else 'off'}; "
           f"{strategy.num_replicas_in_sync} replica(s)", file=sys.stderr)
 
-    state = {"epoch": 0, "step": 0, "best_f1": -1.0, "best_epoch": 0,
+    state = {"epoch": 0, "step": 0, "best_f1": -1.0, "best_epoch": 0, "history": [],
              "options": {k: getattr(options, k) for k in _RESUME_KEYS}}
     if options.resume and last.exists():
         saved = _read_state(last, trainer)
@@ -402,15 +406,15 @@ def train(options: TrainOptions) -> dict[str, Any]:
         for i, batch in enumerate(features.batches(train_enc.windows, batch_size, shuffle=True,
                                                    seed=options.seed * 1000 + epoch,
                                                    fixed_batch_size=options.xla), 1):
-            loss = trainer.train_step(batch)
+            loss = trainer.train_step(batch, state["step"])
             losses.append(loss)
             state["step"] += 1
-            lr = float(trainer.optimizer.learning_rate())
+            lr = float(trainer.optimizer.learning_rate(options.learning_rate))
             progress.update(i, loss, lr, int((batch.index >= 0).sum()))
             if state["step"] % 10 == 0:
                 with writer.as_default(step=state["step"]):
                     tf.summary.scalar("train/loss", loss)
-                    tf.summary.scalar("train/learning_rate", lr)
+                    tf.summary.scalar("train/learning_rate", lr)  # the encoder's
             if options.max_steps and state["step"] >= options.max_steps:
                 break
         epoch_seconds = time.time() - start
@@ -430,11 +434,13 @@ def train(options: TrainOptions) -> dict[str, Any]:
             checkpoint.write_json_atomically(out / "dev_report.json", dev_result)
             state["best_f1"], state["best_epoch"] = float(dev["f1"]), epoch
         state["epoch"] = epoch
+        state["history"].append({"epoch": epoch, "step": state["step"], "seconds": epoch_seconds,
+                                 "loss": float(np.mean(losses)), "dev": dev})
+        # The log is rewritten from the saved state, so a run killed between
+        # the two writes never shows an epoch twice after --resume.
         _write_state(last, trainer, state)
-        log = {"epoch": epoch, "step": state["step"], "seconds": epoch_seconds,
-               "loss": float(np.mean(losses)), "dev": dev}
-        with open(out / "train_log.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(log) + "\n")
+        checkpoint.write_atomically(out / "train_log.jsonl",
+                                    "".join(json.dumps(h) + "\n" for h in state["history"]))
 
     summary: dict[str, Any] = {"best_epoch": state["best_epoch"], "dev_f1": state["best_f1"],
                                "epoch_seconds": epoch_times, "parameters": counts,

@@ -27,3 +27,38 @@ def conll_dir(repo_root: Path) -> Path:
         if all((folder / f"{split}.txt").is_file() for split in _SPLITS):
             return folder
     pytest.skip(f"CoNLL-2003 train/dev/test.txt not found in {' or '.join(map(str, candidates))}")
+
+
+# BERT-tester sizes: mutually distinct, so a transposed axis cannot pass.
+TINY_BERT = dict(vocab_size=0, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                 intermediate_size=37, max_position_embeddings=128, type_vocab_size=2,
+                 hidden_act="gelu")
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory) -> Path:
+    """A Google-format BERT folder with random tiny weights and the default vocab.
+
+    Written with our own name-based checkpoint writer, which produces the same
+    TF checkpoint format as Google's release (`bert_model.ckpt.index/.data`).
+    """
+    import json
+    import shutil
+
+    import tensorflow as tf
+
+    from ner import checkpoint
+    from ner.bert import BertConfig, BertEncoder
+
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    vocab = checkpoint.default_encoder_dir() / "vocab.txt"
+    shutil.copy(vocab, folder / "vocab.txt")
+    with vocab.open(encoding="utf-8") as f:
+        n_vocab = sum(1 for _ in f)
+    values = dict(TINY_BERT, vocab_size=n_vocab)
+    (folder / "bert_config.json").write_text(json.dumps(values))
+    (folder / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True}))
+    tf.random.set_seed(1234)
+    encoder = BertEncoder(BertConfig.from_dict(values))
+    checkpoint.save_variables(folder / "bert_model.ckpt", encoder.variables_by_name())
+    return folder

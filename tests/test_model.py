@@ -1,0 +1,124 @@
+"""The tagging head and the model folder."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ner.bert import BertConfig
+from ner.model import TaggerConfig, TaggerModel
+
+LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+ENCODER = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+               intermediate_size=37, max_position_embeddings=64)
+
+
+def _model(**head):
+    tf.random.set_seed(7)
+    config = TaggerConfig(labels=LABELS, do_lower_case=True, encoder=BertConfig(**ENCODER).to_dict(),
+                          **head)
+    return TaggerModel(config)
+
+
+def _inputs(rng, batch=5, seq=12, words=7):
+    lengths = rng.integers(1, words + 1, size=batch).astype(np.int32)
+    seq_lengths = lengths + 2 + rng.integers(0, seq - words - 2, size=batch)
+    ids = rng.integers(1, 99, size=(batch, seq)).astype(np.int32)
+    mask = (np.arange(seq)[None] < seq_lengths[:, None]).astype(np.int32)
+    starts = np.zeros((batch, words), np.int32)
+    for b, n in enumerate(lengths):
+        starts[b, :n] = np.sort(rng.choice(np.arange(1, seq_lengths[b] - 1), n, replace=False))
+    return ids * mask, mask, starts, lengths
+
+
+@pytest.mark.parametrize("head", [{}, {"bilstm_units": 6}, {"layer_mix": True},
+                                  {"bilstm_units": 5, "layer_mix": True}])
+def test_potentials_shape_and_padding(head):
+    model = _model(**head)
+    ids, mask, starts, lengths = _inputs(np.random.default_rng(0))
+    pot = model.potentials(ids, mask, starts, lengths).numpy()
+    assert pot.shape == (5, 7, len(LABELS))
+    for b, n in enumerate(lengths):
+        assert np.all(pot[b, n:] == 0)
+    # Extra padding words and wordpieces change nothing at real words.
+    pad = lambda a, n: np.pad(a, [(0, 0), (0, n)])
+    padded = model.potentials(pad(ids, 4), pad(mask, 4), pad(starts, 3), lengths).numpy()
+    np.testing.assert_allclose(padded[:, :7], pot, atol=1e-5)
+
+
+def test_no_squashing_before_the_crf():
+    model = _model()
+    model.dense_kernel.assign(model.dense_kernel * 50.0)
+    ids, mask, starts, lengths = _inputs(np.random.default_rng(1))
+    pot = model.potentials(ids, mask, starts, lengths).numpy()
+    assert np.abs(pot).max() > 5.0  # a tanh would cap every score at 1
+
+
+def test_variable_names_are_google_for_the_encoder_and_scoped_for_the_head():
+    names = set(_model(bilstm_units=4, layer_mix=True).variables_by_name())
+    assert "bert/encoder/layer_1/attention/self/query/kernel" in names
+    assert {"head/dense/kernel", "head/dense/bias", "head/bilstm/forward/kernel",
+            "head/bilstm/backward/recurrent_kernel", "head/layer_mix/weights"} <= names
+    assert any(n.startswith("crf/") for n in names)
+
+
+def test_loss_is_finite_and_trains_toward_gold():
+    model = _model()
+    rng = np.random.default_rng(2)
+    ids, mask, starts, lengths = _inputs(rng)
+    feats = dict(input_ids=ids, input_mask=mask, word_starts=starts, word_lengths=lengths)
+    labels = rng.integers(0, 1, size=starts.shape).astype(np.int32)  # all "O": always valid
+    variables = model.trainable_variables
+    losses = []
+    for _ in range(5):
+        with tf.GradientTape() as tape:
+            loss = model.loss(feats, labels, training=False)
+        grads = tape.gradient(loss, variables)
+        for v, g in zip(variables, grads):
+            v.assign_sub(0.05 * tf.convert_to_tensor(g))
+        losses.append(float(loss))
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model = _model(bilstm_units=4)
+    ids, mask, starts, lengths = _inputs(np.random.default_rng(3))
+    model.crf.transitions.assign(tf.random.normal(model.crf.transitions.shape))
+    vocab = [f"tok{i}" for i in range(99)]
+    model.save(tmp_path / "m", vocab)
+    files = sorted(p.name for p in (tmp_path / "m").iterdir())
+    assert files == ["model.ckpt.data-00000-of-00001", "model.ckpt.index", "tagger_config.json",
+                     "vocab.txt"]
+    assert (tmp_path / "m" / "vocab.txt").read_text().split("\n")[:2] == ["tok0", "tok1"]
+    loaded = TaggerModel.load(tmp_path / "m")
+    assert loaded.config == model.config
+    np.testing.assert_array_equal(loaded.potentials(ids, mask, starts, lengths),
+                                  model.potentials(ids, mask, starts, lengths))
+    np.testing.assert_array_equal(loaded.crf.transitions, model.crf.transitions)
+    # Saving again replaces the folder whole.
+    model.dense_bias.assign(tf.ones_like(model.dense_bias))
+    model.save(tmp_path / "m", vocab)
+    np.testing.assert_array_equal(TaggerModel.load(tmp_path / "m").dense_bias, np.ones(5))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temporary folders left
+
+
+def test_config_round_trips_and_rejects_unknown_fields(tmp_path):
+    config = _model(bilstm_units=3).config
+    assert TaggerConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    with pytest.raises(ValueError, match="x.json: unknown fields \\['colour'\\]"):
+        TaggerConfig.from_dict(dict(config.to_dict(), colour="red"), source="x.json")
+    with pytest.raises(ValueError, match="missing fields \\['labels'\\]"):
+        TaggerConfig.from_dict({"do_lower_case": True, "encoder": {}})
+
+
+def test_load_errors_name_the_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a model folder"):
+        TaggerModel.load(tmp_path)
+    model = _model()
+    model.save(tmp_path / "m", ["a"] * 99)
+    config = json.loads((tmp_path / "m" / "tagger_config.json").read_text())
+    config["bilstm_units"] = 4  # the checkpoint has no LSTM weights
+    (tmp_path / "m" / "tagger_config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="variables with no weight.*head/bilstm"):
+        TaggerModel.load(tmp_path / "m")

@@ -1,0 +1,166 @@
+"""Training runs end to end: smoke, freezing, determinism, resume, distribution."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ner import checkpoint, train
+from ner.model import TaggerModel
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def sample_data(tmp_path_factory, repo_root):
+    """The checked-in sample as train, dev and test."""
+    folder = tmp_path_factory.mktemp("sample_data")
+    for split in ("train", "dev", "test"):
+        shutil.copy(repo_root / "data" / "conll2003" / "sample.txt", folder / f"{split}.txt")
+    return folder
+
+
+def _options(data_dir, out, bert_dir, **overrides):
+    values = dict(data_dir=str(data_dir), output_dir=str(out), bert_dir=str(bert_dir), epochs=2,
+                  batch_size=8, learning_rate=1e-3, head_learning_rate=1e-2, max_seq_length=48,
+                  seed=3, eval_batch_size=16)
+    values.update(overrides)
+    return train.TrainOptions(**values)
+
+
+def _weights(folder):
+    return checkpoint.read_checkpoint(Path(folder) / "model.ckpt")
+
+
+def test_smoke_run_writes_a_complete_model_folder(sample_data, tiny_bert_dir, tmp_path, capsys):
+    summary = train.train(_options(sample_data, tmp_path / "out", tiny_bert_dir))
+    out = tmp_path / "out"
+    assert sorted(p.name for p in (out / "model").iterdir()) == [
+        "model.ckpt.data-00000-of-00001", "model.ckpt.index", "tagger_config.json", "vocab.txt"]
+    assert not list(out.rglob("*.pkl")) and not list(out.rglob("*.pickle"))
+    config = json.loads((out / "model" / "tagger_config.json").read_text())
+    assert config["labels"][0] == "O" and "B-PER" in config["labels"]
+    assert config["do_lower_case"] is True and config["max_seq_length"] == 48
+    report = json.loads((out / "test_report.json").read_text())
+    assert report["missing_predictions"] == 0 or report["missing_predictions"]["count"] == 0
+    assert 0.0 <= summary["test_f1"] <= 1.0 and len(summary["epoch_seconds"]) == 2
+    assert len((out / "train_log.jsonl").read_text().splitlines()) == 2
+    assert list((out / "tensorboard").iterdir())
+    printed = capsys.readouterr()
+    assert "micro" in printed.out.lower()
+    assert "0 words dropped" in printed.err
+    # A second run into the same folder must not clobber it silently.
+    with pytest.raises(FileExistsError, match="--resume"):
+        train.train(_options(sample_data, out, tiny_bert_dir))
+
+
+def test_same_seed_same_result(sample_data, tiny_bert_dir, tmp_path):
+    a = train.train(_options(sample_data, tmp_path / "a", tiny_bert_dir, epochs=1))
+    b = train.train(_options(sample_data, tmp_path / "b", tiny_bert_dir, epochs=1))
+    assert a["dev_f1"] == b["dev_f1"] and a["test_f1"] == b["test_f1"]
+    wa, wb = _weights(tmp_path / "a" / "model"), _weights(tmp_path / "b" / "model")
+    for name in wa:
+        np.testing.assert_array_equal(wa[name], wb[name], err_msg=name)
+
+
+@pytest.mark.parametrize("pattern, frozen_prefixes", [
+    ("bert/", ("bert/",)),
+    ("bert/embeddings/|bert/encoder/layer_0/", ("bert/embeddings/", "bert/encoder/layer_0/")),
+])
+def test_frozen_variables_stay_bit_identical(sample_data, tiny_bert_dir, tmp_path, pattern,
+                                             frozen_prefixes, capsys):
+    options = _options(sample_data, tmp_path / "out", tiny_bert_dir, epochs=1, freeze=pattern,
+                       bilstm_units=8 if pattern == "bert/" else 0, layer_mix=pattern == "bert/")
+    train.train(options)
+    before = checkpoint.read_checkpoint(tiny_bert_dir / "bert_model.ckpt")
+    after = _weights(tmp_path / "out" / "model")
+    state = checkpoint.read_checkpoint(tmp_path / "out" / "checkpoints" / "last" / "train.ckpt")
+    changed = 0
+    for name, value in before.items():
+        if name.startswith(frozen_prefixes):
+            np.testing.assert_array_equal(after[name], value, err_msg=name)
+            assert f"optimizer/m/{name}" not in state  # no optimizer slots
+        else:
+            changed += not np.array_equal(after[name], value)
+            assert f"optimizer/m/{name}" in state
+    assert changed > 0 or pattern == "bert/"
+    assert any(k.startswith("optimizer/m/head/") for k in state)
+    assert "frozen" in capsys.readouterr().err
+
+
+def test_interrupted_run_resumes_to_the_same_weights(sample_data, tiny_bert_dir, tmp_path,
+                                                     monkeypatch):
+    straight = tmp_path / "straight"
+    train.train(_options(sample_data, straight, tiny_bert_dir, epochs=3))
+
+    resumed = tmp_path / "resumed"
+    real_write = train._write_state
+
+    def write_then_die(folder, trainer, state):
+        real_write(folder, trainer, state)
+        if state["epoch"] == 1:
+            raise KeyboardInterrupt("killed after epoch 1")
+
+    monkeypatch.setattr(train, "_write_state", write_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train.train(_options(sample_data, resumed, tiny_bert_dir, epochs=3))
+    monkeypatch.setattr(train, "_write_state", real_write)
+    assert json.loads((resumed / "checkpoints" / "last" / "state.json").read_text())["epoch"] == 1
+
+    with pytest.raises(ValueError, match="differ from the saved run"):
+        train.train(_options(sample_data, resumed, tiny_bert_dir, epochs=3, seed=4, resume=True))
+    train.train(_options(sample_data, resumed, tiny_bert_dir, epochs=3, resume=True))
+    log = [json.loads(line)["epoch"] for line in (resumed / "train_log.jsonl").read_text().splitlines()]
+    assert log == [1, 2, 3]  # epoch 1 was not repeated
+    a = checkpoint.read_checkpoint(straight / "checkpoints" / "last" / "train.ckpt")
+    b = checkpoint.read_checkpoint(resumed / "checkpoints" / "last" / "train.ckpt")
+    assert sorted(a) == sorted(b)
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], rtol=0, atol=1e-6, err_msg=name)
+
+
+def test_mirrored_strategy_on_two_logical_cpus(sample_data, tiny_bert_dir, tmp_path):
+    """Two logical CPU devices must be configured before TF starts: a subprocess."""
+    script = f"""
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from ner import train
+options = train.TrainOptions(data_dir={str(sample_data)!r}, output_dir={str(tmp_path / 'out')!r},
+    bert_dir={str(tiny_bert_dir)!r}, epochs=1, batch_size=8, max_seq_length=48,
+    strategy="mirrored", learning_rate=1e-3, head_learning_rate=1e-2)
+summary = train.train(options)
+print("REPLICAS", train.choose_strategy("mirrored").num_replicas_in_sync, summary["dev_f1"])
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "REPLICAS 2" in result.stdout
+    assert "2 replica(s)" in result.stderr
+    assert TaggerModel.load(tmp_path / "out" / "model").config.labels[0] == "O"
+
+
+def test_cli_reports_bad_input_in_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "ner.train", f"--data_dir={tmp_path}", f"--output_dir={tmp_path}/o"],
+        capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 2
+    assert f"train: error: {tmp_path}/train.txt: not found" in result.stderr
+
+
+def test_smoke_training_on_real_conll_sentences(conll_dir, tmp_path):
+    """A few steps of the default encoder on 300 real sentences learns something."""
+    from ner import data
+
+    for split, n in (("train", 300), ("dev", 150), ("test", 150)):
+        docs = data.read_conll(conll_dir / f"{split}.txt")
+        data.write_conll(train._limit_documents(docs, n), tmp_path / f"{split}.txt")
+    options = train.TrainOptions(data_dir=str(tmp_path), output_dir=str(tmp_path / "out"),
+                                 epochs=1, max_steps=30, batch_size=16)
+    summary = train.train(options)
+    assert summary["dev_f1"] > 0.05, summary
