@@ -68,7 +68,6 @@ import functools
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import tensorflow as tf
@@ -108,7 +107,8 @@ class ExportModule(tf.Module):
         if window_batch_size < 1:
             raise ValueError(f"window_batch_size must be at least 1, got {window_batch_size}")
         if model.config.max_seq_length < 3:
-            raise ValueError(f"max_seq_length={model.config.max_seq_length} leaves no room for a word")
+            raise ValueError(
+                f"max_seq_length={model.config.max_seq_length} leaves no room for a word")
         self.model = model
         self.tokenizer = tokenizer
         self._window_batch_size = window_batch_size
@@ -126,8 +126,9 @@ class ExportModule(tf.Module):
         self._blank = _blank_class()
 
         # No AutoGraph: the code has no tensor-dependent Python control flow.
-        self.tag_texts = tf.function(
-            self._tag_texts, autograph=False, input_signature=[tf.TensorSpec([None], tf.string, name="texts")])
+        self.tag_texts = tf.function(self._tag_texts, autograph=False, input_signature=[
+            tf.TensorSpec([None], tf.string, name="texts"),
+        ])
         self.tag_wordpieces = tf.function(self._tag_wordpieces, autograph=False, input_signature=[
             tf.TensorSpec([None, None], tf.int32, name="input_ids"),
             tf.TensorSpec([None, None], tf.int32, name="input_mask"),
@@ -166,6 +167,14 @@ class ExportModule(tf.Module):
 
     def _tag_texts(self, texts):
         """Entities of raw texts; see the module docstring for the outputs."""
+        # Transcoding with replacement changes exactly the invalid texts; the
+        # tokenizer's own check would only say "Invalid formatting".
+        valid = tf.equal(texts, tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8",
+                                                             errors="replace"))  # [B]
+        check = tf.debugging.Assert(tf.reduce_all(valid), [
+            "texts must be valid UTF-8; invalid at batch positions", tf.where(~valid)[:, 0]])
+        with tf.control_dependencies([check]):
+            texts = tf.identity(texts)
         words, starts, ends = self.tokenizer.tf_split_words_with_offsets(texts)  # [B, (W)]
         num_texts = tf.shape(texts, out_type=tf.int64)[0]
         count = tf.size(words.flat_values, out_type=tf.int64)
@@ -240,7 +249,8 @@ class ExportModule(tf.Module):
         text = tf.gather(texts, text_id)  # [E]
         start, end = self._trim(text, tf.gather(byte_start, first_word),
                                 tf.gather(byte_end, last_word))
-        char_start = tf.strings.length(tf.strings.substr(text, tf.zeros_like(start), start), unit="UTF8_CHAR")
+        before = tf.strings.substr(text, tf.zeros_like(start), start)
+        char_start = tf.strings.length(before, unit="UTF8_CHAR")
         entity_text = tf.strings.substr(text, start, end - start)
         char_end = char_start + tf.strings.length(entity_text, unit="UTF8_CHAR")
         return {
@@ -322,7 +332,8 @@ class ExportModule(tf.Module):
         long_sentence = tf.gather(offsets, sentence_hi) - tf.gather(offsets, sentence_lo) > budget
         sentence_first = tf.equal(word_index, tf.gather(sentence_lo, sentence_of_word))
         lengths = offsets[1:] - offsets[:-1]  # [N]
-        opens = self._chunk_starts(lengths, sentence_first, tf.gather(long_sentence, sentence_of_word))
+        opens = self._chunk_starts(lengths, sentence_first,
+                                   tf.gather(long_sentence, sentence_of_word))
 
         first = tf.where(opens)[:, 0]  # [V] first labelled word of each window
         end = tf.concat([first[1:], tf.reshape(count, [1])], 0)  # [V] chunks tile the words
@@ -333,8 +344,8 @@ class ExportModule(tf.Module):
             # before and after it); a cut one only its own sentence. The
             # 512-word cap of `features._neighbours` never binds: a window
             # holds at most max_seq_length - 2 <= 510 context words.
-            text = tf.gather(tf.RaggedTensor.from_row_splits(word_index, text_splits).value_rowids(),
-                             first)
+            text_of_word = tf.RaggedTensor.from_row_splits(word_index, text_splits).value_rowids()
+            text = tf.gather(text_of_word, first)
             whole = ~tf.gather(long_sentence, sentence)
             lo = tf.where(whole, tf.gather(text_splits, text), lo)
             hi = tf.where(whole, tf.gather(text_splits, text + 1), hi)
@@ -452,7 +463,8 @@ def _parse_labels(labels):
 def next_version_dir(export_dir: str | os.PathLike) -> Path:
     """`export_dir/<n>` for the smallest n above every existing numeric version (1 if none)."""
     export_dir = Path(export_dir)
-    versions = [int(p.name) for p in export_dir.iterdir() if p.name.isdigit()] if export_dir.is_dir() else []
+    versions = [int(p.name) for p in export_dir.iterdir() if p.name.isdigit()] \
+        if export_dir.is_dir() else []
     return export_dir / str(max(versions, default=0) + 1)
 
 
@@ -487,7 +499,10 @@ def save(module: ExportModule, export_dir: str | os.PathLike, version: int | Non
     target.parent.mkdir(parents=True, exist_ok=True)
     # Written beside the target and renamed, so TF Serving, which watches the
     # folder, never loads a half-written version.
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    # (Not mkdtemp: its 0700 mode would hide the model from a server running
+    # as another user; this folder gets the umask's permissions.)
+    tmp = target.parent / f".{target.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
     try:
         tf.saved_model.save(module, str(tmp), signatures=module.signatures())
         os.replace(tmp, target)
@@ -500,7 +515,7 @@ def save(module: ExportModule, export_dir: str | os.PathLike, version: int | Non
 def _version_dir(export_dir: str | os.PathLike, version: int | None) -> Path:
     if version is not None and version < 1:
         raise ValueError(f"version must be a positive integer, got {version}")
-    target = Path(export_dir) / str(version) if version is not None else next_version_dir(export_dir)
+    target = next_version_dir(export_dir) if version is None else Path(export_dir) / str(version)
     if target.exists():
         raise FileExistsError(f"{target} exists already; choose another --version")
     return target
@@ -510,7 +525,8 @@ def _define_flags() -> None:
     from absl import flags
 
     flags.DEFINE_string("model_dir", None, "Trained model folder (or a training output folder).")
-    flags.DEFINE_string("export_dir", None, "Versioned SavedModel folder; writes <export_dir>/<n>/.")
+    flags.DEFINE_string("export_dir", None,
+                        "Versioned SavedModel folder; writes <export_dir>/<n>/.")
     flags.DEFINE_integer("version", None, "Version subfolder (default: the next free number).",
                          lower_bound=1)
     flags.DEFINE_integer("window_batch_size", 64, "Windows per encoder call in the graph.",

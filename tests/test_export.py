@@ -1,0 +1,331 @@
+"""The exported SavedModel: raw strings in, the same entities as `ner.Tagger` out.
+
+The SavedModel is loaded in a fresh Python process that can import only
+`tensorflow` and `tensorflow_text` (importing `ner` there raises), as a
+TF Serving or other deployment would. Models are tiny and random, with an
+"O" bias and a pull towards I- continuations, so that their output mixes O
+words, one-word and multi-word entities and scores across (0, 1), and
+depends on each word's context (so wrong windows would show).
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ner import checkpoint, features
+from ner.export import ExportModule, export, next_version_dir, save
+from ner.model import TaggerModel
+from ner.tagger import Tagger
+from tests.test_tagger import OFFSET_CASES
+from tests.tiny_model import write_model_folder
+
+# Offsets must survive every kind of character (issue 4's list), and the
+# sentence and word rules the graph mirrors: blank lines (also "\r\n" and
+# lone "\r"), ". Capital", zero-width and control characters inside words,
+# uncased folding (İ, ß, final sigma), astral characters and CJK.
+UNICODE_TEXTS = [
+    "Zoë Ünal and José Müller met in São Paulo .",
+    "Rene\u0301e Game\u0301 lives in Mu\u0308nchen .",  # combining marks
+    "The 😀 emoji team 🇫🇷 France 𝐀𝐁𝐂 won in 2024 .",
+    "東京 and 北京 are cities ; 習近平 visited .",
+    "محمد عبد الله met דוד בן גוריון in القاهرة .",
+    "Tab\tseparated\twords and\nnew lines\r\nand\rreturns .",
+    "New\u200bYork and Ace\u200dCorp and \u200bLeading zero width .",
+    "Control\x07char and nul\x00byte and bom\ufeff here .",
+    "İstanbul and STRASSE and Straße and ΟΔΟΣ and ΑΣ.Α .",
+    "First sentence . Second one ! Third ? lower case after . stays",
+    "Paragraph one ends here\n\nParagraph two starts\r\n\r\nthree\r\rfour",
+    "U.S. Army and U.N. troops , e.g. in the U.K.",
+    "\u00a0non-breaking\u00a0space\u3000ideographic\u2028line\u2029para ",
+    "",
+    "   \n\t ",
+    "a",
+    "x" * 230 + " long word and " + "Übermäßig" * 12 + " more .",
+    "John Smith lives in Paris. He is big! Is he?\n Dr. smith is in the U.S. Army.\n\nx\r\n \n"
+    "acme corp. and more",
+    " ", "\n\t\r\n", "\u00a0\u3000\u2028", "\u200b\u200d", "\x00\x07", "\u0301",
+]
+# The offset cases of the Tagger's tests. Lone surrogates are left out: they
+# are not Unicode text and have no UTF-8 form to send to a SavedModel (the
+# HTTP server refuses them with 422).
+UNICODE_TEXTS += [text for text, _ in OFFSET_CASES.values()
+                  if not any(0xD800 <= ord(c) <= 0xDFFF for c in text)]
+
+# Runs in a fresh interpreter: argv = SavedModel folder, input JSON, output JSON.
+_CHILD = r"""
+import json, sys
+sys.modules["ner"] = None  # importing the library must fail here
+import numpy as np
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  registers the ops the graph uses
+
+export_dir, request_path, result_path = sys.argv[1:]
+request = json.load(open(request_path, encoding="utf-8"))
+loaded = tf.saved_model.load(export_dir)
+tag = loaded.signatures["serving_default"]
+texts = request["texts"]
+entities = []
+for first in range(0, len(texts), 37):  # odd batches: padding differs per batch
+    batch = [t.encode("utf-8") for t in texts[first:first + 37]]
+    out = {k: v.numpy() for k, v in tag(texts=tf.constant(batch, tf.string)).items()}
+    for b in range(len(batch)):
+        n = int(out["num_entities"][b])
+        entities.append([[out["labels"][b, i].decode(), int(out["char_starts"][b, i]),
+                          int(out["char_ends"][b, i]), out["entity_texts"][b, i].decode(),
+                          float(out["scores"][b, i]), int(out["byte_starts"][b, i]),
+                          int(out["byte_ends"][b, i])] for i in range(n)])
+        assert all(int(x) == -1 for x in out["char_starts"][b, n:])
+wp = request["wordpieces"]
+pieces = loaded.signatures["tag_wordpieces"](**{k: tf.constant(v, tf.int32) for k, v in wp.items()})
+decoded = loaded.signatures["decode"](potentials=tf.constant(request["potentials"], tf.float32),
+                                      lengths=tf.constant(request["lengths"], tf.int32))
+try:
+    bad = dict(wp, segment_ids=np.ones_like(wp["segment_ids"]).tolist())
+    loaded.signatures["tag_wordpieces"](**{k: tf.constant(v, tf.int32) for k, v in bad.items()})
+    segment_error = ""
+except tf.errors.InvalidArgumentError as e:
+    segment_error = e.message
+empty = tag(texts=tf.constant([], tf.string))
+blank = tag(texts=tf.constant(["", " \n\t\u3000", "\u200b"]))
+try:
+    tag(texts=tf.constant([b"fine", b"Paris \xff\xfe"]))
+    utf8_error = ""
+except tf.errors.InvalidArgumentError as e:
+    utf8_error = e.message
+leaked = sorted(m for m in sys.modules if m == "ner" or m.startswith("ner.")
+                if sys.modules[m] is not None)
+json.dump({"entities": entities,
+           "potentials": pieces["potentials"].numpy().tolist(),
+           "window_labels": [[x.decode() for x in row] for row in pieces["labels"].numpy()],
+           "decoded_labels": [[x.decode() for x in row] for row in decoded["labels"].numpy()],
+           "segment_error": segment_error, "utf8_error": utf8_error,
+           "empty_shapes": {k: v.shape.as_list() for k, v in empty.items()},
+           "blank_counts": blank["num_entities"].numpy().tolist(),
+           "blank_shape": blank["labels"].shape.as_list(), "leaked": leaked},
+          open(result_path, "w", encoding="utf-8"))
+"""
+
+
+def _random_model(path: Path, max_seq_length: int, document_context: bool) -> Path:
+    vocab_file = checkpoint.default_encoder_dir() / "vocab.txt"
+    vocab = vocab_file.read_text(encoding="utf-8").splitlines()
+    write_model_folder(path, rules=None, vocab=vocab, max_seq_length=max_seq_length,
+                       document_context=document_context, seed=3)
+    model = TaggerModel.load(path)
+    labels = model.config.labels
+    # A random head tags nearly every word as an entity: favour O, and
+    # favour I-X after B-X/I-X so that multi-word entities occur.
+    model.dense_bias.assign(np.where(np.asarray(labels) == "O", 10.0, 0.0).astype(np.float32))
+    transitions = model.crf.transitions.numpy()
+    for i, a in enumerate(labels):
+        for j, b in enumerate(labels):
+            if b.startswith("I-") and a[2:] == b[2:]:
+                transitions[i, j] += 3.0
+    model.crf.transitions.assign(transitions)
+    model.save(path, vocab)
+    return path
+
+
+def _conll_texts(conll_dir: Path, count: int = 240) -> list[str]:
+    """`count` CoNLL test sentences as raw text: alone, or two or three to a text."""
+    sentences, words = [], []
+    with open(conll_dir / "test.txt", encoding="utf-8") as f:
+        for line in f:
+            fields = line.split()
+            if not fields:
+                if words:
+                    sentences.append(" ".join(words))
+                words = []
+            elif fields[0] != "-DOCSTART-":
+                words.append(fields[0])
+    sentences = sentences[:count]
+    assert len(sentences) == count
+    texts, i, pattern = [], 0, [1, 2, 1, 3]
+    while i < len(sentences):
+        size = pattern[len(texts) % len(pattern)]
+        joiner = "\n\n" if len(texts) % 3 == 0 else " "
+        texts.append(joiner.join(sentences[i:i + size]))
+        i += size
+    return texts
+
+
+def _tuples(entities) -> list[list]:
+    return [[e.label, e.start, e.end, e.text, e.score] for e in entities]
+
+
+def _assert_same_entities(got: list[list], want: list[list], context: str) -> None:
+    assert [g[:4] for g in got] == [w[:4] for w in want], context
+    np.testing.assert_allclose([g[4] for g in got], [w[4] for w in want], atol=1e-4,
+                               err_msg=context)
+
+
+@pytest.fixture(scope="module")
+def context_model(tmp_path_factory) -> Path:
+    # 16 wordpieces a window: many CoNLL sentences are cut into windows, and
+    # the rest see neighbouring sentences of their text.
+    return _random_model(tmp_path_factory.mktemp("context_model"), 16, document_context=True)
+
+
+@pytest.fixture(scope="module")
+def context_tagger(context_model) -> Tagger:
+    return Tagger.load(context_model)
+
+
+@pytest.fixture(scope="module")
+def exported(context_tagger, tmp_path_factory) -> Path:
+    module = ExportModule(context_tagger.model, context_tagger.tokenizer, window_batch_size=7)
+    return save(module, tmp_path_factory.mktemp("export") / "ner")
+
+
+@pytest.fixture(scope="module")
+def listing(exported):
+    """`saved_model_cli show --all`, started early: it runs beside other tests."""
+    cli = Path(sys.executable).with_name("saved_model_cli")
+    process = subprocess.Popen([str(cli), "show", "--dir", str(exported), "--all"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    yield process
+    if process.poll() is None:
+        process.kill()
+    process.communicate()
+
+
+def _window_inputs(tagger: Tagger, sentences: list[list[str]]):
+    """Windows of pre-tokenised sentences, as a client without TF Text builds them."""
+    pieces = tagger.tokenizer.tokenize_words(sentences).to_list()  # [sentence][word][piece]
+    windows, _ = features.make_windows(pieces, tagger.config.max_seq_length,
+                                       tagger.tokenizer.cls_id, tagger.tokenizer.sep_id)
+    batch = features.pad_batch(windows, range(len(windows)))
+    inputs = {"input_ids": batch.input_ids, "input_mask": batch.input_mask,
+              "segment_ids": np.zeros_like(batch.input_ids), "word_starts": batch.word_starts,
+              "word_lengths": batch.word_lengths}
+    return windows, inputs
+
+
+def test_saved_model_in_a_fresh_process_matches_the_tagger(exported, listing, context_tagger,
+                                                            conll_dir, tmp_path):
+    conll = _conll_texts(conll_dir)
+    texts = conll + UNICODE_TEXTS
+    sentences = [["John", "Smith", "lives", "in", "New", "York", "."],
+                 [f"w{i}" for i in range(30)], ["Straße", "İstanbul"]]
+    windows, inputs = _window_inputs(context_tagger, sentences)
+    encoded = features.assemble_potentials(
+        windows, {i: context_tagger.model.potentials(
+            inputs["input_ids"][i:i + 1], inputs["input_mask"][i:i + 1],
+            inputs["word_starts"][i:i + 1], inputs["word_lengths"][i:i + 1]
+        ).numpy()[0, :inputs["word_lengths"][i]] for i in range(len(windows))},
+        [len(s) for s in sentences], len(context_tagger.labels))
+    lengths = [len(p) for p in encoded]
+    padded = np.zeros((len(encoded), max(lengths), len(context_tagger.labels)), np.float32)
+    for r, p in enumerate(encoded):
+        padded[r, :len(p)] = p
+    request = {"texts": texts, "wordpieces": {k: v.tolist() for k, v in inputs.items()},
+               "potentials": padded.tolist(), "lengths": lengths}
+    (tmp_path / "request.json").write_text(json.dumps(request), encoding="utf-8")
+    subprocess.run([sys.executable, "-c", _CHILD, str(exported), str(tmp_path / "request.json"),
+                    str(tmp_path / "result.json")], check=True, cwd=tmp_path, timeout=300)
+    result = json.loads((tmp_path / "result.json").read_text(encoding="utf-8"))
+    assert result["leaked"] == []
+
+    # Raw text: the Tagger on the CoNLL texts (batched) and on the unicode
+    # cases (one by one) against the SavedModel.
+    want = [_tuples(e) for e in context_tagger.tag_batch(conll)]
+    want += [_tuples(context_tagger.tag(t)) for t in UNICODE_TEXTS]
+    assert len(result["entities"]) == len(texts)
+    for text, got, expected in zip(texts, result["entities"], want):
+        _assert_same_entities(got, expected, repr(text))
+        for label, start, end, entity_text, _, byte_start, byte_end in got:
+            assert text[start:end] == entity_text
+            assert byte_start == len(text[:start].encode("utf-8"))
+            assert byte_end == len(text[:end].encode("utf-8"))
+    # The comparison means something: O words, many entities, several
+    # multi-word ones, and scores spread over (0, 1).
+    found = [e for entities in result["entities"][:len(conll)] for e in entities]
+    assert len(found) > 300
+    assert sum(" " in e[3] for e in found) > 20
+    assert sum(len(e) for e in want[:len(conll)]) < sum(len(t.split()) for t in conll) * 5
+    scores = np.array([e[4] for e in found])
+    assert scores.min() < 0.6 and scores.max() > 0.99
+    assert sum(map(len, result["entities"][len(conll):])) > 20
+
+    # Wordpiece signature: the model's own potentials, and per-window Viterbi.
+    potentials = np.asarray(result["potentials"], np.float32)
+    want_potentials = context_tagger.model.potentials(
+        inputs["input_ids"], inputs["input_mask"], inputs["word_starts"],
+        inputs["word_lengths"]).numpy()
+    np.testing.assert_allclose(potentials, want_potentials, atol=1e-4)
+    for row, labels in enumerate(result["window_labels"]):
+        n = int(inputs["word_lengths"][row])
+        assert all(label for label in labels[:n]) and not any(labels[n:])
+    # Decode signature on re-assembled sentence potentials == tag_tokens.
+    decoded = [row[:n] for row, n in zip(result["decoded_labels"], lengths)]
+    assert decoded == context_tagger.tag_tokens(sentences)
+    assert "segment_ids must be all 0" in result["segment_error"]
+
+    # Edge cases: an empty batch, texts without words, bytes that are not UTF-8.
+    assert result["empty_shapes"]["labels"] == [0, 0]
+    assert result["empty_shapes"]["num_entities"] == [0]
+    assert result["blank_counts"] == [0, 0, 0] and result["blank_shape"] == [3, 0]
+    assert "texts must be valid UTF-8; invalid at batch positions" in result["utf8_error"]
+    assert "[1]" in result["utf8_error"]
+
+
+def test_in_graph_windows_without_document_context_match_the_tagger(context_tagger, conll_dir):
+    # The same weights with document context off (the training default):
+    # no sentence sees another; long ones are cut, long words truncated.
+    config = context_tagger.config
+    texts = _conll_texts(conll_dir, 60) + UNICODE_TEXTS
+    config.document_context = False
+    try:
+        module = ExportModule(context_tagger.model, context_tagger.tokenizer, window_batch_size=5)
+        out = {k: v.numpy()
+               for k, v in module.tag_texts(tf.constant([t.encode() for t in texts])).items()}
+        want = [_tuples(context_tagger.tag(text)) for text in texts]
+    finally:
+        config.document_context = True
+    for b, text in enumerate(texts):
+        n = int(out["num_entities"][b])
+        got = [[out["labels"][b, i].decode(), int(out["char_starts"][b, i]),
+                int(out["char_ends"][b, i]), out["entity_texts"][b, i].decode(),
+                float(out["scores"][b, i])] for i in range(n)]
+        _assert_same_entities(got, want[b], repr(text))
+    assert out["num_entities"].sum() > 100
+    # Context matters to this model: with document context the same texts
+    # are tagged differently somewhere.
+    assert want != [_tuples(context_tagger.tag(text)) for text in texts]
+
+
+def test_saved_model_cli_lists_both_signatures(listing):
+    shown, _ = listing.communicate(timeout=300)
+    assert listing.returncode == 0
+    for signature in ("serving_default", "tag_wordpieces", "decode"):
+        assert f"signature_def['{signature}']" in shown
+    for name in ("texts", "input_ids", "input_mask", "segment_ids", "word_starts", "word_lengths",
+                 "char_starts", "byte_starts", "scores", "num_entities", "potentials", "label_ids"):
+        assert f"['{name}']" in shown, name
+
+
+def test_versions_are_numbered_and_never_overwritten(exported, context_model, tmp_path):
+    root = exported.parent
+    assert exported.name == "1"
+    assert (exported / "saved_model.pb").is_file()
+    assert next_version_dir(root) == root / "2"
+    assert next_version_dir(root / "missing") == root / "missing" / "1"
+    with pytest.raises(FileExistsError, match="exists already"):
+        export(context_model, root, version=1)
+    with pytest.raises(FileNotFoundError, match="no such model folder"):
+        export(tmp_path / "nope", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_reports_a_missing_model_folder(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "ner.export", f"--model_dir={tmp_path / 'nope'}",
+                          f"--export_dir={tmp_path / 'out'}"], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 2
+    assert "export: error:" in run.stderr and str(tmp_path / "nope") in run.stderr
+    assert not (tmp_path / "out").exists()
