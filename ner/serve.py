@@ -33,8 +33,8 @@ UTF-8 or not JSON), 413 (body larger than `max_body_bytes`), 415 (not
 a text too long, a lone surrogate), 404/405 (unknown path or method).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI reads the handlers'
+# annotations at run time, and `Request` is imported inside `create_app`.
 import asyncio
 import concurrent.futures
 import contextlib
@@ -264,8 +264,8 @@ def parse_tag_request(body: bytes, content_type: str | None, options: ServeOptio
         text = body.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ApiError(400, "invalid_utf8",
-                       f"the body is not valid UTF-8: byte {e.start} ({body[e.start:e.start + 1]!r}) "
-                       f"{e.reason}") from None
+                       f"the body is not valid UTF-8: byte {e.start} "
+                       f"({body[e.start:e.start + 1]!r}) {e.reason}") from None
     try:
         value = json.loads(text)
     except json.JSONDecodeError as e:
@@ -275,7 +275,8 @@ def parse_tag_request(body: bytes, content_type: str | None, options: ServeOptio
     except RecursionError:
         # The C parser checks Python's recursion limit, so "[[[[..." is a
         # clean error, not a crash.
-        raise ApiError(400, "malformed_json", "the body is not valid JSON: nested too deeply") from None
+        raise ApiError(400, "malformed_json",
+                       "the body is not valid JSON: nested too deeply") from None
     except ValueError as e:  # e.g. an integer of more than 4,300 digits
         raise ApiError(400, "malformed_json", f"the body is not valid JSON: {e}") from None
     if not isinstance(value, dict):
@@ -290,7 +291,8 @@ def parse_tag_request(body: bytes, content_type: str | None, options: ServeOptio
     texts = value["texts"]
     if not isinstance(texts, list):
         raise ApiError(422, "invalid_type",
-                       f"'texts' must be an array of strings, got {_json_type(texts)}", field="texts")
+                       f"'texts' must be an array of strings, got {_json_type(texts)}",
+                       field="texts")
     if len(texts) > options.max_texts:
         raise ApiError(422, "too_many_texts",
                        f"'texts' holds {len(texts)} texts; at most {options.max_texts} are allowed "
@@ -315,8 +317,8 @@ def parse_tag_request(body: bytes, content_type: str | None, options: ServeOptio
 
 
 def _json_type(value: Any) -> str:
-    for kind, name in ((bool, "a boolean"), (int, "a number"), (float, "a number"), (str, "a string"),
-                       (list, "an array"), (dict, "an object")):
+    for kind, name in ((bool, "a boolean"), (int, "a number"), (float, "a number"),
+                       (str, "a string"), (list, "an array"), (dict, "an object")):
         if isinstance(value, kind):
             return name
     return "null"
@@ -376,7 +378,7 @@ def _openapi_models(options: ServeOptions):
         },
         "example": {"texts": ["Alice Smith flew from Paris to Berlin on Monday."]},
     }
-    return Entity, TagResponse, ErrorResponse, Health, request_schema
+    return TagResponse, ErrorResponse, Health, request_schema
 
 
 def create_app(tag_batch: Callable[[list[str]], Sequence[Sequence[Any]]], options: ServeOptions,
@@ -393,11 +395,10 @@ def create_app(tag_batch: Callable[[list[str]], Sequence[Sequence[Any]]], option
         A `fastapi.FastAPI` app; run it with uvicorn (see `serve`).
     """
     from fastapi import FastAPI, Request
-    from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, Response
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    Entity, TagResponse, ErrorResponse, Health, request_schema = _openapi_models(options)
+    TagResponse, ErrorResponse, Health, request_schema = _openapi_models(options)
     batcher = MicroBatcher(lambda texts: [[_entity_dict(e) for e in ents]
                                           for ents in tag_batch(texts)],
                            options.max_batch_size, options.max_wait_ms / 1000.0)
@@ -433,13 +434,10 @@ def create_app(tag_batch: Callable[[list[str]], Sequence[Sequence[Any]]], option
         response.headers.update(exc.headers or {})
         return response
 
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError):
-        return error_response(422, "invalid_request", str(exc.errors()[:1]))
-
     errors = {
         400: {"model": ErrorResponse, "description": "The body is not UTF-8 or not JSON."},
-        413: {"model": ErrorResponse, "description": f"The body exceeds {options.max_body_bytes} bytes."},
+        413: {"model": ErrorResponse,
+              "description": f"The body exceeds {options.max_body_bytes} bytes."},
         415: {"model": ErrorResponse, "description": "Content-Type is not application/json."},
         422: {"model": ErrorResponse,
               "description": "Wrong shape or types, too many texts, or a text too long."},
@@ -450,8 +448,8 @@ def create_app(tag_batch: Callable[[list[str]], Sequence[Sequence[Any]]], option
         summary="Tag texts",
         response_model=None,
         responses={200: {"model": TagResponse, "description": "Entities per text."}, **errors},
-        openapi_extra={"requestBody": {"required": True,
-                                       "content": {"application/json": {"schema": request_schema}}}},
+        openapi_extra={"requestBody": {
+            "required": True, "content": {"application/json": {"schema": request_schema}}}},
     )
     async def tag(request: Request) -> Response:
         body = await _read_body(request, options.max_body_bytes)
@@ -486,35 +484,20 @@ async def _read_body(request, limit: int) -> bytes:
 
 
 def _version() -> str:
-    try:
-        from ner import __version__
-        return __version__
-    except ImportError:  # pragma: no cover
-        return "0"
+    from ner import __version__
+
+    return __version__
 
 
 # === Running ===
 
 
 def load_tagger(model_dir: str):
-    """(tag_batch function, entity types) of a trained model folder."""
+    """(`Tagger.tag_batch`, entity types) of a trained model folder."""
     from ner.tagger import Tagger
 
     tagger = Tagger.load(model_dir)
-    labels = _labels_of(tagger, model_dir)
-    types = sorted({label.split("-", 1)[1] for label in labels if "-" in label})
-    return tagger.tag_batch, types
-
-
-def _labels_of(tagger, model_dir: str) -> list[str]:
-    for owner in (tagger, getattr(tagger, "model", None), getattr(tagger, "config", None)):
-        labels = getattr(getattr(owner, "config", owner), "labels", None)
-        if isinstance(labels, (list, tuple)):
-            return list(labels)
-    from pathlib import Path
-
-    from ner.model import CONFIG_FILE
-    return list(json.loads((Path(model_dir) / CONFIG_FILE).read_text(encoding="utf-8"))["labels"])
+    return tagger.tag_batch, tagger.entity_types
 
 
 def make_server(app, options: ServeOptions, log_level: str = "info"):
@@ -570,7 +553,8 @@ def main(argv: list[str]) -> None:
         print(f"serve: error: unexpected arguments {argv[1:]}", file=sys.stderr)
         sys.exit(2)
     values = {f.name: getattr(flags.FLAGS, f.name) for f in dataclasses.fields(ServeOptions)}
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         options = ServeOptions(**values)
         serve(flags.FLAGS.model_dir, options)
