@@ -10,6 +10,7 @@ CRF. Python touches windows and sentences, never individual wordpieces.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Sequence
 
 import numpy as np
@@ -83,15 +84,17 @@ class Predictor:
         self.model = model
         self.batch_size = batch_size
         ids = tf.TensorSpec([None, None], tf.int32)
+        # autograph=False: the model has no tensor-dependent Python control
+        # flow to convert, and AutoGraph cannot parse lambdas' source anyway.
         self._potentials = tf.function(
-            lambda i, m, s, n: model.potentials(i, m, s, n, training=False),
+            functools.partial(model.potentials, training=False),
             input_signature=[ids, ids, ids, tf.TensorSpec([None], tf.int32)],
-            jit_compile=jit_compile)
+            jit_compile=jit_compile, autograph=False)
         pot = tf.TensorSpec([None, None, len(model.config.labels)], tf.float32)
         lengths = tf.TensorSpec([None], tf.int32)
-        self._decode = tf.function(lambda p, n: model.crf.decode(p, n), input_signature=[pot, lengths])
-        self._marginals = tf.function(lambda p, n: model.crf.marginals(p, n),
-                                      input_signature=[pot, lengths])
+        self._decode = tf.function(model.crf.decode, input_signature=[pot, lengths], autograph=False)
+        self._marginals = tf.function(model.crf.marginals, input_signature=[pot, lengths],
+                                      autograph=False)
 
     def sentence_potentials(self, encoded: Encoded) -> list[np.ndarray]:
         """Per sentence, float32 [words, K] CRF emission scores."""
