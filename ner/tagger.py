@@ -1,13 +1,15 @@
 """Tag raw text with a trained model: `ner.Tagger` and `ner.Entity`.
 
-Example:
+Example (the model of `python -m ner.train --output_dir=runs/default`):
     >>> import ner
     >>> tagger = ner.Tagger.load("runs/default")  # a training output folder or its model/
-    >>> for entity in tagger.tag("Angela Merkel met Emmanuel Macron in Paris."):
-    ...     print(entity.label, entity.start, entity.end, entity.text, round(entity.score, 2))
-    PER 0 13 Angela Merkel 1.0
-    PER 18 33 Emmanuel Macron 1.0
-    LOC 37 42 Paris 1.0
+    >>> text = "Angela Merkel met Emmanuel Macron in Paris on Tuesday. The EU summit ends today."
+    >>> for entity in tagger.tag(text):
+    ...     print(entity.label, entity.start, entity.end, repr(entity.text), round(entity.score, 3))
+    PER 0 13 'Angela Merkel' 1.0
+    PER 18 33 'Emmanuel Macron' 1.0
+    LOC 37 42 'Paris' 1.0
+    ORG 59 61 'EU' 0.999
 
 From text to entities, for a whole batch of texts at once:
 
@@ -20,14 +22,15 @@ From text to entities, for a whole batch of texts at once:
    into sentences: a new sentence begins after a word ".", "!" or "?" when
    the next word starts with an upper-case (or title-case) letter, and after
    a blank line (two or more line breaks between words). Nothing else splits
-   a sentence ("Dr. Smith" and "in the U.S. Army" stay whole; "he said. the"
-   does too). Sentence length is unlimited: long sentences are cut into
-   overlapping windows (`ner.features`), every word is labelled in exactly
-   one window, and the CRF decodes the whole sentence, so no entity is cut or
-   duplicated at a seam. If the model was trained with `document_context`,
-   the other sentences of the same text are its context.
-3. Potentials. All sentences of all texts go through one
-   `encode_sentences` + `Predictor` pass (length-bucketed batches of windows).
+   a sentence: "in the U.S. Army" stays whole ("U.S." is one word), and so
+   does "he said. the"; a title before a name ("Dr. Smith") does split, a
+   price of the simple rule. Sentence length is unlimited: long sentences
+   are cut into overlapping windows (`ner.features`), every word is labelled
+   in exactly one window, and the CRF decodes the whole sentence, so no
+   entity is cut or duplicated at a seam. If the model was trained with
+   `document_context`, the other sentences of the same text are its context.
+3. Potentials. All sentences of all texts go through one `encode_sentences`
+   call and one encoder pass over batches of windows sorted by length.
 4. Decoding. Constrained Viterbi (the CRF masks forbid e.g. `O -> I-PER`),
    batched over sentences sorted by length. An entity is a maximal run of
    words of one type as the scheme chunks them (IOB2 or BIOES). Its score is
@@ -49,7 +52,6 @@ sentence; "flat" arrays run over all words of all texts of a call.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 import re
@@ -61,7 +63,7 @@ import numpy as np
 import tensorflow as tf
 
 from ner import features
-from ner.inference import Predictor, encode_sentences
+from ner.inference import Encoded, encode_sentences
 from ner.model import CONFIG_FILE, VOCAB_FILE, TaggerModel
 from ner.tokenization import Tokenizer
 
@@ -81,6 +83,12 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _TEXTS_PER_CHUNK = 4096
 # Upper bound on sentences x padded words in one CRF decoding batch.
 _DECODE_CELLS = 1 << 15
+# Upper bound on windows x padded wordpieces in one encoder batch. Batches are
+# runs of windows sorted by length, padded to their longest only: on the
+# CoNLL-2003 test set that pads 65,074 wordpieces to 70,301, against 76,808
+# for `features.batches` (multiples of 8), and the encoder pass takes 12.3 s
+# against 15.8 s (2 shared cores). 2,048-4,096 measured best; 16,384 is slower.
+_BATCH_TOKENS = 4096
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,21 +120,18 @@ class Tagger:
     Args:
         model: the tagging model.
         tokenizer: its tokenizer (the model folder's vocab.txt and casing).
-        batch_size: windows per encoder batch.
-        jit_compile: compile the encoder with XLA (see `Predictor`).
+        batch_size: at most this many windows per encoder batch (fewer when
+            long windows would exceed 4,096 padded wordpieces).
     """
 
-    def __init__(self, model: TaggerModel, tokenizer: Tokenizer, batch_size: int = 64,
-                 jit_compile: bool = False):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    def __init__(self, model: TaggerModel, tokenizer: Tokenizer, batch_size: int = 128):
+        _check_batch_size(batch_size)
         self.model = model
         self.tokenizer = tokenizer
         self._tokens = _CompiledTokenizer.of(tokenizer)
         self.config = model.config
         self.labels = list(model.config.labels)
         self.batch_size = batch_size
-        self._predictor = Predictor(model, batch_size=batch_size, jit_compile=jit_compile)
         self._num_tags = len(self.labels)
         self._types: list[str] = []
         # Per tag: entity type index (-1 for O), whether it opens a chunk
@@ -151,6 +156,10 @@ class Tagger:
         pot = tf.TensorSpec([None, None, self._num_tags], tf.float32)
         lengths = tf.TensorSpec([None], tf.int32)
         matrix = tf.TensorSpec([None, None], tf.int32)
+        # Unknown dimensions: one trace serves every batch shape.
+        self._potentials_fn = tf.function(
+            lambda ids, mask, starts, n: model.potentials(ids, mask, starts, n, training=False),
+            input_signature=[matrix, matrix, matrix, lengths])
         self._decode_fn = tf.function(lambda p, n: model.crf.decode(p, n)[0],
                                       input_signature=[pot, lengths])
         self._span_fn = tf.function(model.crf.span_probability,
@@ -159,17 +168,16 @@ class Tagger:
     # === Loading ===
 
     @classmethod
-    def load(cls, model_dir: str | os.PathLike, batch_size: int = 64,
-             compute_dtype: tf.DType = tf.float32, jit_compile: bool = False) -> "Tagger":
+    def load(cls, model_dir: str | os.PathLike, batch_size: int = 128,
+             compute_dtype: tf.DType = tf.float32) -> "Tagger":
         """Loads a model folder written by `python -m ner.train`.
 
         Args:
             model_dir: the model folder (tagger_config.json, vocab.txt,
                 model.ckpt.*) or a training output folder holding `model/`.
-            batch_size: windows per encoder batch.
+            batch_size: at most this many windows per encoder batch.
             compute_dtype: the encoder's compute dtype; `tf.bfloat16` pays on
                 GPUs and CPUs with AMX or AVX512-BF16.
-            jit_compile: compile the encoder with XLA.
 
         Returns:
             The tagger.
@@ -184,7 +192,7 @@ class Tagger:
         folder = _resolve_model_dir(Path(model_dir))
         model = TaggerModel.load(folder, compute_dtype=compute_dtype)
         tokenizer = Tokenizer(folder / VOCAB_FILE, do_lower_case=model.config.do_lower_case)
-        return cls(model, tokenizer, batch_size=batch_size, jit_compile=jit_compile)
+        return cls(model, tokenizer, batch_size=batch_size)
 
     @property
     def entity_types(self) -> list[str]:
@@ -214,7 +222,8 @@ class Tagger:
 
         Args:
             texts: Python strings.
-            batch_size: windows per encoder batch; defaults to the tagger's.
+            batch_size: at most this many windows per encoder batch; defaults
+                to the tagger's.
 
         Returns:
             Per text, its entities in order of their start offset.
@@ -223,10 +232,10 @@ class Tagger:
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise TypeError(f"texts[{i}] must be str, got {type(text).__name__}")
-        predictor = self._predictor_for(batch_size)
+        batch_size = self.batch_size if batch_size is None else _check_batch_size(batch_size)
         out: list[list[Entity]] = []
         for first in range(0, len(texts), _TEXTS_PER_CHUNK):
-            out += self._tag_chunk(texts[first:first + _TEXTS_PER_CHUNK], predictor)
+            out += self._tag_chunk(texts[first:first + _TEXTS_PER_CHUNK], batch_size)
         return out
 
     def tag_tokens(self, sentences: Sequence[Sequence[str]], batch_size: int | None = None,
@@ -236,7 +245,8 @@ class Tagger:
         Args:
             sentences: per sentence, its words (`str`). Every word gets a
                 label, even one with no wordpieces (it is read as "[UNK]").
-            batch_size: windows per encoder batch; defaults to the tagger's.
+            batch_size: at most this many windows per encoder batch; defaults
+                to the tagger's.
             documents: per sentence, the index of its document; with a model
                 trained with `document_context`, neighbouring sentences of the
                 same document are context. None: each sentence alone.
@@ -255,11 +265,9 @@ class Tagger:
         encoded = encode_sentences(self._tokens, _ragged_words(sentences),
                                    self.config.max_seq_length, documents=documents,
                                    document_context=self.config.document_context)
-        potentials = self._predictor_for(batch_size).sentence_potentials(encoded)
+        batch_size = self.batch_size if batch_size is None else _check_batch_size(batch_size)
         lengths = np.asarray(encoded.sentence_lengths, np.int64)
-        flat = (np.concatenate(potentials) if lengths.sum() else
-                np.zeros((0, self._num_tags), np.float32))
-        tags, _ = self._decode(flat, lengths, entities=False)
+        tags, _ = self._decode(self._potentials(encoded, batch_size), lengths, entities=False)
         labels = np.asarray(self.labels, dtype=object)[tags]
         return [part.tolist() for part in np.split(labels, np.cumsum(lengths)[:-1])]
 
@@ -284,17 +292,36 @@ class Tagger:
 
     # === Internals ===
 
-    def _predictor_for(self, batch_size: int | None) -> Predictor:
-        if batch_size is None or batch_size == self._predictor.batch_size:
-            return self._predictor
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        # A shallow copy shares the compiled functions; only the batching differs.
-        predictor = copy.copy(self._predictor)
-        predictor.batch_size = batch_size
-        return predictor
+    def _potentials(self, encoded: Encoded, batch_size: int) -> np.ndarray:
+        """Word potentials of all sentences, float32 [total words, K].
 
-    def _tag_chunk(self, texts: list[str], predictor: Predictor) -> list[list[Entity]]:
+        Windows are sorted by length and cut into batches of at most
+        `batch_size` windows and `_BATCH_TOKENS` padded wordpieces, each
+        padded to its own longest window (see `_BATCH_TOKENS` for why not
+        `features.batches`).
+        """
+        windows = encoded.windows
+        sizes = np.fromiter((len(w.input_ids) for w in windows), np.int64, len(windows))
+        by_window: dict[int, np.ndarray] = {}
+        for idx in window_batches(sizes, batch_size):
+            words = np.fromiter((len(windows[i].word_starts) for i in idx), np.int32, len(idx))
+            ids = np.zeros((len(idx), sizes[idx[-1]]), np.int32)  # [B, S]
+            mask = np.zeros_like(ids)
+            starts = np.zeros((len(idx), words.max()), np.int32)  # [B, W]
+            for r, i in enumerate(idx):
+                ids[r, :sizes[i]] = windows[i].input_ids
+                mask[r, :sizes[i]] = 1
+                starts[r, :words[r]] = windows[i].word_starts
+            pot = self._potentials_fn(ids, mask, starts, words).numpy()  # [B, W, K]
+            for r, i in enumerate(idx):
+                by_window[int(i)] = pot[r, :words[r]]
+        per_sentence = features.assemble_potentials(windows, by_window, encoded.sentence_lengths,
+                                                    self._num_tags)
+        if not per_sentence:
+            return np.zeros((0, self._num_tags), np.float32)
+        return np.concatenate(per_sentence)
+
+    def _tag_chunk(self, texts: list[str], batch_size: int) -> list[list[Entity]]:
         words = _Words.split(self._tokens, texts)
         result: list[list[Entity]] = [[] for _ in texts]
         if not words.count:
@@ -305,7 +332,7 @@ class Tagger:
             self._tokens, by_sentence, self.config.max_seq_length,
             documents=words.text_of_word[splits[:-1]].tolist(),
             document_context=self.config.document_context)
-        potentials = np.concatenate(predictor.sentence_potentials(encoded))  # [words, K]
+        potentials = self._potentials(encoded, batch_size)  # [words, K]
         _, spans = self._decode(potentials, np.diff(splits), entities=True)
         first, last, type_ids, scores = spans
         text_ids = words.text_of_word[first]
@@ -336,8 +363,10 @@ class Tagger:
         spans = [[], [], [], []]
         order = np.argsort(lengths, kind="stable")
         order = order[lengths[order] > 0]
-        widths = np.array([features.bucket_length(int(n)) for n in np.unique(lengths[order])])
-        bucketed = widths[np.searchsorted(np.unique(lengths[order]), lengths[order])]
+        # Padded widths are `features.bucket_length` of each sentence's length,
+        # so few distinct shapes reach the CRF.
+        step = features.BUCKET
+        bucketed = np.maximum(step, -(-lengths[order] // step) * step)
         b = 0
         while b < len(order):
             # The longest run of sentences (sorted by length) whose padded
@@ -515,6 +544,36 @@ def _ragged_words(sentences: Sequence[Sequence[str]]) -> tf.RaggedTensor:
     return tf.RaggedTensor.from_row_lengths(
         tf.constant(flat, tf.string, shape=[len(flat)]),
         tf.constant(lengths, tf.int64, shape=[len(lengths)]), validate=False)
+
+
+def window_batches(sizes: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """How `Tagger` batches windows for the encoder.
+
+    Args:
+        sizes: int [windows], wordpieces per window.
+        batch_size: at most this many windows per batch.
+
+    Returns:
+        Per batch, int window indices, shortest first: consecutive runs of
+        the windows sorted by size, each within `batch_size` windows and
+        `_BATCH_TOKENS` padded wordpieces (a window longer than that alone).
+    """
+    order = np.argsort(sizes, kind="stable")
+    batches, b = [], 0
+    while b < len(order):
+        end = min(len(order), b + batch_size)
+        # Sorted, so the last window of a run is its longest.
+        while end - b > 1 and (end - b) * sizes[order[end - 1]] > _BATCH_TOKENS:
+            end = b + max(1, _BATCH_TOKENS // int(sizes[order[end - 1]]))
+        batches.append(order[b:end])
+        b = end
+    return batches
+
+
+def _check_batch_size(batch_size: int) -> int:
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    return batch_size
 
 
 def _utf8(text: str) -> bytes:

@@ -1,0 +1,229 @@
+"""Tagging throughput: `ner.Tagger.tag_batch` against a Hugging Face pipeline.
+
+Tags the CoNLL-2003 test sentences as raw text (tokens joined with spaces)
+with `Tagger.tag_batch` and prints sentences/s, words/s and the process's
+peak resident memory. When `transformers` and `torch` are importable (and
+`--skip_hf` is not given), it then runs Hugging Face's
+`pipeline("token-classification", aggregation_strategy="first",
+batch_size=32)` on the same texts in the same process, with a
+`BertForTokenClassification` built from the default encoder folder
+(all-MiniLM-L6-v2, the encoder our models fine-tune: same architecture and
+size). Its classification head is random, which does not change the amount of
+work, only the (ignored) labels. Both get one warm-up pass over the first
+sentences first, so tracing and compilation are not timed. With `--rounds=N`
+the two alternate N times and the best run of each is reported (on a shared
+machine the least disturbed one), with the process CPU time of that run.
+
+    python scripts/benchmark.py --model_dir=runs/default
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+_REPO = Path(__file__).resolve().parent.parent
+if str(_REPO) not in sys.path:
+    sys.path.insert(0, str(_REPO))
+
+
+def _default_data() -> Path:
+    for folder in (_REPO / "data" / "conll2003", _REPO.parent / "shared" / "data" / "conll2003"):
+        if (folder / "test.txt").is_file():
+            return folder / "test.txt"
+    return _REPO / "data" / "conll2003" / "test.txt"
+
+
+def _peak_rss_mib() -> float:
+    # ru_maxrss is in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _timed(function, texts) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) of `function(texts)`."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime
+    start = time.perf_counter()
+    function(texts)
+    wall = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return wall, usage.ru_utime + usage.ru_stime - cpu
+
+
+def _summary(name: str, runs: list[tuple[float, float]], sentences: int, words: int) -> dict:
+    """Best-of-rounds numbers: the least disturbed run of a shared machine."""
+    wall, cpu = min(runs)
+    print(f"{name}: {sentences} sentences, {words} words in {wall:.2f}s (best of "
+          f"{len(runs)}: {', '.join(f'{w:.2f}' for w, _ in runs)}; {cpu:.1f} CPU-s): "
+          f"{sentences / wall:.1f} sentences/s, {words / wall:.0f} words/s")
+    return {"seconds": wall, "cpu_seconds": cpu, "all_seconds": [w for w, _ in runs],
+            "sentences_per_s": sentences / wall, "words_per_s": words / wall}
+
+
+def _hf_pipeline(num_labels: int, batch_size: int):
+    import torch
+    from transformers import AutoTokenizer, BertForTokenClassification, pipeline
+
+    from ner.checkpoint import default_encoder_dir
+
+    folder = default_encoder_dir()
+    torch.manual_seed(0)
+    model = BertForTokenClassification.from_pretrained(str(folder), num_labels=num_labels)
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    return pipeline("token-classification", model=model, tokenizer=tokenizer,
+                    aggregation_strategy="first", batch_size=batch_size, device=-1)
+
+
+def _encoder_flops(config: dict, batches) -> float:
+    """Multiply-add FLOPs (x2) of the encoder over padded batches [B, S]."""
+    h, f, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+    total = 0.0
+    for rows, seq in batches:
+        # Q, K, V and output projections (4 H^2), feed-forward (2 H F), and
+        # attention scores and mixing (2 S H) multiply-adds per position.
+        total += 2.0 * layers * rows * seq * (4 * h * h + 2 * h * f + 2 * seq * h)
+    return total
+
+
+def _matmul_gflops(seconds: float = 3.0) -> float:
+    """fp32 GFLOP/s of the encoder's largest matmul shape on this machine."""
+    import tensorflow as tf
+
+    a = tf.random.normal([4096, 384])
+    b = tf.random.normal([384, 1536])
+    matmul = tf.function(lambda x, y: tf.matmul(x, y))
+    matmul(a, b)
+    runs, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        matmul(a, b).numpy()
+        runs += 1
+    return runs * 2 * 4096 * 384 * 1536 / (time.perf_counter() - start) / 1e9
+
+
+def _diagnose(tagger, sentences, batch_size: int) -> dict:
+    """Where the time goes: windows, encoder, the rest; encoder GFLOP/s."""
+    import numpy as np
+
+    from ner.inference import encode_sentences
+    from ner.tagger import window_batches
+
+    words = [list(s.tokens) for s in sentences]
+    start = time.perf_counter()
+    encoded = encode_sentences(tagger.tokenizer, words, tagger.config.max_seq_length)
+    windows_s = time.perf_counter() - start
+    start = time.perf_counter()
+    tagger._potentials(encoded, batch_size)  # the encoder pass of tag_batch and tag_tokens
+    encoder_s = time.perf_counter() - start
+    sizes = np.array([len(w.input_ids) for w in encoded.windows])
+    shapes = [(len(idx), int(sizes[idx].max())) for idx in window_batches(sizes, batch_size)]
+    flops = _encoder_flops(tagger.config.encoder, shapes)
+    return {"windows": len(encoded.windows), "wordpieces": int(sizes.sum()),
+            "padded_wordpieces": int(sum(r * s for r, s in shapes)),
+            "tokenize_and_window_s": windows_s, "encoder_s": encoder_s,
+            "encoder_gflop": flops / 1e9, "encoder_gflops_per_s": flops / encoder_s / 1e9,
+            "matmul_peak_gflops_per_s": _matmul_gflops()}
+
+
+def _hf_padded_tokens(pipe, texts, batch_size: int) -> tuple[int, int]:
+    """(real, padded) wordpieces the pipeline feeds its model, in its batches."""
+    lengths = [len(ids) for ids in pipe.tokenizer(texts)["input_ids"]]
+    padded = sum(max(lengths[i:i + batch_size]) * len(lengths[i:i + batch_size])
+                 for i in range(0, len(lengths), batch_size))
+    return sum(lengths), padded
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model_dir", default=str(_REPO / "runs" / "default"),
+                        help="model folder, or a training output folder holding model/")
+    parser.add_argument("--data", default=str(_default_data()), help="CoNLL file to tag")
+    parser.add_argument("--limit", type=int, default=0, help="first N sentences only (0: all)")
+    parser.add_argument("--batch_size", type=int, default=128,
+                        help="at most this many windows per encoder batch")
+    parser.add_argument("--hf_batch_size", type=int, default=32, help="pipeline batch size")
+    parser.add_argument("--warmup", type=int, default=256, help="sentences of the warm-up pass")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="timed runs of each, alternating; the best is reported")
+    parser.add_argument("--skip_hf", action="store_true", help="do not run the HF pipeline")
+    parser.add_argument("--diagnose", action="store_true",
+                        help="also time the encoder alone and compare its GFLOP/s with a "
+                             "plain matmul's, and count the pipeline's padding")
+    parser.add_argument("--output", help="also write the numbers as JSON here")
+    args = parser.parse_args(argv)
+
+    import tensorflow as tf
+
+    import ner
+    from ner import data
+
+    sentences = data.sentences(data.read_conll(args.data))
+    if args.limit:
+        sentences = sentences[:args.limit]
+    texts = [" ".join(s.tokens) for s in sentences]
+    words = sum(len(s.tokens) for s in sentences)
+    tagger = ner.Tagger.load(args.model_dir, batch_size=args.batch_size)
+    tagger.tag_batch(texts[:args.warmup])
+    ours, theirs = [_timed(tagger.tag_batch, texts)], []
+    # Measured before the pipeline is loaded, so it is the tagger's alone.
+    tagger_rss = _peak_rss_mib()
+    pipe = None
+    if not args.skip_hf:
+        if all(importlib.util.find_spec(m) for m in ("torch", "transformers")):
+            import torch
+
+            torch.set_grad_enabled(False)
+            pipe = _hf_pipeline(len(tagger.labels), args.hf_batch_size)
+            pipe(texts[:args.warmup])
+            theirs.append(_timed(pipe, texts))
+        else:
+            print("transformers or torch not installed: no pipeline comparison")
+    for _ in range(args.rounds - 1):
+        ours.append(_timed(tagger.tag_batch, texts))
+        if pipe is not None:
+            theirs.append(_timed(pipe, texts))
+    result = {"sentences": len(texts), "words": words, "cpu_cores": os.cpu_count(),
+              "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads()}
+    result["tagger"] = _summary("ner.Tagger.tag_batch", ours, len(texts), words)
+    if pipe is not None:
+        import torch
+
+        result["hf_pipeline"] = _summary(
+            f"HF pipeline (token-classification, aggregation_strategy=first, batch_size="
+            f"{args.hf_batch_size}, torch {torch.get_num_threads()} threads)",
+            theirs, len(texts), words)
+        result["speedup"] = result["hf_pipeline"]["seconds"] / result["tagger"]["seconds"]
+        print(f"tag_batch is {result['speedup']:.2f}x the pipeline's throughput "
+              f"({result['hf_pipeline']['cpu_seconds'] / result['tagger']['cpu_seconds']:.2f}x "
+              f"in CPU time)")
+    result["tagger"]["peak_rss_mib"] = tagger_rss
+    result["peak_rss_mib"] = _peak_rss_mib()
+    both = f", {result['peak_rss_mib']:.0f} MiB with the pipeline too" if pipe is not None else ""
+    print(f"peak RSS: {tagger_rss:.0f} MiB with the tagger alone{both}")
+
+    if args.diagnose:
+        result["diagnosis"] = diagnosis = _diagnose(tagger, sentences, args.batch_size)
+        print(f"diagnosis: encoder alone {diagnosis['encoder_s']:.2f}s for {diagnosis['windows']} "
+              f"windows, {diagnosis['wordpieces']} wordpieces ({diagnosis['padded_wordpieces']} "
+              f"padded), {diagnosis['encoder_gflop']:.0f} GFLOP: "
+              f"{diagnosis['encoder_gflops_per_s']:.0f} GFLOP/s, where one fp32 matmul of its "
+              f"largest shape reaches {diagnosis['matmul_peak_gflops_per_s']:.0f} GFLOP/s; "
+              f"tokenize + windows {diagnosis['tokenize_and_window_s']:.2f}s")
+        if pipe is not None:
+            real, padded = _hf_padded_tokens(pipe, texts, args.hf_batch_size)
+            result["hf_pipeline"].update(wordpieces=real, padded_wordpieces=padded)
+            print(f"diagnosis: the pipeline's model reads {real} wordpieces, {padded} after "
+                  f"padding each batch of {args.hf_batch_size} to its longest")
+    if args.output:
+        Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
