@@ -53,6 +53,7 @@ sentence; "flat" arrays run over all words of all texts of a call.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import unicodedata
@@ -156,14 +157,16 @@ class Tagger:
         pot = tf.TensorSpec([None, None, self._num_tags], tf.float32)
         lengths = tf.TensorSpec([None], tf.int32)
         matrix = tf.TensorSpec([None, None], tf.int32)
-        # Unknown dimensions: one trace serves every batch shape.
+        # Unknown dimensions: one trace serves every batch shape. No AutoGraph:
+        # there is no tensor-dependent Python control flow to convert.
         self._potentials_fn = tf.function(
-            lambda ids, mask, starts, n: model.potentials(ids, mask, starts, n, training=False),
-            input_signature=[matrix, matrix, matrix, lengths])
-        self._decode_fn = tf.function(lambda p, n: model.crf.decode(p, n)[0],
-                                      input_signature=[pot, lengths])
+            functools.partial(model.potentials, training=False),
+            input_signature=[matrix, matrix, matrix, lengths], autograph=False)
+        self._decode_fn = tf.function(model.crf.decode, input_signature=[pot, lengths],
+                                      autograph=False)
         self._span_fn = tf.function(model.crf.span_probability,
-                                    input_signature=[pot, lengths, matrix, matrix, matrix])
+                                    input_signature=[pot, lengths, matrix, matrix, matrix],
+                                    autograph=False)
 
     # === Loading ===
 
@@ -383,7 +386,7 @@ class Tagger:
             flat = np.repeat(offsets[idx], n) + col  # index into the flat arrays
             padded = np.zeros((len(idx), width, self._num_tags), np.float32)  # [B, W, K]
             padded[row, col] = potentials[flat]
-            decoded = self._decode_fn(padded, n.astype(np.int32)).numpy()  # [B, W]
+            decoded = self._decode_fn(padded, n.astype(np.int32))[0].numpy()  # [B, W]
             tags[flat] = decoded[row, col]
             if entities:
                 found = self._entities(decoded, n)
@@ -516,11 +519,11 @@ class _CompiledTokenizer:
         self.cls_id, self.sep_id = tokenizer.cls_id, tokenizer.sep_id
         self.split_words_with_offsets = tf.function(
             tokenizer.tf_split_words_with_offsets,
-            input_signature=[tf.TensorSpec([None], tf.string)])
+            input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
         self.tokenize_words = tf.function(
-            lambda words: tokenizer.tf_tokenize_words(words),
+            tokenizer.tf_tokenize_words,
             input_signature=[tf.RaggedTensorSpec([None, None], tf.string, ragged_rank=1,
-                                                 row_splits_dtype=tf.int64)])
+                                                 row_splits_dtype=tf.int64)], autograph=False)
 
     @classmethod
     def of(cls, tokenizer: Tokenizer) -> "_CompiledTokenizer":
