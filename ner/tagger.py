@@ -262,7 +262,8 @@ class Tagger:
             raise TypeError("sentences must be a list of word lists, got a single string")
         sentences = list(sentences)
         if documents is not None and len(documents) != len(sentences):
-            raise ValueError(f"documents has {len(documents)} entries for {len(sentences)} sentences")
+            raise ValueError(f"documents has {len(documents)} entries for "
+                             f"{len(sentences)} sentences")
         if not sentences:
             return []
         encoded = encode_sentences(self._tokens, _ragged_words(sentences),

@@ -13,6 +13,9 @@ work, only the (ignored) labels. Both get one warm-up pass over the first
 sentences first, so tracing and compilation are not timed. With `--rounds=N`
 the two alternate N times and the best run of each is reported (on a shared
 machine the least disturbed one), with the process CPU time of that run.
+`--threads=1` runs both on one thread each: slower, but far steadier on a
+machine other jobs share (torch's two-thread pipeline measured anywhere from
+25 to 125 s for the same work here, depending on the load).
 
     python scripts/benchmark.py --model_dir=runs/default
 """
@@ -151,6 +154,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--warmup", type=int, default=256, help="sentences of the warm-up pass")
     parser.add_argument("--rounds", type=int, default=1,
                         help="timed runs of each, alternating; the best is reported")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="threads for TensorFlow (intra- and inter-op) and torch; 0: their "
+                             "defaults. 1 gives comparable numbers on a busy shared machine, "
+                             "where torch's thread barriers suffer most")
     parser.add_argument("--skip_hf", action="store_true", help="do not run the HF pipeline")
     parser.add_argument("--diagnose", action="store_true",
                         help="also time the encoder alone and compare its GFLOP/s with a "
@@ -159,6 +166,10 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
 
     import tensorflow as tf
+
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
 
     import ner
     from ner import data
@@ -179,6 +190,8 @@ def main(argv=None) -> dict:
             import torch
 
             torch.set_grad_enabled(False)
+            if args.threads:
+                torch.set_num_threads(args.threads)
             pipe = _hf_pipeline(len(tagger.labels), args.hf_batch_size)
             pipe(texts[:args.warmup])
             theirs.append(_timed(pipe, texts))

@@ -20,6 +20,7 @@ import pytest
 
 import ner
 from ner import features
+from ner.inference import encode_sentences
 from ner.tagger import Entity, Tagger
 from tests.tiny_model import LABELS, write_model_folder
 
@@ -96,7 +97,8 @@ OFFSET_CASES = {
     "combining accent": ("Zoe\u0308 lives in Paris", [("PER", "Zoe\u0308"), ("LOC", "Paris")]),
     "stacked combining marks before": ("e\u0301\u0301\u0301 b John Smith",
                                        [("PER", "John Smith")]),
-    "emoji and ZWJ sequence": ("\U0001F600\U0001F600 John Smith \U0001F468\u200d\U0001F469 in Paris",
+    "emoji and ZWJ sequence": ("\U0001F600\U0001F600 John Smith \U0001F468\u200d\U0001F469 "
+                               "in Paris",
                                [("PER", "John Smith"), ("LOC", "Paris")]),
     "astral letters": ("\U0001D400\U0001D401 john smith \U00020000 paris",
                        [("PER", "john smith"), ("LOC", "paris")]),
@@ -106,7 +108,8 @@ OFFSET_CASES = {
                       [("PER", "John Smith"), ("LOC", "Paris")]),
     "bidi marks": ("\u202bJohn Smith\u200f \u200eParis\u202c",
                    [("PER", "John Smith"), ("LOC", "Paris")]),
-    "tabs and newlines": ("\tJohn\tSmith\n\n  Paris\r\n", [("PER", "John\tSmith"), ("LOC", "Paris")]),
+    "tabs and newlines": ("\tJohn\tSmith\n\n  Paris\r\n",
+                          [("PER", "John\tSmith"), ("LOC", "Paris")]),
     "zero-width at edges": ("\u200bJohn Smith\u200b in \ufeffParis\u2060.",
                             [("PER", "John Smith"), ("LOC", "Paris")]),
     "zero-width inside": ("John\u200b Smith", [("PER", "John\u200b Smith")]),
@@ -118,7 +121,8 @@ OFFSET_CASES = {
     "lower-casing changes length": ("\u0130stanbul and ZO\u00cb", [("LOC", "\u0130stanbul"),
                                                                    ("PER", "ZO\u00cb")]),
     "punctuation around": ("(John Smith), 'Paris'.", [("PER", "John Smith"), ("LOC", "Paris")]),
-    "lone surrogates": ("\ud800 John Smith \udfff Paris", [("PER", "John Smith"), ("LOC", "Paris")]),
+    "lone surrogates": ("\ud800 John Smith \udfff Paris",
+                        [("PER", "John Smith"), ("LOC", "Paris")]),
     "no-break and ideographic spaces": ("John\u00a0Smith\u3000Paris",
                                         [("PER", "John\u00a0Smith"), ("LOC", "Paris")]),
 }
@@ -153,8 +157,8 @@ def test_empty_and_blank_text(tagger, text):
 def test_sentence_splitting(tagger):
     sentences = ["John Smith lives in Paris.", "He is big!", "Is he?",
                  "Dr. smith is in the U.S. Army.", "x", "acme corp. and more"]
-    text = "John Smith lives in Paris. He is big! Is he?\n Dr. smith is in the U.S. Army.\n\nx\r\n \n" \
-           "acme corp. and more"
+    text = ("John Smith lives in Paris. He is big! Is he?\n Dr. smith is in the U.S. Army."
+            "\n\nx\r\n \nacme corp. and more")
     spans = tagger.split_sentences(text)
     assert [text[s:e] for s, e in spans] == sentences
 
@@ -199,7 +203,8 @@ def test_entity_on_a_window_seam(tagger, entity, label):
     _check_entities(text, entities)
     assert [(e.label, e.text) for e in entities] == [(label, " ".join(entity))]
     labels = tagger.tag_tokens([words])[0]
-    assert labels[seam - 1:seam - 1 + len(entity)] == [f"B-{label}"] + [f"I-{label}"] * (len(entity) - 1)
+    expected = [f"B-{label}"] + [f"I-{label}"] * (len(entity) - 1)
+    assert labels[seam - 1:seam - 1 + len(entity)] == expected
     assert labels.count("O") == len(words) - len(entity)
 
 
@@ -253,9 +258,8 @@ def test_score_is_the_crf_probability_of_the_span(tagger):
     text = "john smith x"
     entities = tagger.tag(text)
     assert [(e.label, e.text) for e in entities] == [("PER", "john smith")]
-    encoded_words = [["john", "smith", "x"]]
-    from ner.inference import encode_sentences
-    encoded = encode_sentences(tagger.tokenizer, encoded_words, tagger.config.max_seq_length)
+    encoded = encode_sentences(tagger.tokenizer, [["john", "smith", "x"]],
+                               tagger.config.max_seq_length)
     potentials = tagger._potentials(encoded, batch_size=8)  # [3, K]
     transitions, start, end = (t.numpy() for t in tagger.model.crf.constrained_parameters())
     total, inside = 0.0, 0.0
