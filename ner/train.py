@@ -150,8 +150,11 @@ def _labels_to_ids(docs: list[data.Document], index: dict[str, int], path: Path)
 
 
 def load_split(path: Path, tokenizer, index: dict[str, int], options: TrainOptions,
-               limit: int = 0) -> tuple[list[data.Sentence], Encoded]:
-    docs = data.read_conll(path)
+               limit: int = 0, docs: list[data.Document] | None = None
+               ) -> tuple[list[data.Sentence], Encoded]:
+    """Reads (unless `docs` already holds `path`'s documents) and encodes a split."""
+    if docs is None:
+        docs = data.read_conll(path)
     if limit:
         docs = _limit_documents(docs, limit)
     sents = data.sentences(docs)
@@ -355,7 +358,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
 
     t0 = time.time()
     train_sents, train_enc = load_split(data_dir / "train.txt", tokenizer, index, options,
-                                        options.train_limit)
+                                        options.train_limit, docs=train_docs)
     dev_sents, dev_enc = load_split(data_dir / "dev.txt", tokenizer, index, options)
     test_path = data_dir / "test.txt"
     test = load_split(test_path, tokenizer, index, options) if test_path.is_file() else None

@@ -52,7 +52,7 @@ def ours(sentences_path: Path, steps: int, warmup: int, batch_size: int, full: b
     docs = data.read_conll(sentences_path)
     labels = data.label_list(docs)
     index = {label: i for i, label in enumerate(labels)}
-    _, encoded = train.load_split(sentences_path, tokenizer, index, options)
+    _, encoded = train.load_split(sentences_path, tokenizer, index, options, docs=docs)
     trainer = train.Trainer(options, labels, tokenizer, tf.distribute.get_strategy())
     batches = list(features.batches(encoded.windows, batch_size, shuffle=True, seed=1))
     trainer.build_optimizer(len(batches))
