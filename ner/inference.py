@@ -2,7 +2,7 @@
 
 Shared by training (dev and test evaluation) and by `ner.Tagger`. The steps:
 tokenize all words in one call, cut windows (`features.make_windows`), run the
-encoder and head on length-bucketed batches of windows, put the word
+encoder and head on batches of windows sorted by length, put the word
 potentials back together per sentence, and decode whole sentences with the
 CRF. Python touches windows and sentences, never individual wordpieces.
 """
@@ -76,13 +76,15 @@ class Predictor:
     Args:
         model: the model.
         batch_size: windows per encoder batch.
-        jit_compile: compile the encoder pass with XLA (faster on CPU once a
-            shape has been compiled; each new bucket shape costs a compile).
+        jit_compile: compile the encoder pass with XLA; batches are then
+            padded to `batch_size` rows and lengths rounded up to multiples of
+            `features.BUCKET`, because each new shape costs a compile.
     """
 
     def __init__(self, model: TaggerModel, batch_size: int = 64, jit_compile: bool = False):
         self.model = model
         self.batch_size = batch_size
+        self.jit_compile = jit_compile
         ids = tf.TensorSpec([None, None], tf.int32)
         # autograph=False: the model has no tensor-dependent Python control
         # flow to convert, and AutoGraph cannot parse lambdas' source anyway.
@@ -99,7 +101,8 @@ class Predictor:
     def sentence_potentials(self, encoded: Encoded) -> list[np.ndarray]:
         """Per sentence, float32 [words, K] CRF emission scores."""
         by_window: dict[int, np.ndarray] = {}
-        for batch in features.batches(encoded.windows, self.batch_size):
+        for batch in features.batches(encoded.windows, self.batch_size,
+                                      fixed_batch_size=self.jit_compile):
             pot = self._potentials(batch.input_ids, batch.input_mask, batch.word_starts,
                                    batch.word_lengths).numpy()
             for row, i in enumerate(batch.index):

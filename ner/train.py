@@ -49,7 +49,7 @@ class TrainOptions:
     data_dir: str = "data/conll2003"
     output_dir: str = "models/conll2003"
     bert_dir: str | None = None
-    epochs: int = 5
+    epochs: int = 6
     batch_size: int = 32
     learning_rate: float = 1.5e-4
     head_learning_rate: float = 1e-3
@@ -57,7 +57,10 @@ class TrainOptions:
     weight_decay: float = 0.01
     max_seq_length: int = 128
     seed: int = 42
-    freeze: str = ""
+    # The word-embedding table is half the encoder's weights (11.7M of 22.6M)
+    # and most of its rows never occur in CoNLL-2003; updating it with AdamW
+    # took 6% of each step. Pass --freeze='' to train it too.
+    freeze: str = "bert/embeddings/word_embeddings"
     bilstm_units: int = 0
     layer_mix: bool = False
     dropout: float = 0.1
@@ -244,7 +247,7 @@ class Trainer:
             grads = tape.gradient(loss, trained)
             return loss, [tf.convert_to_tensor(g) for g in grads]
 
-        # One trace for every bucket shape: retracing the backward pass costs
+        # One trace for every batch shape: retracing the backward pass costs
         # seconds. (XLA still compiles once per concrete shape.)
         ids = tf.TensorSpec([None, None], tf.int32)
         signature = [{"input_ids": ids, "input_mask": ids, "word_starts": ids,
@@ -481,7 +484,8 @@ def _define_flags():
         "max_seq_length": "wordpieces per window, [CLS] and [SEP] included",
         "seed": "random seed (same seed, data and machine: same result)",
         "freeze": "regex over variable names to freeze, e.g. 'bert/' or "
-                  "'bert/embeddings/|bert/encoder/layer_[0-2]/'",
+                  "'bert/embeddings/|bert/encoder/layer_[0-2]/'; '' trains everything "
+                  "(default: the word-embedding table)",
         "bilstm_units": "units per direction of a BiLSTM before the dense layer (0 = none)",
         "layer_mix": "learned softmax mix of all encoder layers instead of the last",
         "dropout": "dropout before (and after) the BiLSTM and dense layer",

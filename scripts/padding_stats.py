@@ -1,4 +1,4 @@
-"""Padded wordpieces per batch row: our length buckets against random batches padded to their longest.
+"""Padded wordpieces per batch row: our length-sorted batches against random batches padded to their longest.
 
     python scripts/padding_stats.py --data=data/conll2003/train.txt
 """
@@ -26,7 +26,7 @@ def main(argv):
     rand = [lengths[order[i:i + bs]].max() for i in range(0, len(order), bs)
             for _ in range(len(order[i:i + bs]))]
     print(f"real wordpieces per window: {lengths.mean():.1f}")
-    print(f"length buckets of {features.BUCKET}: {np.mean(ours):.1f} per row")
+    print(f"ours (sorted by length, padded to the longest): {np.mean(ours):.1f} per row")
     print(f"random batches of {bs} padded to their longest: {np.mean(rand):.1f} per row")
 
 

@@ -112,6 +112,26 @@ def test_batches_cover_every_window_once_and_bucket_lengths():
     assert sorted(seen) == list(range(len(windows)))
 
 
+def test_default_batches_are_length_sorted_runs_padded_to_their_longest():
+    rng = np.random.default_rng(1)
+    sents = [_pieces(*rng.integers(1, 3, size=rng.integers(1, 30))) for _ in range(200)]
+    windows, _ = features.make_windows(sents, 64, CLS, SEP, labels=[[1] * len(s) for s in sents])
+    sizes = np.array([len(w.input_ids) for w in windows])
+    seen, padded = [], 0
+    for b in features.batches(windows, 16, shuffle=True, seed=3):
+        rows = b.index.tolist()
+        assert min(rows) >= 0 and len(rows) <= 16  # no empty padding rows
+        assert b.input_ids.shape[1] == sizes[rows].max()  # no rounding up
+        assert b.word_starts.shape[1] == max(len(windows[i].word_starts) for i in rows)
+        seen += rows
+        padded += b.input_ids.size
+    assert sorted(seen) == list(range(len(windows)))
+    assert len(seen) == len(windows)
+    # Consecutive runs of the sorted windows: the length ranges of the batches
+    # do not overlap, so padding totals at most 16 rows x the overall range.
+    assert padded <= sizes.sum() + 16 * (sizes.max() - sizes.min())
+
+
 def test_shuffle_depends_only_on_the_seed():
     sents = [_pieces(*[1] * n) for n in range(1, 60)]
     windows, _ = features.make_windows(sents, 64, CLS, SEP)
