@@ -191,7 +191,9 @@ class _Dense(tf.Module):
         shape = tf.shape(x)
         y = tf.nn.bias_add(tf.matmul(tf.reshape(x, [-1, shape[-1]]), tf.cast(self.kernel, dtype)),
                            tf.cast(self.bias, dtype))  # [B*S, out]
-        y = tf.reshape(y, tf.concat([shape[:-1], [-1]], axis=0))
+        # The output size is spelled out: -1 cannot be inferred for an empty
+        # batch (a replica of a mirrored step can get zero rows).
+        y = tf.reshape(y, tf.concat([shape[:-1], [self.kernel.shape[-1]]], axis=0))
         return tf.ensure_shape(y, x.shape[:-1].concatenate([self.kernel.shape[-1]]))
 
 

@@ -57,10 +57,7 @@ class TrainOptions:
     weight_decay: float = 0.01
     max_seq_length: int = 128
     seed: int = 42
-    # The word-embedding table is half the encoder's weights (11.7M of 22.6M)
-    # and most of its rows never occur in CoNLL-2003; updating it with AdamW
-    # took 6% of each step. Pass --freeze='' to train it too.
-    freeze: str = "bert/embeddings/word_embeddings"
+    freeze: str = ""
     bilstm_units: int = 0
     layer_mix: bool = False
     dropout: float = 0.1
@@ -484,8 +481,7 @@ def _define_flags():
         "max_seq_length": "wordpieces per window, [CLS] and [SEP] included",
         "seed": "random seed (same seed, data and machine: same result)",
         "freeze": "regex over variable names to freeze, e.g. 'bert/' or "
-                  "'bert/embeddings/|bert/encoder/layer_[0-2]/'; '' trains everything "
-                  "(default: the word-embedding table)",
+                  "'bert/embeddings/|bert/encoder/layer_[0-2]/'",
         "bilstm_units": "units per direction of a BiLSTM before the dense layer (0 = none)",
         "layer_mix": "learned softmax mix of all encoder layers instead of the last",
         "dropout": "dropout before (and after) the BiLSTM and dense layer",

@@ -65,8 +65,9 @@ def ours(sentences_path: Path, steps: int, warmup: int, batch_size: int, full: b
         trainer.train_step(b, warmup + i)
         sentences += int((b.index >= 0).sum())
     seconds = time.perf_counter() - start
+    frozen = f", --freeze={options.freeze}" if options.freeze else ""
     return {"name": "ours (ner.train defaults: TF 2.21, "
-                    f"{trainer.compute_dtype.name}, length buckets, CRF)",
+                    f"{trainer.compute_dtype.name}, length-sorted batches{frozen}, CRF)",
             "steps": len(timed), "sentences": sentences, "seconds": seconds,
             "steps_per_epoch": len(batches),
             "seconds_per_epoch": seconds / len(timed) * len(batches),

@@ -174,6 +174,16 @@ def test_works_in_tf_function_with_unknown_shapes():
                                    encoder(ids, attention_mask=mask).sequence_output, atol=1e-5)
 
 
+def test_empty_batch_keeps_its_shape_under_tf_function():
+    """A replica of a mirrored step can receive zero rows of a short batch."""
+    encoder = _tiny_encoder()
+    spec = tf.TensorSpec([None, None], tf.int32)
+    fn = tf.function(lambda i, m: encoder(i, attention_mask=m).sequence_output,
+                     input_signature=[spec, spec])
+    empty = np.zeros((0, 5), np.int32)
+    assert fn(empty, empty).shape == (0, 5, TINY["hidden_size"])
+
+
 def _write_tf1_checkpoint(folder, weights, config_values, vocab_size):
     """Writes a Google-style release folder with `tf.compat.v1` variables and a Saver."""
     folder.mkdir(exist_ok=True)
