@@ -22,7 +22,6 @@ Shapes: B windows in a batch, S wordpieces, W labelled words.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -261,16 +260,13 @@ def batches(
     if fixed_batch_size:
         lengths = np.array([bucket_length(n) for n in lengths], np.int64)
     order = order[np.argsort(lengths[order], kind="stable")]
-    groups = []
-    for _, run in itertools.groupby(order, key=lambda i: lengths[i]) if fixed_batch_size else [(0, order)]:
-        run = list(run)
-        groups += [run[k:k + batch_size] for k in range(0, len(run), batch_size)]
+    # Consecutive runs of the sorted order; with buckets, one bucket per batch.
+    runs = np.split(order, np.flatnonzero(np.diff(lengths[order])) + 1) if fixed_batch_size else [order]
+    groups = [run[k:k + batch_size] for run in runs for k in range(0, len(run), batch_size)]
+    padding = {"batch_size": batch_size} if fixed_batch_size else {"multiple": 1}
     visit = rng.permutation(len(groups)) if shuffle else range(len(groups))
     for g in visit:
-        if fixed_batch_size:
-            yield pad_batch(windows, groups[g], batch_size)
-        else:
-            yield pad_batch(windows, groups[g], multiple=1)
+        yield pad_batch(windows, groups[g], **padding)
 
 
 def assemble_potentials(
