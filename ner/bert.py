@@ -341,6 +341,7 @@ class BertEncoder(tf.Module):
         token_type_ids=None,
         training: bool = False,
         dropout_seed=None,
+        extra_embeddings=None,
     ) -> EncoderOutput:
         """Encodes a batch of wordpiece ids.
 
@@ -352,6 +353,9 @@ class BertEncoder(tf.Module):
             training: applies dropout when True.
             dropout_seed: optional int `[2]`; makes dropout stateless (see
                 `dropout`).
+            extra_embeddings: optional float32 `[B, S, H]` added to the word,
+                segment and position embeddings before their LayerNorm (the
+                tagger's word-shape embeddings, see `ner.casing`).
 
         Returns:
             An `EncoderOutput`; its tensors have the compute dtype.
@@ -371,6 +375,8 @@ class BertEncoder(tf.Module):
         x = (tf.gather(self.word_embeddings, input_ids)  # [B, S, H]
              + tf.gather(self.token_type_embeddings, token_type_ids)
              + self.position_embeddings[tf.newaxis, :seq_len])
+        if extra_embeddings is not None:
+            x = x + extra_embeddings
         x = self.embedding_norm(x)
         if training and self.config.hidden_dropout_prob > 0:
             x = dropout(x, self.config.hidden_dropout_prob, dropout_seed, 1)

@@ -37,7 +37,11 @@ the position of each word's first wordpiece. Returns `potentials` float32
 [B, W, K], and, treating each row as one whole sentence, the Viterbi
 `label_ids` int32 [B, W] and `labels` string [B, W] ("" beyond a row's
 length). `segment_ids` must be all zero (the model was trained on single
-segments); it is accepted because BERT clients always send it.
+segments); it is accepted because BERT clients always send it. A model
+trained with `case_features` (the default) expects packed ids: each
+wordpiece's id plus `vocab_size` times its word's shape (`ner.casing.SHAPES`:
+1 lower, 2 Title, 3 UPPER, 4 mixed, 5 digits, 6 other; `[CLS]`, `[SEP]`
+and padding 0, so their ids stay as they are).
 
 `decode(potentials: float32 [B, W, K], lengths: int32 [B])`: constrained
 Viterbi over potentials a client put back together from several windows of
@@ -72,6 +76,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from ner import casing
 from ner.model import TaggerModel
 from ner.tagger import _CAPITALISED_WORD, _FINAL_WORD, Tagger
 from ner.tokenization import Tokenizer, _category_runs, _class_body, _merge
@@ -223,6 +228,9 @@ class ExportModule(tf.Module):
         # as in `make_windows` (the first carries its label).
         pieces = self.tokenizer.tf_tokenize_words(
             tf.RaggedTensor.from_row_splits(flat_words, tf.stack([0, count]))).values  # [N, (P)]
+        if self.model.config.case_features:
+            pieces = casing.tf_pack(pieces[tf.newaxis], flat_words[tf.newaxis],
+                                    self.model.encoder.config.vocab_size)[0]
         pieces = pieces[:, :self._budget]
         offsets = tf.concat([[0], tf.cumsum(pieces.row_lengths())], 0)  # [N + 1]
 

@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from ner import features
+from ner import casing, features
 from ner.model import TaggerModel
 
 
@@ -36,6 +36,7 @@ def encode_sentences(
     label_ids: Sequence[Sequence[int]] | None = None,
     documents: Sequence[int] | None = None,
     document_context: bool = False,
+    pack_vocab_size: int | None = None,
     chunk: int = 4096,
 ) -> Encoded:
     """Tokenizes word lists and cuts them into windows (see `features.make_windows`).
@@ -44,13 +45,22 @@ def encode_sentences(
         sentences: per sentence, its words: Python lists of `str`, or a string
             RaggedTensor [B, (W)] (what `ner.Tagger` passes for raw text, so
             the words it split never round-trip through Python strings).
+        pack_vocab_size: for a model with `case_features`, its vocabulary
+            size: each word's shape is packed into its ids (`ner.casing`).
+            None (plain ids) otherwise; `TaggerConfig.packing_vocab_size`
+            gives the right value.
     """
     ragged = isinstance(sentences, tf.RaggedTensor)
     count = int(sentences.nrows()) if ragged else len(sentences)
     pieces: list = []
     for i in range(0, count, chunk):
         part = sentences[i:i + chunk] if ragged else [list(s) for s in sentences[i:i + chunk]]
-        pieces += _split_ragged(tokenizer.tokenize_words(part))
+        ids = tokenizer.tokenize_words(part)
+        if pack_vocab_size:
+            flat_words = (part.flat_values if ragged else
+                          tf.constant([w for sentence in part for w in sentence], tf.string))
+            ids = casing.pack(ids, flat_words, pack_vocab_size)
+        pieces += _split_ragged(ids)
     windows, stats = features.make_windows(
         pieces, max_seq_length, tokenizer.cls_id, tokenizer.sep_id, labels=label_ids,
         documents=documents, document_context=document_context)

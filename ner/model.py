@@ -31,7 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 import tensorflow as tf
 
-from ner import checkpoint
+from ner import casing, checkpoint
 from ner.bert import BertConfig, BertEncoder, dropout
 from ner.crf import CRF, allowed_transitions
 
@@ -60,10 +60,19 @@ class TaggerConfig:
     layer_mix: bool = False
     dropout: float = 0.1
     constrained: bool = True
+    # Word shapes (capitalisation) added to the encoder's input embeddings;
+    # input ids are then packed (see `ner.casing`). False in folders written
+    # before the option existed.
+    case_features: bool = False
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @property
+    def packing_vocab_size(self) -> int | None:
+        """The vocabulary size that input ids are packed with, None when they are plain."""
+        return int(self.encoder["vocab_size"]) if self.case_features else None
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "<dict>") -> "TaggerConfig":
@@ -142,6 +151,10 @@ class TaggerModel(tf.Module):
             n = self.encoder.config.num_hidden_layers + 1
             self.mix_weights = tf.Variable(tf.zeros([n]), name="head/layer_mix/weights")
             self.mix_scale = tf.Variable(1.0, name="head/layer_mix/scale")
+        if config.case_features:
+            # Zero at first: training starts from the pretrained encoder exactly.
+            self.case_embeddings = tf.Variable(tf.zeros([casing.NUM_SHAPES, hidden]),
+                                               name="head/case_embeddings")
         features = hidden
         if config.bilstm_units:
             self.lstm_fw = _LSTM("head/bilstm/forward", hidden, config.bilstm_units)
@@ -160,7 +173,8 @@ class TaggerModel(tf.Module):
         """Word potentials (CRF emission scores).
 
         Args:
-            input_ids, input_mask: int32 [B, S].
+            input_ids, input_mask: int32 [B, S]; with `case_features` the ids
+                are packed (`ner.casing`).
             word_starts: int32 [B, W], position of each word's first wordpiece.
             word_lengths: int32 [B], labelled words per row (a prefix of W).
             training: dropout in the head.
@@ -172,8 +186,12 @@ class TaggerModel(tf.Module):
             float32 [B, W, K]; rows beyond `word_lengths` are zero.
         """
         encoder_training = training if encoder_training is None else encoder_training
+        extra = None
+        if self.config.case_features:
+            input_ids, shapes = casing.unpack(input_ids, self.encoder.config.vocab_size)
+            extra = tf.gather(self.case_embeddings, shapes)  # [B, S, H]
         out = self.encoder(input_ids, attention_mask=input_mask, training=encoder_training,
-                           dropout_seed=dropout_seed)
+                           dropout_seed=dropout_seed, extra_embeddings=extra)
         if self.config.layer_mix:
             weights = tf.nn.softmax(self.mix_weights)
             stacked = tf.stack([tf.cast(h, tf.float32) for h in out.hidden_states])  # [L, B, S, H]

@@ -268,7 +268,8 @@ class Tagger:
             return []
         encoded = encode_sentences(self._tokens, _ragged_words(sentences),
                                    self.config.max_seq_length, documents=documents,
-                                   document_context=self.config.document_context)
+                                   document_context=self.config.document_context,
+                                   pack_vocab_size=self.config.packing_vocab_size)
         batch_size = self.batch_size if batch_size is None else _check_batch_size(batch_size)
         lengths = np.asarray(encoded.sentence_lengths, np.int64)
         tags, _ = self._decode(self._potentials(encoded, batch_size), lengths, entities=False)
@@ -335,7 +336,8 @@ class Tagger:
         encoded = encode_sentences(
             self._tokens, by_sentence, self.config.max_seq_length,
             documents=words.text_of_word[splits[:-1]].tolist(),
-            document_context=self.config.document_context)
+            document_context=self.config.document_context,
+            pack_vocab_size=self.config.packing_vocab_size)
         potentials = self._potentials(encoded, batch_size)  # [words, K]
         _, spans = self._decode(potentials, np.diff(splits), entities=True)
         first, last, type_ids, scores = spans

@@ -19,6 +19,7 @@ Every file is written atomically, so a run killed at any moment resumes with
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import math
@@ -62,6 +63,7 @@ class TrainOptions:
     layer_mix: bool = False
     dropout: float = 0.1
     document_context: bool = False
+    case_features: bool = True
     max_steps: int = 0
     train_limit: int = 0
     resume: bool = False
@@ -150,9 +152,13 @@ def _labels_to_ids(docs: list[data.Document], index: dict[str, int], path: Path)
 
 
 def load_split(path: Path, tokenizer, index: dict[str, int], options: TrainOptions,
-               limit: int = 0, docs: list[data.Document] | None = None
-               ) -> tuple[list[data.Sentence], Encoded]:
-    """Reads (unless `docs` already holds `path`'s documents) and encodes a split."""
+               limit: int = 0, docs: list[data.Document] | None = None,
+               pack_vocab_size: int | None = None) -> tuple[list[data.Sentence], Encoded]:
+    """Reads (unless `docs` already holds `path`'s documents) and encodes a split.
+
+    `pack_vocab_size`: see `encode_sentences` (the model's
+    `TaggerConfig.packing_vocab_size`).
+    """
     if docs is None:
         docs = data.read_conll(path)
     if limit:
@@ -162,7 +168,7 @@ def load_split(path: Path, tokenizer, index: dict[str, int], options: TrainOptio
     encoded = encode_sentences(
         tokenizer, [s.tokens for s in sents], options.max_seq_length,
         label_ids=_labels_to_ids(docs, index, path), documents=doc_of,
-        document_context=options.document_context)
+        document_context=options.document_context, pack_vocab_size=pack_vocab_size)
     return sents, encoded
 
 
@@ -203,18 +209,27 @@ class Trainer:
         self.compute_dtype = choose_compute_dtype(options.precision)
         with strategy.scope():
             encoder = BertEncoder.from_pretrained(options.bert_dir, compute_dtype=self.compute_dtype)
+            pattern = re.compile(options.freeze) if options.freeze else None
+            # Shape embeddings sit under the encoder: below a wholly frozen one
+            # they would cost a backward pass through it, so they are left out.
+            whole_encoder_frozen = pattern is not None and all(
+                pattern.search(v.name) for v in encoder.trainable_variables)
             self.config = TaggerConfig(
                 labels=labels, do_lower_case=tokenizer.do_lower_case,
                 encoder=encoder.config.to_dict(), max_seq_length=options.max_seq_length,
                 document_context=options.document_context, bilstm_units=options.bilstm_units,
-                layer_mix=options.layer_mix, dropout=options.dropout)
+                layer_mix=options.layer_mix, dropout=options.dropout,
+                case_features=options.case_features and not whole_encoder_frozen)
             self.model = TaggerModel(self.config, encoder, compute_dtype=self.compute_dtype)
-        pattern = re.compile(options.freeze) if options.freeze else None
         all_vars = self.model.trainable_variables
         self.frozen = [v for v in all_vars if pattern and pattern.search(v.name)]
         frozen_ids = {id(v) for v in self.frozen}
         self.trained = [v for v in all_vars if id(v) not in frozen_ids]
-        encoder_ids = {id(v) for v in encoder.trainable_variables}
+        # Shape embeddings are input embeddings like the encoder's own, on its scale.
+        encoder_side = list(encoder.trainable_variables)
+        if self.config.case_features:
+            encoder_side.append(self.model.case_embeddings)
+        encoder_ids = {id(v) for v in encoder_side}
         # A wholly frozen encoder is a fixed feature extractor: no dropout in it
         # and no backward pass through it.
         self.encoder_frozen = all(id(v) in frozen_ids for v in encoder.trainable_variables)
@@ -330,7 +345,7 @@ def _read_state(folder: Path, trainer: Trainer) -> dict:
 
 
 _RESUME_KEYS = ("bert_dir", "max_seq_length", "bilstm_units", "layer_mix", "document_context",
-                "freeze", "batch_size", "epochs", "seed", "train_limit", "max_steps")
+                "freeze", "case_features", "batch_size", "epochs", "seed", "train_limit", "max_steps")
 
 
 def train(options: TrainOptions) -> dict[str, Any]:
@@ -356,19 +371,23 @@ def train(options: TrainOptions) -> dict[str, Any]:
     index = {label: i for i, label in enumerate(labels)}
     strategy = choose_strategy(options.strategy)
 
+    trainer = Trainer(options, labels, tokenizer, strategy)
+    if options.case_features and not trainer.config.case_features:
+        print("case features: off, because --freeze covers the whole encoder", file=sys.stderr)
+    split = functools.partial(load_split, tokenizer=tokenizer, index=index, options=options,
+                              pack_vocab_size=trainer.config.packing_vocab_size)
     t0 = time.time()
-    train_sents, train_enc = load_split(data_dir / "train.txt", tokenizer, index, options,
-                                        options.train_limit, docs=train_docs)
-    dev_sents, dev_enc = load_split(data_dir / "dev.txt", tokenizer, index, options)
+    train_sents, train_enc = split(data_dir / "train.txt", limit=options.train_limit,
+                                   docs=train_docs)
+    dev_sents, dev_enc = split(data_dir / "dev.txt")
     test_path = data_dir / "test.txt"
-    test = load_split(test_path, tokenizer, index, options) if test_path.is_file() else None
+    test = split(test_path) if test_path.is_file() else None
     print(f"data: {len(train_sents)} train / {len(dev_sents)} dev"
           f"{f' / {len(test[0])} test' if test else ''} sentences, {len(labels)} labels; "
           f"train windows {train_enc.stats.windows} ({train_enc.stats.split_sentences} sentences "
           f"split into several windows, {train_enc.stats.words_dropped} words dropped); "
           f"{time.time() - t0:.1f}s", file=sys.stderr)
 
-    trainer = Trainer(options, labels, tokenizer, strategy)
     batch_size = options.batch_size
     steps_per_epoch = len(list(features.batches(train_enc.windows, batch_size, shuffle=True,
                                                 seed=options.seed)))
@@ -486,6 +505,9 @@ def _define_flags():
         "layer_mix": "learned softmax mix of all encoder layers instead of the last",
         "dropout": "dropout before (and after) the BiLSTM and dense layer",
         "document_context": "let windows see neighbouring sentences of the same document",
+        "case_features": "add each word's capitalisation (lower, Title, UPPER, ...) to the "
+                          "encoder's input embeddings; for uncased encoders (ignored when "
+                          "--freeze covers the whole encoder)",
         "max_steps": "stop after this many steps (0 = no limit), for smoke runs",
         "train_limit": "use only the first N training sentences (0 = all)",
         "resume": "continue the run in --output_dir from its last finished epoch",

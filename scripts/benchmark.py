@@ -119,7 +119,8 @@ def _diagnose(tagger, sentences, batch_size: int) -> dict:
 
     words = [list(s.tokens) for s in sentences]
     start = time.perf_counter()
-    encoded = encode_sentences(tagger.tokenizer, words, tagger.config.max_seq_length)
+    encoded = encode_sentences(tagger.tokenizer, words, tagger.config.max_seq_length,
+                               pack_vocab_size=tagger.config.packing_vocab_size)
     windows_s = time.perf_counter() - start
     start = time.perf_counter()
     tagger._potentials(encoded, batch_size)  # the encoder pass of tag_batch and tag_tokens
