@@ -70,19 +70,20 @@ def tf_word_shapes(words: tf.Tensor) -> tf.Tensor:
     return tf.cast(shape, tf.int32)
 
 
-def tf_pack(ids: tf.RaggedTensor, words: tf.RaggedTensor, vocab_size: int) -> tf.RaggedTensor:
+def tf_pack(ids: tf.RaggedTensor, words: tf.Tensor, vocab_size: int) -> tf.RaggedTensor:
     """Packs each word's shape into its wordpiece ids.
 
     Args:
-        ids: int32 [B, (W), (P)] wordpiece ids of `words`.
-        words: string [B, (W)], the words they came from.
+        ids: int32 [..., (P)] wordpiece ids of N words ([B, (W), (P)] or
+            [N, (P)]): the innermost rows are the words.
+        words: string [N], the words they came from, flat.
         vocab_size: the encoder's vocabulary size.
 
     Returns:
-        int32 [B, (W), (P)]: `id + vocab_size * shape`.
+        int32, shaped like `ids`: `id + vocab_size * shape`.
     """
-    shapes = tf_word_shapes(words.flat_values)  # [N]
-    per_piece = tf.repeat(shapes, ids.values.row_lengths())  # [P total]
+    shapes = tf_word_shapes(words)  # [N]
+    per_piece = tf.repeat(shapes, ids.nested_row_lengths()[-1])  # [P total]
     return ids.with_flat_values(ids.flat_values + per_piece * vocab_size)
 
 
@@ -104,7 +105,7 @@ def pack(ids: tf.RaggedTensor, words: tf.Tensor, vocab_size: int) -> tf.RaggedTe
         words: string [N], the B sentences' words, flat (N = total words).
         vocab_size: the encoder's vocabulary size.
     """
-    flat = _pack_flat(ids.flat_values, ids.values.row_lengths(), words, vocab_size)
+    flat = _pack_flat(ids.flat_values, ids.nested_row_lengths()[-1], words, vocab_size)
     return ids.with_flat_values(flat)
 
 

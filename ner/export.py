@@ -229,8 +229,7 @@ class ExportModule(tf.Module):
         pieces = self.tokenizer.tf_tokenize_words(
             tf.RaggedTensor.from_row_splits(flat_words, tf.stack([0, count]))).values  # [N, (P)]
         if self.model.config.case_features:
-            pieces = casing.tf_pack(pieces[tf.newaxis], flat_words[tf.newaxis],
-                                    self.model.encoder.config.vocab_size)[0]
+            pieces = casing.tf_pack(pieces, flat_words, self.model.encoder.config.vocab_size)
         pieces = pieces[:, :self._budget]
         offsets = tf.concat([[0], tf.cumsum(pieces.row_lengths())], 0)  # [N + 1]
 

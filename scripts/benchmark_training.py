@@ -52,8 +52,9 @@ def ours(sentences_path: Path, steps: int, warmup: int, batch_size: int, full: b
     docs = data.read_conll(sentences_path)
     labels = data.label_list(docs)
     index = {label: i for i, label in enumerate(labels)}
-    _, encoded = train.load_split(sentences_path, tokenizer, index, options, docs=docs)
     trainer = train.Trainer(options, labels, tokenizer, tf.distribute.get_strategy())
+    _, encoded = train.load_split(sentences_path, tokenizer, index, options, docs=docs,
+                                  pack_vocab_size=trainer.config.packing_vocab_size)
     batches = list(features.batches(encoded.windows, batch_size, shuffle=True, seed=1))
     trainer.build_optimizer(len(batches))
     timed = batches[warmup:] if full else batches[warmup:warmup + steps]
