@@ -70,6 +70,12 @@ def tf_word_shapes(words: tf.Tensor) -> tf.Tensor:
     return tf.cast(shape, tf.int32)
 
 
+def _pack_values(flat_ids, piece_lengths, words, vocab_size):
+    """Flat packed ids: flat_ids int32 [P total], piece_lengths int64 [N], words string [N]."""
+    shapes = tf_word_shapes(words)  # [N]
+    return flat_ids + tf.repeat(shapes, piece_lengths) * vocab_size  # [P total]
+
+
 def tf_pack(ids: tf.RaggedTensor, words: tf.Tensor, vocab_size: int) -> tf.RaggedTensor:
     """Packs each word's shape into its wordpiece ids.
 
@@ -82,31 +88,28 @@ def tf_pack(ids: tf.RaggedTensor, words: tf.Tensor, vocab_size: int) -> tf.Ragge
     Returns:
         int32, shaped like `ids`: `id + vocab_size * shape`.
     """
-    shapes = tf_word_shapes(words)  # [N]
-    per_piece = tf.repeat(shapes, ids.nested_row_lengths()[-1])  # [P total]
-    return ids.with_flat_values(ids.flat_values + per_piece * vocab_size)
+    return ids.with_flat_values(
+        _pack_values(ids.flat_values, ids.nested_row_lengths()[-1], words, vocab_size))
 
 
-@tf.function(input_signature=[tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int64),
-                              tf.TensorSpec([None], tf.string), tf.TensorSpec([], tf.int32)],
-             autograph=False)
-def _pack_flat(flat_ids, piece_lengths, words, vocab_size):
-    # Traced once: eager regular-expression ops rebuild their Unicode classes
-    # on every call.
-    shapes = tf_word_shapes(words)  # [N]
-    return flat_ids + tf.repeat(shapes, piece_lengths) * vocab_size  # [P total]
+# Traced once: eager regular-expression ops rebuild their Unicode classes on
+# every call.
+_traced_pack_values = tf.function(
+    _pack_values, autograph=False,
+    input_signature=[tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.int64),
+                     tf.TensorSpec([None], tf.string), tf.TensorSpec([], tf.int32)])
 
 
 def pack(ids: tf.RaggedTensor, words: tf.Tensor, vocab_size: int) -> tf.RaggedTensor:
-    """`tf_pack` for eager callers (training, `ner.Tagger`).
+    """`tf_pack` for eager callers (training, `ner.Tagger`), compiled once.
 
     Args:
         ids: int32 [B, (W), (P)].
         words: string [N], the B sentences' words, flat (N = total words).
         vocab_size: the encoder's vocabulary size.
     """
-    flat = _pack_flat(ids.flat_values, ids.nested_row_lengths()[-1], words, vocab_size)
-    return ids.with_flat_values(flat)
+    return ids.with_flat_values(
+        _traced_pack_values(ids.flat_values, ids.nested_row_lengths()[-1], words, vocab_size))
 
 
 def unpack(input_ids: tf.Tensor, vocab_size: int) -> tuple[tf.Tensor, tf.Tensor]:

@@ -232,7 +232,7 @@ class Trainer:
         encoder_ids = {id(v) for v in encoder_side}
         # A wholly frozen encoder is a fixed feature extractor: no dropout in it
         # and no backward pass through it.
-        self.encoder_frozen = all(id(v) in frozen_ids for v in encoder.trainable_variables)
+        self.encoder_frozen = whole_encoder_frozen
         self.learning_rates = [options.learning_rate if id(v) in encoder_ids
                                else options.head_learning_rate for v in self.trained]
         self.optimizer = None
