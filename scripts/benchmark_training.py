@@ -13,6 +13,7 @@ classification, labels on first sub-tokens (-100 elsewhere), learning rate
 (`DataCollatorForTokenClassification`), PyTorch on the CPU.
 
     python scripts/benchmark_training.py --steps=40
+    python scripts/benchmark_training.py --full --precisions=auto,float32
 
 Needs the `test` extra (transformers, torch==2.13.0).
 """
@@ -37,17 +38,21 @@ flags.DEFINE_integer("batch_size", 32, "sentences per step, both trainers")
 flags.DEFINE_bool("full", False, "time a whole epoch of each instead of --steps")
 flags.DEFINE_bool("skip_hf", False, "only time our trainer")
 flags.DEFINE_string("output", "", "write the results as JSON here")
+flags.DEFINE_list("precisions", ["auto"],
+                  "time our trainer once per --precision in this list (auto, float32, bfloat16)")
 flags.DEFINE_enum("only", None, ["ours", "hf"], "run one trainer and print its JSON (used internally)")
+flags.DEFINE_string("precision", "auto", "our trainer's --precision (used internally)")
 FLAGS = flags.FLAGS
 
 
-def ours(sentences_path: Path, steps: int, warmup: int, batch_size: int, full: bool) -> dict:
+def ours(sentences_path: Path, steps: int, warmup: int, batch_size: int, full: bool,
+         precision: str = "auto") -> dict:
     import tensorflow as tf
 
     from ner import data, features, train
     from ner.tokenization import Tokenizer
 
-    options = train.TrainOptions(batch_size=batch_size)
+    options = train.TrainOptions(batch_size=batch_size, precision=precision)
     tokenizer = Tokenizer.from_pretrained()
     docs = data.read_conll(sentences_path)
     labels = data.label_list(docs)
@@ -67,8 +72,9 @@ def ours(sentences_path: Path, steps: int, warmup: int, batch_size: int, full: b
         sentences += int((b.index >= 0).sum())
     seconds = time.perf_counter() - start
     frozen = f", --freeze={options.freeze}" if options.freeze else ""
-    return {"name": "ours (ner.train defaults: TF 2.21, "
+    return {"name": f"ours (ner.train, --precision={precision}: TF 2.21, "
                     f"{trainer.compute_dtype.name}, length-sorted batches{frozen}, CRF)",
+            "precision": precision, "compute_dtype": trainer.compute_dtype.name,
             "steps": len(timed), "sentences": sentences, "seconds": seconds,
             "steps_per_epoch": len(batches),
             "seconds_per_epoch": seconds / len(timed) * len(batches),
@@ -149,13 +155,22 @@ def main(argv):
           file=sys.stderr)
     args = [f"--data_dir={FLAGS.data_dir}", f"--steps={FLAGS.steps}", f"--warmup={FLAGS.warmup}",
             f"--batch_size={FLAGS.batch_size}", f"--full={FLAGS.full}"]
+    if FLAGS.only == "ours":
+        result = ours(path, FLAGS.steps, FLAGS.warmup, FLAGS.batch_size, FLAGS.full, FLAGS.precision)
+    elif FLAGS.only == "hf":
+        result = huggingface(path, FLAGS.steps, FLAGS.warmup, FLAGS.batch_size, FLAGS.full)
     if FLAGS.only:
-        run = ours if FLAGS.only == "ours" else huggingface
-        print("RESULT " + json.dumps(run(path, FLAGS.steps, FLAGS.warmup, FLAGS.batch_size, FLAGS.full)))
+        print("RESULT " + json.dumps(result))
         return
+    for precision in FLAGS.precisions:  # fail before any timing, not after the first trainer
+        if precision not in ("auto", "float32", "bfloat16"):
+            raise SystemExit(f"benchmark: error: --precisions: {precision!r} is not one of "
+                             "auto, float32, bfloat16")
     results = []
-    for which in ["ours"] + ([] if FLAGS.skip_hf else ["hf"]):
-        done = subprocess.run([sys.executable, __file__, f"--only={which}", *args],
+    runs = [("ours", p) for p in FLAGS.precisions] + ([] if FLAGS.skip_hf else [("hf", "auto")])
+    for which, precision in runs:
+        done = subprocess.run([sys.executable, __file__, f"--only={which}",
+                               f"--precision={precision}", *args],
                               capture_output=True, text=True)
         lines = [l for l in done.stdout.splitlines() if l.startswith("RESULT ")]
         if done.returncode or not lines:
@@ -165,10 +180,13 @@ def main(argv):
     print(f"\n{'trainer':<75} {'s/epoch':>8} {'sent/s':>7}")
     for r in results:
         print(f"{r['name']:<75} {r['seconds_per_epoch']:8.1f} {r['sentences_per_second']:7.1f}")
-    if len(results) == 2:
-        ratio = results[1]["seconds_per_epoch"] / results[0]["seconds_per_epoch"]
-        print(f"\nours takes {1 / ratio:.2f}x the Hugging Face recipe's time per epoch "
-              f"({ratio:.2f}x faster)")
+    if not FLAGS.skip_hf:
+        hf = results[-1]["seconds_per_epoch"]
+        for r in results[:-1]:
+            r["ratio_to_hf"] = r["seconds_per_epoch"] / hf
+            print(f"\nours at --precision={r['precision']} ({r['compute_dtype']}) takes "
+                  f"{r['ratio_to_hf']:.2f}x the Hugging Face recipe's time per epoch "
+                  f"({1 / r['ratio_to_hf']:.2f}x faster)")
     if FLAGS.output:
         Path(FLAGS.output).write_text(json.dumps(results, indent=2) + "\n")
 
