@@ -180,7 +180,7 @@ class Tagger:
                 model.ckpt.*) or a training output folder holding `model/`.
             batch_size: at most this many windows per encoder batch.
             compute_dtype: the encoder's compute dtype; `tf.bfloat16` pays on
-                GPUs and CPUs with AMX or AVX512-BF16.
+                GPUs and CPUs with AMX (see `ner.train.cpu_has_fast_bfloat16`).
 
         Returns:
             The tagger.

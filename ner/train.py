@@ -87,18 +87,27 @@ class TrainOptions:
                 raise ValueError(f"--freeze={self.freeze!r} is not a regular expression: {e}") from None
 
 
-def cpu_has_fast_bfloat16() -> bool:
-    """True when the CPU multiplies bf16 matrices in hardware (AMX or AVX512-BF16).
+def cpu_has_fast_bfloat16(cpuinfo: str | None = None) -> bool:
+    """True when the CPU has AMX, whose bf16 tile multiplies make bf16 training pay.
 
-    Without them TensorFlow emulates bf16 matmuls, several times slower than
-    float32 (measured here: 30 against 217 GFLOP/s), so bf16 is only chosen
-    where it pays.
+    `auto` weighs speed against F1, measured (BENCHMARKS.md):
+    * without bf16 instructions TensorFlow emulates bf16 matmuls, several times
+      slower than float32 (a Xeon with `avx512f` only: 30 against 217 GFLOP/s);
+    * with AVX512-BF16 but no AMX (a 2-core AMD EPYC) a bf16 matmul ran 1.68x
+      faster than float32 but a training epoch only 1.11x, while two seeds each
+      gave float32 0.43 more test F1 on average (within seed noise, but no
+      gain to pay for it), so float32 stays the default there;
+    * AMX multiplies bf16 several times faster than float32 (about 5x).
+
+    Args:
+        cpuinfo: the text of `/proc/cpuinfo` (read when None).
     """
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return bool(re.search(r"\b(amx_bf16|avx512_bf16)\b", flags))
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return False
+    return bool(re.search(r"\bamx_bf16\b", cpuinfo))
 
 
 def choose_compute_dtype(precision: str) -> tf.DType:
@@ -513,7 +522,7 @@ def _define_flags():
         "resume": "continue the run in --output_dir from its last finished epoch",
         "xla": "compile the forward and backward pass with XLA (measured slower on CPU; "
                "the optimizer update is always compiled)",
-        "precision": "auto (bf16 on GPUs and on CPUs with AMX/AVX512-BF16, else float32), "
+        "precision": "auto (bf16 on GPUs and on CPUs with AMX, else float32), "
                      "float32 or bfloat16",
         "strategy": "auto (mirrored over several GPUs), default or mirrored",
         "eval_batch_size": "windows per evaluation batch",

@@ -164,3 +164,22 @@ def test_smoke_training_on_real_conll_sentences(conll_dir, tmp_path):
                                  epochs=1, max_steps=30, batch_size=16)
     summary = train.train(options)
     assert summary["dev_f1"] > 0.05, summary
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ("flags\t\t: fpu sse2 avx2 avx512f avx512_vnni", False),   # no bf16 instructions
+    ("flags\t\t: avx512f avx512_bf16 avx512_vnni", False),     # AVX512-BF16 only: float32 pays
+    ("flags\t\t: avx512f avx512_bf16 amx_bf16 amx_tile", True),
+    ("flags\t\t: avx512f xamx_bf16y", False),                  # whole flags only
+])
+def test_auto_precision_picks_bf16_only_on_cpus_with_amx(flags, expected):
+    assert train.cpu_has_fast_bfloat16(f"processor\t: 0\n{flags}\n") is expected
+
+
+def test_explicit_precision_overrides_the_cpu_check():
+    import tensorflow as tf
+
+    assert train.choose_compute_dtype("float32") == tf.float32
+    assert train.choose_compute_dtype("bfloat16") == tf.bfloat16
+    with pytest.raises(ValueError, match="precision"):
+        train.TrainOptions(precision="fp16")
