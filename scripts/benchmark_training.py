@@ -155,17 +155,24 @@ def main(argv):
           file=sys.stderr)
     args = [f"--data_dir={FLAGS.data_dir}", f"--steps={FLAGS.steps}", f"--warmup={FLAGS.warmup}",
             f"--batch_size={FLAGS.batch_size}", f"--full={FLAGS.full}"]
-    if FLAGS.only == "ours":
-        result = ours(path, FLAGS.steps, FLAGS.warmup, FLAGS.batch_size, FLAGS.full, FLAGS.precision)
-    elif FLAGS.only == "hf":
-        result = huggingface(path, FLAGS.steps, FLAGS.warmup, FLAGS.batch_size, FLAGS.full)
     if FLAGS.only:
+        if FLAGS.only == "ours":
+            result = ours(path, FLAGS.steps, FLAGS.warmup, FLAGS.batch_size, FLAGS.full,
+                          FLAGS.precision)
+        else:
+            result = huggingface(path, FLAGS.steps, FLAGS.warmup, FLAGS.batch_size, FLAGS.full)
         print("RESULT " + json.dumps(result))
         return
-    for precision in FLAGS.precisions:  # fail before any timing, not after the first trainer
-        if precision not in ("auto", "float32", "bfloat16"):
-            raise SystemExit(f"benchmark: error: --precisions: {precision!r} is not one of "
-                             "auto, float32, bfloat16")
+    # Fail before any timing, not after the first trainer: the trainer's own
+    # check (this imports TensorFlow here, but runs no op, so no thread pool
+    # competes with the timed subprocesses).
+    from ner.train import TrainOptions
+
+    for precision in FLAGS.precisions:
+        try:
+            TrainOptions(precision=precision)
+        except ValueError as e:
+            raise SystemExit(f"benchmark: error: --precisions: {e}") from None
     results = []
     runs = [("ours", p) for p in FLAGS.precisions] + ([] if FLAGS.skip_hf else [("hf", "auto")])
     for which, precision in runs:
