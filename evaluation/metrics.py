@@ -1,35 +1,28 @@
-"""Entity-level precision, recall and F1, as CoNLL's ``conlleval`` scores them.
+"""Entity-level precision, recall and F1 (from ``seqeval``) in ``conlleval``'s layout.
 
-Two ways to read entities out of a tag sequence live here:
+Two ways to read entities out of a tag sequence:
 
-* :func:`get_entities` -- the lenient *default* mode. It follows the chunk
-  rules of ``conlleval.pl`` (CoNLL-2000/2003) and ``seqeval``'s default mode:
-  a chunk starts at ``B-X`` (or ``S-X``), and also at an ``I-X``/``E-X`` whose
-  predecessor is ``O``, a closed chunk (``E-``/``S-``) or of another type. So
-  an orphan ``I-X`` still counts as an entity, and IOB1, IOB2 and BIOES input
-  are all read without knowing the scheme. For input made of ``B-``, ``I-``
-  and ``O`` tags only, the result is exactly what ``conlleval.pl`` counts.
-  (``conlleval.pl`` predates BIOES: it has no rule for ``S-`` and reads
-  ``E-`` as IOE. For ``E-``/``S-`` tags we follow ``seqeval``, which closes a
-  chunk after every ``E-``/``S-``; convert BIOES to IOB2 first when the
-  numbers must match the Perl script, as ``evaluation.report`` does.)
+* the lenient *default* mode, ``conlleval.pl``'s chunk rules
+  (:func:`ner.schemes.chunks`): an orphan ``I-X`` still counts as an entity,
+  and IOB1, IOB2 and BIOES read alike. For ``B-``, ``I-`` and ``O`` tags the
+  counts are exactly what ``conlleval.pl`` counts; for ``E-``/``S-`` tags,
+  which the Perl script predates, they are ``seqeval``'s (convert BIOES to
+  IOB2 first when the numbers must match the Perl script, as
+  ``evaluation.analysis`` does).
 * :func:`strict_entities` -- ``seqeval``'s ``mode='strict'``: only chunks
   that are well formed in the named scheme count. In IOB2 an ``I-X`` without
   a ``B-X`` in front is not an entity, and in BIOES a ``B-X`` that is never
   closed by ``E-X`` is not one either.
 
-Both return ``(type, start, end)`` tuples with an EXCLUSIVE end, the one span
-convention used throughout this project (``seqeval.get_entities`` uses an
-inclusive end; add 1 when comparing).
-
-:func:`classification_report` turns gold and predicted tag sequences into
-per-type and averaged scores; :func:`format_conlleval` prints such a report
+:func:`classification_report` takes precision, recall and F1 from ``seqeval``
+(``zero_division=0``) and adds what ``seqeval`` lacks: the entity counts
+behind them and token accuracy. :func:`format_conlleval` prints such a report
 in ``conlleval.pl``'s layout, to two decimals, so numbers can be compared with
 published CoNLL results character by character.
 
+Spans are ``(type, start, end)`` with an EXCLUSIVE end (see ``ner.schemes``).
+
 Example:
-    >>> get_entities(["B-PER", "I-PER", "O", "I-LOC"])
-    [('PER', 0, 2), ('LOC', 3, 4)]
     >>> strict_entities(["B-PER", "I-PER", "O", "I-LOC"], "IOB2")
     [('PER', 0, 2)]
 """
@@ -39,198 +32,39 @@ from __future__ import annotations
 from collections import Counter
 from typing import Sequence
 
+import seqeval.metrics
+import seqeval.scheme
+
+from ner import schemes
+
 __all__ = [
-    "SCHEMES",
-    "SCHEME_PREFIXES",
-    "parse_tag",
-    "get_entities",
     "strict_entities",
     "classification_report",
     "format_conlleval",
     "conlleval_percentages",
 ]
 
-Span = tuple[str, int, int]
-
-#: Tagging schemes understood by :func:`strict_entities` (and by the report).
-SCHEMES = ("IOB1", "IOB2", "BIOES")
-
-#: Prefixes each scheme may use ("O" is the outside tag and carries no type).
-SCHEME_PREFIXES = {"IOB1": "BIO", "IOB2": "BIO", "BIOES": "BIOES"}
+_SEQEVAL_SCHEMES = {"IOB1": seqeval.scheme.IOB1, "IOB2": seqeval.scheme.IOB2,
+                    "BIOES": seqeval.scheme.IOBES}
+_AVERAGES = ("micro avg", "macro avg", "weighted avg")
 
 
-def parse_tag(tag: str) -> tuple[str, str | None]:
-    """Splits a tag into its prefix and entity type.
-
-    The type is everything after the first hyphen, so ``B-ORG-X`` has type
-    ``ORG-X`` (conlleval does the same since 2004).
-
-    Args:
-        tag: str, ``"O"`` or ``"<prefix>-<type>"`` with prefix one of
-            ``B``, ``I``, ``E``, ``S``.
-
-    Returns:
-        ``(prefix, type)``; ``("O", None)`` for the outside tag.
-
-    Raises:
-        ValueError: if the tag has another shape (``"PER"``, ``"B-"``,
-            ``"X-PER"``, ``""``). conlleval would silently read such tags as
-            typeless chunks; we refuse them so a wrong column shows up at once.
-    """
-    if tag == "O":
-        return "O", None
-    prefix, sep, type_ = tag.partition("-")
-    if not sep or prefix not in ("B", "I", "E", "S") or not type_:
-        raise ValueError(
-            f"malformed tag {tag!r}: expected 'O' or PREFIX-TYPE with PREFIX one of B, I, E, S")
-    return prefix, type_
-
-
-def _chunk_ends(prev_prefix: str, prev_type: str | None, prefix: str, type_: str | None) -> bool:
-    """Whether a chunk ended between the previous and the current word.
-
-    conlleval's ``endOfChunk``, extended with the BIOES rule that ``E-`` and
-    ``S-`` always close their chunk.
-    """
-    if prev_prefix in "ES":
-        return True
-    if prev_prefix in "BI" and prefix in "BSO":
-        return True
-    # A change of type closes any open chunk (I-PER I-LOC is two chunks).
-    return prev_prefix != "O" and prev_type != type_
-
-
-def _chunk_starts(prev_prefix: str, prev_type: str | None, prefix: str, type_: str | None) -> bool:
-    """Whether a chunk started at the current word (conlleval's ``startOfChunk``)."""
-    if prefix in "BS":
-        return True
-    # An inside/end tag right after O or a closed chunk opens a new one: this
-    # is what makes orphan I- tags (and IOB1) count as entities.
-    if prefix in "IE" and prev_prefix in "OES":
-        return True
-    return prefix != "O" and prev_type != type_
-
-
-def get_entities(tags: Sequence[str]) -> list[Span]:
-    """Reads entities with conlleval's lenient chunk rules (default mode).
-
-    Args:
-        tags: the tags of ONE sentence, e.g. ``["B-PER", "I-PER", "O"]``; any
-            mix of IOB1, IOB2 and BIOES prefixes.
-
-    Returns:
-        ``[(type, start, end), ...]`` in order of ``start``; ``end`` is
-        exclusive, so ``tags[start:end]`` are the entity's tags.
-
-    Raises:
-        ValueError: for a malformed tag, naming its position.
-
-    Example:
-        >>> get_entities(["I-PER", "I-LOC", "B-LOC", "O"])
-        [('PER', 0, 1), ('LOC', 1, 2), ('LOC', 2, 3)]
-    """
-    spans = []
-    prev_prefix, prev_type = "O", None
-    begin = 0
-    # A trailing "O" closes whatever chunk is still open at the end.
-    for i, tag in enumerate([*tags, "O"]):
-        try:
-            prefix, type_ = parse_tag(tag)
-        except ValueError as exc:
-            raise ValueError(f"position {i}: {exc}") from None
-        if _chunk_ends(prev_prefix, prev_type, prefix, type_):
-            spans.append((prev_type, begin, i))
-        if _chunk_starts(prev_prefix, prev_type, prefix, type_):
-            begin = i
-        prev_prefix, prev_type = prefix, type_
-    return spans
-
-
-# seqeval's strict mode, as literal tables. Each rule is (previous prefixes,
-# current prefixes, relation between the two types): "same", "diff" or "any".
-# The outside tag has type None, so O -> O counts as "same".
-#   start:  the current word opens an entity;
-#   inside: the current word continues the entity the previous word is in;
-#   end:    the entity that ran up to the previous word was properly closed
-#           (checked at the first word that is not "inside"; an entity whose
-#           end check fails is dropped).
-_ANY = "BIOES"
-_STRICT_RULES: dict[str, dict[str, frozenset[tuple[str, str, str]]]] = {
-    "IOB2": {
-        "start": frozenset({(_ANY, "B", "any")}),
-        "inside": frozenset({("B", "I", "same"), ("I", "I", "same")}),
-        "end": frozenset({
-            ("I", "O", "any"), ("I", "I", "diff"), ("I", "B", "any"),
-            ("B", "O", "any"), ("B", "I", "diff"), ("B", "B", "any"),
-        }),
-    },
-    # IOB1: entities open with I-; B- only separates two adjacent entities of
-    # the same type, so a B-X after O or another type is malformed.
-    "IOB1": {
-        "start": frozenset({
-            ("O", "I", "any"), ("I", "I", "diff"), ("B", "I", "any"),
-            ("I", "B", "same"), ("B", "B", "same"),
-        }),
-        "inside": frozenset({("B", "I", "same"), ("I", "I", "same")}),
-        "end": frozenset({
-            ("I", "I", "diff"), ("I", "O", "any"), ("I", "B", "any"),
-            ("B", "O", "any"), ("B", "I", "diff"), ("B", "B", "same"),
-        }),
-    },
-    "BIOES": {
-        "start": frozenset({(_ANY, "B", "any"), (_ANY, "S", "any")}),
-        "inside": frozenset({
-            ("B", "I", "same"), ("B", "E", "same"), ("I", "I", "same"), ("I", "E", "same"),
-        }),
-        "end": frozenset({("S", _ANY, "any"), ("E", _ANY, "any")}),
-    },
-}
-
-
-def _matches(rules: frozenset[tuple[str, str, str]], prev: tuple[str, str | None],
-             cur: tuple[str, str | None]) -> bool:
-    for prev_prefixes, cur_prefixes, relation in rules:
-        if prev[0] in prev_prefixes and cur[0] in cur_prefixes:
-            if (relation == "any" or (relation == "same") == (prev[1] == cur[1])):
-                return True
-    return False
-
-
-def _check_scheme(scheme: str) -> None:
-    if scheme not in SCHEMES:
-        raise ValueError(f"unknown scheme {scheme!r}: expected one of {', '.join(SCHEMES)}")
-
-
-def _parse_for_scheme(tags: Sequence[str], scheme: str) -> list[tuple[str, str | None]]:
-    allowed = SCHEME_PREFIXES[scheme]
-    parsed = []
-    for i, tag in enumerate(tags):
-        try:
-            prefix, type_ = parse_tag(tag)
-        except ValueError as exc:
-            raise ValueError(f"position {i}: {exc}") from None
-        if prefix not in allowed:
-            raise ValueError(f"position {i}: tag {tag!r} is not allowed in scheme {scheme}")
-        parsed.append((prefix, type_))
-    return parsed
-
-
-def strict_entities(tags: Sequence[str], scheme: str = "IOB2") -> list[Span]:
+def strict_entities(tags: Sequence[str], scheme: str = "IOB2") -> list[schemes.Span]:
     """Reads only the entities that are well formed in ``scheme``.
 
-    Same results as ``seqeval`` with ``mode='strict'`` and the matching
-    ``seqeval.scheme`` class (``IOB1``, ``IOB2``, ``IOBES``).
+    ``seqeval``'s ``mode='strict'`` with the matching ``seqeval.scheme``
+    class (``IOB1``, ``IOB2``, ``IOBES``), after checking the tags.
 
     Args:
         tags: the tags of ONE sentence.
-        scheme: str, one of :data:`SCHEMES`.
+        scheme: str, a scheme name (see :func:`ner.schemes.scheme_name`).
 
     Returns:
         ``[(type, start, end), ...]`` with exclusive ``end``.
 
     Raises:
         ValueError: for an unknown scheme, a malformed tag, or a prefix the
-            scheme does not use (``E-PER`` in IOB2).
+            scheme does not use (``E-PER`` in IOB2), naming its position.
 
     Example:
         >>> strict_entities(["O", "I-PER", "B-PER", "I-PER"], "IOB2")
@@ -238,36 +72,10 @@ def strict_entities(tags: Sequence[str], scheme: str = "IOB2") -> list[Span]:
         >>> strict_entities(["B-LOC", "I-LOC", "O", "S-PER"], "BIOES")
         [('PER', 3, 4)]
     """
-    _check_scheme(scheme)
-    rules = _STRICT_RULES[scheme]
-    outside = ("O", None)
-    # The appended outside word lets the last entity meet its end rule.
-    words = _parse_for_scheme(tags, scheme) + [outside]
-    spans = []
-    i = 0
-    while i < len(words):
-        prev = words[i - 1] if i > 0 else outside
-        if not _matches(rules["start"], prev, words[i]):
-            i += 1
-            continue
-        end = i + 1
-        # Never runs off the end: nothing continues into the final outside word.
-        while _matches(rules["inside"], words[end - 1], words[end]):
-            end += 1
-        if _matches(rules["end"], words[end - 1], words[end]):
-            spans.append((words[i][1], i, end))
-        # Resume at the word that stopped the entity; it may open the next one.
-        i = end
-    return spans
-
-
-def _scores(tp: int, predicted: int, support: int) -> dict[str, float | int]:
-    # 0/0 is scored 0, as conlleval and seqeval(zero_division=0) do.
-    precision = tp / predicted if predicted else 0.0
-    recall = tp / support if support else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1,
-            "support": support, "predicted": predicted, "true_positives": tp}
+    scheme = schemes.scheme_name(scheme)
+    schemes.parse_tags(tags, scheme)
+    tokens = seqeval.scheme.Tokens(list(tags), _SEQEVAL_SCHEMES[scheme])
+    return [(entity.tag, entity.start, entity.end) for entity in tokens.entities]
 
 
 def classification_report(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], *,
@@ -275,17 +83,17 @@ def classification_report(gold: Sequence[Sequence[str]], pred: Sequence[Sequence
     """Entity-level scores per type and averaged, plus token accuracy.
 
     An entity is correct when type, start and end all match. ``mode="default"``
-    reads entities with :func:`get_entities` and gives the numbers
-    ``conlleval.pl`` and ``seqeval``'s default mode give; ``mode="strict"``
-    uses :func:`strict_entities` with ``scheme`` (``seqeval`` strict mode).
+    reads entities as ``conlleval.pl`` and ``seqeval``'s default mode do;
+    ``mode="strict"`` uses :func:`strict_entities` with ``scheme`` (``seqeval``
+    strict mode). Precision, recall and F1 are ``seqeval``'s.
 
     Args:
         gold: list of sentences, each a list of str tags (reference).
         pred: list of sentences, each a list of str tags (system output), with
             the same number of sentences and words as ``gold``.
         mode: str, ``"default"`` or ``"strict"``.
-        scheme: str, one of :data:`SCHEMES`; used by the strict mode only
-            (the default mode reads every scheme the same way).
+        scheme: str, one of ``ner.schemes.SCHEMES``; used by the strict mode
+            only (the default mode reads every scheme the same way).
 
     Returns:
         A JSON-ready dict::
@@ -304,6 +112,8 @@ def classification_report(gold: Sequence[Sequence[str]], pred: Sequence[Sequence
              "weighted avg": {... P/R/F1 weighted by support}}
 
         ``types`` holds every type seen in gold or predicted entities, sorted.
+        Without any entity every score is 0.0 (``seqeval`` would average over
+        no types).
 
     Raises:
         ValueError: if the number of sentences differs, if a gold and a
@@ -312,12 +122,12 @@ def classification_report(gold: Sequence[Sequence[str]], pred: Sequence[Sequence
     """
     if mode not in ("default", "strict"):
         raise ValueError(f"unknown mode {mode!r}: expected 'default' or 'strict'")
-    _check_scheme(scheme)
+    scheme = schemes.scheme_name(scheme)
     if len(gold) != len(pred):
         raise ValueError(f"gold has {len(gold)} sentences but pred has {len(pred)}")
 
-    def entities(tags: Sequence[str]) -> list[Span]:
-        return get_entities(tags) if mode == "default" else strict_entities(tags, scheme)
+    def entities(tags: Sequence[str]) -> list[schemes.Span]:
+        return schemes.chunks(tags) if mode == "default" else strict_entities(tags, scheme)
 
     support, predicted, tp = Counter(), Counter(), Counter()
     tokens = correct_tags = 0
@@ -336,17 +146,22 @@ def classification_report(gold: Sequence[Sequence[str]], pred: Sequence[Sequence
         tokens += len(gold_tags)
         correct_tags += sum(g == p for g, p in zip(gold_tags, pred_tags))
 
-    types = {t: _scores(tp[t], predicted[t], support[t]) for t in sorted(support | predicted)}
-    total_support = sum(support.values())
-    totals = {"support": total_support, "predicted": sum(predicted.values()),
-              "true_positives": sum(tp.values())}
-    macro = dict(totals)
-    weighted = dict(totals)
-    for key in ("precision", "recall", "f1"):
-        values = [scores[key] for scores in types.values()]
-        macro[key] = sum(values) / len(values) if values else 0.0
-        weighted[key] = (sum(scores[key] * scores["support"] for scores in types.values())
-                         / total_support if total_support else 0.0)
+    types = sorted(support | predicted)
+    if types:
+        strict = {"mode": "strict", "scheme": _SEQEVAL_SCHEMES[scheme]} if mode == "strict" else {}
+        theirs = seqeval.metrics.classification_report(
+            [list(tags) for tags in gold], [list(tags) for tags in pred], output_dict=True,
+            zero_division=0, **strict)
+    else:
+        theirs = {name: {"precision": 0.0, "recall": 0.0, "f1-score": 0.0} for name in _AVERAGES}
+    totals = (sum(tp.values()), sum(predicted.values()), sum(support.values()))
+
+    def scores(name: str, counts: tuple[int, int, int]) -> dict[str, float | int]:
+        return {"precision": float(theirs[name]["precision"]),
+                "recall": float(theirs[name]["recall"]),
+                "f1": float(theirs[name]["f1-score"]),
+                "support": counts[2], "predicted": counts[1], "true_positives": counts[0]}
+
     return {
         "mode": mode,
         "scheme": scheme if mode == "strict" else None,
@@ -354,16 +169,9 @@ def classification_report(gold: Sequence[Sequence[str]], pred: Sequence[Sequence
         "tokens": tokens,
         "correct_tags": correct_tags,
         "accuracy": correct_tags / tokens if tokens else 0.0,
-        "types": types,
-        "micro avg": _scores(totals["true_positives"], totals["predicted"], total_support),
-        "macro avg": _order_like_scores(macro),
-        "weighted avg": _order_like_scores(weighted),
+        "types": {t: scores(t, (tp[t], predicted[t], support[t])) for t in types},
+        **{name: scores(name, totals) for name in _AVERAGES},
     }
-
-
-def _order_like_scores(scores: dict) -> dict:
-    keys = ("precision", "recall", "f1", "support", "predicted", "true_positives")
-    return {key: scores[key] for key in keys}
 
 
 def conlleval_percentages(tp: int, found: int, support: int) -> tuple[float, float, float]:

@@ -26,15 +26,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import math
 import os
 from typing import Any, Mapping
 
-import numpy as np
 import tensorflow as tf
 
-logger = logging.getLogger(__name__)
+from ner import checkpoint
 
 # Activations by the name a config gives them. "gelu" is the exact erf form as
 # Hugging Face defines it; Google's TF1 `modeling.py` computes its "gelu" with
@@ -268,7 +266,7 @@ class _Layer(tf.Module):
         return self.output_norm(out + x)
 
 
-class BertEncoder(tf.Module):
+class BertEncoder(checkpoint.NamedModule):
     """The BERT encoder (embeddings and transformer layers; no pooler).
 
     Variables are named as in Google's checkpoints, e.g.
@@ -326,12 +324,10 @@ class BertEncoder(tf.Module):
             ValueError: checkpoint weights and encoder variables do not map one
                 to one; the message lists both sides.
         """
-        from ner import checkpoint  # Deferred: checkpoint imports this module.
-
         folder = checkpoint.resolve_bert_dir(path)
-        config, weights = checkpoint.read_bert_folder(folder)
-        encoder = cls(config, compute_dtype=compute_dtype)
-        checkpoint.assign_pretrained(encoder.variables, weights, source=str(folder))
+        config_file, weights = checkpoint.read_bert_folder(folder)
+        encoder = cls(BertConfig.from_json_file(config_file), compute_dtype=compute_dtype)
+        checkpoint.assign_pretrained(encoder.variables_by_name(), weights, source=str(folder))
         return encoder
 
     def __call__(
@@ -389,8 +385,3 @@ class BertEncoder(tf.Module):
             x = layer(x, bias, training, dropout_seed)
             hidden_states.append(x)
         return EncoderOutput(sequence_output=x, hidden_states=tuple(hidden_states))
-
-    def variables_by_name(self) -> dict[str, tf.Variable]:
-        """Maps Google checkpoint names (no ":0") to variables."""
-        return {v.name.split(":")[0]: v for v in self.variables}
-

@@ -1,4 +1,4 @@
-"""Reading pretrained BERT folders and writing our own checkpoints.
+"""Reading pretrained BERT folders, and name-based checkpoints.
 
 Two kinds of pretrained folder are read:
 
@@ -11,26 +11,26 @@ Two kinds of pretrained folder are read:
 
 Our own checkpoints are name-based TF checkpoints (the V2 bundle format that
 `tf.train.load_checkpoint` reads, the same format as Google's release), keyed
-by variable name. They are written to a temporary folder and renamed into
-place, so a run killed mid-write never leaves a half-written checkpoint.
+by variable name (`NamedModule.variables_by_name`). Callers write them inside
+`ner.files.atomic_folder`, so a run killed mid-write never leaves a
+half-written checkpoint.
+
+This module reads files; it knows no architecture. A folder's config is
+returned as a path for `ner.bert.BertConfig.from_json_file`, so the encoder
+imports this module and never the other way round.
 """
 
 from __future__ import annotations
 
 import importlib.resources
-import json
 import logging
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Mapping
 
 import numpy as np
 import tensorflow as tf
-
-from ner.bert import BertConfig
 
 logger = logging.getLogger(__name__)
 
@@ -114,14 +114,11 @@ def folder_format(folder: Path) -> str:
         f"(found: {sorted(p.name for p in folder.iterdir())})")
 
 
-def read_bert_folder(folder: Path) -> tuple[BertConfig, dict[str, np.ndarray]]:
-    """Reads a pretrained folder's config and weights under Google's names."""
-    kind = folder_format(folder)
-    if kind == "google":
-        config = BertConfig.from_json_file(folder / "bert_config.json")
-        return config, read_checkpoint(folder / "bert_model.ckpt")
-    config = BertConfig.from_json_file(folder / "config.json")
-    return config, read_safetensors(folder / "model.safetensors")
+def read_bert_folder(folder: Path) -> tuple[Path, dict[str, np.ndarray]]:
+    """A pretrained folder's config file and its weights under Google's names."""
+    if folder_format(folder) == "google":
+        return folder / "bert_config.json", read_checkpoint(folder / "bert_model.ckpt")
+    return folder / "config.json", read_safetensors(folder / "model.safetensors")
 
 
 def read_safetensors(path: Path) -> dict[str, np.ndarray]:
@@ -143,8 +140,16 @@ def read_checkpoint(prefix: str | os.PathLike) -> dict[str, np.ndarray]:
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
 
+class NamedModule(tf.Module):
+    """A module whose variables are saved and loaded by their names."""
+
+    def variables_by_name(self) -> dict[str, tf.Variable]:
+        """Maps checkpoint names (variable names without ":0") to variables."""
+        return {v.name.split(":")[0]: v for v in self.variables}
+
+
 def assign_pretrained(
-    variables: Iterable[tf.Variable],
+    by_name: Mapping[str, tf.Variable],
     weights: Mapping[str, np.ndarray],
     source: str,
     ignorable: re.Pattern = _IGNORABLE,
@@ -155,15 +160,20 @@ def assign_pretrained(
     find a variable unless it matches `ignorable` (pooler, pre-training heads,
     optimizer slots).
 
+    Args:
+        by_name: the variables, as `NamedModule.variables_by_name` gives them.
+        weights: checkpoint name -> value.
+        source: where the weights come from, for messages.
+        ignorable: names of weights that may have no variable.
+
     Raises:
         ValueError: naming the unmatched variables and unmatched weights.
     """
-    by_name = {v.name.split(":")[0]: v for v in variables}
     missing = sorted(set(by_name) - set(weights))
     unused = sorted(n for n in set(weights) - set(by_name) if not ignorable.match(n))
     if missing or unused:
         raise ValueError(
-            f"{source}: checkpoint and encoder do not match.\n"
+            f"{source}: checkpoint and model do not match.\n"
             f"  variables with no weight in the checkpoint: {missing}\n"
             f"  checkpoint weights with no variable: {unused}")
     for name, var in by_name.items():
@@ -171,8 +181,8 @@ def assign_pretrained(
         if tuple(value.shape) != tuple(var.shape):
             raise ValueError(
                 f"{source}: {name} has shape {tuple(value.shape)} in the checkpoint "
-                f"but {tuple(var.shape)} in the encoder")
-        var.assign(value.astype(np.float32))
+                f"but {tuple(var.shape)} in the model")
+        var.assign(value.astype(var.dtype.as_numpy_dtype))
     skipped = sorted(set(weights) - set(by_name))
     logger.info("loaded %d weights from %s; ignored %d (%s)", len(by_name), source,
                 len(skipped), ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""))
@@ -181,7 +191,7 @@ def assign_pretrained(
 def save_variables(prefix: str | os.PathLike, tensors: Mapping[str, tf.Tensor | tf.Variable]) -> None:
     """Writes a name-based TF checkpoint (readable by `tf.train.load_checkpoint`).
 
-    Not atomic on its own; `atomic_checkpoint_dir` gives atomicity.
+    Not atomic on its own; write it inside `ner.files.atomic_folder`.
     """
     names = sorted(tensors)
     with tf.device("/cpu:0"):
@@ -190,40 +200,3 @@ def save_variables(prefix: str | os.PathLike, tensors: Mapping[str, tf.Tensor | 
             tensor_names=names,
             shape_and_slices=[""] * len(names),
             tensors=[tf.convert_to_tensor(tensors[n]) for n in names])
-
-
-def write_atomically(path: str | os.PathLike, text: str) -> None:
-    """Writes a text file through a temporary file and `os.replace`."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_json_atomically(path: str | os.PathLike, value) -> None:
-    write_atomically(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
-
-
-def replace_dir(tmp_dir: Path, final_dir: Path) -> None:
-    """Moves a fully written folder into place, replacing any older one.
-
-    The old folder is renamed aside first and deleted only once the new one is
-    in place, so at every moment one complete copy exists.
-    """
-    old = None
-    if final_dir.exists():
-        old = final_dir.with_name(final_dir.name + ".old")
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(final_dir, old)
-    os.replace(tmp_dir, final_dir)
-    if old is not None:
-        shutil.rmtree(old)

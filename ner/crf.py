@@ -40,6 +40,8 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
+from ner import schemes
+
 __all__ = [
     "MASK_VALUE",
     "CRF",
@@ -58,41 +60,21 @@ __all__ = [
 # module docstring for why it is finite). Used in training and decoding alike.
 MASK_VALUE = -1e4
 
-# Scheme name (upper-cased) -> canonical name. "BIO" is the usual alias of
-# IOB2 (every entity starts with B-); "IOBES" of BIOES.
-_SCHEMES = {"IOB2": "IOB2", "BIO": "IOB2", "BIOES": "BIOES", "IOBES": "BIOES"}
-_PREFIXES = {"IOB2": frozenset("BI"), "BIOES": frozenset("BIES")}
-
 
 # --------------------------------------------------------------------------
 # Label constraints
 # --------------------------------------------------------------------------
 
 
-def _parse_label(label: str, scheme: str) -> tuple[str, str | None]:
-    """Splits `label` into (prefix, entity type); "O" gives ("O", None)."""
-    if label == "O":
-        return "O", None
-    prefix, sep, entity = label.partition("-")
-    if not sep or not entity or prefix not in _PREFIXES[scheme]:
-        allowed = ", ".join(sorted(_PREFIXES[scheme]))
-        raise ValueError(
-            f"label {label!r} is not valid for scheme {scheme}: expected 'O' or "
-            f"'<prefix>-<TYPE>' with prefix in {{{allowed}}}"
-        )
-    return prefix, entity
-
-
 def allowed_transitions(
     labels: Sequence[str], scheme: str = "IOB2"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Which tag transitions a tagging scheme allows.
+    """Which tag transitions a tagging scheme allows, as the CRF's boolean masks.
 
-    IOB2 (alias "BIO"): `I-X` may only follow `B-X` or `I-X`, and a sentence
-    may not start with `I-X`; everything else is allowed.
-    BIOES (alias "IOBES"): `I-X`/`E-X` may only follow `B-X`/`I-X`; after
-    `B-X`/`I-X` only `I-X`/`E-X` may come; a sentence starts with `O`, `B-*`
-    or `S-*` and ends with `O`, `E-*` or `S-*`.
+    The rules are `ner.schemes.allowed_transitions`' (IOB2: `I-X` only after
+    `B-X` or `I-X`, so not first; BIOES: chunks opened with `B-` and closed
+    with `E-`, or `S-`). IOB1 is refused: a model's labels are IOB2, as the
+    data reader stores them, or BIOES.
 
     Example:
       >>> t, s, e = allowed_transitions(["O", "B-PER", "I-PER"])
@@ -112,42 +94,25 @@ def allowed_transitions(
       ValueError: unknown scheme, a label malformed for the scheme (the
         message names it), or a duplicate label.
     """
-    canonical = _SCHEMES.get(str(scheme).upper())
-    if canonical is None:
-        raise ValueError(
-            f"unknown tagging scheme {scheme!r}; expected one of {sorted(_SCHEMES)}"
-        )
+    canonical = schemes.scheme_name(scheme)
+    if canonical == "IOB1":
+        raise ValueError(f"unknown tagging scheme {scheme!r} for the CRF; expected IOB2 or BIOES")
     labels = list(labels)
-    seen = set()
-    for label in labels:
-        if label in seen:
+    index: dict[str, int] = {}
+    for i, label in enumerate(labels):
+        if index.setdefault(label, i) != i:
             raise ValueError(f"duplicate label {label!r} in labels")
-        seen.add(label)
-    parsed = [_parse_label(label, canonical) for label in labels]
-
-    num_tags = len(labels)
+    num_tags = len(index)
     trans = np.zeros((num_tags, num_tags), dtype=bool)
     start = np.zeros(num_tags, dtype=bool)
     end = np.zeros(num_tags, dtype=bool)
-    for j, (to_prefix, to_type) in enumerate(parsed):
-        if canonical == "IOB2":
-            start[j] = to_prefix != "I"
-            end[j] = True
+    for a, b in schemes.allowed_transitions(labels, canonical):
+        if a is None:
+            start[index[b]] = True
+        elif b is None:
+            end[index[a]] = True
         else:
-            start[j] = to_prefix in ("O", "B", "S")
-            end[j] = to_prefix in ("O", "E", "S")
-        for i, (from_prefix, from_type) in enumerate(parsed):
-            if canonical == "IOB2":
-                ok = to_prefix != "I" or (
-                    from_prefix in ("B", "I") and from_type == to_type
-                )
-            elif from_prefix in ("B", "I"):
-                # Inside an entity: it must continue with the same type.
-                ok = to_prefix in ("I", "E") and from_type == to_type
-            else:
-                # Outside an entity (after O, E-*, S-*): a new one may begin.
-                ok = to_prefix in ("O", "B", "S")
-            trans[i, j] = ok
+            trans[index[a], index[b]] = True
     return trans, start, end
 
 

@@ -1,8 +1,9 @@
-"""Reading and writing CoNLL-format NER files, and converting between tag schemes.
+"""Reading and writing CoNLL-format NER files: gold corpora and prediction files.
 
 This is the first arrow of the data flow: CoNLL file -> `Sentence`/`Document`
 records. Everything downstream sees tags in one internal scheme, IOB2 (every
-chunk starts with `B-`), whatever scheme the file was written in.
+chunk starts with `B-`), whatever scheme the file was written in; the schemes
+and their rules live in `ner.schemes`.
 
 File format (CoNLL-2003 and its relatives):
 
@@ -16,12 +17,9 @@ File format (CoNLL-2003 and its relatives):
 * CRLF line endings, a UTF-8 byte-order mark and trailing whitespace are
   tolerated.
 
-Tag schemes (the spelling of chunk `PER` over tokens 1..3 after an `O`):
-
-* IOB1: `O I-PER I-PER I-PER`; `B-` only where a chunk follows a chunk of the
-  same type.
-* IOB2 (alias BIO): `O B-PER I-PER I-PER`.
-* BIOES (alias IOBES): `O B-PER I-PER E-PER`; a one-token chunk is `S-PER`.
+A prediction file (`conlleval.pl`'s input) is the same layout with two tag
+columns last, `word ... gold pred`; `read_predictions` and
+`write_predictions` read and write it.
 
 `write_conll` writes one canonical layout: columns joined by one space, `\\n`
 line endings, a blank line after the `-DOCSTART-` line and after every
@@ -44,29 +42,26 @@ import io
 import itertools
 import os
 import re
-from collections.abc import Iterable, Sequence
-from typing import TextIO
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TextIO, TypeVar
+
+from ner import schemes
 
 __all__ = [
     "ConllFormatError",
     "Document",
     "Sentence",
-    "SCHEMES",
-    "convert_tags",
-    "detect_scheme",
+    "document_ids",
     "entity_types",
     "label_list",
     "parse_conll",
     "read_conll",
+    "read_predictions",
     "sentences",
     "write_conll",
+    "write_predictions",
 ]
-
-# Canonical scheme names; everything else is an alias of one of these.
-SCHEMES = ("IOB1", "IOB2", "BIOES")
-_ALIASES = {"IOB1": "IOB1", "IOB2": "IOB2", "BIO": "IOB2", "BIOES": "BIOES", "IOBES": "BIOES"}
-# The tag prefixes each scheme may use (besides the bare "O").
-_PREFIXES = {"IOB1": "BI", "IOB2": "BI", "BIOES": "BIES", "auto": "BIES"}
 
 _DOCSTART = "-DOCSTART-"
 _BOM = "\ufeff"
@@ -77,11 +72,12 @@ _ASCII_SPACE = re.compile(r"[ \t\n\r\f\v]+")
 
 
 class ConllFormatError(ValueError):
-    """A CoNLL file (or tag sequence) that cannot be read.
+    """A CoNLL file that cannot be read.
 
     The message starts with `source:line:` (1-based line number) when the
     problem is on one line, e.g.
-    `data/train.txt:123: expected 4 columns, got 3: 'EU NNP B-ORG'`.
+    `data/train.txt:123: expected 4 columns, got 3: 'EU NNP B-ORG'`, and with
+    `source:` otherwise.
 
     Attributes:
         source: the file name (or `<string>`) the error is about.
@@ -89,8 +85,8 @@ class ConllFormatError(ValueError):
             whole file.
     """
 
-    def __init__(self, message: str, source: str | None = None, line: int | None = None):
-        super().__init__(message)
+    def __init__(self, source: str, line: int | None, message: str):
+        super().__init__(f"{source}:{line}: {message}" if line else f"{source}: {message}")
         self.source = source
         self.line = line
 
@@ -163,202 +159,6 @@ class Document:
 
 
 # --------------------------------------------------------------------------
-# Tag schemes
-# --------------------------------------------------------------------------
-
-
-class _TagError(ValueError):
-    """An invalid tag at `index` of a sequence; callers add file and line."""
-
-    def __init__(self, index: int, message: str):
-        super().__init__(message)
-        self.index = index
-        self.message = message
-
-
-def _scheme_name(scheme: str, allow_auto: bool = False) -> str:
-    """Canonical name of `scheme` ("bio" -> "IOB2"); ValueError if unknown."""
-    if allow_auto and scheme == "auto":
-        return "auto"
-    name = _ALIASES.get(str(scheme).upper())
-    if name is None:
-        choices = ", ".join(repr(s) for s in (("auto",) if allow_auto else ()) + tuple(_ALIASES))
-        raise ValueError(f"unknown tag scheme {scheme!r}; expected one of {choices}")
-    return name
-
-
-def _check_syntax(tags: Sequence[str], prefixes: str, known: set[str], scheme: str) -> None:
-    """Raise _TagError at the first tag that is not `O` or `P-TYPE` with P in `prefixes`.
-
-    `known` caches tags already accepted: a corpus has a handful of distinct
-    tags, so the string checks run once per distinct tag, not once per token.
-    """
-    for i, tag in enumerate(tags):
-        if tag in known:
-            continue
-        if tag == "O" or (len(tag) > 2 and tag[1] == "-" and tag[0] in prefixes):
-            known.add(tag)
-            continue
-        if len(tag) > 2 and tag[1] == "-" and tag[0] in "BIES":
-            why = f"{tag[0]}- tags are not used in {scheme}"
-        else:
-            why = f"expected 'O' or one of {', '.join(p + '-TYPE' for p in prefixes)}"
-        raise _TagError(i, f"invalid tag {tag!r} ({why})")
-
-
-def _detect(tag_sequences: Iterable[Sequence[str]]) -> str:
-    """detect_scheme for tags whose syntax is already checked."""
-    orphan_i = False  # some I-X starts a chunk: impossible in IOB2
-    b_starts = False  # some B-X follows O or another type: impossible in IOB1
-    for tags in tag_sequences:
-        prev = "O"
-        for tag in tags:
-            p = tag[0]
-            if p == "S" or p == "E":
-                return "BIOES"
-            if p != "O" and (prev == "O" or prev[2:] != tag[2:]):
-                if p == "I":
-                    orphan_i = True
-                else:
-                    b_starts = True
-            prev = tag
-    return "IOB1" if orphan_i and not b_starts else "IOB2"
-
-
-def _to_iob2(tags: Sequence[str], scheme: str, detected: bool = False) -> list[str]:
-    """Convert syntactically valid `tags` from `scheme` to IOB2.
-
-    Raises _TagError where the sequence is illegal in `scheme`: an `I-`
-    starting a chunk in IOB2, or a BIOES chunk that is not opened and closed.
-    An IOB1 `B-X` after `O` is accepted and read as a chunk start, which is
-    what every IOB1 reader does with it.
-    """
-    out = list(tags)
-    prev = "O"
-    if scheme == "IOB2":
-        for i, tag in enumerate(tags):
-            if tag[0] == "I" and (prev == "O" or prev[2:] != tag[2:]):
-                hint = (
-                    " (the scheme was detected as IOB2 because B- tags also start chunks; "
-                    "pass scheme='IOB1' to read such I- tags as chunk starts)"
-                    if detected
-                    else ""
-                )
-                raise _TagError(
-                    i, f"{tag!r} after {prev!r} starts a chunk, which IOB2 forbids: "
-                    f"expected 'B-{tag[2:]}'{hint}"
-                )
-            prev = tag
-    elif scheme == "IOB1":
-        for i, tag in enumerate(tags):
-            if tag[0] == "I" and (prev == "O" or prev[2:] != tag[2:]):
-                out[i] = "B" + tag[1:]
-            prev = tag
-    else:  # BIOES
-        for i, tag in enumerate(tags):
-            p = tag[0]
-            inside = prev[0] in "BI"  # a chunk is open and must be continued
-            if p in "IE":
-                if not inside or prev[2:] != tag[2:]:
-                    raise _TagError(i, f"{tag!r} after {prev!r}: BIOES needs 'B-{tag[2:]}' or 'I-{tag[2:]}' before it")
-                if p == "E":
-                    out[i] = "I" + tag[1:]
-            else:
-                if inside:
-                    raise _TagError(i, f"{tag!r} after {prev!r}: BIOES chunk {prev!r} is not closed with 'E-{prev[2:]}'")
-                if p == "S":
-                    out[i] = "B" + tag[1:]
-            prev = tag
-        if prev[0] in "BI":
-            raise _TagError(len(tags) - 1, f"sentence ends inside a chunk at {prev!r}: BIOES needs 'E-{prev[2:]}'")
-    return out
-
-
-def _from_iob2(tags: Sequence[str], scheme: str) -> list[str]:
-    """Convert legal IOB2 `tags` to `scheme`."""
-    if scheme == "IOB2":
-        return list(tags)
-    out = list(tags)
-    if scheme == "IOB1":
-        prev = "O"
-        for i, tag in enumerate(tags):
-            # B- survives only where it separates two chunks of the same type.
-            if tag[0] == "B" and (prev == "O" or prev[2:] != tag[2:]):
-                out[i] = "I" + tag[1:]
-            prev = tag
-        return out
-    # BIOES: a chunk's last token is the one not followed by I- of its type.
-    n = len(tags)
-    for i, tag in enumerate(tags):
-        if tag == "O":
-            continue
-        ends = i + 1 == n or tags[i + 1] != "I" + tag[1:]
-        if ends:
-            out[i] = ("S" if tag[0] == "B" else "E") + tag[1:]
-    return out
-
-
-def convert_tags(tags: Sequence[str], source: str, target: str) -> list[str]:
-    """Convert one sentence's tags between schemes.
-
-    Args:
-        tags: the tags of one sentence, e.g. `["I-PER", "I-PER", "O"]`.
-        source: the scheme `tags` are in: "IOB1", "IOB2" (alias "BIO") or
-            "BIOES" (alias "IOBES"); case-insensitive.
-        target: the scheme to convert to (same names).
-
-    Returns:
-        list[str]: the tags in `target`, one per input tag.
-
-    Raises:
-        ConllFormatError: (a ValueError) naming the position of a tag that is
-            malformed (`"B-"`, `"X-PER"`) or illegal in `source` (an IOB2
-            chunk starting with `I-`, an unclosed BIOES chunk).
-        ValueError: for an unknown scheme name.
-
-    >>> convert_tags(["I-PER", "I-PER", "B-PER", "O"], "IOB1", "BIOES")
-    ['B-PER', 'E-PER', 'S-PER', 'O']
-    """
-    source = _scheme_name(source)
-    target = _scheme_name(target)
-    try:
-        _check_syntax(tags, _PREFIXES[source], set(), source)
-        iob2 = _to_iob2(tags, source)
-    except _TagError as e:
-        raise ConllFormatError(f"tag {e.index}: {e.message}") from None
-    return _from_iob2(iob2, target)
-
-
-def detect_scheme(tag_sequences: Iterable[Sequence[str]]) -> str:
-    """Guess the tag scheme of a corpus.
-
-    Args:
-        tag_sequences: the tags of each sentence (an iterable of sequences of
-            str).
-
-    Returns:
-        str: "BIOES" if any tag is `S-` or `E-`; "IOB1" if some `I-X` starts
-        a chunk (after `O`, another type, or at the start of a sentence)
-        and every `B-X` follows a token of type X; otherwise "IOB2" (also for
-        a corpus without entities, where the schemes coincide).
-
-    Raises:
-        ConllFormatError: naming sentence and position of a malformed tag.
-
-    >>> detect_scheme([["I-LOC", "O"], ["I-PER", "B-PER"]])
-    'IOB1'
-    """
-    seqs = [list(t) for t in tag_sequences]
-    known: set[str] = set()
-    for n, tags in enumerate(seqs):
-        try:
-            _check_syntax(tags, _PREFIXES["auto"], known, "auto")
-        except _TagError as e:
-            raise ConllFormatError(f"sentence {n}, tag {e.index}: {e.message}") from None
-    return _detect(seqs)
-
-
-# --------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------
 
@@ -370,6 +170,43 @@ def _split(line: str) -> list[str]:
     return [f for f in _ASCII_SPACE.split(line) if f]
 
 
+# A sentence as read: the line number of its first token line and the
+# columns of each token line (the token lines of a sentence are consecutive).
+_Rows = tuple[int, list[list[str]]]
+
+
+def _scan(lines: Iterable[str]) -> Iterator[str | _Rows]:
+    """The file's `-DOCSTART-` lines (stripped text) and sentences, in order."""
+    it = iter(lines)
+    first = next(it, None)
+    if first is not None and first.startswith(_BOM):
+        first = first[1:]
+    rows: list[list[str]] = []
+    start = 0
+    for lineno, line in enumerate(itertools.chain(() if first is None else (first,), it), start=1):
+        fields = _split(line)
+        if fields and fields[0] != _DOCSTART:
+            if not rows:
+                start = lineno
+            rows.append(fields)
+            continue
+        if rows:
+            yield start, rows
+            rows = []
+        if fields:
+            yield line.strip()
+    if rows:
+        yield start, rows
+
+
+def _tag_error(source: str, sentence: _Rows, error: schemes.TagError, hint: str = ""
+               ) -> ConllFormatError:
+    """A ConllFormatError naming the line of `error`'s tag and quoting it."""
+    start, rows = sentence
+    quoted = " ".join(rows[error.index])
+    return ConllFormatError(source, start + error.index, f"{error.reason}{hint}: {quoted!r}")
+
+
 def parse_conll(lines: Iterable[str], source: str = "<string>", scheme: str = "auto") -> list[Document]:
     """Parse CoNLL-format lines into documents with IOB2 tags.
 
@@ -378,8 +215,8 @@ def parse_conll(lines: Iterable[str], source: str = "<string>", scheme: str = "a
             `\\r\\n`), e.g. an open text file or `text.splitlines()`.
         source: the name used in error messages, normally the file path.
         scheme: the scheme of the file's last column: "auto" (detected over the
-            whole file with `detect_scheme`), "IOB1", "IOB2"/"BIO" or
-            "BIOES"/"IOBES".
+            whole file with `ner.schemes.detect_scheme`), "IOB1", "IOB2"/"BIO"
+            or "BIOES"/"IOBES".
 
     Returns:
         list[Document]: the documents in file order. A file without
@@ -389,93 +226,78 @@ def parse_conll(lines: Iterable[str], source: str = "<string>", scheme: str = "a
     Raises:
         ConllFormatError: with `source:line:` for a line with a single column
             or a different number of columns than the file's first token line,
-            for a malformed tag or one illegal in the scheme, and `source:` for
-            a file without any sentence (training on nothing is a mistake).
+            for a malformed tag or one illegal in the scheme (see
+            `ner.schemes.convert`), and `source:` for a file without any
+            sentence (training on nothing is a mistake).
     """
-    declared = _scheme_name(scheme, allow_auto=True)
-    docs: list[tuple[str | None, list[tuple[int, list[str], list[str], list[tuple[str, ...]]]]]] = []
-    current: list = []  # the raw sentences of the document being read
-    tokens: list[str] = []
-    tags: list[str] = []
-    cols: list[tuple[str, ...]] = []
-    start = 0
+    declared = scheme if scheme == "auto" else schemes.scheme_name(scheme)
+    docs: list[tuple[str | None, list[tuple[_Rows, list[str]]]]] = []
     ncols = 0  # set by the first token line; every other token line must match
-    n_sentences = 0
-
-    def flush():
-        nonlocal tokens, tags, cols, n_sentences
-        if tokens:
-            current.append((start, tokens, tags, cols))
-            n_sentences += 1
-            tokens, tags, cols = [], [], []
-
-    it = iter(lines)
-    first = next(it, None)
-    if first is not None and first.startswith(_BOM):
-        first = first[1:]
-    for lineno, line in enumerate(itertools.chain(() if first is None else (first,), it), start=1):
-        fields = _split(line)
-        if not fields:
-            flush()
+    for item in _scan(lines):
+        if isinstance(item, str):
+            docs.append((item, []))
             continue
-        if fields[0] == _DOCSTART:
-            flush()
-            current = []
-            docs.append((line.strip(), current))
-            continue
-        n = len(fields)
-        if n != ncols:
+        if not docs:  # sentences before any -DOCSTART- line
+            docs.append((None, []))
+        start, rows = item
+        for k, fields in enumerate(rows):
+            n = len(fields)
+            if n == ncols:
+                continue
             if ncols == 0 and n >= 2:
                 ncols = n
             elif n < 2:
-                raise ConllFormatError(
-                    f"{source}:{lineno}: expected at least 2 columns (token ... tag), got 1: {line.strip()!r}",
-                    source, lineno,
-                )
+                raise ConllFormatError(source, start + k, "expected at least 2 columns (token ... tag), "
+                                       f"got 1: {fields[0]!r}")
             else:
-                raise ConllFormatError(
-                    f"{source}:{lineno}: expected {ncols} columns, got {n}: {line.strip()!r}", source, lineno
-                )
-        if not tokens:
-            start = lineno
-            if not docs:  # sentences before any -DOCSTART- line
-                docs.append((None, current))
-        tokens.append(fields[0])
-        tags.append(fields[-1])
-        if n > 2:
-            cols.append(tuple(fields[1:-1]))
-    flush()
-    if n_sentences == 0:
-        raise ConllFormatError(f"{source}: no sentences (empty file or only -DOCSTART- lines)", source)
+                raise ConllFormatError(source, start + k, f"expected {ncols} columns, got {n}: "
+                                       f"{' '.join(fields)!r}")
+        docs[-1][1].append((item, [fields[-1] for fields in rows]))
+    raw = [sent for _, sents in docs for sent in sents]
+    if not raw:
+        raise ConllFormatError(source, None, "no sentences (empty file or only -DOCSTART- lines)")
 
-    def fail(sent, e: _TagError):
-        start, toks, tgs, cs = sent
-        lineno = start + e.index  # a sentence's token lines are consecutive
-        text = " ".join((toks[e.index], *(cs[e.index] if cs else ()), tgs[e.index]))
-        return ConllFormatError(f"{source}:{lineno}: {e.message}: {text!r}", source, lineno)
-
-    known: set[str] = set()
-    for _, raw in docs:
-        for sent in raw:
-            try:
-                _check_syntax(sent[2], _PREFIXES[declared], known, declared)
-            except _TagError as e:
-                raise fail(sent, e) from None
-    resolved = declared
-    if declared == "auto":
-        resolved = _detect(sent[2] for _, raw in docs for sent in raw)
-
+    # Every tag's syntax first, so that a malformed tag is reported as such
+    # rather than as whatever the scheme detection makes of it.
+    for sentence, tags in raw:
+        try:
+            schemes.parse_tags(tags, None if declared == "auto" else declared)
+        except schemes.TagError as e:
+            raise _tag_error(source, sentence, e) from None
+    resolved = schemes.detect_scheme(tags for _, tags in raw) if declared == "auto" else declared
+    hint = ""
+    if declared == "auto" and resolved == "IOB2":
+        hint = (" (the scheme was detected as IOB2 because B- tags also start chunks; "
+                "pass scheme='IOB1' to read such I- tags as chunk starts)")
     out = []
-    for docstart, raw in docs:
-        sents = []
-        for sent in raw:
+    for docstart, sents in docs:
+        converted = []
+        for sentence, tags in sents:
             try:
-                iob2 = _to_iob2(sent[2], resolved, detected=declared == "auto")
-            except _TagError as e:
-                raise fail(sent, e) from None
-            sents.append(Sentence(tuple(sent[1]), tuple(iob2), tuple(sent[3]), sent[0]))
-        out.append(Document(tuple(sents), docstart))
+                iob2 = schemes.convert(tags, resolved, "IOB2")
+            except schemes.TagError as e:
+                raise _tag_error(source, sentence, e, hint) from None
+            start, rows = sentence
+            columns = tuple([tuple(fields[1:-1]) for fields in rows]) if ncols > 2 else ()
+            converted.append(Sentence(tuple([fields[0] for fields in rows]), tuple(iob2), columns,
+                                      start))
+        out.append(Document(tuple(converted), docstart))
     return out
+
+
+_T = TypeVar("_T")
+
+
+def _read(path: str | os.PathLike, parse: Callable[[TextIO, str], _T]) -> _T:
+    """`parse(file, source)` on the UTF-8 text file `path`."""
+    source = os.fspath(path)
+    # newline=None: universal newlines, so CRLF files read like LF ones;
+    # utf-8-sig drops a byte-order mark.
+    with open(path, encoding="utf-8-sig", newline=None) as f:
+        try:
+            return parse(f, source)
+        except UnicodeDecodeError as e:
+            raise ConllFormatError(source, None, f"not UTF-8 ({e})") from None
 
 
 def read_conll(path: str | os.PathLike, scheme: str = "auto") -> list[Document]:
@@ -493,13 +315,70 @@ def read_conll(path: str | os.PathLike, scheme: str = "auto") -> list[Document]:
             a file that is not UTF-8.
         OSError: if the file cannot be opened.
     """
-    # newline=None: universal newlines, so CRLF files read like LF ones;
-    # utf-8-sig drops a byte-order mark.
-    with open(path, encoding="utf-8-sig", newline=None) as f:
-        try:
-            return parse_conll(f, source=os.fspath(path), scheme=scheme)
-        except UnicodeDecodeError as e:
-            raise ConllFormatError(f"{os.fspath(path)}: not UTF-8 ({e})", os.fspath(path)) from None
+    return _read(path, lambda f, source: parse_conll(f, source, scheme))
+
+
+def _parse_predictions(lines: Iterable[str], source: str, scheme: str
+                       ) -> tuple[list[list[str]], list[list[str]], list[list[str | None]]]:
+    """`read_predictions` on the lines of `source`."""
+    sents = [item for item in _scan(lines) if not isinstance(item, str)]
+    widths = Counter(len(fields) for _, rows in sents for fields in rows)
+    if not widths:
+        raise ConllFormatError(source, None, "empty file: no token lines")
+    # The usual column count (ties: the wider) decides what a line should have;
+    # a line one column short lacks its prediction, which is reported, not fatal.
+    width = max(widths, key=lambda n: (widths[n], n))
+    if width < 3:
+        raise ConllFormatError(source, sents[0][0],
+                               f"expected at least 3 columns (word ... gold pred), got {width}")
+    for start, rows in sents:
+        for k, fields in enumerate(rows):
+            if len(fields) not in (width, width - 1):
+                raise ConllFormatError(source, start + k, f"expected {width} columns (word ... gold "
+                                       f"pred) like most lines, got {len(fields)}")
+    tokens = [[fields[0] for fields in rows] for _, rows in sents]
+    gold = [[fields[width - 2] for fields in rows] for _, rows in sents]
+    pred = [[fields[-1] if len(fields) == width else None for fields in rows] for _, rows in sents]
+    # "auto" needs no second look: any E-/S- tag makes the detected scheme
+    # BIOES, which allows every prefix.
+    for name, sequences in (("gold", gold), ("predicted", pred)):
+        for (start, _), tags in zip(sents, sequences):
+            numbers = [start + k for k, tag in enumerate(tags) if tag is not None]
+            try:
+                schemes.parse_tags([tag for tag in tags if tag is not None],
+                                   None if scheme == "auto" else scheme)
+            except schemes.TagError as e:
+                raise ConllFormatError(source, numbers[e.index], f"{name} {e.reason}") from None
+    return tokens, gold, pred
+
+
+def read_predictions(path: str | os.PathLike, scheme: str = "auto"
+                     ) -> tuple[list[list[str]], list[list[str]], list[list[str | None]]]:
+    """Reads a prediction file in `conlleval.pl`'s input format.
+
+    One word per line, whitespace-separated columns ending in `gold pred`
+    (`word gold pred`, or `word pos chunk gold pred`); blank lines between
+    sentences; `-DOCSTART-` lines end a sentence and are otherwise skipped. A
+    line with one column fewer than the file's usual count has no prediction.
+    Tags are returned as written (no conversion: scoring a system's own output
+    is the point).
+
+    Args:
+        path: the file (UTF-8).
+        scheme: "auto" (any prefix) or a scheme whose prefixes every tag must
+            use.
+
+    Returns:
+        `(tokens, gold, pred)`, each a list of sentences of str; in `pred` a
+        word without prediction is None.
+
+    Raises:
+        ConllFormatError: naming the file and line of a wrong column count, a
+            malformed tag or a prefix `scheme` does not use; naming the file
+            when it has no token line or is not UTF-8.
+        OSError: if the file cannot be opened.
+    """
+    return _read(path, lambda f, source: _parse_predictions(f, source, scheme))
 
 
 # --------------------------------------------------------------------------
@@ -511,7 +390,6 @@ _ASCII_SPACE_IN = re.compile(r"[ \t\n\r\f\v]")
 
 def _write(documents: Iterable[Document], f: TextIO, scheme: str) -> None:
     width = None  # number of middle columns; one file has one width
-    known: set[str] = set()
     for d, doc in enumerate(documents):
         if doc.docstart is None:
             if d > 0:
@@ -532,16 +410,13 @@ def _write(documents: Iterable[Document], f: TextIO, scheme: str) -> None:
                 raise ValueError(f"{where}: every token needs the same number of middle columns ({width})")
             if sent.tokens[0] == _DOCSTART:
                 raise ValueError(f"{where} starts with the token {_DOCSTART!r}, which would read as a document break")
-            if scheme != "IOB2":
-                # Converting needs legal IOB2; writing IOB2 passes tags through
-                # unchecked so that e.g. a softmax tagger's orphan I- tags can
-                # be written for conlleval as they are.
-                try:
-                    _check_syntax(sent.tags, "BI", known, "IOB2")
-                    _to_iob2(sent.tags, "IOB2")
-                except _TagError as e:
-                    raise ValueError(f"{where}, tag {e.index}: cannot convert to {scheme}: {e.message}") from None
-            tags = _from_iob2(sent.tags, scheme)
+            # Writing IOB2 passes tags through unchecked so that e.g. a
+            # softmax tagger's orphan I- tags can be written for conlleval as
+            # they are; converting needs legal IOB2.
+            try:
+                tags = sent.tags if scheme == "IOB2" else schemes.convert(sent.tags, "IOB2", scheme)
+            except schemes.TagError as e:
+                raise ValueError(f"{where}, tag {e.index}: cannot convert to {scheme}: {e.reason}") from None
             if sent.columns:
                 rows = [" ".join((tok, *c, tag)) for tok, c, tag in zip(sent.tokens, sent.columns, tags)]
             else:
@@ -576,7 +451,7 @@ def write_conll(
             a token with whitespace, a document without `-DOCSTART-` after the
             first one, sentences with different numbers of middle columns.
     """
-    scheme = _scheme_name(scheme)
+    scheme = schemes.scheme_name(scheme)
     if isinstance(path_or_file, (str, os.PathLike)):
         # Write to memory first so that a ValueError leaves no half-written file.
         buf = io.StringIO()
@@ -585,6 +460,25 @@ def write_conll(
             f.write(buf.getvalue())
     else:
         _write(documents, path_or_file, scheme)
+
+
+def write_predictions(path: str | os.PathLike, tokens: Sequence[Sequence[str]],
+                      gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> None:
+    """Writes a prediction file: `word gold pred` lines, a blank line after each sentence.
+
+    This is `conlleval.pl`'s input (`perl conlleval.pl < path`), and what
+    `read_predictions` reads back. Tags are written as they are.
+
+    Args:
+        path: the output file (overwritten).
+        tokens, gold, pred: lists of sentences of str, of equal shapes.
+
+    Raises:
+        ValueError: as `write_conll`, e.g. for a word with whitespace.
+    """
+    sents = (Sentence(words, p, tuple((g,) for g in g_tags))
+             for words, g_tags, p in zip(tokens, gold, pred, strict=True))
+    write_conll([Document(tuple(sents), None)], path)
 
 
 # --------------------------------------------------------------------------
@@ -602,6 +496,19 @@ def sentences(documents: Iterable[Document]) -> list[Sentence]:
         list[Sentence]: the concatenation of every document's sentences.
     """
     return [s for doc in documents for s in doc.sentences]
+
+
+def document_ids(documents: Iterable[Document]) -> list[int]:
+    """Per sentence of `sentences(documents)`, the index of its document.
+
+    Args:
+        documents: as returned by `read_conll`.
+
+    Returns:
+        list[int]: e.g. `[0, 0, 1]` for documents of two and one sentences;
+        what `Tagger.tag_tokens(..., documents=...)` takes.
+    """
+    return [d for d, doc in enumerate(documents) for _ in doc.sentences]
 
 
 def entity_types(documents: Iterable[Document]) -> list[str]:

@@ -23,15 +23,13 @@ import dataclasses
 import json
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from ner import casing, checkpoint
+from ner import casing, checkpoint, files
 from ner.bert import BertConfig, BertEncoder, dropout
 from ner.crf import CRF, allowed_transitions
 
@@ -43,8 +41,40 @@ FORMAT_VERSION = 1
 _MATCHES_NOTHING = re.compile(r"(?!)")
 
 
+def option(default: Any, help: str) -> Any:
+    """A dataclass field that is also a command-line flag with this help text."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 @dataclasses.dataclass
-class TaggerConfig:
+class ModelOptions:
+    """The model options that a training run chooses (`python -m ner.train` flags).
+
+    The defaults are a new model's; `TaggerConfig.from_dict` reads folders
+    written before an option existed as they were written.
+    """
+
+    max_seq_length: int = option(128, "wordpieces per window, [CLS] and [SEP] included")
+    document_context: bool = option(
+        False, "let windows see neighbouring sentences of the same document")
+    bilstm_units: int = option(
+        0, "units per direction of a BiLSTM before the dense layer (0 = none)")
+    layer_mix: bool = option(False, "learned softmax mix of all encoder layers instead of the last")
+    dropout: float = option(0.1, "dropout before (and after) the BiLSTM and dense layer")
+    # Word shapes (capitalisation) added to the encoder's input embeddings;
+    # input ids are then packed (see `ner.casing`).
+    case_features: bool = option(
+        True, "add each word's capitalisation (lower, Title, UPPER, ...) to the encoder's "
+               "input embeddings; for uncased encoders (ignored when --freeze covers the "
+               "whole encoder)")
+
+    def model_options(self) -> dict[str, Any]:
+        """This object's `ModelOptions` fields as keyword arguments."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(ModelOptions)}
+
+
+@dataclasses.dataclass(kw_only=True)
+class TaggerConfig(ModelOptions):
     """Everything needed to rebuild a trained tagger, saved beside its weights.
 
     Casing is stored here so it is never guessed from a path.
@@ -54,16 +84,7 @@ class TaggerConfig:
     do_lower_case: bool
     encoder: dict[str, Any]
     scheme: str = "IOB2"
-    max_seq_length: int = 128
-    document_context: bool = False
-    bilstm_units: int = 0
-    layer_mix: bool = False
-    dropout: float = 0.1
     constrained: bool = True
-    # Word shapes (capitalisation) added to the encoder's input embeddings;
-    # input ids are then packed (see `ner.casing`). False in folders written
-    # before the option existed.
-    case_features: bool = False
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,7 +107,8 @@ class TaggerConfig:
         if values.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
             raise ValueError(f"{source}: format_version {values['format_version']} is newer "
                              f"than this library understands ({FORMAT_VERSION})")
-        return cls(**values)
+        # Folders written before word shapes existed have none.
+        return cls(**{"case_features": False, **values})
 
 
 class _LSTM(tf.Module):
@@ -126,7 +148,31 @@ class _LSTM(tf.Module):
         return tf.transpose(hs, [1, 0, 2]) * mask[:, :, tf.newaxis]
 
 
-class TaggerModel(tf.Module):
+def select_trainable(variables: Sequence[tf.Variable], pattern: str
+                     ) -> tuple[list[tf.Variable], list[tf.Variable]]:
+    """The freeze filter: splits variables by the regular expression `--freeze` takes.
+
+    Args:
+        variables: e.g. a model's `trainable_variables`.
+        pattern: searched (`re.search`) in each variable's name, which is
+            Google's for the encoder (`bert/encoder/layer_0/...`), e.g. "bert/"
+            or "bert/embeddings/|bert/encoder/layer_[0-2]/"; "" freezes nothing.
+
+    Returns:
+        (trained, frozen): the variables the pattern does not match and those
+        it matches, each in the order of `variables`.
+
+    Example:
+        >>> trained, frozen = select_trainable(model.trainable_variables, "bert/")
+    """
+    regex = re.compile(pattern) if pattern else None
+    trained, frozen = [], []
+    for variable in variables:
+        (frozen if regex and regex.search(variable.name) else trained).append(variable)
+    return trained, frozen
+
+
+class TaggerModel(checkpoint.NamedModule):
     """Encoder plus tagging head; computes word potentials and the CRF loss.
 
     Args:
@@ -221,24 +267,14 @@ class TaggerModel(tf.Module):
                               dropout_seed=dropout_seed)
         return -tf.reduce_sum(self.crf.log_likelihood(pot, label_ids, features["word_lengths"]))
 
-    def variables_by_name(self) -> dict[str, tf.Variable]:
-        return {v.name.split(":")[0]: v for v in self.variables}
-
     # === Model folder ===
 
     def save(self, model_dir: str | os.PathLike, vocab: Sequence[str]) -> None:
-        """Writes the model folder atomically (temporary folder, then rename)."""
-        model_dir = Path(model_dir)
-        model_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.", dir=model_dir.parent))
-        try:
-            (tmp / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+        """Writes the model folder atomically, replacing an older one (`ner.files`)."""
+        with files.atomic_folder(model_dir) as tmp:
+            (tmp / CONFIG_FILE).write_text(files.json_text(self.config.to_dict()))
             (tmp / VOCAB_FILE).write_text("".join(v + "\n" for v in vocab), encoding="utf-8")
             checkpoint.save_variables(tmp / CHECKPOINT_PREFIX, self.variables_by_name())
-            checkpoint.replace_dir(tmp, model_dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike, compute_dtype: tf.DType = tf.float32) -> "TaggerModel":
@@ -261,7 +297,7 @@ class TaggerModel(tf.Module):
         if not (model_dir / (CHECKPOINT_PREFIX + ".index")).is_file():
             raise FileNotFoundError(f"{model_dir}: {CHECKPOINT_PREFIX}.index is missing")
         weights = checkpoint.read_checkpoint(model_dir / CHECKPOINT_PREFIX)
-        checkpoint.assign_pretrained(model.variables, weights, source=str(model_dir),
+        checkpoint.assign_pretrained(model.variables_by_name(), weights, source=str(model_dir),
                                      ignorable=_MATCHES_NOTHING)
         return model
 

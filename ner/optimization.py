@@ -13,6 +13,8 @@ from typing import Sequence
 
 import tensorflow as tf
 
+from ner import checkpoint
+
 
 def linear_schedule(step, peak: float, total_steps: int, warmup_steps: int):
     """Linear warmup from 0 to `peak`, then linear decay to 0 at `total_steps`."""
@@ -22,7 +24,7 @@ def linear_schedule(step, peak: float, total_steps: int, warmup_steps: int):
     return peak * tf.maximum(0.0, tf.minimum(warm, decay))
 
 
-class AdamW(tf.Module):
+class AdamW(checkpoint.NamedModule):
     """Adam with decoupled weight decay (Loshchilov & Hutter), as BERT trains.
 
     Args:
@@ -32,6 +34,9 @@ class AdamW(tf.Module):
         weight_decay: decoupled decay; not applied to biases, LayerNorm and
             CRF parameters (as in BERT's `AdamWeightDecayOptimizer`).
         clip_norm: gradients are clipped to this global norm first.
+
+    Its `variables_by_name()` (the state `--resume` saves) holds the step, the
+    slots and the variables it trains.
     """
 
     _NO_DECAY = re.compile(r"bias|LayerNorm|layer_norm|crf/|layer_mix")
@@ -77,6 +82,3 @@ class AdamW(tf.Module):
                 update += decay * var
             var.assign_sub(lr * update)
         return norm
-
-    def variables_by_name(self) -> dict[str, tf.Variable]:
-        return {v.name.split(":")[0]: v for v in [self.step] + self.m + self.v}

@@ -111,6 +111,7 @@ import dataclasses
 import functools
 import json
 import os
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -120,7 +121,10 @@ import tensorflow_text as tf_text
 
 from ner.checkpoint import resolve_bert_dir
 
-__all__ = ["Tokenizer"]
+__all__ = ["Tokenizer", "ragged_words", "text_batch", "utf8"]
+
+# Lone surrogates cannot be encoded as UTF-8 (see `utf8`).
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 _UNK, _CLS, _SEP, _PAD = "[UNK]", "[CLS]", "[SEP]", "[PAD]"
 
@@ -207,6 +211,21 @@ def _category_runs() -> tuple[tuple[str, int, int], ...]:
             first, current = cp, category
     runs.append((current, first, 0x10FFFF))
     return tuple(run for run in runs if run[0] != "Cs")
+
+
+@functools.lru_cache(maxsize=None)
+def blank_class() -> str:
+    """RE2 class body of the characters trimmed from entity edges.
+
+    `str.isspace()` or Unicode category C* (control, format, unassigned,
+    private use): whitespace, and what the tokenizer deletes. From the running
+    Python's tables, like the tokenizer's own classes. Surrogates are left
+    out: they cannot occur in UTF-8.
+    """
+    ranges = [(first, last) for category, first, last in _category_runs() if category[0] == "C"]
+    ranges += [(cp, cp) for cp in range(0x110000)
+               if not 0xD800 <= cp <= 0xDFFF and chr(cp).isspace()]
+    return _class_body(_merge(ranges))
 
 
 @functools.lru_cache(maxsize=None)
@@ -359,46 +378,66 @@ def _check_supported_options(folder: Path, do_lower_case: bool) -> None:
             raise ValueError(f"{path}: field {field!r} = {config[field]!r} is not supported (only true)")
 
 
-def _ragged_words(words) -> tf.RaggedTensor:
+def ragged_words(words, name: str = "words") -> tf.RaggedTensor:
     """Converts words to a string RaggedTensor with at least one ragged dim.
 
     Args:
         words: string `tf.RaggedTensor` or `tf.Tensor` of rank >= 2, or a
-            Python list of lists of `str`.
+            Python list of lists of `str` (a lone surrogate, which has no
+            UTF-8 form, becomes U+FFFD, a character the tokenizer deletes).
+        name: what error messages call the argument.
 
     Returns:
         string RaggedTensor [B, (W)] (or the input's ragged shape).
+
+    Raises:
+        TypeError: a single string, a sentence that is not a list, or a word
+            that is not `str` (the message names its position).
     """
     if isinstance(words, tf.RaggedTensor):
         ragged = words
     elif isinstance(words, (tf.Tensor, tf.Variable)) or hasattr(words, "dtype"):
         dense = tf.convert_to_tensor(words)
         if dense.shape.rank is None or dense.shape.rank < 2:
-            raise ValueError(f"words must have rank >= 2 ([B, W]), got shape {dense.shape}")
+            raise ValueError(f"{name} must have rank >= 2 ([B, W]), got shape {dense.shape}")
         ragged = tf.RaggedTensor.from_tensor(dense)
     else:
         if isinstance(words, (str, bytes)):
-            raise TypeError("words must be a list of sentences, each a list of str; got a single string")
+            raise TypeError(f"{name} must be a list of sentences, each a list of str; "
+                            f"got a single string")
         flat, lengths = [], []
         for i, sentence in enumerate(words):
             if isinstance(sentence, (str, bytes)) or not isinstance(sentence, Sequence):
-                raise TypeError(f"words[{i}] must be a list of str, got {type(sentence).__name__}")
+                raise TypeError(f"{name}[{i}] must be a list of str, got {type(sentence).__name__}")
             for j, word in enumerate(sentence):
                 if not isinstance(word, str):
-                    raise TypeError(f"words[{i}][{j}] must be str, got {type(word).__name__}")
-                flat.append(word.encode("utf-8"))
+                    raise TypeError(f"{name}[{i}][{j}] must be str, got {type(word).__name__}")
+                flat.append(utf8(word))
             lengths.append(len(sentence))
         ragged = tf.RaggedTensor.from_row_lengths(
             tf.constant(flat, dtype=tf.string, shape=[len(flat)]),
             tf.constant(lengths, dtype=tf.int64, shape=[len(lengths)]),
         )
     if ragged.dtype != tf.string:
-        raise TypeError(f"words must be strings, got dtype {ragged.dtype.name}")
+        raise TypeError(f"{name} must be strings, got dtype {ragged.dtype.name}")
     return ragged
 
 
-def _text_batch(texts) -> tf.Tensor:
-    """Converts texts to a rank-1 string tensor [B]."""
+def utf8(text: str) -> bytes:
+    """UTF-8 bytes of `text`; each lone surrogate becomes U+FFFD, one code
+    point for one, so character offsets stay those of the caller's string."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text).encode("utf-8")
+
+
+def text_batch(texts) -> tf.Tensor:
+    """Converts texts (a list of `str`, or a string tensor) to a rank-1 string tensor [B].
+
+    Raises:
+        TypeError: a single string, or an item that is not `str` (named by position).
+    """
     if isinstance(texts, (str, bytes)):
         raise TypeError("texts must be a list of str (a batch); wrap a single text in a list")
     if isinstance(texts, (tf.Tensor, tf.Variable)) or hasattr(texts, "dtype"):
@@ -408,7 +447,7 @@ def _text_batch(texts) -> tf.Tensor:
         for i, text in enumerate(items):
             if not isinstance(text, str):
                 raise TypeError(f"texts[{i}] must be str, got {type(text).__name__}")
-        tensor = tf.constant([t.encode("utf-8") for t in items], dtype=tf.string, shape=[len(items)])
+        tensor = tf.constant([utf8(t) for t in items], dtype=tf.string, shape=[len(items)])
     if tensor.dtype != tf.string or tensor.shape.rank != 1:
         raise ValueError(
             f"texts must be a rank-1 string tensor [B], got {tensor.dtype.name} {tensor.shape}"
@@ -661,7 +700,7 @@ class Tokenizer(tf.Module):
         Returns:
             int32 RaggedTensor [B, (W), (P)]: ids of words[b, w] in order.
         """
-        words = _ragged_words(words)
+        words = ragged_words(words)
         flat = tf.strings.unicode_transcode(words.flat_values, "UTF-8", "UTF-8", errors="strict")  # [N]
         ids = self._wordpiece_ids(self._basic_tokens(flat))  # [N, (P)]
         if empty_to_unk:
@@ -706,9 +745,14 @@ class Tokenizer(tf.Module):
         _, starts, ends = tf_text.regex_split_with_offsets(
             safe, delim_regex_pattern=f"[{c.whitespace}]+|{word}", keep_delim_regex_pattern=word
         )  # [B, (W)]
-        originals = tf.gather(texts, starts.value_rowids())  # [N]
+        # Substrings of one concatenation of all texts: gathering each word's
+        # whole text first would cost words x text length in time and memory.
+        joined = tf.strings.reduce_join(texts)  # []
+        text_base = tf.concat(
+            [[0], tf.cumsum(tf.cast(tf.strings.length(texts), tf.int64))], 0)  # [B + 1]
         lengths = ends.flat_values - starts.flat_values  # [N]
-        flat_words = tf.strings.substr(originals, starts.flat_values, lengths)
+        flat_words = tf.strings.substr(
+            joined, tf.gather(text_base, starts.value_rowids()) + starts.flat_values, lengths)
         keep = self._basic_tokens(flat_words).row_lengths() > 0  # [N]
         words = starts.with_flat_values(flat_words)
         return (
@@ -730,7 +774,7 @@ class Tokenizer(tf.Module):
         Returns:
             int32 RaggedTensor [B, (W), (P)].
         """
-        return self.tf_tokenize_words(_ragged_words(words), empty_to_unk=empty_to_unk)
+        return self.tf_tokenize_words(ragged_words(words), empty_to_unk=empty_to_unk)
 
     def split_words_with_offsets(
         self, texts
@@ -743,7 +787,7 @@ class Tokenizer(tf.Module):
         Returns:
             (words [B, (W)] string, starts [B, (W)] int64, ends [B, (W)] int64).
         """
-        return self.tf_split_words_with_offsets(_text_batch(texts))
+        return self.tf_split_words_with_offsets(text_batch(texts))
 
     def ids_to_tokens(self, ids) -> list[str]:
         """Wordpieces of ids.

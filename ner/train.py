@@ -22,55 +22,59 @@ import dataclasses
 import functools
 import json
 import logging
-import math
-import os
 import re
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from ner import cli
+
+cli.quiet_tensorflow_for_help(__name__)  # before TensorFlow's first import: see ner.cli
+
 import numpy as np
 import tensorflow as tf
 
-from ner import checkpoint, data, features
-from ner.inference import Encoded, Predictor, encode_sentences
-from ner.model import TaggerConfig, TaggerModel
+from ner import checkpoint, data, features, files
+from ner.features import Encoded, encode_sentences
+from ner.model import ModelOptions, TaggerConfig, TaggerModel, option, select_trainable
+from ner.tagger import Tagger
 from ner.optimization import AdamW
 
 logger = logging.getLogger("ner.train")
 
 
 @dataclasses.dataclass
-class TrainOptions:
-    """Options of a training run; the command-line flags mirror these fields."""
+class TrainOptions(ModelOptions):
+    """Options of a training run: the model's (`ModelOptions`) and these.
 
-    data_dir: str = "data/conll2003"
-    output_dir: str = "models/conll2003"
-    bert_dir: str | None = None
-    epochs: int = 6
-    batch_size: int = 32
-    learning_rate: float = 1.5e-4
-    head_learning_rate: float = 1e-3
-    warmup_proportion: float = 0.1
-    weight_decay: float = 0.01
-    max_seq_length: int = 128
-    seed: int = 42
-    freeze: str = ""
-    bilstm_units: int = 0
-    layer_mix: bool = False
-    dropout: float = 0.1
-    document_context: bool = False
-    case_features: bool = True
-    max_steps: int = 0
-    train_limit: int = 0
-    resume: bool = False
-    xla: bool = False
-    precision: str = "auto"
-    strategy: str = "auto"
-    eval_batch_size: int = 64
+    The command-line flags mirror all fields, with each field's help text.
+    """
+
+    data_dir: str = option("data/conll2003",
+                           "folder with train.txt, dev.txt and optionally test.txt (CoNLL format)")
+    output_dir: str = option("models/conll2003", "where the model, checkpoints and reports go")
+    bert_dir: str | None = option(
+        None, "Google or Hugging Face BERT folder; empty = the offline default encoder")
+    epochs: int = option(6, "training epochs")
+    batch_size: int = option(32, "windows per training step")
+    learning_rate: float = option(1.5e-4, "peak learning rate of the encoder")
+    head_learning_rate: float = option(
+        1e-3, "peak learning rate of the head and CRF (they learn faster)")
+    warmup_proportion: float = option(0.1, "share of steps with linear warmup")
+    weight_decay: float = option(0.01, "AdamW decoupled weight decay")
+    seed: int = option(42, "random seed (same seed, data and machine: same result)")
+    freeze: str = option("", "regex over variable names to freeze, e.g. 'bert/' or "
+                             "'bert/embeddings/|bert/encoder/layer_[0-2]/'")
+    max_steps: int = option(0, "stop after this many steps (0 = no limit), for smoke runs")
+    train_limit: int = option(0, "use only the first N training sentences (0 = all)")
+    resume: bool = option(False, "continue the run in --output_dir from its last finished epoch")
+    xla: bool = option(False, "compile the forward and backward pass with XLA (measured slower "
+                              "on CPU; the optimizer update is always compiled)")
+    precision: str = option("auto", "auto (bf16 on GPUs and on CPUs with AMX, else float32), "
+                                    "float32 or bfloat16")
+    strategy: str = option("auto", "auto (mirrored over several GPUs), default or mirrored")
+    eval_batch_size: int = option(64, "windows per evaluation batch")
 
     def __post_init__(self):
         if self.precision not in ("auto", "float32", "bfloat16"):
@@ -160,23 +164,34 @@ def _labels_to_ids(docs: list[data.Document], index: dict[str, int], path: Path)
     return ids
 
 
-def load_split(path: Path, tokenizer, index: dict[str, int], options: TrainOptions,
-               limit: int = 0, docs: list[data.Document] | None = None,
-               pack_vocab_size: int | None = None) -> tuple[list[data.Sentence], Encoded]:
-    """Reads (unless `docs` already holds `path`'s documents) and encodes a split.
+def read_split(path: Path, index: dict[str, int], limit: int = 0,
+               docs: list[data.Document] | None = None
+               ) -> tuple[list[data.Sentence], list[int], list[list[int]]]:
+    """Reads (unless `docs` already holds `path`'s documents) a split.
 
-    `pack_vocab_size`: see `encode_sentences` (the model's
-    `TaggerConfig.packing_vocab_size`).
+    Returns:
+        (sentences, each sentence's document index, each sentence's label ids);
+        a label the training data lacks is an error naming file and line.
     """
     if docs is None:
         docs = data.read_conll(path)
     if limit:
         docs = _limit_documents(docs, limit)
-    sents = data.sentences(docs)
-    doc_of = [d for d, doc in enumerate(docs) for _ in doc.sentences]
+    return data.sentences(docs), data.document_ids(docs), _labels_to_ids(docs, index, path)
+
+
+def load_split(path: Path, tokenizer, index: dict[str, int], options: TrainOptions,
+               limit: int = 0, docs: list[data.Document] | None = None,
+               pack_vocab_size: int | None = None) -> tuple[list[data.Sentence], Encoded]:
+    """Reads a split (`read_split`) and cuts it into training windows.
+
+    `pack_vocab_size`: see `encode_sentences` (the model's
+    `TaggerConfig.packing_vocab_size`).
+    """
+    sents, doc_of, label_ids = read_split(path, index, limit=limit, docs=docs)
     encoded = encode_sentences(
         tokenizer, [s.tokens for s in sents], options.max_seq_length,
-        label_ids=_labels_to_ids(docs, index, path), documents=doc_of,
+        label_ids=label_ids, documents=doc_of,
         document_context=options.document_context, pack_vocab_size=pack_vocab_size)
     return sents, encoded
 
@@ -192,14 +207,17 @@ def _limit_documents(docs, limit):
     return out
 
 
-def evaluate_split(predictor: Predictor, sents, encoded: Encoded, labels: Sequence[str]) -> tuple[dict, list]:
-    from evaluation.report import evaluate
+def evaluate_split(tagger: Tagger, sents, documents: Sequence[int]) -> tuple[dict, list]:
+    """Scores a split as `python -m evaluation.report --model_dir` does.
 
-    predicted = predictor.predict(encoded)
-    pred = [[labels[i] for i in p] for p in predicted]
+    Tags through `Tagger.tag_tokens` with each sentence's document, the same
+    pipeline that users, the report and the exported model run.
+    """
+    from evaluation.analysis import evaluate
+
+    pred = tagger.tag_tokens([list(s.tokens) for s in sents], documents=documents)
     gold = [list(s.tags) for s in sents]
     result = evaluate(gold, pred, [list(s.tokens) for s in sents], scheme="IOB2")
-    result["windows"] = dataclasses.asdict(encoded.stats)
     return result, pred
 
 
@@ -218,22 +236,17 @@ class Trainer:
         self.compute_dtype = choose_compute_dtype(options.precision)
         with strategy.scope():
             encoder = BertEncoder.from_pretrained(options.bert_dir, compute_dtype=self.compute_dtype)
-            pattern = re.compile(options.freeze) if options.freeze else None
             # Shape embeddings sit under the encoder: below a wholly frozen one
             # they would cost a backward pass through it, so they are left out.
-            whole_encoder_frozen = pattern is not None and all(
-                pattern.search(v.name) for v in encoder.trainable_variables)
+            whole_encoder_frozen = not select_trainable(encoder.trainable_variables,
+                                                        options.freeze)[0]
             self.config = TaggerConfig(
                 labels=labels, do_lower_case=tokenizer.do_lower_case,
-                encoder=encoder.config.to_dict(), max_seq_length=options.max_seq_length,
-                document_context=options.document_context, bilstm_units=options.bilstm_units,
-                layer_mix=options.layer_mix, dropout=options.dropout,
-                case_features=options.case_features and not whole_encoder_frozen)
+                encoder=encoder.config.to_dict(), **dict(
+                    options.model_options(),
+                    case_features=options.case_features and not whole_encoder_frozen))
             self.model = TaggerModel(self.config, encoder, compute_dtype=self.compute_dtype)
-        all_vars = self.model.trainable_variables
-        self.frozen = [v for v in all_vars if pattern and pattern.search(v.name)]
-        frozen_ids = {id(v) for v in self.frozen}
-        self.trained = [v for v in all_vars if id(v) not in frozen_ids]
+        self.trained, self.frozen = select_trainable(self.model.trainable_variables, options.freeze)
         # Shape embeddings are input embeddings like the encoder's own, on its scale.
         encoder_side = list(encoder.trainable_variables)
         if self.config.case_features:
@@ -330,31 +343,16 @@ class Trainer:
 
 
 def _write_state(folder: Path, trainer: Trainer, state: dict) -> None:
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".last.", dir=folder.parent))
-    try:
+    with files.atomic_folder(folder) as tmp:
         checkpoint.save_variables(tmp / "train.ckpt", trainer.state_variables())
-        (tmp / "state.json").write_text(json.dumps(state, indent=2) + "\n")
-        checkpoint.replace_dir(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        (tmp / "state.json").write_text(files.json_text(state))
 
 
-def _read_state(folder: Path, trainer: Trainer) -> dict:
-    state = json.loads((folder / "state.json").read_text())
-    weights = checkpoint.read_checkpoint(folder / "train.ckpt")
-    variables = trainer.state_variables()
-    missing = sorted(set(variables) - set(weights))
-    if missing:
-        raise ValueError(f"{folder}: checkpoint lacks {missing[:5]}; was it written with other options?")
-    for name, var in variables.items():
-        var.assign(weights[name])
-    return state
-
-
-_RESUME_KEYS = ("bert_dir", "max_seq_length", "bilstm_units", "layer_mix", "document_context",
-                "freeze", "case_features", "batch_size", "epochs", "seed", "train_limit", "max_steps")
+# What a resumed run must share with the saved one: all that shapes the
+# variables, the windows or the batches (dropout and learning rates may change).
+# Saved runs hold these keys in state.json; a key added here stops them resuming.
+_RESUME_KEYS = tuple(f.name for f in dataclasses.fields(ModelOptions) if f.name != "dropout") + (
+    "bert_dir", "freeze", "batch_size", "epochs", "seed", "train_limit", "max_steps")
 
 
 def train(options: TrainOptions) -> dict[str, Any]:
@@ -388,9 +386,9 @@ def train(options: TrainOptions) -> dict[str, Any]:
     t0 = time.time()
     train_sents, train_enc = split(data_dir / "train.txt", limit=options.train_limit,
                                    docs=train_docs)
-    dev_sents, dev_enc = split(data_dir / "dev.txt")
+    dev_sents, dev_docs, _ = read_split(data_dir / "dev.txt", index)
     test_path = data_dir / "test.txt"
-    test = split(test_path) if test_path.is_file() else None
+    test = read_split(test_path, index)[:2] if test_path.is_file() else None
     print(f"data: {len(train_sents)} train / {len(dev_sents)} dev"
           f"{f' / {len(test[0])} test' if test else ''} sentences, {len(labels)} labels; "
           f"train windows {train_enc.stats.windows} ({train_enc.stats.split_sentences} sentences "
@@ -413,18 +411,20 @@ def train(options: TrainOptions) -> dict[str, Any]:
     state = {"epoch": 0, "step": 0, "best_f1": -1.0, "best_epoch": 0, "history": [],
              "options": {k: getattr(options, k) for k in _RESUME_KEYS}}
     if options.resume and last.exists():
-        saved = _read_state(last, trainer)
+        saved = json.loads((last / "state.json").read_text())
         changed = {k: (saved["options"].get(k), v) for k, v in state["options"].items()
                    if saved["options"].get(k) != v}
         if changed:
             raise ValueError(f"--resume with options that differ from the saved run: "
                              f"{ {k: f'{a!r} -> {b!r}' for k, (a, b) in changed.items()} }")
+        checkpoint.assign_pretrained(trainer.state_variables(),
+                                     checkpoint.read_checkpoint(last / "train.ckpt"), str(last))
         state = saved
         print(f"resumed after epoch {state['epoch']} (step {state['step']}, best dev F1 "
               f"{state['best_f1']:.4f})", file=sys.stderr)
 
     writer = tf.summary.create_file_writer(str(out / "tensorboard"))
-    predictor = Predictor(trainer.model, batch_size=options.eval_batch_size, jit_compile=False)
+    dev_tagger = Tagger(trainer.model, tokenizer, batch_size=options.eval_batch_size)
     epoch_times = []
     for epoch in range(state["epoch"] + 1, options.epochs + 1):
         if options.max_steps and state["step"] >= options.max_steps:
@@ -450,7 +450,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
                 break
         epoch_seconds = time.time() - start
         epoch_times.append(epoch_seconds)
-        dev_result, _ = evaluate_split(predictor, dev_sents, dev_enc, labels)
+        dev_result, _ = evaluate_split(dev_tagger, dev_sents, dev_docs)
         dev = dev_result["default"]["micro avg"]
         with writer.as_default(step=state["step"]):
             for key in ("precision", "recall", "f1"):
@@ -462,7 +462,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
               f"{' (best so far)' if improved else ''}", file=sys.stderr)
         if improved:
             trainer.model.save(out / "model", tokenizer.vocab)
-            checkpoint.write_json_atomically(out / "dev_report.json", dev_result)
+            files.write_json_atomically(out / "dev_report.json", dev_result)
             state["best_f1"], state["best_epoch"] = float(dev["f1"]), epoch
         state["epoch"] = epoch
         state["history"].append({"epoch": epoch, "step": state["step"], "seconds": epoch_seconds,
@@ -470,19 +470,29 @@ def train(options: TrainOptions) -> dict[str, Any]:
         # The log is rewritten from the saved state, so a run killed between
         # the two writes never shows an epoch twice after --resume.
         _write_state(last, trainer, state)
-        checkpoint.write_atomically(out / "train_log.jsonl",
+        files.write_text_atomically(out / "train_log.jsonl",
                                     "".join(json.dumps(h) + "\n" for h in state["history"]))
 
     summary: dict[str, Any] = {"best_epoch": state["best_epoch"], "dev_f1": state["best_f1"],
                                "epoch_seconds": epoch_times, "parameters": counts,
                                "compute_dtype": trainer.compute_dtype.name}
-    if test is not None and (out / "model").is_dir():
-        from evaluation.report import format_report, write_predictions
+    if not (out / "model").is_dir():
+        return summary
+    # The best model as users (and `python -m evaluation.report --model_dir`)
+    # load it: float32, so the scores printed here are the report's.
+    best_tagger = Tagger.load(out / "model", batch_size=options.eval_batch_size)
+    if trainer.compute_dtype != tf.float32:
+        dev_result, _ = evaluate_split(best_tagger, dev_sents, dev_docs)
+        files.write_json_atomically(out / "dev_report.json", dev_result)
+        summary["dev_f1"] = _f1(dev_result)
+        print(f"best model (epoch {state['best_epoch']}) in float32: dev F1 "
+              f"{100 * summary['dev_f1']:.2f}", file=sys.stderr)
+    if test is not None:
+        from evaluation.render import format_report
+        from ner.data import write_predictions
 
-        best = TaggerModel.load(out / "model", compute_dtype=trainer.compute_dtype)
-        best_predictor = Predictor(best, batch_size=options.eval_batch_size)
-        test_result, test_pred = evaluate_split(best_predictor, test[0], test[1], labels)
-        checkpoint.write_json_atomically(out / "test_report.json", test_result)
+        test_result, test_pred = evaluate_split(best_tagger, *test)
+        files.write_json_atomically(out / "test_report.json", test_result)
         write_predictions(str(out / "test_predictions.txt"), [list(s.tokens) for s in test[0]],
                           [list(s.tags) for s in test[0]], test_pred)
         print(f"\nTest report (best model, epoch {state['best_epoch']}, {test_path}):\n",
@@ -495,43 +505,10 @@ def train(options: TrainOptions) -> dict[str, Any]:
 def _define_flags():
     from absl import flags
 
-    defaults = TrainOptions()
-    help_text = {
-        "data_dir": "folder with train.txt, dev.txt and optionally test.txt (CoNLL format)",
-        "output_dir": "where the model, checkpoints and reports go",
-        "bert_dir": "Google or Hugging Face BERT folder; empty = the offline default encoder",
-        "epochs": "training epochs",
-        "batch_size": "windows per training step",
-        "learning_rate": "peak learning rate of the encoder",
-        "head_learning_rate": "peak learning rate of the head and CRF (they learn faster)",
-        "warmup_proportion": "share of steps with linear warmup",
-        "weight_decay": "AdamW decoupled weight decay",
-        "max_seq_length": "wordpieces per window, [CLS] and [SEP] included",
-        "seed": "random seed (same seed, data and machine: same result)",
-        "freeze": "regex over variable names to freeze, e.g. 'bert/' or "
-                  "'bert/embeddings/|bert/encoder/layer_[0-2]/'",
-        "bilstm_units": "units per direction of a BiLSTM before the dense layer (0 = none)",
-        "layer_mix": "learned softmax mix of all encoder layers instead of the last",
-        "dropout": "dropout before (and after) the BiLSTM and dense layer",
-        "document_context": "let windows see neighbouring sentences of the same document",
-        "case_features": "add each word's capitalisation (lower, Title, UPPER, ...) to the "
-                          "encoder's input embeddings; for uncased encoders (ignored when "
-                          "--freeze covers the whole encoder)",
-        "max_steps": "stop after this many steps (0 = no limit), for smoke runs",
-        "train_limit": "use only the first N training sentences (0 = all)",
-        "resume": "continue the run in --output_dir from its last finished epoch",
-        "xla": "compile the forward and backward pass with XLA (measured slower on CPU; "
-               "the optimizer update is always compiled)",
-        "precision": "auto (bf16 on GPUs and on CPUs with AMX, else float32), "
-                     "float32 or bfloat16",
-        "strategy": "auto (mirrored over several GPUs), default or mirrored",
-        "eval_batch_size": "windows per evaluation batch",
-    }
     for field in dataclasses.fields(TrainOptions):
-        value = getattr(defaults, field.name)
         kind = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float}.get(
-            type(value), flags.DEFINE_string)
-        kind(field.name, value, help_text[field.name])
+            type(field.default), flags.DEFINE_string)
+        kind(field.name, field.default, field.metadata["help"])
 
 
 def main(argv):

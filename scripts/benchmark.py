@@ -112,27 +112,76 @@ def _matmul_gflops(seconds: float = 3.0) -> float:
 
 def _diagnose(tagger, sentences, batch_size: int) -> dict:
     """Where the time goes: windows, encoder, the rest; encoder GFLOP/s."""
-    import numpy as np
+    import functools
 
-    from ner.inference import encode_sentences
-    from ner.tagger import window_batches
+    import numpy as np
+    import tensorflow as tf
+
+    from ner import features, pipeline
 
     words = [list(s.tokens) for s in sentences]
     start = time.perf_counter()
-    encoded = encode_sentences(tagger.tokenizer, words, tagger.config.max_seq_length,
-                               pack_vocab_size=tagger.config.packing_vocab_size)
+    encoded = features.encode_sentences(tagger.tokenizer, words, tagger.config.max_seq_length,
+                                        pack_vocab_size=tagger.config.packing_vocab_size)
     windows_s = time.perf_counter() - start
-    start = time.perf_counter()
-    tagger._potentials(encoded, batch_size)  # the encoder pass of tag_batch and tag_tokens
-    encoder_s = time.perf_counter() - start
     sizes = np.array([len(w.input_ids) for w in encoded.windows])
-    shapes = [(len(idx), int(sizes[idx].max())) for idx in window_batches(sizes, batch_size)]
+    # The tagger's batches: `ner.pipeline.sorted_batches` over the window sizes.
+    order, splits = (t.numpy() for t in pipeline.sorted_batches(
+        tf.constant(sizes, tf.int64), batch_size, pipeline.BATCH_TOKENS))
+    batches = [features.pad_batch(encoded.windows, order[a:b], multiple=1)
+               for a, b in zip(splits[:-1], splits[1:])]
+    matrix = tf.TensorSpec([None, None], tf.int32)
+    potentials = tf.function(functools.partial(tagger.model.potentials, training=False),
+                             input_signature=[matrix, matrix, matrix, tf.TensorSpec([None], tf.int32)],
+                             autograph=False)
+    potentials(*batches[0].features().values())
+    start = time.perf_counter()
+    for batch in batches:
+        potentials(*batch.features().values()).numpy()
+    encoder_s = time.perf_counter() - start
+    shapes = [b.input_ids.shape for b in batches]
     flops = _encoder_flops(tagger.config.encoder, shapes)
     return {"windows": len(encoded.windows), "wordpieces": int(sizes.sum()),
             "padded_wordpieces": int(sum(r * s for r, s in shapes)),
             "tokenize_and_window_s": windows_s, "encoder_s": encoder_s,
             "encoder_gflop": flops / 1e9, "encoder_gflops_per_s": flops / encoder_s / 1e9,
             "matmul_peak_gflops_per_s": _matmul_gflops()}
+
+
+def _saved_model_tagger(export_dir: str):
+    """`serving_default` of an exported model, called like `tag_batch` (texts in chunks)."""
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the text ops)
+
+    serve = tf.saved_model.load(export_dir).signatures["serving_default"]
+
+    def tag(texts):
+        for first in range(0, len(texts), 4096):
+            out = serve(texts=tf.constant([t.encode() for t in texts[first:first + 4096]]))
+            out["num_entities"].numpy()
+    return tag
+
+
+def _baseline_run(repo: str, args) -> tuple[float, float]:
+    """(wall, CPU) seconds of another checkout's `tag_batch`, in its own process.
+
+    Runs that checkout's own `scripts/benchmark.py --skip_hf` on the same
+    model and data, so an old commit and this one are timed in one run.
+    """
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        output = Path(tmp) / "baseline.json"
+        command = [sys.executable, str(Path(repo) / "scripts" / "benchmark.py"), "--skip_hf",
+                   f"--model_dir={args.model_dir}", f"--data={args.data}",
+                   f"--limit={args.limit}", f"--batch_size={args.batch_size}",
+                   f"--warmup={args.warmup}", f"--output={output}"]
+        if args.threads:
+            command.append(f"--threads={args.threads}")
+        subprocess.run(command, check=True, cwd=repo, stdout=subprocess.DEVNULL)
+        tagger = json.loads(output.read_text())["tagger"]
+    return tagger["seconds"], tagger["cpu_seconds"]
 
 
 def _hf_padded_tokens(pipe, texts, batch_size: int) -> tuple[int, int]:
@@ -163,6 +212,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--diagnose", action="store_true",
                         help="also time the encoder alone and compare its GFLOP/s with a "
                              "plain matmul's, and count the pipeline's padding")
+    parser.add_argument("--saved_model",
+                        help="also time this exported SavedModel version folder (python -m "
+                             "ner.export) on the same texts, in this process")
+    parser.add_argument("--baseline_repo",
+                        help="also time the tag_batch of another checkout (e.g. a git worktree "
+                             "of an older commit) on the same model, in its own process, "
+                             "alternating rounds with this one")
     parser.add_argument("--output", help="also write the numbers as JSON here")
     args = parser.parse_args(argv)
 
@@ -198,10 +254,21 @@ def main(argv=None) -> dict:
             theirs.append(_timed(pipe, texts))
         else:
             print("transformers or torch not installed: no pipeline comparison")
+    exported, exported_runs, baseline_runs = None, [], []
+    if args.saved_model:
+        exported = _saved_model_tagger(args.saved_model)
+        exported(texts[:args.warmup])
+        exported_runs.append(_timed(exported, texts))
+    if args.baseline_repo:
+        baseline_runs.append(_baseline_run(args.baseline_repo, args))
     for _ in range(args.rounds - 1):
         ours.append(_timed(tagger.tag_batch, texts))
         if pipe is not None:
             theirs.append(_timed(pipe, texts))
+        if exported is not None:
+            exported_runs.append(_timed(exported, texts))
+        if args.baseline_repo:
+            baseline_runs.append(_baseline_run(args.baseline_repo, args))
     result = {"sentences": len(texts), "words": words, "cpu_cores": os.cpu_count(),
               "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads()}
     result["tagger"] = _summary("ner.Tagger.tag_batch", ours, len(texts), words)
@@ -216,6 +283,16 @@ def main(argv=None) -> dict:
         print(f"tag_batch is {result['speedup']:.2f}x the pipeline's throughput "
               f"({result['hf_pipeline']['cpu_seconds'] / result['tagger']['cpu_seconds']:.2f}x "
               f"in CPU time)")
+    if exported is not None:
+        result["saved_model"] = _summary(f"SavedModel serving_default ({args.saved_model})",
+                                         exported_runs, len(texts), words)
+        print(f"the SavedModel takes {result['saved_model']['seconds'] / result['tagger']['seconds']:.2f}x "
+              f"the tagger's time")
+    if baseline_runs:
+        result["baseline"] = _summary(f"baseline tag_batch ({args.baseline_repo})",
+                                      baseline_runs, len(texts), words)
+        print(f"this checkout's tag_batch takes "
+              f"{result['tagger']['seconds'] / result['baseline']['seconds']:.2f}x the baseline's time")
     result["tagger"]["peak_rss_mib"] = tagger_rss
     result["peak_rss_mib"] = _peak_rss_mib()
     both = f", {result['peak_rss_mib']:.0f} MiB with the pipeline too" if pipe is not None else ""

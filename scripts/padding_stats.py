@@ -6,16 +6,17 @@
 import numpy as np
 from absl import app, flags
 
-from ner import data, features
-from ner.inference import encode_sentences
-from ner.tokenization import Tokenizer
-
 flags.DEFINE_string("data", "data/conll2003/train.txt", "CoNLL file")
 flags.DEFINE_integer("batch_size", 32, "rows per batch")
 
 
 def main(argv):
     del argv
+    # Imported here, after absl has parsed the flags: `--help` needs no TensorFlow.
+    from ner import data, features
+    from ner.features import encode_sentences
+    from ner.tokenization import Tokenizer
+
     sents = data.sentences(data.read_conll(flags.FLAGS.data))
     encoded = encode_sentences(Tokenizer.from_pretrained(), [s.tokens for s in sents], 128)
     lengths = np.array([len(w.input_ids) for w in encoded.windows])

@@ -62,3 +62,32 @@ def tiny_bert_dir(tmp_path_factory) -> Path:
     encoder = BertEncoder(BertConfig.from_dict(values))
     checkpoint.save_variables(folder / "bert_model.ckpt", encoder.variables_by_name())
     return folder
+
+
+@pytest.fixture(scope="session")
+def assert_equals_seqeval():
+    """A check that one mode's scores equal seqeval's on the same tags.
+
+    Call it as `assert_equals_seqeval(scores, gold, pred)`, where `scores` is
+    a `classification_report` dict (or `evaluate(...)["default"]`/`["strict"]`)
+    for `gold` and `pred`: every type's and average's precision, recall and
+    F1 must equal seqeval's (`zero_division=0`; strict mode with the report's
+    scheme) to 1e-12, and every support exactly.
+    """
+    from seqeval.metrics import classification_report as seqeval_report
+    from seqeval.scheme import IOB1, IOB2, IOBES
+
+    averages = ("micro avg", "macro avg", "weighted avg")
+
+    def check(scores: dict, gold, pred) -> None:
+        strict = {"mode": "strict", "scheme": {"IOB1": IOB1, "IOB2": IOB2, "BIOES": IOBES}[
+            scores["scheme"]]} if scores["mode"] == "strict" else {}
+        theirs = seqeval_report(gold, pred, output_dict=True, zero_division=0, **strict)
+        assert set(scores["types"]) == set(theirs) - set(averages)
+        for name, mine in [*scores["types"].items(), *((a, scores[a]) for a in averages)]:
+            for key, their_key in (("precision", "precision"), ("recall", "recall"),
+                                   ("f1", "f1-score")):
+                assert mine[key] == pytest.approx(theirs[name][their_key], abs=1e-12), (name, key)
+            assert mine["support"] == theirs[name]["support"], name
+
+    return check

@@ -8,7 +8,6 @@ sentences.
 """
 
 import json
-import re
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ import tensorflow as tf
 
 from ner import checkpoint
 from ner.bert import BertConfig, BertEncoder
+from ner.model import select_trainable
 
 TINY = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
             intermediate_size=37, max_position_embeddings=64, type_vocab_size=2)
@@ -68,8 +68,9 @@ def test_variables_carry_google_names():
 
 def test_freeze_regex_selects_layers_by_name():
     encoder = _tiny_encoder()
-    pattern = re.compile(r"bert/embeddings/|bert/encoder/layer_0/")
-    frozen = [v.name for v in encoder.trainable_variables if pattern.search(v.name)]
+    _, frozen_vars = select_trainable(encoder.trainable_variables,
+                                      r"bert/embeddings/|bert/encoder/layer_0/")
+    frozen = [v.name for v in frozen_vars]
     assert len(frozen) == len(EMBEDDING_NAMES) + len(LAYER_0_NAMES)
     assert not any("layer_1" in n for n in frozen)
 

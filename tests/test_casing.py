@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from ner import casing, train
 from ner.export import ExportModule
-from ner.inference import encode_sentences
+from ner.features import encode_sentences
 from ner.model import TaggerConfig, TaggerModel
 from ner.tagger import Tagger
 from ner.tokenization import Tokenizer

@@ -1,9 +1,11 @@
-"""Tests for ner/data.py: CoNLL reading and writing, tag schemes, label lists.
+"""Tests for ner/data.py: CoNLL reading and writing in every tag scheme,
+prediction files, label lists.
 
 Expected values are written by hand from the scheme definitions (IOB1: `B-`
 only between two same-type chunks; IOB2: every chunk starts with `B-`; BIOES:
 `S-` for one-token chunks, `E-` for the last token), or are the published
-CoNLL-2003 statistics.
+CoNLL-2003 statistics. The scheme rules themselves are tested in
+tests/test_schemes.py.
 """
 
 import io
@@ -15,14 +17,15 @@ from ner.data import (
     ConllFormatError,
     Document,
     Sentence,
-    convert_tags,
-    detect_scheme,
+    document_ids,
     entity_types,
     label_list,
     parse_conll,
     read_conll,
+    read_predictions,
     sentences,
     write_conll,
+    write_predictions,
 )
 
 # --------------------------------------------------------------------------
@@ -97,106 +100,6 @@ def test_sample_file(repo_root):
     buf = io.StringIO()
     write_conll(docs, buf)
     assert buf.getvalue() == path.read_text(encoding="utf-8")
-
-
-# --------------------------------------------------------------------------
-# Tag schemes
-# --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "tags, source, target, expected",
-    [
-        # IOB1 -> IOB2: an I- that starts a chunk becomes B-.
-        (["I-PER", "I-PER", "O"], "IOB1", "IOB2", ["B-PER", "I-PER", "O"]),
-        (["I-PER", "B-PER", "O"], "IOB1", "IOB2", ["B-PER", "B-PER", "O"]),
-        (["I-LOC", "I-PER"], "IOB1", "IOB2", ["B-LOC", "B-PER"]),
-        (["O", "I-ORG", "I-ORG", "B-ORG", "I-ORG"], "IOB1", "IOB2", ["O", "B-ORG", "I-ORG", "B-ORG", "I-ORG"]),
-        (["B-MISC", "O"], "IOB1", "IOB2", ["B-MISC", "O"]),  # B- after O: tolerated, a chunk start
-        (["O", "O"], "IOB1", "IOB2", ["O", "O"]),
-        ([], "IOB1", "IOB2", []),
-        # IOB2 -> IOB1: B- survives only right after a chunk of the same type.
-        (["B-PER", "I-PER", "O"], "IOB2", "IOB1", ["I-PER", "I-PER", "O"]),
-        (["B-PER", "B-PER"], "IOB2", "IOB1", ["I-PER", "B-PER"]),
-        (["B-LOC", "B-PER"], "IOB2", "IOB1", ["I-LOC", "I-PER"]),
-        (["B-ORG", "I-ORG", "B-ORG", "O", "B-ORG"], "IOB2", "IOB1", ["I-ORG", "I-ORG", "B-ORG", "O", "I-ORG"]),
-        # IOB2 -> BIOES.
-        (["B-PER"], "IOB2", "BIOES", ["S-PER"]),
-        (["B-PER", "I-PER"], "IOB2", "BIOES", ["B-PER", "E-PER"]),
-        (["B-PER", "I-PER", "I-PER", "O"], "IOB2", "BIOES", ["B-PER", "I-PER", "E-PER", "O"]),
-        (["B-PER", "B-PER"], "IOB2", "BIOES", ["S-PER", "S-PER"]),
-        (["B-LOC", "I-LOC", "B-LOC"], "IOB2", "BIOES", ["B-LOC", "E-LOC", "S-LOC"]),
-        (["B-ORG", "B-MISC", "I-MISC"], "IOB2", "BIOES", ["S-ORG", "B-MISC", "E-MISC"]),
-        # BIOES -> IOB2.
-        (["S-PER", "O"], "BIOES", "IOB2", ["B-PER", "O"]),
-        (["B-PER", "I-PER", "E-PER"], "BIOES", "IOB2", ["B-PER", "I-PER", "I-PER"]),
-        (["S-LOC", "S-LOC"], "BIOES", "IOB2", ["B-LOC", "B-LOC"]),
-        (["O", "B-ORG", "E-ORG", "S-PER"], "BIOES", "IOB2", ["O", "B-ORG", "I-ORG", "B-PER"]),
-        # Across, identity and aliases.
-        (["I-PER", "I-PER", "B-PER", "O"], "IOB1", "BIOES", ["B-PER", "E-PER", "S-PER", "O"]),
-        (["S-LOC", "S-LOC", "B-ORG", "E-ORG"], "BIOES", "IOB1", ["I-LOC", "B-LOC", "I-ORG", "I-ORG"]),
-        (["B-PER", "I-PER", "O"], "IOB2", "IOB2", ["B-PER", "I-PER", "O"]),
-        (["B-PER", "I-PER"], "BIO", "IOBES", ["B-PER", "E-PER"]),
-        (["B-PER", "I-PER"], "bio", "iobes", ["B-PER", "E-PER"]),
-    ],
-)
-def test_convert_tags(tags, source, target, expected):
-    assert convert_tags(tags, source, target) == expected
-
-
-@pytest.mark.parametrize(
-    "tags, source, fragment",
-    [
-        (["O", "B-"], "IOB2", "tag 1: invalid tag 'B-'"),
-        (["X-PER"], "IOB2", "tag 0: invalid tag 'X-PER'"),
-        (["b-PER"], "IOB1", "invalid tag 'b-PER'"),
-        (["PER"], "BIOES", "invalid tag 'PER'"),
-        (["S-PER"], "IOB2", "S- tags are not used in IOB2"),
-        (["O", "I-PER"], "IOB2", "tag 1: 'I-PER' after 'O' starts a chunk"),
-        (["B-PER", "I-LOC"], "IOB2", "tag 1: 'I-LOC' after 'B-PER'"),
-        (["B-PER", "O"], "BIOES", "tag 1: 'O' after 'B-PER'"),
-        (["B-PER"], "BIOES", "tag 0: sentence ends inside a chunk"),
-        (["E-PER"], "BIOES", "tag 0: 'E-PER' after 'O'"),
-        (["B-PER", "E-LOC"], "BIOES", "tag 1: 'E-LOC' after 'B-PER'"),
-    ],
-)
-def test_convert_tags_rejects(tags, source, fragment):
-    with pytest.raises(ConllFormatError) as err:
-        convert_tags(tags, source, "IOB2")
-    assert fragment in str(err.value)
-
-
-def test_unknown_scheme():
-    with pytest.raises(ValueError, match="unknown tag scheme 'BILOU'"):
-        convert_tags(["O"], "BILOU", "IOB2")
-    with pytest.raises(ValueError, match="unknown tag scheme"):
-        parse_conll(["a O"], scheme="IOB3")
-
-
-@pytest.mark.parametrize(
-    "tag_sequences, expected",
-    [
-        ([["B-PER", "I-PER", "O"]], "IOB2"),
-        ([["I-PER", "I-PER", "O"]], "IOB1"),
-        ([["I-PER", "B-PER"]], "IOB1"),
-        ([["O", "I-LOC"], ["I-ORG", "B-ORG"]], "IOB1"),
-        # An orphan I- alongside a B- that starts a chunk is not IOB1.
-        ([["I-PER"], ["B-PER", "O"]], "IOB2"),
-        ([["B-LOC", "I-PER"]], "IOB2"),
-        ([["O", "O"]], "IOB2"),
-        ([], "IOB2"),
-        ([["B-PER", "E-PER"]], "BIOES"),
-        ([["O"], ["S-LOC"]], "BIOES"),
-        ((t for t in [["I-MISC"]]), "IOB1"),  # any iterable
-    ],
-)
-def test_detect_scheme(tag_sequences, expected):
-    assert detect_scheme(tag_sequences) == expected
-
-
-def test_detect_scheme_rejects_malformed_tag():
-    with pytest.raises(ConllFormatError, match="sentence 1, tag 0: invalid tag 'B_PER'"):
-        detect_scheme([["O"], ["B_PER"]])
 
 
 # --------------------------------------------------------------------------
@@ -334,9 +237,9 @@ MALFORMED = [
     (["EU NNP B-ORG"], 4, "expected 4 columns, got 3: 'EU NNP B-ORG'"),
     (["EU NNP B-NP B-ORG extra"], 4, "expected 4 columns, got 5"),
     (["", "lonely"], 5, "expected at least 2 columns (token ... tag), got 1: 'lonely'"),
-    (["EU NNP B-NP B-"], 4, "invalid tag 'B-'"),
-    (["EU NNP B-NP X-PER"], 4, "invalid tag 'X-PER'"),
-    (["EU NNP B-NP S-PER"], 4, "S- tags are not used in IOB2"),
+    (["EU NNP B-NP B-"], 4, "malformed tag 'B-'"),
+    (["EU NNP B-NP X-PER"], 4, "malformed tag 'X-PER'"),
+    (["EU NNP B-NP S-PER"], 4, "tag 'S-PER' is not allowed in scheme IOB2"),
 ]
 
 
@@ -371,6 +274,13 @@ def test_mixed_iob1_iob2_file_needs_a_declared_scheme():
 def test_bioes_error_reports_line():
     with pytest.raises(ConllFormatError, match=r"f\.txt:4: 'O' after 'B-PER'.*not closed"):
         parse_conll(["x S-LOC", "", "a B-PER", "b O"], source="f.txt", scheme="auto")
+
+
+def test_unknown_scheme():
+    with pytest.raises(ValueError, match="unknown tag scheme 'IOB3'"):
+        parse_conll(["a O"], scheme="IOB3")
+    with pytest.raises(ValueError, match="unknown tag scheme 'BILOU'"):
+        write_conll([], io.StringIO(), scheme="BILOU")
 
 
 @pytest.mark.parametrize("text", ["", "\n\n\n", "-DOCSTART- -X- -X- O\n\n", "\ufeff"])
@@ -444,3 +354,88 @@ def test_label_list_order_and_entity_types():
     assert label_list(docs) == ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
     assert label_list([_doc(Sentence(("x",), ("O",)))]) == ["O"]
     assert [s.tokens for s in sentences(docs)] == [("a", "b", "c"), ("d", "e")]
+
+
+def test_document_ids():
+    docs = parse_conll(IOB2_TEXT.splitlines())
+    assert document_ids(docs) == [0, 0, 1]
+    assert document_ids([]) == []
+
+
+# --------------------------------------------------------------------------
+# Prediction files (conlleval's input: word ... gold pred)
+# --------------------------------------------------------------------------
+
+# A document separator and the extra blank lines real files have.
+PREDICTIONS = """-DOCSTART- O O
+
+John B-PER B-PER
+Smith I-PER I-PER
+visited O O
+
+
+The O O
+UN B-ORG I-ORG
+"""
+PRED_TOKENS = [["John", "Smith", "visited"], ["The", "UN"]]
+PRED_GOLD = [["B-PER", "I-PER", "O"], ["O", "B-ORG"]]
+PRED_PRED = [["B-PER", "I-PER", "O"], ["O", "I-ORG"]]  # tags as written: no conversion
+
+
+def _write_text(tmp_path, text, name="pred.txt"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_read_predictions(tmp_path):
+    tokens, gold, pred = read_predictions(_write_text(tmp_path, PREDICTIONS))
+    assert (tokens, gold, pred) == (PRED_TOKENS, PRED_GOLD, PRED_PRED)
+
+
+def test_read_predictions_extra_columns_and_missing_prediction(tmp_path):
+    text = ("EU NNP B-NP B-ORG B-ORG\n"
+            "rejects VBZ B-VP O\n"            # one column short: no prediction
+            "German JJ B-NP B-MISC B-MISC\n"
+            "\n"
+            "Peter NNP B-NP B-PER I-PER\n")
+    tokens, gold, pred = read_predictions(_write_text(tmp_path, text))
+    assert tokens == [["EU", "rejects", "German"], ["Peter"]]
+    assert gold == [["B-ORG", "O", "B-MISC"], ["B-PER"]]
+    assert pred == [["B-ORG", None, "B-MISC"], ["I-PER"]]
+
+
+@pytest.mark.parametrize("text, scheme, line, message", [
+    ("a O O\nb O O\nc O\nd O O O O\n", "auto", 4,
+     "expected 3 columns (word ... gold pred) like most lines, got 5"),
+    ("a O O\nb PER O\n", "auto", 2, "gold malformed tag 'PER'"),
+    ("a O O\n\nb B-PER B-\n", "auto", 3, "predicted malformed tag 'B-'"),
+    ("a B-PER B-PER\nb I-PER E-PER\n", "IOB2", 2,
+     "predicted tag 'E-PER' is not allowed in scheme IOB2"),
+    ("a O\nb O\n", "auto", 1, "expected at least 3 columns"),
+    ("", "auto", None, "empty file: no token lines"),
+    ("-DOCSTART- O O\n\n", "auto", None, "empty file: no token lines"),
+])
+def test_read_predictions_bad_input_names_file_and_line(tmp_path, text, scheme, line, message):
+    path = _write_text(tmp_path, text)
+    with pytest.raises(ConllFormatError) as caught:
+        read_predictions(path, scheme)
+    assert (caught.value.source, caught.value.line) == (path, line)
+    assert message in str(caught.value)
+    assert str(caught.value).startswith(f"{path}:{line}: " if line else f"{path}: ")
+
+
+def test_read_predictions_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        read_predictions(str(tmp_path / "absent.txt"))
+
+
+def test_write_predictions_round_trip(tmp_path):
+    path = str(tmp_path / "out.txt")
+    write_predictions(path, PRED_TOKENS, PRED_GOLD, PRED_PRED)
+    lines = (tmp_path / "out.txt").read_text().split("\n")
+    assert lines == ["John B-PER B-PER", "Smith I-PER I-PER", "visited O O", "",
+                     "The O O", "UN B-ORG I-ORG", "", ""]  # a blank line after each sentence
+    assert read_predictions(path) == (PRED_TOKENS, PRED_GOLD, PRED_PRED)
+    with pytest.raises(ValueError):
+        write_predictions(path, PRED_TOKENS, PRED_GOLD, PRED_PRED[:1])

@@ -2,8 +2,9 @@
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from ner import features
+from ner import alignment, features
 
 CLS, SEP = 101, 102
 
@@ -140,14 +141,31 @@ def test_shuffle_depends_only_on_the_seed():
     assert order(5) != order(6)
 
 
-def test_assemble_potentials_rebuilds_sentences():
-    words = _pieces(*[1] * 25)
-    windows, _ = features.make_windows([words, _pieces(1, 1)], 10, CLS, SEP)
-    pots = {i: np.full((len(w.word_starts), 3), 0, np.float32)
-            + np.arange(w.first_word, w.first_word + len(w.word_starts))[:, None]
-            for i, w in enumerate(windows)}
-    out = features.assemble_potentials(windows, pots, [25, 2], 3)
-    np.testing.assert_array_equal(out[0][:, 0], np.arange(25))
-    np.testing.assert_array_equal(out[1][:, 2], [0, 1])
-    with pytest.raises(ValueError, match="sentence 0: words"):
-        features.assemble_potentials(windows[1:], {i - 1: p for i, p in pots.items() if i}, [25, 2], 3)
+def _flat_plan(words_per_sentence, max_len):
+    """`plan_windows` over sentences of one-piece words."""
+    counts = [1] * sum(words_per_sentence)
+    offsets = tf.constant(np.concatenate([[0], np.cumsum(counts)]), tf.int64)
+    splits = tf.constant(np.concatenate([[0], np.cumsum(words_per_sentence)]), tf.int64)
+    return offsets, features.plan_windows(offsets, splits, max_len - 2)
+
+
+def test_scatter_words_rebuilds_sentences_from_windows():
+    offsets, plan = _flat_plan([25, 2], 10)
+    flat_pieces = tf.range(1000, 1027, dtype=tf.int32)
+    inputs = alignment.window_inputs(flat_pieces, offsets, plan, tf.range(tf.size(plan["first"])),
+                                     CLS, SEP, 0)
+    words = inputs["words"].flat_values  # [27] in window order
+    # Each row's potentials say which word it is.
+    pots = tf.repeat(tf.cast(words, tf.float32)[:, None], 3, axis=1)
+    out = alignment.scatter_words(words, pots, 27).numpy()
+    np.testing.assert_array_equal(out[:, 0], np.arange(27))
+    # The first piece of every labelled word, and nothing else, is addressed.
+    ids = inputs["input_ids"].numpy()
+    picked = np.take_along_axis(ids, inputs["word_starts"].numpy(), 1)
+    real = np.arange(picked.shape[1])[None] < inputs["word_lengths"].numpy()[:, None]
+    np.testing.assert_array_equal(picked[real], 1000 + words.numpy())
+    with pytest.raises(tf.errors.InvalidArgumentError, match="no window or in two"):
+        alignment.scatter_words(words[1:], pots[1:], 27)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="no window or in two"):
+        alignment.scatter_words(tf.concat([words, words[:1]], 0), tf.concat([pots, pots[:1]], 0),
+                                27)

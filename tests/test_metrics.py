@@ -1,58 +1,13 @@
 """Tests for evaluation.metrics: truth tables, conlleval numbers worked out by
-hand from conlleval.pl's rules, and a seeded differential test against seqeval."""
+hand from conlleval.pl's rules, and a seeded differential test against seqeval.
+(Default-mode chunking, `ner.schemes.chunks`, is tested in tests/test_schemes.py.)"""
 
 import random
 
 import pytest
-from seqeval.metrics import classification_report as seqeval_report
-from seqeval.metrics.sequence_labeling import get_entities as seqeval_get_entities
 from seqeval.scheme import IOB1, IOB2, IOBES, Tokens
 
-from evaluation.metrics import (classification_report, format_conlleval, get_entities, parse_tag,
-                                strict_entities)
-
-
-# --- get_entities: conlleval's lenient chunking, end exclusive ---------------------------
-
-@pytest.mark.parametrize("tags, expected", [
-    ([], []),
-    (["O", "O"], []),
-    (["B-PER", "I-PER", "O", "B-LOC"], [("PER", 0, 2), ("LOC", 3, 4)]),
-    (["O", "B-MISC"], [("MISC", 1, 2)]),
-    # Orphan I- tags open an entity, at the start and after O.
-    (["I-PER"], [("PER", 0, 1)]),
-    (["O", "I-PER", "I-PER"], [("PER", 1, 3)]),
-    # A type switch closes the entity, with or without B-.
-    (["I-PER", "I-LOC"], [("PER", 0, 1), ("LOC", 1, 2)]),
-    (["B-PER", "I-LOC", "I-LOC"], [("PER", 0, 1), ("LOC", 1, 3)]),
-    (["B-PER", "B-PER"], [("PER", 0, 1), ("PER", 1, 2)]),
-    (["B-PER", "I-PER", "B-PER"], [("PER", 0, 2), ("PER", 2, 3)]),
-    # IOB1: entities open with I-; B- splits adjacent entities of one type.
-    (["I-PER", "I-PER", "B-PER", "I-PER", "O", "I-LOC"],
-     [("PER", 0, 2), ("PER", 2, 4), ("LOC", 5, 6)]),
-    # BIOES, well formed and not.
-    (["B-PER", "E-PER", "S-LOC", "S-LOC", "B-ORG", "I-ORG", "E-ORG"],
-     [("PER", 0, 2), ("LOC", 2, 3), ("LOC", 3, 4), ("ORG", 4, 7)]),
-    (["B-PER", "I-PER", "O"], [("PER", 0, 2)]),
-    (["E-PER", "E-PER"], [("PER", 0, 1), ("PER", 1, 2)]),
-    (["S-PER", "I-PER"], [("PER", 0, 1), ("PER", 1, 2)]),
-    # The type is everything after the first hyphen.
-    (["B-ORG-X", "I-ORG-X", "I-ORG"], [("ORG-X", 0, 2), ("ORG", 2, 3)]),
-])
-def test_get_entities_truth_table(tags, expected):
-    assert get_entities(tags) == expected
-
-
-@pytest.mark.parametrize("tag", ["PER", "B-", "X-PER", "", "o", "B_PER"])
-def test_malformed_tags_are_rejected(tag):
-    with pytest.raises(ValueError, match="position 1: malformed tag"):
-        get_entities(["O", tag])
-
-
-def test_parse_tag():
-    assert parse_tag("O") == ("O", None)
-    assert parse_tag("S-LOC") == ("S", "LOC")
-    assert parse_tag("B-ORG-X") == ("B", "ORG-X")
+from evaluation.metrics import classification_report, format_conlleval, strict_entities
 
 
 # --- strict_entities: seqeval mode='strict' --------------------------------------------
@@ -81,7 +36,7 @@ def test_strict_entities_truth_table(scheme, tags, expected):
 def test_strict_rejects_prefixes_outside_the_scheme():
     with pytest.raises(ValueError, match="position 1: tag 'E-PER' is not allowed in scheme IOB2"):
         strict_entities(["B-PER", "E-PER"], "IOB2")
-    with pytest.raises(ValueError, match="unknown scheme"):
+    with pytest.raises(ValueError, match="unknown tag scheme 'IOE2'"):
         strict_entities(["O"], "IOE2")
 
 
@@ -186,14 +141,6 @@ def _random_tags(rng, prefixes, length):
             for _ in range(length)]
 
 
-def test_get_entities_equals_seqeval_on_random_sequences():
-    rng = random.Random(20240611)
-    for _ in range(400):
-        tags = _random_tags(rng, "BIES", rng.randint(0, 10))
-        expected = [(t, start, end + 1) for t, start, end in seqeval_get_entities(tags)]
-        assert get_entities(tags) == expected, tags
-
-
 @pytest.mark.parametrize("scheme, seqeval_scheme, prefixes", [
     ("IOB2", IOB2, "BI"), ("IOB1", IOB1, "BI"), ("BIOES", IOBES, "BIES")])
 def test_strict_entities_equal_seqeval_on_random_sequences(scheme, seqeval_scheme, prefixes):
@@ -204,31 +151,28 @@ def test_strict_entities_equal_seqeval_on_random_sequences(scheme, seqeval_schem
         assert strict_entities(tags, scheme) == expected, tags
 
 
-def _assert_same_scores(ours, theirs):
-    assert set(ours["types"]) == set(theirs) - {"micro avg", "macro avg", "weighted avg"}
-    rows = [(ours["types"][t], theirs[t]) for t in ours["types"]]
-    rows += [(ours[avg], theirs[avg]) for avg in ("micro avg", "macro avg", "weighted avg")]
-    for mine, reference in rows:
-        assert mine["precision"] == pytest.approx(reference["precision"], abs=1e-12)
-        assert mine["recall"] == pytest.approx(reference["recall"], abs=1e-12)
-        assert mine["f1"] == pytest.approx(reference["f1-score"], abs=1e-12)
-        assert mine["support"] == reference["support"]
-
-
-@pytest.mark.parametrize("mode, scheme, seqeval_scheme, prefixes, first", [
-    ("default", "IOB2", None, "BIES", "B-PER"),
-    ("strict", "IOB2", IOB2, "BI", "B-PER"),
-    ("strict", "IOB1", IOB1, "BI", "I-PER"),
-    ("strict", "BIOES", IOBES, "BIES", "S-PER"),
+@pytest.mark.parametrize("mode, scheme, prefixes, first", [
+    ("default", "IOB2", "BIES", "B-PER"),
+    ("strict", "IOB2", "BI", "B-PER"),
+    ("strict", "IOB1", "BI", "I-PER"),
+    ("strict", "BIOES", "BIES", "S-PER"),
 ])
-def test_report_equals_seqeval_on_random_corpora(mode, scheme, seqeval_scheme, prefixes, first):
+def test_report_equals_seqeval_on_random_corpora(mode, scheme, prefixes, first,
+                                                 assert_equals_seqeval):
     rng = random.Random(1234)
     for _ in range(40):  # 40 corpora x 8 sentences = 320 sequences per mode
         gold = [_random_tags(rng, prefixes, rng.randint(1, 10)) for _ in range(8)]
         pred = [_random_tags(rng, prefixes, len(tags)) for tags in gold]
         # One well-formed gold entity, so seqeval never averages over nothing.
         gold[0][0] = first
-        kwargs = {"mode": "strict", "scheme": seqeval_scheme} if mode == "strict" else {}
-        theirs = seqeval_report(gold, pred, output_dict=True, zero_division=0, **kwargs)
-        ours = classification_report(gold, pred, mode=mode, scheme=scheme)
-        _assert_same_scores(ours, theirs)
+        assert_equals_seqeval(classification_report(gold, pred, mode=mode, scheme=scheme),
+                              gold, pred)
+
+
+def test_no_entities_scores_zero_without_asking_seqeval():
+    report = classification_report([["O", "O"]], [["O", "O"]])
+    assert report["types"] == {}
+    for average in ("micro avg", "macro avg", "weighted avg"):
+        assert report[average] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0,
+                                   "predicted": 0, "true_positives": 0}
+    assert report["accuracy"] == 1.0

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from ner.bert import BertConfig
-from ner.model import TaggerConfig, TaggerModel
+from ner.model import TaggerConfig, TaggerModel, select_trainable
 
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 ENCODER = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -63,6 +63,24 @@ def test_variable_names_are_google_for_the_encoder_and_scoped_for_the_head():
     assert any(n.startswith("crf/") for n in names)
 
 
+@pytest.mark.parametrize("pattern, frozen_prefixes", [
+    ("", ()),
+    ("bert/", ("bert/",)),
+    ("bert/embeddings/|bert/encoder/layer_0/", ("bert/embeddings/", "bert/encoder/layer_0/")),
+    ("head/|crf/", ("head/", "crf/")),
+])
+def test_freeze_filter_splits_variables_by_name(pattern, frozen_prefixes):
+    variables = _model(bilstm_units=4).trainable_variables
+    trained, frozen = select_trainable(variables, pattern)
+    # Each variable lands on exactly one side; each side keeps the given order.
+    assert [v.name for v in frozen] == [v.name for v in variables
+                                        if v.name.startswith(frozen_prefixes)]
+    assert [v.name for v in trained] == [v.name for v in variables
+                                         if not v.name.startswith(frozen_prefixes)]
+    assert all(any(t is v for v in variables) for t in trained + frozen)
+    assert bool(frozen) == bool(pattern) and trained
+
+
 def test_loss_is_finite_and_trains_toward_gold():
     model = _model()
     rng = np.random.default_rng(2)
@@ -110,6 +128,36 @@ def test_config_round_trips_and_rejects_unknown_fields(tmp_path):
         TaggerConfig.from_dict(dict(config.to_dict(), colour="red"), source="x.json")
     with pytest.raises(ValueError, match="missing fields \\['labels'\\]"):
         TaggerConfig.from_dict({"do_lower_case": True, "encoder": {}})
+
+
+def test_folders_written_before_word_shapes_load_without_them():
+    config = _model().config.to_dict()
+    assert config["case_features"] is True  # a new model's default
+    del config["case_features"]
+    assert TaggerConfig.from_dict(config).case_features is False
+
+
+def test_a_failed_save_leaves_the_previous_folder_whole(tmp_path, monkeypatch):
+    from ner import checkpoint, files
+
+    model = _model()
+    model.save(tmp_path / "m", ["a"] * 99)
+    before = sorted((p.name, p.read_bytes()) for p in (tmp_path / "m").iterdir())
+
+    def fail(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint, "save_variables", fail)
+    with pytest.raises(OSError, match="disk full"):
+        model.save(tmp_path / "m", ["b"] * 99)
+    assert sorted((p.name, p.read_bytes()) for p in (tmp_path / "m").iterdir()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+    # Without `replace` (SavedModel versions) an existing folder is never replaced.
+    with pytest.raises(FileExistsError, match="exists already"):
+        with files.atomic_folder(tmp_path / "m", replace=False) as tmp:
+            (tmp / "x").write_text("new")
+    assert sorted((p.name, p.read_bytes()) for p in (tmp_path / "m").iterdir()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
 
 
 def test_load_errors_name_the_folder(tmp_path):

@@ -1,18 +1,19 @@
-"""Tests for evaluation.report: the prediction-file reader, evaluate()'s error
-analysis (expected values worked out by hand), and the command line."""
+"""Tests for the evaluation report: evaluate()'s error analysis (evaluation.analysis,
+expected values worked out by hand), its rendering and the command line
+(evaluation.report). The prediction-file reader is tested in tests/test_data.py,
+the scheme rules in tests/test_schemes.py."""
 
 import json
 import random
 import subprocess
 import sys
-import types
 
 import pytest
-from seqeval.metrics import classification_report as seqeval_report
-from seqeval.scheme import IOB2
 
-from evaluation.report import (InputError, detect_scheme, evaluate, invalid_transitions,
-                               read_predictions, run, to_iob2, write_predictions)
+import ner
+from evaluation.analysis import evaluate
+from evaluation.report import InputError, run
+from ner.data import ConllFormatError, read_predictions
 
 # The example of tests/test_metrics.py as a prediction file, with a document
 # separator and the extra blank lines real files have.
@@ -63,94 +64,6 @@ def _write(tmp_path, text, name="pred.txt"):
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
     return str(path)
-
-
-# --- reading and writing prediction files ----------------------------------------------
-
-def test_read_predictions(tmp_path):
-    tokens, gold, pred = read_predictions(_write(tmp_path, FILE_A))
-    assert (tokens, gold, pred) == (TOKENS_A, GOLD_A, PRED_A)
-
-
-def test_read_predictions_extra_columns_and_missing_prediction(tmp_path):
-    text = ("EU NNP B-NP B-ORG B-ORG\n"
-            "rejects VBZ B-VP O\n"            # one column short: no prediction
-            "German JJ B-NP B-MISC B-MISC\n"
-            "\n"
-            "Peter NNP B-NP B-PER I-PER\n")
-    tokens, gold, pred = read_predictions(_write(tmp_path, text))
-    assert tokens == [["EU", "rejects", "German"], ["Peter"]]
-    assert gold == [["B-ORG", "O", "B-MISC"], ["B-PER"]]
-    assert pred == [["B-ORG", None, "B-MISC"], ["I-PER"]]
-
-
-@pytest.mark.parametrize("text, line, message", [
-    ("a O O\nb O O\nc O\nd O O O O\n", 4,
-     "expected 3 columns (word ... gold pred) like most lines, got 5"),
-    ("a O O\nb PER O\n", 2, "gold malformed tag 'PER'"),
-    ("a O O\n\nb B-PER B-\n", 3, "predicted malformed tag 'B-'"),
-    ("a O\nb O\n", 1, "expected at least 3 columns"),
-    ("", None, "empty file: no token lines"),
-    ("-DOCSTART- O O\n\n", None, "empty file: no token lines"),
-])
-def test_read_predictions_bad_input_names_file_and_line(tmp_path, text, line, message):
-    path = _write(tmp_path, text)
-    with pytest.raises(InputError) as caught:
-        read_predictions(path)
-    assert (caught.value.path, caught.value.line) == (path, line)
-    assert message in caught.value.message
-    assert str(caught.value).startswith(f"{path}:{line}: " if line else f"{path}: ")
-
-
-def test_read_predictions_missing_file(tmp_path):
-    with pytest.raises(InputError, match="no such file"):
-        read_predictions(str(tmp_path / "absent.txt"))
-
-
-def test_write_predictions_round_trip(tmp_path):
-    path = str(tmp_path / "out.txt")
-    write_predictions(path, TOKENS_A, GOLD_A, PRED_A)
-    lines = (tmp_path / "out.txt").read_text().split("\n")
-    assert lines[:3] == ["John B-PER B-PER", "Smith I-PER I-PER", "visited O O"]
-    assert lines[6] == ""  # blank line after the first sentence
-    assert read_predictions(path) == (TOKENS_A, GOLD_A, PRED_A)
-
-
-# --- schemes ---------------------------------------------------------------------------
-
-@pytest.mark.parametrize("gold, pred, expected", [
-    ([["B-PER", "I-PER", "O"]], [], "IOB2"),
-    ([["O", "O"]], [["I-PER"]], "IOB2"),  # predictions alone never make it IOB1
-    ([["I-PER", "I-PER", "B-PER", "O", "I-LOC"]], [], "IOB1"),
-    ([["I-PER", "O", "B-LOC"]], [], "IOB2"),  # B- opening an entity rules IOB1 out
-    ([["B-PER", "E-PER"]], [], "BIOES"),
-    ([["B-PER", "I-PER"]], [["S-PER", "O"]], "BIOES"),
-])
-def test_detect_scheme(gold, pred, expected):
-    assert detect_scheme(gold, pred) == expected
-
-
-@pytest.mark.parametrize("tags, scheme, expected", [
-    (["O", "I-PER", "I-PER"], "IOB2", ["O", "I-PER", "I-PER"]),  # IOB2 is left alone
-    (["I-PER", "I-PER", "B-PER", "O", "I-LOC"], "IOB1", ["B-PER", "I-PER", "B-PER", "O", "B-LOC"]),
-    (["B-PER", "E-PER", "S-LOC", "B-ORG", "I-ORG", "E-ORG"], "BIOES",
-     ["B-PER", "I-PER", "B-LOC", "B-ORG", "I-ORG", "I-ORG"]),
-])
-def test_to_iob2(tags, scheme, expected):
-    assert to_iob2(tags, scheme) == expected
-
-
-@pytest.mark.parametrize("tags, scheme, expected", [
-    (["O", "I-PER", "B-LOC", "I-LOC", "I-PER"], "IOB2", [1, 4]),
-    (["B-PER", "I-PER", "B-PER", "O", "B-LOC"], "IOB1", [0, 4]),
-    (["I-PER", "B-PER", "I-PER", "I-LOC"], "IOB1", []),
-    # I-LOC after E-; S- while I-LOC is open; B-ORG never closed (reported at len = 5).
-    (["B-PER", "E-PER", "I-LOC", "S-LOC", "B-ORG"], "BIOES", [2, 3, 5]),
-    (["B-PER", "I-LOC", "E-LOC"], "BIOES", [1]),
-    (["S-PER", "B-LOC", "I-LOC", "E-LOC", "O"], "BIOES", []),
-])
-def test_invalid_transitions_truth_table(tags, scheme, expected):
-    assert invalid_transitions(tags, scheme) == expected
 
 
 # --- evaluate ----------------------------------------------------------------------------
@@ -245,65 +158,65 @@ def test_evaluate_rejects_bad_input(gold, pred, kwargs, message):
         evaluate(gold, pred, **kwargs)
 
 
-def test_evaluate_equals_seqeval_on_perturbed_conll_dev(conll_dir):
+def test_evaluate_equals_seqeval_on_perturbed_conll_dev(conll_dir, assert_equals_seqeval):
     _, gold, _ = read_predictions(str(conll_dir / "dev.txt"))  # gold is in the last column
     gold = gold[:1000]  # about 16k words; seqeval's strict mode is slow on more
     rng = random.Random(5)
     pred = [[rng.choice(["O", "B-PER", "I-LOC", "I-ORG"]) if rng.random() < 0.1 else tag
              for tag in tags] for tags in gold]
     result = evaluate(gold, pred, scheme="IOB2")
-    for mode, kwargs in (("default", {}), ("strict", {"mode": "strict", "scheme": IOB2})):
-        theirs = seqeval_report(gold, pred, output_dict=True, zero_division=0, **kwargs)
-        rows = [*result[mode]["types"].items(), ("micro avg", result[mode]["micro avg"])]
-        for name, scores in rows:
-            assert scores["f1"] == pytest.approx(theirs[name]["f1-score"], abs=1e-12)
-            assert scores["support"] == theirs[name]["support"]
+    for mode in ("default", "strict"):
+        assert_equals_seqeval(result[mode], gold, pred)
 
 
 # --- command line ----------------------------------------------------------------------
 
 def test_run_checks_the_scheme_against_file_lines(tmp_path):
     path = _write(tmp_path, "a B-PER B-PER\nb I-PER E-PER\n")
-    with pytest.raises(InputError) as caught:
+    with pytest.raises(ConllFormatError) as caught:
         run(predictions_in=path, scheme="IOB2")
     assert caught.value.line == 2
     assert "predicted tag 'E-PER' is not allowed in scheme IOB2" in str(caught.value)
 
 
-def test_run_with_a_model_tags_the_data_file(tmp_path, monkeypatch):
-    # Stand-ins for ner.Tagger and ner.data with the interface report.py relies on.
+def test_run_names_a_missing_file(tmp_path):
+    with pytest.raises(InputError, match="absent.txt: no such file"):
+        run(predictions_in=str(tmp_path / "absent.txt"))
+    with pytest.raises(InputError, match="absent.txt: no such file"):
+        run(model_dir=str(tmp_path), data=str(tmp_path / "absent.txt"))
+
+
+def test_run_with_a_model_tags_the_data_file_by_document(tmp_path, monkeypatch):
+    # A stand-in for ner.Tagger with the interface report.py relies on.
+    calls = []
+
     class FakeTagger:
         @classmethod
         def load(cls, model_dir):
             assert model_dir == str(tmp_path)
             return cls()
 
-        def tag_tokens(self, words):
+        def tag_tokens(self, words, documents=None):
+            calls.append(documents)
             # A BIOES model: every capitalised word a one-word PER entity.
             return [["S-PER" if w[0].isupper() else "O" for w in sentence] for sentence in words]
 
-    sentence = types.SimpleNamespace(tokens=["Peter", "saw", "Anna", "Smith"],
-                                     tags=["B-PER", "O", "B-PER", "I-PER"], columns=[], line=3)
-    data = types.ModuleType("ner.data")
-    data.ConllFormatError = type("ConllFormatError", (ValueError,), {})
-    read_calls = []
-    data.read_conll = lambda path, scheme: read_calls.append((path, scheme)) or ["doc"]
-    data.sentences = lambda docs: [sentence]
-    ner = types.ModuleType("ner")
-    ner.Tagger, ner.data = FakeTagger, data
-    monkeypatch.setitem(sys.modules, "ner", ner)
-    monkeypatch.setitem(sys.modules, "ner.data", data)
-    data_path = _write(tmp_path, "unused by the fake reader\n", "data.txt")
+    monkeypatch.setattr(ner, "Tagger", FakeTagger, raising=False)
+    # IOB1: read as IOB2, the file would fail at the orphan I-PER after "saw".
+    data_path = _write(tmp_path, "-DOCSTART- O\n\nPeter I-PER\nsaw O\nAnna I-PER\nSmith I-PER\n\n"
+                                 "he O\nleft O\n\n-DOCSTART- O\n\nBonn B-LOC\n", "data.txt")
     out = tmp_path / "out.txt"
 
     result = run(model_dir=str(tmp_path), data=data_path, predictions=str(out), scheme="IOB1")
-    assert read_calls == [(data_path, "IOB1")]  # the file's scheme goes to the reader
-    # Predicted PER[0:1] PER[2:3] PER[3:4], rewritten from BIOES; gold PER[0:1] PER[2:4].
+    assert calls == [[0, 0, 1]]  # each sentence with its document
+    # Predicted PER[0:1] PER[2:3] PER[3:4] | - | PER[0:1], rewritten from BIOES;
+    # gold PER[0:1] PER[2:4] | - | LOC[0:1].
     assert result["scheme"] == "IOB2"
     micro = result["default"]["micro avg"]
-    assert (micro["support"], micro["predicted"], micro["true_positives"]) == (2, 3, 1)
+    assert (micro["support"], micro["predicted"], micro["true_positives"]) == (3, 4, 1)
     assert out.read_text().splitlines() == [
-        "Peter B-PER B-PER", "saw O O", "Anna B-PER B-PER", "Smith I-PER B-PER", ""]
+        "Peter B-PER B-PER", "saw O O", "Anna B-PER B-PER", "Smith I-PER B-PER", "",
+        "he O O", "left O O", "", "Bonn B-LOC B-PER", ""]
 
 
 def _report(*args, cwd):

@@ -20,7 +20,7 @@ import pytest
 
 import ner
 from ner import features
-from ner.inference import encode_sentences
+from ner.features import encode_sentences
 from ner.tagger import Entity, Tagger
 from tests.tiny_model import LABELS, write_model_folder
 
@@ -260,7 +260,10 @@ def test_score_is_the_crf_probability_of_the_span(tagger):
     assert [(e.label, e.text) for e in entities] == [("PER", "john smith")]
     encoded = encode_sentences(tagger.tokenizer, [["john", "smith", "x"]],
                                tagger.config.max_seq_length)
-    potentials = tagger._potentials(encoded, batch_size=8)  # [3, K]
+    (window,) = encoded.windows  # three words fit one window
+    potentials = tagger.model.potentials(
+        window.input_ids[None], np.ones_like(window.input_ids)[None], window.word_starts[None],
+        np.array([3], np.int32)).numpy()[0]  # [3, K]
     transitions, start, end = (t.numpy() for t in tagger.model.crf.constrained_parameters())
     total, inside = 0.0, 0.0
     want = (LABELS.index("B-PER"), LABELS.index("I-PER"))

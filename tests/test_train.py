@@ -1,5 +1,6 @@
 """Training runs end to end: smoke, freezing, determinism, resume, distribution."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -122,6 +123,26 @@ def test_interrupted_run_resumes_to_the_same_weights(sample_data, tiny_bert_dir,
     assert sorted(a) == sorted(b)
     for name in a:
         np.testing.assert_allclose(a[name], b[name], rtol=0, atol=1e-6, err_msg=name)
+
+
+def test_resume_checks_the_options_that_saved_runs_hold():
+    # state.json of every run so far holds exactly these keys; another key
+    # would make those runs refuse to resume.
+    assert sorted(train._RESUME_KEYS) == sorted((
+        "bert_dir", "max_seq_length", "bilstm_units", "layer_mix", "document_context", "freeze",
+        "case_features", "batch_size", "epochs", "seed", "train_limit", "max_steps"))
+
+
+def test_options_mirror_the_model_options_and_flags():
+    from ner.model import ModelOptions, TaggerConfig
+
+    options = train.TrainOptions(bilstm_units=3, dropout=0.2)
+    assert options.model_options() == dict(max_seq_length=128, document_context=False,
+                                           bilstm_units=3, layer_mix=False, dropout=0.2,
+                                           case_features=True)
+    model_fields = {f.name for f in dataclasses.fields(ModelOptions)}
+    assert model_fields <= {f.name for f in dataclasses.fields(TaggerConfig)}
+    assert all(f.metadata["help"] for f in dataclasses.fields(train.TrainOptions))
 
 
 def test_mirrored_strategy_on_two_logical_cpus(sample_data, tiny_bert_dir, tmp_path):

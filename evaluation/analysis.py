@@ -1,0 +1,240 @@
+"""The analysis behind the evaluation report: scores, errors, confusion, invalid transitions.
+
+:func:`evaluate` is a plain function returning a JSON-ready dict; training's
+dev and test scores and ``python -m evaluation.report`` both call it, and
+:func:`evaluation.render.format_report` renders it. What the dict holds:
+
+* ``default`` and ``strict`` -- :func:`evaluation.metrics.classification_report`
+  in both modes. They differ on orphan ``I-`` tags, which a softmax tagger
+  produces and a CRF with transition constraints does not.
+* ``errors`` -- every gold entity that was not found exactly falls in one
+  class: ``wrong_type`` (a predicted entity has the same span),
+  ``wrong_boundary`` (an overlapping predicted entity of the same type),
+  ``wrong_type_and_boundary`` (only overlapping predicted entities of other
+  types and spans) or ``missed`` (nothing predicted overlaps it).
+  ``spurious`` counts predicted entities that overlap no gold entity. So
+  ``support == correct + missed + wrong_type + wrong_boundary +
+  wrong_type_and_boundary``. Computed on default-mode (conlleval) entities.
+* ``confusion`` -- gold type x predicted type over spans present on both
+  sides; the ``O`` column counts gold entities with no predicted entity of
+  exactly that span, the ``O`` row predicted entities with no gold entity of
+  exactly that span. Row sums are the support, column sums the predicted
+  counts, the diagonal the true positives.
+* ``invalid_transitions`` -- predicted tags the input scheme forbids after
+  their predecessor (:func:`ner.schemes.invalid_transitions`; IOB2: ``I-X``
+  not after ``B-X``/``I-X``).
+* ``missing_predictions`` -- words with no predicted tag (short prediction
+  lists, an empty label, a line without its last column). They are scored
+  as ``O``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Sequence
+
+from evaluation.metrics import classification_report, format_conlleval
+from ner import schemes
+
+__all__ = ["ERROR_CLASSES", "evaluate", "fill_predictions"]
+
+#: The error classes of ``evaluate(...)["errors"]``, besides "correct".
+ERROR_CLASSES = ("missed", "spurious", "wrong_type", "wrong_boundary", "wrong_type_and_boundary")
+
+
+def fill_predictions(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str | None]]
+                      ) -> tuple[list[list[str]], list[tuple[int, int]]]:
+    """Fills in the words without prediction with "O", as :func:`evaluate` scores them.
+
+    Args:
+        gold: list of sentences of str tags.
+        pred: list of sentences of str tags aligned with ``gold``; a sentence
+            may be shorter, a tag None or blank.
+
+    Returns:
+        ``(filled, missing)``: ``pred`` with one str tag per gold word, and
+        the ``(sentence, word)`` of each word that had none.
+
+    Raises:
+        ValueError: different sentence counts, or a predicted sentence
+            longer than its gold one.
+    """
+    if len(gold) != len(pred):
+        raise ValueError(f"gold has {len(gold)} sentences but pred has {len(pred)}")
+    filled, missing = [], []
+    for s, (gold_tags, pred_tags) in enumerate(zip(gold, pred)):
+        pred_tags = list(pred_tags or [])
+        if len(pred_tags) > len(gold_tags):
+            raise ValueError(f"sentence {s}: {len(pred_tags)} predicted tags for "
+                             f"{len(gold_tags)} words")
+        row = []
+        for i in range(len(gold_tags)):
+            tag = pred_tags[i] if i < len(pred_tags) else None
+            if tag is None or not tag.strip():
+                missing.append((s, i))
+                tag = "O"
+            row.append(tag)
+        filled.append(row)
+    return filled, missing
+
+
+def _check_tags(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
+                scheme: str | None) -> None:
+    for name, sequences in (("gold", gold), ("predicted", pred)):
+        for s, tags in enumerate(sequences):
+            try:
+                schemes.parse_tags(tags, scheme)
+            except schemes.TagError as exc:
+                raise ValueError(f"sentence {s}, word {exc.index}: {name} {exc.reason}") from None
+
+
+def _overlaps(a: tuple[str, int, int], b: tuple[str, int, int]) -> bool:
+    return a[1] < b[2] and b[1] < a[2]
+
+
+def _span_example(s: int, gold: tuple | None, pred: tuple | None,
+                  words: Sequence[str] | None) -> dict:
+    example: dict = {"sentence": s, "gold": list(gold) if gold else None,
+                     "pred": list(pred) if pred else None}
+    if words is not None:
+        for key, span in (("gold_text", gold), ("pred_text", pred)):
+            if span:
+                example[key] = " ".join(words[span[1]:span[2]])
+    return example
+
+
+def evaluate(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str | None]],
+             tokens: Sequence[Sequence[str]] | None = None, *, scheme: str = "auto",
+             examples: int = 3) -> dict:
+    """Scores predicted tags against gold tags and analyses the errors.
+
+    Args:
+        gold: list of sentences, each a list of str tags.
+        pred: list of sentences of str tags, aligned with ``gold``. A sentence
+            may be shorter than its gold one and a tag may be ``None`` or
+            ``""``: those words have no prediction, are counted in
+            ``missing_predictions`` and scored as ``O``.
+        tokens: optional list of sentences of str words, for example texts.
+        scheme: str, ``"auto"`` (:func:`ner.schemes.detect_scheme`, the
+            predictions counting only for BIOES) or a scheme name: the scheme
+            of the input tags.
+        examples: int, how many examples to keep per error class.
+
+    Returns:
+        A JSON-ready dict::
+
+            {"scheme": str,                 # scheme of the input
+             "sentences": int, "tokens": int,
+             "default": dict,  # classification_report(mode="default") on IOB2 tags
+             "strict": dict,   # classification_report(mode="strict", scheme=scheme)
+             "conlleval": str, # format_conlleval(default)
+             "errors": {"counts": {"correct": int, "missed": int, "spurious": int,
+                                   "wrong_type": int, "wrong_boundary": int,
+                                   "wrong_type_and_boundary": int},
+                        "examples": {class: [{"sentence": int,
+                                              "gold": [type, start, end] | None,
+                                              "pred": [type, start, end] | None,
+                                              "gold_text"?: str, "pred_text"?: str}]}},
+             "confusion": {"labels": [types..., "O"],
+                           "matrix": {gold_label: {pred_label: int}}},
+             "invalid_transitions": {"scheme": str, "count": int, "gold_count": int,
+                                     "examples": [{"sentence", "position",
+                                                   "previous", "tag", "word"?}]},
+             "missing_predictions": {"count": int,
+                                     "examples": [{"sentence", "position", "word"?}]}}
+
+        Spans are ``[type, start, end)`` word offsets within their sentence.
+
+    Raises:
+        ValueError: different sentence counts, a predicted sentence longer
+            than its gold one, ``tokens`` of another shape, a malformed tag or
+            one the scheme does not allow (naming sentence and word).
+    """
+    filled, missing = fill_predictions(gold, pred)
+    if tokens is not None:
+        if len(tokens) != len(gold) or any(len(w) != len(g) for w, g in zip(tokens, gold)):
+            raise ValueError("tokens must have the same sentences and lengths as gold")
+    if scheme == "auto":
+        _check_tags(gold, filled, None)  # every prefix, to get well-formed tags
+        scheme = schemes.detect_scheme(gold, predicted=filled)
+    scheme = schemes.scheme_name(scheme)
+    _check_tags(gold, filled, scheme)
+
+    strict = classification_report(gold, filled, mode="strict", scheme=scheme)
+    # IOB2 input stays as it is, orphan I- tags included, so that accuracy is
+    # conlleval's; IOB1 and BIOES are rewritten from their conlleval chunks,
+    # which keeps the default-mode entities as they were.
+    gold2 = [schemes.convert(tags, scheme, "IOB2", strict=False) for tags in gold]
+    pred2 = [schemes.convert(tags, scheme, "IOB2", strict=False) for tags in filled]
+    default = classification_report(gold2, pred2, mode="default")
+
+    counts = Counter({name: 0 for name in ("correct", *ERROR_CLASSES)})
+    found: dict[str, list] = {name: [] for name in ERROR_CLASSES}
+    labels = sorted(default["types"]) + ["O"]
+    matrix = {g: {p: 0 for p in labels} for g in labels}
+
+    def note(name: str, s: int, g: tuple | None, p: tuple | None) -> None:
+        counts[name] += 1
+        if len(found[name]) < examples:
+            found[name].append(_span_example(s, g, p, tokens[s] if tokens is not None else None))
+
+    for s, (gold_tags, pred_tags) in enumerate(zip(gold2, pred2)):
+        gold_spans, pred_spans = schemes.chunks(gold_tags), schemes.chunks(pred_tags)
+        pred_by_bounds = {(p[1], p[2]): p for p in pred_spans}
+        gold_bounds = {(g[1], g[2]) for g in gold_spans}
+        for g in gold_spans:
+            same_bounds = pred_by_bounds.get((g[1], g[2]))
+            matrix[g[0]][same_bounds[0] if same_bounds else "O"] += 1
+            if same_bounds == g:
+                counts["correct"] += 1
+                continue
+            if same_bounds:
+                note("wrong_type", s, g, same_bounds)
+                continue
+            overlapping = [p for p in pred_spans if _overlaps(g, p)]
+            same_type = [p for p in overlapping if p[0] == g[0]]
+            if same_type:
+                note("wrong_boundary", s, g, same_type[0])
+            elif overlapping:
+                note("wrong_type_and_boundary", s, g, overlapping[0])
+            else:
+                note("missed", s, g, None)
+        for p in pred_spans:
+            if (p[1], p[2]) not in gold_bounds:
+                matrix["O"][p[0]] += 1
+            if not any(_overlaps(g, p) for g in gold_spans):
+                note("spurious", s, None, p)
+
+    invalid = []
+    for s, tags in enumerate(filled):
+        for i in schemes.invalid_transitions(tags, scheme):
+            example = {"sentence": s, "position": i,
+                       "previous": tags[i - 1] if i > 0 else None,
+                       "tag": tags[i] if i < len(tags) else None}
+            if tokens is not None and i < len(tags):
+                example["word"] = tokens[s][i]
+            invalid.append(example)
+    missing_examples = []
+    for s, i in missing[:examples]:
+        example = {"sentence": s, "position": i}
+        if tokens is not None:
+            example["word"] = tokens[s][i]
+        missing_examples.append(example)
+
+    return {
+        "scheme": scheme,
+        "sentences": len(gold),
+        "tokens": default["tokens"],
+        "default": default,
+        "strict": strict,
+        "conlleval": format_conlleval(default),
+        "errors": {"counts": dict(counts), "examples": found},
+        "confusion": {"labels": labels, "matrix": matrix},
+        "invalid_transitions": {
+            "scheme": scheme,
+            "count": len(invalid),
+            "gold_count": sum(len(schemes.invalid_transitions(tags, scheme)) for tags in gold),
+            "examples": invalid[:examples],
+        },
+        "missing_predictions": {"count": len(missing), "examples": missing_examples},
+    }

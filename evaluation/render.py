@@ -1,0 +1,112 @@
+"""Renders :func:`evaluation.analysis.evaluate`'s dict as the text the report prints.
+
+Percentages next to ``conlleval.pl``'s are computed as the Perl script
+computes them (:func:`evaluation.metrics.conlleval_percentages`), so they
+round alike.
+"""
+
+from __future__ import annotations
+
+from evaluation.analysis import ERROR_CLASSES
+from evaluation.metrics import conlleval_percentages
+
+__all__ = ["format_report"]
+
+
+def format_report(result: dict) -> str:
+    """Renders :func:`evaluation.analysis.evaluate`'s dict as the text the CLI prints.
+
+    Args:
+        result: dict from :func:`evaluation.analysis.evaluate`.
+
+    Returns:
+        str: the side-by-side default/strict table (percentages, rounded as
+        conlleval rounds them), the conlleval block, the error breakdown, the
+        confusion matrix, invalid transitions and words without prediction.
+    """
+    default, strict, scheme = result["default"], result["strict"], result["scheme"]
+    out = [f"Input scheme: {scheme} (scored as IOB2). {result['sentences']} sentences, "
+           f"{result['tokens']} tokens.",
+           "Mode default = conlleval.pl / seqeval default (orphan I- tags start entities); "
+           f"mode strict = seqeval mode='strict', scheme {scheme} (ill-formed entities "
+           "do not count).", ""]
+    width = max([17, *(len(t) for t in default["types"]), *(len(t) for t in strict["types"])])
+    cells = f"{'prec':>7} {'rec':>7} {'F1':>7} {'support':>8} {'found':>6}"
+    out.append(f"{'':{width}} | {'mode: default (conlleval)':^38} | "
+               f"{'mode: strict (' + scheme + ')':^38}")
+    out.append(f"{'type':{width}} | {cells} | {cells}")
+
+    def row(scores: dict | None, averaged: bool) -> str:
+        if scores is None:
+            return f"{'-':>7} {'-':>7} {'-':>7} {0:>8} {0:>6}"
+        if averaged:
+            p, r, f = (100 * scores[key] for key in ("precision", "recall", "f1"))
+        else:
+            p, r, f = conlleval_percentages(scores["true_positives"], scores["predicted"],
+                                            scores["support"])
+        return f"{p:7.2f} {r:7.2f} {f:7.2f} {scores['support']:>8} {scores['predicted']:>6}"
+
+    for type_ in sorted(set(default["types"]) | set(strict["types"])):
+        out.append(f"{type_:{width}} | {row(default['types'].get(type_), False)} | "
+                   f"{row(strict['types'].get(type_), False)}")
+    out.append(f"{'micro avg':{width}} | {row(default['micro avg'], False)} | "
+               f"{row(strict['micro avg'], False)}")
+    for average in ("macro avg", "weighted avg"):
+        out.append(f"{average:{width}} | {row(default[average], True)} | "
+                   f"{row(strict[average], True)}")
+    out.append(f"{'token accuracy':{width}} | {100 * default['accuracy']:7.2f}")
+
+    out += ["", "conlleval.pl output (mode default):", result["conlleval"].rstrip("\n"), ""]
+
+    errors = result["errors"]
+    out.append("Errors (gold entities, except spurious = predicted entities; "
+               "default-mode entities):")
+    descriptions = {
+        "correct": "correct",
+        "missed": "missed (no overlapping prediction)",
+        "spurious": "spurious (overlaps no gold entity)",
+        "wrong_type": "right span, wrong type",
+        "wrong_boundary": "right type, wrong boundary",
+        "wrong_type_and_boundary": "wrong type and boundary",
+    }
+    for name, text in descriptions.items():
+        out.append(f"  {text:<36} {errors['counts'][name]:>7}")
+    for name in ERROR_CLASSES:
+        for example in errors["examples"][name]:
+            out.append(f"    {name}: sentence {example['sentence']}: "
+                       f"gold {_describe(example['gold'], example.get('gold_text'))} -> "
+                       f"pred {_describe(example['pred'], example.get('pred_text'))}")
+    out.append("")
+
+    labels = result["confusion"]["labels"]
+    matrix = result["confusion"]["matrix"]
+    column = max(6, *(len(label) for label in labels))
+    out.append("Confusion of exact-span entities (rows gold, columns predicted; "
+               "O = no entity with that span on that side):")
+    corner = "gold \\ pred"
+    out.append(f"  {corner:<{column + 4}}" + "".join(f"{p:>{column + 1}}" for p in labels))
+    for g in labels:
+        out.append(f"  {g:<{column + 4}}" + "".join(f"{matrix[g][p]:>{column + 1}}"
+                                                   for p in labels))
+    out.append("")
+
+    invalid = result["invalid_transitions"]
+    out.append(f"Invalid transitions in predictions ({invalid['scheme']} rules): "
+               f"{invalid['count']} (gold: {invalid['gold_count']})")
+    for example in invalid["examples"]:
+        word = f" {example['word']!r}" if "word" in example else ""
+        out.append(f"    sentence {example['sentence']}, word {example['position']}{word}: "
+                   f"{example['previous'] or '<start>'} -> {example['tag'] or '<end>'}")
+    missing = result["missing_predictions"]
+    out.append(f"Words without prediction (scored as O): {missing['count']}")
+    for example in missing["examples"]:
+        word = f" {example['word']!r}" if "word" in example else ""
+        out.append(f"    sentence {example['sentence']}, word {example['position']}{word}")
+    return "\n".join(line.rstrip() for line in out) + "\n"
+
+
+def _describe(span: list | None, text: str | None) -> str:
+    if span is None:
+        return "-"
+    described = f"{span[0]}[{span[1]}:{span[2]}]"
+    return f"{described} {text!r}" if text is not None else described

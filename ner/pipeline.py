@@ -1,0 +1,470 @@
+"""The one path from text (or words) to entities, in TensorFlow functions.
+
+Every front end runs this code: `ner.Tagger` (and through it `ner.serve` and
+`python -m evaluation.report --model_dir`), training's dev and test scores,
+and the exported SavedModel, whose signatures are this module's functions
+(`ner.export`). Python only converts inputs and builds result objects.
+
+From texts to entities, for a whole batch of texts at once:
+
+1. Words. `Tokenizer.tf_split_words_with_offsets` splits every text into
+   words with UTF-8 byte offsets (rules in `ner/tokenization.py`: whitespace
+   separates words, every punctuation character and CJK ideograph is a word,
+   "U.S."-style abbreviations stay whole, control and zero-width characters
+   stay inside their word, and a word with no wordpieces is dropped).
+2. Sentences. The model was trained on CoNLL sentences, so words are grouped
+   into sentences: a new sentence begins after a word ".", "!" or "?" when
+   the next word starts with an upper-case (or title-case) letter, and after
+   a blank line (two or more line breaks between words). Nothing else splits
+   a sentence: "in the U.S. Army" stays whole ("U.S." is one word), and so
+   does "he said. the"; a title before a name ("Dr. Smith") does split, a
+   price of the simple rule. Sentence length is unlimited.
+3. Windows and potentials. Words become wordpieces (word shapes packed in
+   for a `case_features` model, `ner.casing`), windows are cut by
+   `ner.features.plan_windows` (long sentences into overlapping windows;
+   with `document_context`, the text's other sentences are context), and the
+   encoder runs over batches of windows sorted by length, each within
+   `batch_size` windows and `batch_tokens` padded wordpieces. Every word's
+   potentials come back through its first wordpiece (`ner.alignment`).
+4. Decoding. Constrained Viterbi over whole sentences (the CRF masks forbid
+   e.g. `O -> I-PER`), in batches of sentences sorted by length within
+   `decode_cells` padded words. An entity is a maximal run of words of one
+   type as the scheme chunks them (`ner.schemes`); its score is the CRF
+   probability that exactly these words carry exactly these tags
+   (`CRF.span_probability`), marginalising over the rest of the sentence.
+5. Offsets. The span is trimmed of leading and trailing whitespace and of
+   characters the tokenizer deletes (control and format characters such as
+   U+200B), and byte offsets become character offsets (`ner.alignment`).
+
+Pre-split words (CoNLL-style input, training's evaluation) enter at step 3
+with their sentences and documents and leave at step 4 with one tag per word.
+
+Every step is linear in the input: no tensor grows with (words x text
+length) or (entities x text length), so a book-length text tags in memory
+proportional to its words.
+
+Shapes: B texts, N words (flat over the batch), S sentences, D documents,
+V windows, K tags, E entities (flat).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from ner import alignment, casing, features, schemes
+from ner.model import TaggerModel
+from ner.tokenization import Tokenizer, blank_class
+
+__all__ = ["Pipeline", "sorted_batches"]
+
+# A sentence-final word: one of . ! ? with any marks or control characters
+# the splitter keeps attached to it.
+_FINAL_WORD = r"[.!?][\pM\pC]*"
+# A word that can open a sentence after a final word.
+_CAPITALISED_WORD = r"(?s)\pC*[\p{Lu}\p{Lt}].*"
+# Upper bound on windows x padded wordpieces in one encoder batch. Batches are
+# runs of windows sorted by length, padded to their longest only: on the
+# CoNLL-2003 test set that pads 65,074 wordpieces to 70,301, against 76,808
+# for `features.batches` (multiples of 8). 2,048-4,096 measured best; 16,384
+# is slower (2 cores).
+BATCH_TOKENS = 4096
+# Upper bound on sentences x padded words in one CRF decoding batch.
+DECODE_CELLS = 1 << 15
+
+
+def sorted_batches(sizes: tf.Tensor, max_rows, max_cells: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """Runs of items sorted by size, each within `max_rows` rows and `max_cells` cells.
+
+    Args:
+        sizes: int64 [V], e.g. wordpieces per window (at least 1 each).
+        max_rows: int32 scalar, at most this many items per batch.
+        max_cells: at most this many rows x largest size per batch (an item
+            larger than that alone).
+
+    Returns:
+        (order int64 [V], splits int64 [batches + 1]): batch k holds items
+        order[splits[k]:splits[k + 1]], shortest first.
+    """
+    order = tf.argsort(sizes, stable=True)
+    ranked = tf.gather(sizes, order)  # [V] ascending
+    total = tf.size(sizes, out_type=tf.int64)
+    rows = tf.cast(max_rows, tf.int64)
+
+    def body(start, ends):
+        # Sorted, so a run's cost (rows x its last size) grows with its length:
+        # take the longest run that fits, at least one item.
+        k = tf.range(1, tf.minimum(rows, total - start) + 1)  # [r]
+        cost = k * tf.gather(ranked, start + k - 1)
+        take = tf.maximum(tf.reduce_sum(tf.cast(cost <= max_cells, tf.int64)), 1)
+        return start + take, ends.write(ends.size(), start + take)
+
+    _, ends = tf.while_loop(
+        lambda start, ends: start < total, body,
+        (tf.constant(0, tf.int64), tf.TensorArray(tf.int64, size=0, dynamic_size=True,
+                                                   element_shape=[])))
+    return tf.cast(order, tf.int64), tf.concat([[0], ends.stack()], 0)
+
+
+class Pipeline(tf.Module):
+    """The text-to-entities functions around a `TaggerModel` and its `Tokenizer`.
+
+    Args:
+        model: the trained model.
+        tokenizer: its tokenizer.
+        batch_size: windows per encoder batch in the exported signatures (the
+            Python callers pass their own to `entities` and `word_tags`).
+    """
+
+    def __init__(self, model: TaggerModel, tokenizer: Tokenizer, batch_size: int = 128):
+        super().__init__(name="ner_pipeline")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if model.config.max_seq_length < 3:
+            raise ValueError(
+                f"max_seq_length={model.config.max_seq_length} leaves no room for a word")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self._budget = model.config.max_seq_length - 2  # wordpieces between [CLS] and [SEP]
+        labels = list(model.config.labels)
+        table = schemes.label_table(labels)
+        self.labels = labels
+        self.types = list(table.types)
+        self._num_tags = len(labels)
+        self._label_names = tf.constant(labels)  # [K]
+        self._type_names = tf.constant(self.types if self.types else [""])  # [types]
+        self._type_of = tf.constant(table.type_of, tf.int32)  # [K], -1 for O
+        self._opens = tf.constant(table.opens)  # [K]
+        self._closes = tf.constant(table.closes)  # [K]
+        self._blank = blank_class()
+
+        texts = tf.TensorSpec([None], tf.string, name="texts")
+        size = tf.TensorSpec([], tf.int32, name="batch_size")
+        # No AutoGraph: there is no tensor-dependent Python control flow.
+        self.entities = tf.function(self._entities, input_signature=[texts, size],
+                                    autograph=False)
+        self.word_tags = tf.function(self._word_tags, autograph=False, input_signature=[
+            tf.TensorSpec([None], tf.string, name="words"),
+            tf.TensorSpec([None], tf.int64, name="sentence_lengths"),
+            tf.TensorSpec([None], tf.int64, name="documents"),
+            size])
+        self.sentences = tf.function(self._sentences, input_signature=[texts], autograph=False)
+        # The exported signatures (`signatures`), traced only when called or saved.
+        self.tag_texts = tf.function(self._serve_texts, input_signature=[texts], autograph=False)
+        self.tag_words = tf.function(self._serve_words, autograph=False, input_signature=[
+            tf.TensorSpec([None], tf.string, name="words"),
+            tf.TensorSpec([None], tf.int64, name="sentence_lengths"),
+            tf.TensorSpec([None], tf.int64, name="documents")])
+        matrix = lambda name: tf.TensorSpec([None, None], tf.int32, name=name)
+        self.tag_wordpieces = tf.function(self._serve_wordpieces, autograph=False, input_signature=[
+            matrix("input_ids"), matrix("input_mask"), matrix("segment_ids"),
+            matrix("word_starts"), tf.TensorSpec([None], tf.int32, name="word_lengths")])
+        self.decode = tf.function(self._serve_decode, autograph=False, input_signature=[
+            tf.TensorSpec([None, None, self._num_tags], tf.float32, name="potentials"),
+            tf.TensorSpec([None], tf.int32, name="lengths")])
+
+    # === Front ends ===
+
+    def _entities(self, texts, batch_size):
+        """Entities of raw texts, flat over the batch and in text order.
+
+        Args:
+            texts: string [B], valid UTF-8.
+            batch_size: int32 scalar, windows per encoder batch.
+
+        Returns:
+            dict of [E] tensors: `text_id` int64; `labels` string (the type);
+            `byte_starts`, `byte_ends`, `char_starts`, `char_ends` int64
+            offsets into the entity's text, end exclusive; `entity_texts`
+            string; `scores` float32 in [0, 1].
+        """
+        words = self._words(texts)
+        count = tf.size(words["strings"], out_type=tf.int64)
+
+        def tag():
+            context = words["text_splits"] if self.model.config.document_context else None
+            potentials = self._potentials(words["strings"], words["sentence_splits"], context,
+                                          batch_size)
+            _, (first, last, kind, scores) = self._decode(
+                potentials, words["sentence_splits"], entities=True)
+            return self._spans(words, first, last, kind, scores)
+
+        def nothing():
+            empty = lambda dtype: tf.zeros([0], dtype)
+            return {"text_id": empty(tf.int64), "labels": empty(tf.string),
+                    "byte_starts": empty(tf.int64), "byte_ends": empty(tf.int64),
+                    "char_starts": empty(tf.int64), "char_ends": empty(tf.int64),
+                    "entity_texts": empty(tf.string), "scores": empty(tf.float32)}
+
+        return tf.cond(count > 0, tag, nothing)
+
+    def _word_tags(self, words, sentence_lengths, documents, batch_size):
+        """One tag id per pre-split word.
+
+        Args:
+            words: string [N], the words of all sentences in order.
+            sentence_lengths: int64 [S], words per sentence (may be 0).
+            documents: int64 [S], each sentence's document; consecutive
+                sentences of one document are each other's context for a
+                `document_context` model.
+            batch_size: int32 scalar, windows per encoder batch.
+
+        Returns:
+            int32 [N] tag ids, valid sequences in the model's scheme.
+        """
+        splits = tf.concat([[0], tf.cumsum(sentence_lengths)], 0)  # [S + 1]
+
+        def tag():
+            context = (features.document_splits(splits, documents)
+                       if self.model.config.document_context else None)
+            potentials = self._potentials(words, splits, context, batch_size)
+            return self._decode(potentials, splits, entities=False)[0]
+
+        return tf.cond(tf.size(words) > 0, tag, lambda: tf.zeros([0], tf.int32))
+
+    def _sentences(self, texts):
+        """How `entities` splits texts into sentences.
+
+        Returns:
+            (text_id int64 [S], char_starts int64 [S], char_ends int64 [S]):
+            from the start of each sentence's first word to the end of its
+            last word.
+        """
+        words = self._words(texts)
+        splits = words["sentence_splits"]
+        first, last = splits[:-1], splits[1:] - 1
+        text_id = tf.gather(words["text_of_word"], first)
+        chars = words["chars"]
+        return (text_id, chars.chars(text_id, tf.gather(words["starts"], first)),
+                chars.chars(text_id, tf.gather(words["ends"], last)))
+
+    # === Steps ===
+
+    def _words(self, texts) -> dict:
+        """Step 1 and 2: words, their offsets and their sentences."""
+        # Transcoding with replacement changes exactly the invalid texts; the
+        # tokenizer's own check would only say "Invalid formatting".
+        valid = tf.equal(texts, tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8",
+                                                             errors="replace"))  # [B]
+        check = tf.debugging.Assert(tf.reduce_all(valid), [
+            "texts must be valid UTF-8; invalid at batch positions", tf.where(~valid)[:, 0]])
+        with tf.control_dependencies([check]):
+            texts = tf.identity(texts)
+        words, starts, ends = self.tokenizer.tf_split_words_with_offsets(texts)  # [B, (W)]
+        # One concatenation of all texts: offsets and substrings index into it,
+        # never into a per-word copy of a text.
+        joined = tf.strings.reduce_join(texts)  # []
+        text_base = tf.concat(
+            [[0], tf.cumsum(tf.cast(tf.strings.length(texts), tf.int64))], 0)  # [B + 1]
+        chars = alignment.CharOffsets(joined, text_base)
+        text_of_word = words.value_rowids()  # [N]
+        strings = words.flat_values  # [N]
+        base = tf.gather(text_base, text_of_word)
+        global_start, global_end = base + starts.flat_values, base + ends.flat_values  # [N]
+
+        # Line breaks: "\n", and "\r" not followed by "\n" (old Mac files).
+        data = chars.data
+        following = tf.concat([data[1:], tf.zeros([1], tf.uint8)], 0)
+        breaks = tf.cast((data == 10) | ((data == 13) & (following != 10)), tf.int32)
+        breaks_before = tf.concat([[0], tf.cumsum(breaks)], 0)  # [bytes + 1]
+        gap_breaks = (tf.gather(breaks_before, global_start[1:])
+                      - tf.gather(breaks_before, global_end[:-1]))  # [N - 1]
+        final = tf.strings.regex_full_match(strings, _FINAL_WORD)  # [N]
+        capital = tf.strings.regex_full_match(strings, _CAPITALISED_WORD)  # [N]
+        new_text = text_of_word[1:] != text_of_word[:-1]  # [N - 1]
+        boundary = tf.concat(
+            [tf.ones([tf.minimum(tf.size(strings), 1)], tf.bool),
+             new_text | (final[:-1] & capital[1:]) | (gap_breaks >= 2)], 0)  # [N]
+        count = tf.size(strings, out_type=tf.int64)
+        sentence_splits = tf.concat([tf.where(boundary)[:, 0], tf.reshape(count, [1])], 0)
+        return {"strings": strings, "text_of_word": text_of_word, "starts": starts.flat_values,
+                "ends": ends.flat_values, "global_starts": global_start,
+                "global_ends": global_end, "sentence_splits": sentence_splits,
+                "text_splits": words.row_splits, "joined": joined, "chars": chars}
+
+    def _potentials(self, strings, sentence_splits, context_splits, batch_size):
+        """Step 3: word potentials float32 [N, K], every word through its first piece."""
+        count = tf.size(strings, out_type=tf.int64)
+        pieces = self.tokenizer.tf_tokenize_words(
+            tf.RaggedTensor.from_row_splits(strings, tf.stack([0, count]),
+                                            validate=False)).values  # [N, (P)]
+        if self.model.config.case_features:
+            pieces = casing.tf_pack(pieces, strings, self.model.encoder.config.vocab_size)
+        flat, offsets = alignment.piece_offsets(pieces, self._budget)
+        plan = features.plan_windows(offsets, sentence_splits, self._budget, context_splits)
+        sizes = plan["piece_end"] - plan["piece_start"] + 2  # [V] with [CLS] and [SEP]
+        order, splits = sorted_batches(sizes, batch_size, BATCH_TOKENS)
+        num_batches = tf.size(splits) - 1
+        tokenizer = self.tokenizer
+
+        def body(k, found_potentials, found_words):
+            pick = order[splits[k]:splits[k + 1]]  # [v]
+            inputs = alignment.window_inputs(flat, offsets, plan, pick, tokenizer.cls_id,
+                                             tokenizer.sep_id, tokenizer.pad_id)
+            potentials = self.model.potentials(
+                inputs["input_ids"], inputs["input_mask"], inputs["word_starts"],
+                inputs["word_lengths"])  # [v, W, K]
+            rows = tf.RaggedTensor.from_tensor(potentials, lengths=inputs["word_lengths"])
+            return (k + 1, found_potentials.write(k, rows.flat_values),
+                    found_words.write(k, inputs["words"].flat_values))
+
+        _, found_potentials, found_words = tf.while_loop(
+            lambda k, *_: k < num_batches, body,
+            (tf.constant(0),
+             tf.TensorArray(tf.float32, size=num_batches, infer_shape=False,
+                            element_shape=[None, self._num_tags]),
+             tf.TensorArray(tf.int64, size=num_batches, infer_shape=False, element_shape=[None])))
+        return alignment.scatter_words(found_words.concat(), found_potentials.concat(), count)
+
+    def _decode(self, potentials, sentence_splits, entities: bool):
+        """Step 4: Viterbi tags of whole sentences, and optionally their entities.
+
+        Args:
+            potentials: float32 [N, K].
+            sentence_splits: int64 [S + 1].
+            entities: also chunk entities and score them.
+
+        Returns:
+            (tags int32 [N], spans): spans None, or (first word, last word,
+            type index, score) [E] each, entities in word order.
+        """
+        count = tf.shape(potentials, out_type=tf.int64)[0]
+        lengths = sentence_splits[1:] - sentence_splits[:-1]  # [S]
+        real = tf.where(lengths > 0)[:, 0]  # [S'] sentences with words
+        order, splits = sorted_batches(tf.gather(lengths, real), DECODE_CELLS, DECODE_CELLS)
+        order = tf.gather(real, order)
+        num_batches = tf.size(splits) - 1
+        crf = self.model.crf
+
+        def body(k, found_tags, found_words, *found_spans):
+            idx = order[splits[k]:splits[k + 1]]  # [b]
+            n = tf.gather(lengths, idx)  # [b]
+            words = tf.ragged.range(tf.gather(sentence_splits, idx),
+                                    tf.gather(sentence_splits, idx) + n)  # [b, (W)]
+            padded = tf.gather(potentials, words).to_tensor()  # [b, W, K]
+            n32 = tf.cast(n, tf.int32)
+            tags, _ = crf.decode(padded, n32)  # [b, W]
+            flat_tags = tf.RaggedTensor.from_tensor(tags, lengths=n).flat_values
+            out = (k + 1, found_tags.write(k, flat_tags), found_words.write(k, words.flat_values))
+            if not entities:
+                return out
+            row, first, last, kind = self._chunks(tags, n32)  # [e] each
+            by_row = lambda values: tf.RaggedTensor.from_value_rowids(
+                values, row, nrows=tf.size(idx, out_type=tf.int64))  # [b, (e)]
+            span_starts = by_row(tf.cast(first, tf.int32)).to_tensor()  # [b, max e]
+            span_ends = by_row(tf.cast(last + 1, tf.int32)).to_tensor()
+            probs = crf.span_probability(padded, n32, tags, span_starts, span_ends)  # [b, max e]
+            scores = tf.RaggedTensor.from_tensor(probs, lengths=by_row(first).row_lengths())
+            base = tf.gather(tf.gather(sentence_splits, idx), row)  # [e]
+            values = (base + first, base + last, kind, tf.clip_by_value(scores.flat_values, 0., 1.))
+            return out + tuple(array.write(k, value) for array, value in zip(found_spans, values))
+
+        array = lambda dtype: tf.TensorArray(dtype, size=num_batches, infer_shape=False,
+                                             element_shape=[None])
+        spans = (array(tf.int64), array(tf.int64), array(tf.int64), array(tf.float32)) \
+            if entities else ()
+        _, found_tags, found_words, *found_spans = tf.while_loop(
+            lambda k, *_: k < num_batches, body,
+            (tf.constant(0), array(tf.int32), array(tf.int64)) + spans)
+        tags = tf.scatter_nd(found_words.concat()[:, None], found_tags.concat(),
+                             tf.reshape(count, [1]))  # [N]
+        if not entities:
+            return tags, None
+        first, last, kind, scores = (a.concat() for a in found_spans)
+        order = tf.argsort(first, stable=True)
+        return tags, tuple(tf.gather(values, order) for values in (first, last, kind, scores))
+
+    def _chunks(self, tags, lengths):
+        """Entities of decoded tags, chunked by the scheme's rules (conlleval's).
+
+        Args:
+            tags: int32 [b, W]; lengths: int32 [b].
+
+        Returns:
+            (row, first word, last word, type index), int64 [e] each, in
+            row-major order.
+        """
+        real = tf.sequence_mask(lengths, tf.shape(tags)[1])  # [b, W]
+        kind = tf.where(real, tf.gather(self._type_of, tags), -1)  # [b, W]
+        opens = tf.gather(self._opens, tags) & real
+        closes = tf.gather(self._closes, tags) & real
+        column = lambda value, like: tf.fill([tf.shape(tags)[0], 1], tf.constant(value, like.dtype))
+        prev_kind = tf.concat([column(-1, kind), kind[:, :-1]], 1)
+        next_kind = tf.concat([kind[:, 1:], column(-1, kind)], 1)
+        prev_closes = tf.concat([column(False, closes), closes[:, :-1]], 1)
+        next_opens = tf.concat([opens[:, 1:], column(False, opens)], 1)
+        # A type change, B/S, or an E/S before it starts a chunk; the mirror
+        # conditions end one. Under the scheme's constraints these are
+        # exactly the scheme's entities.
+        starts = (kind >= 0) & ((prev_kind != kind) | opens | prev_closes)
+        ends = (kind >= 0) & ((next_kind != kind) | closes | next_opens)
+        at_start, at_end = tf.where(starts), tf.where(ends)  # [e, 2]
+        return (at_start[:, 0], at_start[:, 1], at_end[:, 1],
+                tf.cast(tf.gather_nd(kind, at_start), tf.int64))
+
+    def _spans(self, words, first, last, kind, scores) -> dict:
+        """Step 5: trimmed byte and character offsets of entities."""
+        text_id = tf.gather(words["text_of_word"], first)  # [E]
+        start = tf.gather(words["global_starts"], first)
+        end = tf.gather(words["global_ends"], last)
+        joined = words["joined"]
+        span = tf.strings.substr(joined, start, end - start)  # [E]
+        size = tf.strings.length(span)
+        lead = size - tf.strings.length(tf.strings.regex_replace(span, f"^[{self._blank}]+", ""))
+        trail = size - tf.strings.length(tf.strings.regex_replace(span, f"[{self._blank}]+$", ""))
+        start, end = start + tf.cast(lead, tf.int64), end - tf.cast(trail, tf.int64)
+        base = tf.gather(words["chars"].text_base, text_id)
+        byte_start, byte_end = start - base, end - base
+        return {
+            "text_id": text_id,
+            "labels": tf.gather(self._type_names, kind),
+            "byte_starts": byte_start, "byte_ends": byte_end,
+            "char_starts": words["chars"].chars(text_id, byte_start),
+            "char_ends": words["chars"].chars(text_id, byte_end),
+            "entity_texts": tf.strings.substr(joined, start, end - start),
+            "scores": scores,
+        }
+
+    # === Exported signatures (`ner.export`) ===
+
+    def signatures(self) -> dict:
+        """The signature name -> function map for `tf.saved_model.save`."""
+        return {"serving_default": self.tag_texts, "tag_words": self.tag_words,
+                "tag_wordpieces": self.tag_wordpieces, "decode": self.decode}
+
+    def _serve_texts(self, texts):
+        """`entities` padded per text: [B, E] tensors and `num_entities` [B]."""
+        found = dict(self._entities(texts, tf.constant(self.batch_size, tf.int32)))
+        text_id = found.pop("text_id")
+        num_texts = tf.shape(texts, out_type=tf.int64)[0]
+        padding = {"labels": "", "entity_texts": "", "scores": 0.0}
+        out = {}
+        for name, values in found.items():
+            ragged = tf.RaggedTensor.from_value_rowids(values, text_id, nrows=num_texts)  # [B, (E)]
+            out[name] = ragged.to_tensor(padding.get(name, -1))  # [B, E]
+        n = tf.cast(num_texts, tf.int32)
+        out["num_entities"] = tf.math.bincount(tf.cast(text_id, tf.int32), minlength=n,
+                                               maxlength=n)  # [B]
+        return out
+
+    def _serve_words(self, words, sentence_lengths, documents):
+        """`word_tags` with label names: `label_ids` int32 [N], `labels` string [N]."""
+        tags = self._word_tags(words, sentence_lengths, documents,
+                               tf.constant(self.batch_size, tf.int32))
+        return {"label_ids": tags, "labels": tf.gather(self._label_names, tags)}
+
+    def _serve_wordpieces(self, input_ids, input_mask, segment_ids, word_starts, word_lengths):
+        """Potentials and per-row Viterbi tags of client-built windows."""
+        check = tf.debugging.assert_equal(
+            segment_ids, tf.zeros_like(segment_ids),
+            message="segment_ids must be all 0: the model was trained on single-segment windows")
+        with tf.control_dependencies([check]):
+            potentials = self.model.potentials(input_ids, input_mask, word_starts, word_lengths)
+        return {"potentials": potentials, **self._serve_decode(potentials, word_lengths)}
+
+    def _serve_decode(self, potentials, lengths):
+        """Viterbi tags of padded potentials [B, W, K] with lengths [B]."""
+        tags, _ = self.model.crf.decode(potentials, lengths)  # [B, W]
+        real = tf.sequence_mask(lengths, tf.shape(tags)[1])  # [B, W]
+        names = tf.where(real, tf.gather(self._label_names, tags), "")
+        return {"label_ids": tf.where(real, tags, 0), "labels": names}

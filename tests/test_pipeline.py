@@ -1,0 +1,98 @@
+"""The text-to-entities pipeline: cost linear in the length of one text.
+
+`Tagger.tag` once gathered the whole text once per word, so memory grew with
+words x text length (16k words: +1.4 GB; 96k words: killed at 24 GB) and a
+10x longer text took 20.9x as long. These tests guard the slope on a tiny
+model, where the fixed costs are smallest and a quadratic step shows first.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from ner import pipeline
+from ner.tagger import Tagger
+from scripts.long_text import make_text
+from tests.tiny_model import write_model_folder
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return write_model_folder(tmp_path_factory.mktemp("linear") / "model", max_seq_length=64)
+
+
+@pytest.fixture(scope="module")
+def tagger(model_dir):
+    return Tagger.load(model_dir)
+
+
+def _best_seconds(function, rounds: int = 3) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def test_ten_times_the_text_takes_at_most_twelve_times_as_long(tagger):
+    short, long = make_text(20_000), make_text(200_000)  # about 3.8k and 38k words
+    tagger.tag(short)  # traced before timing
+    short_s = _best_seconds(lambda: tagger.tag(short))
+    long_s = _best_seconds(lambda: tagger.tag(long), rounds=2)
+    found = tagger.tag(long)
+    assert len(found) > 1000 and found[-1].end <= len(long)
+    assert long_s <= 12 * short_s, (short_s, long_s)
+
+
+_MEMORY_CHILD = r"""
+import json, resource, sys
+from ner.tagger import Tagger
+from scripts.long_text import make_text
+tagger = Tagger.load(sys.argv[1])
+tagger.tag(make_text(2000))
+peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+loaded = peak()
+text = make_text(int(sys.argv[2]))
+entities = tagger.tag(text)
+print(json.dumps({"extra_mib": peak() - loaded, "entities": len(entities),
+                  "last_end": entities[-1].end, "length": len(text)}))
+"""
+
+
+def test_memory_of_one_long_text_does_not_grow_with_words_times_length(model_dir, repo_root):
+    # 400 KB, about 76k words: words x text length would be 30 GB.
+    run = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(model_dir), "400000"],
+                         capture_output=True, text=True, cwd=repo_root, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["entities"] > 1000 and result["last_end"] <= result["length"]
+    assert result["extra_mib"] < 500, result
+
+
+@pytest.mark.parametrize("max_rows,max_cells", [(1, 100), (4, 100), (128, 4096), (3, 7)])
+def test_sorted_batches_cover_every_item_once_within_limits(max_rows, max_cells):
+    sizes = np.random.default_rng(max_rows).integers(1, 60, size=200)
+    order, splits = (t.numpy() for t in pipeline.sorted_batches(
+        tf.constant(sizes, tf.int64), max_rows, max_cells))
+    assert sorted(order.tolist()) == list(range(200))
+    assert np.all(np.diff(sizes[order]) >= 0)  # shortest first
+    for a, b in zip(splits[:-1], splits[1:]):
+        rows = sizes[order[a:b]]
+        assert 1 <= len(rows) <= max_rows
+        assert len(rows) == 1 or len(rows) * rows.max() <= max_cells
+    # Greedy: a batch could not have taken the next item.
+    for a, b in zip(splits[:-1], splits[1:-1]):
+        assert b - a == max_rows or (b - a + 1) * sizes[order[b]] > max_cells
+
+
+def test_sorted_batches_of_nothing():
+    order, splits = pipeline.sorted_batches(tf.zeros([0], tf.int64), 4, 100)
+    assert order.numpy().tolist() == [] and splits.numpy().tolist() == [0]
