@@ -479,14 +479,16 @@ def train(options: TrainOptions) -> dict[str, Any]:
     if not (out / "model").is_dir():
         return summary
     # The best model as users (and `python -m evaluation.report --model_dir`)
-    # load it: float32, so the scores printed here are the report's.
+    # load it, in float32: the scores printed below are the report's for the
+    # same files, whatever dtype the epochs were scored in.
     best_tagger = Tagger.load(out / "model", batch_size=options.eval_batch_size)
-    if trainer.compute_dtype != tf.float32:
-        dev_result, _ = evaluate_split(best_tagger, dev_sents, dev_docs)
-        files.write_json_atomically(out / "dev_report.json", dev_result)
-        summary["dev_f1"] = _f1(dev_result)
-        print(f"best model (epoch {state['best_epoch']}) in float32: dev F1 "
-              f"{100 * summary['dev_f1']:.2f}", file=sys.stderr)
+    dev_result, _ = evaluate_split(best_tagger, dev_sents, dev_docs)
+    files.write_json_atomically(out / "dev_report.json", dev_result)
+    summary["dev_f1"] = _f1(dev_result)
+    dev = dev_result["default"]["micro avg"]
+    print(f"best model (epoch {state['best_epoch']}), as loaded for tagging: dev P/R/F1 "
+          f"{100 * dev['precision']:.2f}/{100 * dev['recall']:.2f}/{100 * dev['f1']:.2f} "
+          f"({data_dir / 'dev.txt'})", file=sys.stderr)
     if test is not None:
         from evaluation.render import format_report
         from ner.data import write_predictions

@@ -204,3 +204,47 @@ def test_explicit_precision_overrides_the_cpu_check():
     assert train.choose_compute_dtype("bfloat16") == tf.bfloat16
     with pytest.raises(ValueError, match="precision"):
         train.TrainOptions(precision="fp16")
+
+
+def test_printed_scores_are_the_reports_to_every_digit(sample_data, tiny_bert_dir, tmp_path,
+                                                       repo_root):
+    """`python -m ner.train` prints the F1 that `python -m evaluation.report --model_dir` prints.
+
+    Both tag through `Tagger.tag_tokens` with each sentence's document, so a
+    `--document_context` model is scored with its neighbours in both.
+    """
+    import re
+
+    from ner import data
+
+    docs = data.read_conll(sample_data / "train.txt")
+    folder = tmp_path / "data"
+    folder.mkdir()
+    shutil.copy(sample_data / "train.txt", folder / "train.txt")
+    data.write_conll(docs[1:], folder / "dev.txt")
+    data.write_conll(docs[:2], folder / "test.txt")
+    out = tmp_path / "out"
+    trained = subprocess.run(
+        [sys.executable, "-m", "ner.train", f"--data_dir={folder}", f"--output_dir={out}",
+         f"--bert_dir={tiny_bert_dir}", "--epochs=3", "--batch_size=8", "--learning_rate=1e-3",
+         "--head_learning_rate=3e-2", "--max_seq_length=24", "--document_context", "--seed=3"],
+        capture_output=True, text=True, cwd=repo_root, timeout=600)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+
+    def report(split: str) -> str:
+        run = subprocess.run([sys.executable, "-m", "evaluation.report", f"--model_dir={out}",
+                              f"--data={folder / f'{split}.txt'}"],
+                             capture_output=True, text=True, cwd=repo_root, timeout=600)
+        assert run.returncode == 0, run.stderr[-3000:]
+        return run.stdout
+
+    # Test: training prints the whole text report; the report CLI prints the same.
+    assert trained.stdout.strip() == report("test").strip()
+    # Dev: the line for the best model against the report's micro average.
+    printed = re.search(r"best model \(epoch \d\).*: dev P/R/F1 ([\d.]+)/([\d.]+)/([\d.]+)",
+                        trained.stderr)
+    assert printed, trained.stderr[-3000:]
+    micro = re.search(r"^micro avg\s*\|\s*([\d.]+)\s+([\d.]+)\s+([\d.]+)", report("dev"), re.M)
+    assert printed.groups() == micro.groups()
+    # The comparison means something: the model found entities on dev.
+    assert float(micro.group(3)) > 0, micro.group(0)
