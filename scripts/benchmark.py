@@ -173,8 +173,10 @@ def _baseline_run(repo: str, args) -> tuple[float, float]:
 
     with tempfile.TemporaryDirectory() as tmp:
         output = Path(tmp) / "baseline.json"
+        # Absolute paths: the baseline runs in its own checkout.
         command = [sys.executable, str(Path(repo) / "scripts" / "benchmark.py"), "--skip_hf",
-                   f"--model_dir={args.model_dir}", f"--data={args.data}",
+                   f"--model_dir={Path(args.model_dir).resolve()}",
+                   f"--data={Path(args.data).resolve()}",
                    f"--limit={args.limit}", f"--batch_size={args.batch_size}",
                    f"--warmup={args.warmup}", f"--output={output}"]
         if args.threads:
