@@ -14,7 +14,10 @@ dev and test scores and ``python -m evaluation.report`` both call it, and
   types and spans) or ``missed`` (nothing predicted overlaps it).
   ``spurious`` counts predicted entities that overlap no gold entity. So
   ``support == correct + missed + wrong_type + wrong_boundary +
-  wrong_type_and_boundary``. Computed on default-mode (conlleval) entities.
+  wrong_type_and_boundary``. Computed on default-mode (conlleval) entities
+  by :func:`classify_spans`; ``by_type`` splits the counts by the gold
+  entity's type (the predicted one's for ``spurious``), and
+  :func:`sentence_errors` lists every error in its sentence.
 * ``confusion`` -- gold type x predicted type over spans present on both
   sides; the ``O`` column counts gold entities with no predicted entity of
   exactly that span, the ``O`` row predicted entities with no gold entity of
@@ -36,7 +39,8 @@ from typing import Sequence
 from evaluation.metrics import classification_report, format_conlleval
 from ner import schemes
 
-__all__ = ["ERROR_CLASSES", "evaluate", "fill_predictions"]
+__all__ = ["ERROR_CLASSES", "classify_spans", "evaluate", "fill_predictions",
+           "sentence_errors"]
 
 #: The error classes of ``evaluate(...)["errors"]``, besides "correct".
 ERROR_CLASSES = ("missed", "spurious", "wrong_type", "wrong_boundary", "wrong_type_and_boundary")
@@ -92,6 +96,86 @@ def _overlaps(a: tuple[str, int, int], b: tuple[str, int, int]) -> bool:
     return a[1] < b[2] and b[1] < a[2]
 
 
+def classify_spans(gold_spans: Sequence[tuple[str, int, int]],
+                   pred_spans: Sequence[tuple[str, int, int]]
+                   ) -> list[tuple[str, tuple | None, tuple | None]]:
+    """The class of each gold entity of a sentence, then each spurious prediction.
+
+    Args:
+        gold_spans, pred_spans: ``(type, start, end)`` entities of one
+            sentence (end exclusive), as :func:`ner.schemes.chunks` gives them.
+
+    Returns:
+        ``(class, gold, pred)`` triples: one per gold entity, in order, with
+        class ``"correct"`` or an error class of :data:`ERROR_CLASSES` and the
+        predicted entity it was judged against (None for ``missed``); then
+        one ``("spurious", None, pred)`` per predicted entity that overlaps
+        no gold entity, in order. The module docstring defines the classes.
+    """
+    pred_by_bounds = {(p[1], p[2]): p for p in pred_spans}
+    out: list[tuple[str, tuple | None, tuple | None]] = []
+    for g in gold_spans:
+        same_bounds = pred_by_bounds.get((g[1], g[2]))
+        if same_bounds == g:
+            out.append(("correct", g, same_bounds))
+        elif same_bounds:
+            out.append(("wrong_type", g, same_bounds))
+        else:
+            overlapping = [p for p in pred_spans if _overlaps(g, p)]
+            same_type = [p for p in overlapping if p[0] == g[0]]
+            if same_type:
+                out.append(("wrong_boundary", g, same_type[0]))
+            elif overlapping:
+                out.append(("wrong_type_and_boundary", g, overlapping[0]))
+            else:
+                out.append(("missed", g, None))
+    for p in pred_spans:
+        if not any(_overlaps(g, p) for g in gold_spans):
+            out.append(("spurious", None, p))
+    return out
+
+
+def _as_iob2(gold: Sequence[Sequence[str]], filled: Sequence[Sequence[str]], scheme: str
+             ) -> tuple[list[list[str]], list[list[str]]]:
+    # IOB2 input stays as it is, orphan I- tags included, so that accuracy is
+    # conlleval's; IOB1 and BIOES are rewritten from their conlleval chunks,
+    # which keeps the default-mode entities as they were.
+    return ([schemes.convert(tags, scheme, "IOB2", strict=False) for tags in gold],
+            [schemes.convert(tags, scheme, "IOB2", strict=False) for tags in filled])
+
+
+def sentence_errors(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str | None]],
+                    scheme: str) -> list[dict]:
+    """Every sentence with an entity error, with all its entities: what error browsers show.
+
+    The same entities and classes :func:`evaluate` counts (default-mode,
+    :func:`classify_spans`), kept whole rather than a few per class.
+
+    Args:
+        gold, pred: as for :func:`evaluate`.
+        scheme: the input's scheme, e.g. ``evaluate(...)["scheme"]`` (not "auto").
+
+    Returns:
+        One dict per sentence with at least one error, in sentence order::
+
+            {"sentence": int,
+             "gold": [[type, start, end], ...], "pred": [[type, start, end], ...],
+             "errors": [{"kind": str, "gold": [type, start, end] | None,
+                         "pred": [type, start, end] | None}, ...]}
+    """
+    filled, _ = fill_predictions(gold, pred)
+    scheme = schemes.scheme_name(scheme)
+    out = []
+    for s, (gold_tags, pred_tags) in enumerate(zip(*_as_iob2(gold, filled, scheme))):
+        gold_spans, pred_spans = schemes.chunks(gold_tags), schemes.chunks(pred_tags)
+        errors = [{"kind": name, "gold": list(g) if g else None, "pred": list(p) if p else None}
+                  for name, g, p in classify_spans(gold_spans, pred_spans) if name != "correct"]
+        if errors:
+            out.append({"sentence": s, "gold": [list(g) for g in gold_spans],
+                        "pred": [list(p) for p in pred_spans], "errors": errors})
+    return out
+
+
 def _span_example(s: int, gold: tuple | None, pred: tuple | None,
                   words: Sequence[str] | None) -> dict:
     example: dict = {"sentence": s, "gold": list(gold) if gold else None,
@@ -131,6 +215,7 @@ def evaluate(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str | None]]
              "errors": {"counts": {"correct": int, "missed": int, "spurious": int,
                                    "wrong_type": int, "wrong_boundary": int,
                                    "wrong_type_and_boundary": int},
+                        "by_type": {type: {class: int}},  # the counts by type
                         "examples": {class: [{"sentence": int,
                                               "gold": [type, start, end] | None,
                                               "pred": [type, start, end] | None,
@@ -161,22 +246,14 @@ def evaluate(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str | None]]
     _check_tags(gold, filled, scheme)
 
     strict = classification_report(gold, filled, mode="strict", scheme=scheme)
-    # IOB2 input stays as it is, orphan I- tags included, so that accuracy is
-    # conlleval's; IOB1 and BIOES are rewritten from their conlleval chunks,
-    # which keeps the default-mode entities as they were.
-    gold2 = [schemes.convert(tags, scheme, "IOB2", strict=False) for tags in gold]
-    pred2 = [schemes.convert(tags, scheme, "IOB2", strict=False) for tags in filled]
+    gold2, pred2 = _as_iob2(gold, filled, scheme)
     default = classification_report(gold2, pred2, mode="default")
 
     counts = Counter({name: 0 for name in ("correct", *ERROR_CLASSES)})
     found: dict[str, list] = {name: [] for name in ERROR_CLASSES}
     labels = sorted(default["types"]) + ["O"]
     matrix = {g: {p: 0 for p in labels} for g in labels}
-
-    def note(name: str, s: int, g: tuple | None, p: tuple | None) -> None:
-        counts[name] += 1
-        if len(found[name]) < examples:
-            found[name].append(_span_example(s, g, p, tokens[s] if tokens is not None else None))
+    by_type = {t: {name: 0 for name in ("correct", *ERROR_CLASSES)} for t in labels[:-1]}
 
     for s, (gold_tags, pred_tags) in enumerate(zip(gold2, pred2)):
         gold_spans, pred_spans = schemes.chunks(gold_tags), schemes.chunks(pred_tags)
@@ -185,25 +262,15 @@ def evaluate(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str | None]]
         for g in gold_spans:
             same_bounds = pred_by_bounds.get((g[1], g[2]))
             matrix[g[0]][same_bounds[0] if same_bounds else "O"] += 1
-            if same_bounds == g:
-                counts["correct"] += 1
-                continue
-            if same_bounds:
-                note("wrong_type", s, g, same_bounds)
-                continue
-            overlapping = [p for p in pred_spans if _overlaps(g, p)]
-            same_type = [p for p in overlapping if p[0] == g[0]]
-            if same_type:
-                note("wrong_boundary", s, g, same_type[0])
-            elif overlapping:
-                note("wrong_type_and_boundary", s, g, overlapping[0])
-            else:
-                note("missed", s, g, None)
         for p in pred_spans:
             if (p[1], p[2]) not in gold_bounds:
                 matrix["O"][p[0]] += 1
-            if not any(_overlaps(g, p) for g in gold_spans):
-                note("spurious", s, None, p)
+        for name, g, p in classify_spans(gold_spans, pred_spans):
+            counts[name] += 1
+            by_type[(g or p)[0]][name] += 1
+            if name != "correct" and len(found[name]) < examples:
+                words = tokens[s] if tokens is not None else None
+                found[name].append(_span_example(s, g, p, words))
 
     invalid = []
     for s, tags in enumerate(filled):
@@ -228,7 +295,7 @@ def evaluate(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str | None]]
         "default": default,
         "strict": strict,
         "conlleval": format_conlleval(default),
-        "errors": {"counts": dict(counts), "examples": found},
+        "errors": {"counts": dict(counts), "by_type": by_type, "examples": found},
         "confusion": {"labels": labels, "matrix": matrix},
         "invalid_transitions": {
             "scheme": scheme,

@@ -10,7 +10,50 @@ from __future__ import annotations
 from evaluation.analysis import ERROR_CLASSES
 from evaluation.metrics import conlleval_percentages
 
-__all__ = ["format_report"]
+__all__ = ["ERROR_DESCRIPTIONS", "ERROR_HEADINGS", "format_report", "score_cells"]
+
+#: How the report names each class of ``evaluate(...)["errors"]["counts"]``.
+ERROR_DESCRIPTIONS = {
+    "correct": "correct",
+    "missed": "missed (no overlapping prediction)",
+    "spurious": "spurious (overlaps no gold entity)",
+    "wrong_type": "right span, wrong type",
+    "wrong_boundary": "right type, wrong boundary",
+    "wrong_type_and_boundary": "wrong type and boundary",
+}
+
+#: Short column headings for the same classes.
+ERROR_HEADINGS = {"correct": "correct", "missed": "missed", "spurious": "spurious",
+                  "wrong_type": "type", "wrong_boundary": "boundary",
+                  "wrong_type_and_boundary": "both"}
+
+
+def score_cells(scores: dict | None, averaged: bool = False) -> tuple[str, str, str, str, str]:
+    """A row of the score table as the report prints it: P, R, F1 (percent), support, found.
+
+    Every rendering (text, HTML) takes its numbers from here, so they agree
+    to the last digit.
+
+    Args:
+        scores: one type's or average's dict of a ``classification_report``
+            (``evaluate(...)["default"]["types"]["PER"]``, ``["micro avg"]``),
+            or None for a type the mode does not have.
+        averaged: True for the macro and weighted averages, whose percentages
+            are not recomputed from counts.
+
+    Returns:
+        Five strings, e.g. ``("89.80", "90.61", "90.20", "5648", "5700")``;
+        ``("-", "-", "-", "0", "0")`` for None. Percentages of single types
+        and the micro average are conlleval's, rounded as it rounds.
+    """
+    if scores is None:
+        return "-", "-", "-", "0", "0"
+    if averaged:
+        p, r, f = (100 * scores[key] for key in ("precision", "recall", "f1"))
+    else:
+        p, r, f = conlleval_percentages(scores["true_positives"], scores["predicted"],
+                                        scores["support"])
+    return f"{p:.2f}", f"{r:.2f}", f"{f:.2f}", str(scores["support"]), str(scores["predicted"])
 
 
 def format_report(result: dict) -> str:
@@ -37,14 +80,8 @@ def format_report(result: dict) -> str:
     out.append(f"{'type':{width}} | {cells} | {cells}")
 
     def row(scores: dict | None, averaged: bool) -> str:
-        if scores is None:
-            return f"{'-':>7} {'-':>7} {'-':>7} {0:>8} {0:>6}"
-        if averaged:
-            p, r, f = (100 * scores[key] for key in ("precision", "recall", "f1"))
-        else:
-            p, r, f = conlleval_percentages(scores["true_positives"], scores["predicted"],
-                                            scores["support"])
-        return f"{p:7.2f} {r:7.2f} {f:7.2f} {scores['support']:>8} {scores['predicted']:>6}"
+        p, r, f, support, found = score_cells(scores, averaged)
+        return f"{p:>7} {r:>7} {f:>7} {support:>8} {found:>6}"
 
     for type_ in sorted(set(default["types"]) | set(strict["types"])):
         out.append(f"{type_:{width}} | {row(default['types'].get(type_), False)} | "
@@ -61,16 +98,16 @@ def format_report(result: dict) -> str:
     errors = result["errors"]
     out.append("Errors (gold entities, except spurious = predicted entities; "
                "default-mode entities):")
-    descriptions = {
-        "correct": "correct",
-        "missed": "missed (no overlapping prediction)",
-        "spurious": "spurious (overlaps no gold entity)",
-        "wrong_type": "right span, wrong type",
-        "wrong_boundary": "right type, wrong boundary",
-        "wrong_type_and_boundary": "wrong type and boundary",
-    }
-    for name, text in descriptions.items():
+    for name, text in ERROR_DESCRIPTIONS.items():
         out.append(f"  {text:<36} {errors['counts'][name]:>7}")
+    by_type = errors.get("by_type")  # absent from reports written before it existed
+    if by_type:
+        names = ("correct", *ERROR_CLASSES)
+        width = max(6, *(len(t) for t in by_type))
+        out.append("  By type (spurious: the predicted type):")
+        out.append(f"    {'type':<{width}}" + "".join(f" {ERROR_HEADINGS[n]:>10}" for n in names))
+        for type_, row_counts in by_type.items():
+            out.append(f"    {type_:<{width}}" + "".join(f" {row_counts[n]:>10}" for n in names))
     for name in ERROR_CLASSES:
         for example in errors["examples"][name]:
             out.append(f"    {name}: sentence {example['sentence']}: "

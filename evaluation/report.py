@@ -12,6 +12,11 @@ neighbouring sentences, as in training)::
     python -m evaluation.report --model_dir=runs/bert --data=data/conll2003/test.txt \\
         --predictions=test.pred.txt --output=report.json
 
+``--html=report.html`` also writes the report as one self-contained page
+(charts, the confusion heat map, every sentence with an error highlighted;
+:mod:`evaluation.html`, which needs the ``html`` extra). The text, the JSON
+and the page render the same :func:`evaluation.analysis.evaluate` dict.
+
 The printed overall and per-type numbers are those ``conlleval.pl`` prints for
 the ``--predictions`` file (tags there are IOB2, the scheme every input is
 converted to before scoring). Bad input ends with one line on stderr,
@@ -30,7 +35,7 @@ import sys
 
 from evaluation.analysis import evaluate, fill_predictions
 from evaluation.render import format_report
-from ner import schemes
+from ner import files, schemes
 from ner.data import document_ids, read_conll, read_predictions, sentences, write_predictions
 
 __all__ = ["InputError", "main", "run"]
@@ -79,7 +84,8 @@ def _tag_with_model(model_dir: str, data_path: str, scheme: str
 
 def run(*, predictions_in: str | None = None, model_dir: str | None = None,
         data: str | None = None, scheme: str = "auto", examples: int = 3,
-        output: str | None = None, predictions: str | None = None) -> dict:
+        output: str | None = None, predictions: str | None = None,
+        html: str | None = None) -> dict:
     """What ``python -m evaluation.report`` does, minus the printing.
 
     Args:
@@ -89,6 +95,7 @@ def run(*, predictions_in: str | None = None, model_dir: str | None = None,
         examples: int, examples kept per error class.
         output: str, optional path for the JSON report.
         predictions: str, optional path for ``word gold pred`` lines (IOB2).
+        html: str, optional path for the HTML page (:func:`evaluation.html.report_page`).
 
     Returns:
         dict from :func:`evaluation.analysis.evaluate`.
@@ -96,10 +103,14 @@ def run(*, predictions_in: str | None = None, model_dir: str | None = None,
     Raises:
         InputError: a missing file, an unusable model folder, an unwritable
             output. ner.data.ConllFormatError: a bad input file, naming the
-            line. ValueError: bad flags or tags.
+            line. ValueError: bad flags or tags. evaluation.html.MissingExtraError
+            (an ImportError): ``html`` without the ``html`` extra, before any work.
     """
     if bool(predictions_in) == bool(model_dir or data):
         raise ValueError("give either --predictions_in=FILE or --model_dir=DIR --data=FILE")
+    if html:
+        from evaluation.html import require_extra
+        require_extra()  # before minutes of tagging, not after
     if predictions_in:
         if not os.path.exists(predictions_in):
             raise InputError(predictions_in, "no such file")
@@ -117,9 +128,14 @@ def run(*, predictions_in: str | None = None, model_dir: str | None = None,
                         for tags in sequences]
             write_predictions(predictions, tokens, iob2(gold), iob2(fill_predictions(gold, pred)[0]))
         if output:
-            with open(output, "w", encoding="utf-8") as f:
-                json.dump(result, f, indent=2)
-                f.write("\n")
+            files.write_text_atomically(output, json.dumps(result, indent=2) + "\n")
+        if html:
+            from evaluation.html import report_page, write_page
+            sources = [("model", model_dir), ("data", data)] if model_dir else [
+                ("predictions", predictions_in)]
+            name = os.path.basename(data or predictions_in or "")
+            write_page(html, report_page(result, tokens, gold, pred, sources=sources,
+                                         title=f"NER evaluation: {name}"))
     except OSError as exc:
         raise InputError(exc.filename, f"cannot write: {exc.strerror}") from None
     return result
@@ -139,6 +155,8 @@ def _define_flags() -> None:
     flags.DEFINE_string("predictions", None,
                         "Write 'word gold pred' lines (IOB2, conlleval's input) here.")
     flags.DEFINE_integer("examples", 3, "Examples shown per error class.", lower_bound=0)
+    flags.DEFINE_string("html", None, "Write the report as one self-contained HTML page here "
+                        "(needs the 'html' extra).")
 
 
 def main(argv: list[str]) -> None:
@@ -150,8 +168,9 @@ def main(argv: list[str]) -> None:
             raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
         result = run(predictions_in=options.predictions_in, model_dir=options.model_dir,
                      data=options.data, scheme=options.scheme, examples=options.examples,
-                     output=options.output, predictions=options.predictions)
-    except (ValueError, OSError) as exc:
+                     output=options.output, predictions=options.predictions,
+                     html=options.html)
+    except (ValueError, OSError, ImportError) as exc:
         # One line, no traceback: the message names file and line already.
         message = " ".join(str(exc).split())
         print(f"report: error: {message}", file=sys.stderr)

@@ -135,16 +135,28 @@ def export(model_dir: str | os.PathLike, export_dir: str | os.PathLike, version:
     target = _version_dir(export_dir, version)  # fails before the slow part
     tagger = Tagger.load(model_dir)
     module = ExportModule(tagger.model, tagger.tokenizer, window_batch_size=window_batch_size)
-    return save(module, export_dir, version=int(target.name))
+    return save(module, export_dir, version=int(target.name), meta=tagger.meta)
 
 
-def save(module: ExportModule, export_dir: str | os.PathLike, version: int | None = None) -> Path:
-    """Writes `module` with its signatures as `export_dir/<version>`; see `export`."""
+def save(module: ExportModule, export_dir: str | os.PathLike, version: int | None = None,
+         meta: dict | None = None) -> Path:
+    """Writes `module` with its signatures as `export_dir/<version>`; see `export`.
+
+    `meta`, the model's card (`Tagger.meta`), goes into the SavedModel's
+    `assets/` as `meta.json` and `README.md`, so an exported model still says
+    what it is; None (a model folder without a card) writes neither.
+    """
     target = _version_dir(export_dir, version)
     # Atomic, so TF Serving, which watches the folder, never loads a
     # half-written version; and a version is never replaced.
     with files.atomic_folder(target, replace=False) as tmp:
         tf.saved_model.save(module, str(tmp), signatures=module.signatures())
+        if meta is not None:
+            from ner.model import CARD_FILE, META_FILE, render_card
+
+            (tmp / "assets").mkdir(exist_ok=True)
+            (tmp / "assets" / META_FILE).write_text(files.json_text(meta), encoding="utf-8")
+            (tmp / "assets" / CARD_FILE).write_text(render_card(meta), encoding="utf-8")
     return target
 
 

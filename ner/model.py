@@ -11,7 +11,11 @@ A model folder (what `save` writes and `load` reads) holds only data:
 * `vocab.txt`: the wordpiece vocabulary;
 * `model.ckpt.index` / `model.ckpt.data-*`: a name-based TF checkpoint of all
   variables under their names (`bert/encoder/layer_0/...`, `head/...`,
-  `crf/...`), readable by `tf.train.load_checkpoint`.
+  `crf/...`), readable by `tf.train.load_checkpoint`;
+* the model card, in folders written by `python -m ner.train`: `meta.json`
+  (`model_card` says what it holds) and `README.md` rendered from it
+  (`render_card`). `read_meta` reads it; folders written before it existed
+  have none and load as before.
 
 Shapes: B batch, S wordpieces, W words, H hidden, U LSTM units, K tags, L
 encoder layers + 1.
@@ -20,9 +24,15 @@ encoder layers + 1.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import hashlib
+import importlib.metadata
 import json
 import os
+import platform
 import re
+import shlex
+import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -36,7 +46,10 @@ from ner.crf import CRF, allowed_transitions
 CONFIG_FILE = "tagger_config.json"
 VOCAB_FILE = "vocab.txt"
 CHECKPOINT_PREFIX = "model.ckpt"
+META_FILE = "meta.json"
+CARD_FILE = "README.md"
 FORMAT_VERSION = 1
+META_FORMAT_VERSION = 1
 # A saved tagger must match its checkpoint exactly: no weight may be ignored.
 _MATCHES_NOTHING = re.compile(r"(?!)")
 
@@ -269,12 +282,23 @@ class TaggerModel(checkpoint.NamedModule):
 
     # === Model folder ===
 
-    def save(self, model_dir: str | os.PathLike, vocab: Sequence[str]) -> None:
-        """Writes the model folder atomically, replacing an older one (`ner.files`)."""
+    def save(self, model_dir: str | os.PathLike, vocab: Sequence[str],
+             meta: dict[str, Any] | None = None) -> None:
+        """Writes the model folder atomically, replacing an older one (`ner.files`).
+
+        Args:
+            model_dir: the folder.
+            vocab: the wordpiece vocabulary.
+            meta: the model card (`model_card`), written with the weights as
+                meta.json and README.md, its "version" set to their digest;
+                None writes no card.
+        """
         with files.atomic_folder(model_dir) as tmp:
             (tmp / CONFIG_FILE).write_text(files.json_text(self.config.to_dict()))
             (tmp / VOCAB_FILE).write_text("".join(v + "\n" for v in vocab), encoding="utf-8")
             checkpoint.save_variables(tmp / CHECKPOINT_PREFIX, self.variables_by_name())
+            if meta is not None:
+                _write_card(tmp, meta)
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike, compute_dtype: tf.DType = tf.float32) -> "TaggerModel":
@@ -301,3 +325,263 @@ class TaggerModel(checkpoint.NamedModule):
                                      ignorable=_MATCHES_NOTHING)
         return model
 
+
+
+# === Model card ===
+
+
+def _weights_digest(folder: Path) -> str:
+    """sha256 over the checkpoint files (names and bytes, in name order)."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob(CHECKPOINT_PREFIX + ".*")):
+        digest.update(path.name.encode() + b"\0")
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_card(folder: Path, meta: dict[str, Any]) -> None:
+    meta = dict(meta, version=_weights_digest(folder)[:12])
+    (folder / META_FILE).write_text(files.json_text(meta), encoding="utf-8")
+    (folder / CARD_FILE).write_text(render_card(meta), encoding="utf-8")
+
+
+def write_meta(model_dir: str | os.PathLike, meta: dict[str, Any]) -> None:
+    """Replaces the model card of an existing model folder, atomically with the folder.
+
+    The folder is rebuilt beside itself (weights hard-linked where the file
+    system allows, else copied) with the new meta.json and README.md, then
+    renamed into place: a reader sees the old folder or the new one.
+
+    Args:
+        model_dir: a model folder written by `TaggerModel.save`.
+        meta: the card (`model_card`); "version" is set to the weights' digest.
+
+    Raises:
+        FileNotFoundError: `model_dir` is not a model folder.
+    """
+    model_dir = Path(model_dir)
+    if not (model_dir / CONFIG_FILE).is_file():
+        raise FileNotFoundError(f"{model_dir}: not a model folder (no {CONFIG_FILE})")
+    with files.atomic_folder(model_dir) as tmp:
+        for path in model_dir.iterdir():
+            if path.name in (META_FILE, CARD_FILE) or not path.is_file():
+                continue
+            try:
+                os.link(path, tmp / path.name)
+            except OSError:
+                shutil.copy2(path, tmp / path.name)
+        _write_card(tmp, meta)
+
+
+def read_meta(model_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The model card of a model folder (its meta.json), or None when it has none.
+
+    Raises:
+        ValueError: meta.json is not a JSON object, or was written by a newer
+            version of this library (the message names the file).
+    """
+    path = Path(model_dir) / META_FILE
+    if not path.is_file():
+        return None
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}:{e.lineno}: not valid JSON: {e.msg}") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(meta).__name__}")
+    if meta.get("format_version", META_FORMAT_VERSION) > META_FORMAT_VERSION:
+        raise ValueError(f"{path}: format_version {meta['format_version']} is newer than this "
+                         f"library understands ({META_FORMAT_VERSION})")
+    return meta
+
+
+def data_file_info(path: str | os.PathLike, sentences: int, used: int | None = None) -> dict:
+    """A data file as the model card records it: name, path, sentence count, sha256.
+
+    Args:
+        path: the file.
+        sentences: its sentence count.
+        used: how many of them training used, when fewer (`--train_limit`).
+    """
+    path = Path(path)
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    info = {"file": path.name, "path": str(path), "sentences": sentences,
+            "sha256": digest.hexdigest()}
+    if used is not None and used != sentences:
+        info["used_sentences"] = used
+    return info
+
+
+def _version_of(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def train_command(flags: dict[str, Any]) -> str:
+    """The `python -m ner.train` command line that sets every flag to these values."""
+    words = ["python", "-m", "ner.train"]
+    for name, value in flags.items():
+        if isinstance(value, bool):
+            words.append(f"--{name}" if value else f"--no{name}")
+        else:
+            words.append(f"--{name}={'' if value is None else value}")
+    return shlex.join(words)
+
+
+def model_card(*, name: str, config: TaggerConfig, flags: dict[str, Any],
+               data: dict[str, dict], dev: dict | None, test: dict | None,
+               seconds_per_epoch: Sequence[float], best_epoch: int, compute_dtype: str,
+               parameters: dict[str, int], encoder_parameters: int,
+               created: datetime.datetime | None = None) -> dict[str, Any]:
+    """The model card of a trained model: what `python -m ner.train` writes as meta.json.
+
+    Args:
+        name: the model's name (the training output folder's name).
+        config: the tagger's configuration.
+        flags: every training flag (`dataclasses.asdict(TrainOptions)`).
+        data: split -> `data_file_info(...)`, e.g. {"train": ..., "dev": ..., "test": ...}.
+        dev, test: `evaluation.analysis.evaluate` dicts of the saved model, or
+            None (no test file; a card written before the test is scored).
+        seconds_per_epoch: training seconds of each epoch run so far.
+        best_epoch: the epoch whose weights these are.
+        compute_dtype: the encoder's compute dtype during training.
+        parameters: {"trainable": int, "frozen": int} of the whole model.
+        encoder_parameters: the encoder's parameter count.
+        created: when; now (UTC) when None.
+
+    Returns:
+        A JSON-ready dict: format_version, name, version (set when written:
+        the first 12 hex digits of the weights' sha256), created, library
+        (bert-ner-tf, TensorFlow, tensorflow-text and Python versions),
+        encoder (name, source, size, casing), labels, entity_types, scheme,
+        training (flags, the command that reproduces them, epochs, seconds per
+        epoch, compute dtype, parameters), data (per split: file, path,
+        sentences, sha256) and scores (per split: the report's "default"
+        and "strict" dicts: per type and averaged precision, recall, F1,
+        support).
+    """
+    from ner import __version__
+
+    bert_dir = flags.get("bert_dir")
+    if bert_dir:
+        encoder_name, source = Path(bert_dir).name, str(bert_dir)
+    else:
+        package = checkpoint.DEFAULT_ENCODER_PACKAGE.replace("_", "-")
+        encoder_name = "all-MiniLM-L6-v2"
+        source = f"{package} {_version_of(package) or '(version unknown)'}"
+    encoder = config.encoder
+    created = created or datetime.datetime.now(datetime.timezone.utc)
+    return {
+        "format_version": META_FORMAT_VERSION,
+        "name": name,
+        "version": None,
+        "created": created.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "library": {"name": "bert-ner-tf", "version": __version__,
+                    "tensorflow": tf.__version__,
+                    "tensorflow_text": _version_of("tensorflow-text"),
+                    "python": platform.python_version()},
+        "encoder": {"name": encoder_name, "source": source,
+                    "layers": encoder.get("num_hidden_layers"),
+                    "hidden_size": encoder.get("hidden_size"),
+                    "attention_heads": encoder.get("num_attention_heads"),
+                    "intermediate_size": encoder.get("intermediate_size"),
+                    "vocab_size": encoder.get("vocab_size"),
+                    "parameters": int(encoder_parameters),
+                    "do_lower_case": config.do_lower_case},
+        "labels": list(config.labels),
+        "entity_types": sorted({label[2:] for label in config.labels if label != "O"}),
+        "scheme": config.scheme,
+        "training": {"flags": dict(flags), "command": train_command(flags),
+                     "epochs_run": len(seconds_per_epoch), "best_epoch": best_epoch,
+                     "seconds_per_epoch": [round(float(x), 2) for x in seconds_per_epoch],
+                     "compute_dtype": compute_dtype,
+                     "parameters": {k: int(v) for k, v in parameters.items()}},
+        "data": data,
+        "scores": {split: None if result is None else
+                   {"default": result["default"], "strict": result["strict"]}
+                   for split, result in (("dev", dev), ("test", test))},
+    }
+
+
+def _md(value: Any) -> str:
+    """A value as Markdown text: characters Markdown or HTML would read as syntax escaped."""
+    text = str(value)
+    for char, escaped in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
+        text = text.replace(char, escaped)
+    return re.sub(r"([\\`*_\[\]|])", r"\\\1", text).replace("\n", " ")
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.2f}"
+
+
+def render_card(meta: dict[str, Any]) -> str:
+    """The README.md of a model folder, rendered from its meta.json dict.
+
+    Plain Markdown, every value from data escaped; the numbers are those of
+    meta.json (percentages to two decimals).
+    """
+    lines = [f"# {_md(meta.get('name') or 'NER model')}", ""]
+    library, encoder, training = meta["library"], meta["encoder"], meta["training"]
+    lines += [
+        f"A BERT-CRF named-entity tagger trained with bert-ner-tf {_md(library['version'])} "
+        f"on {_md(meta['created'])}. Version `{meta.get('version')}` (the first digits of its "
+        "weights' sha256).",
+        "",
+        "    import ner",
+        "    tagger = ner.Tagger.load(\"path/to/this/folder\")",
+        "    tagger.tag(\"Angela Merkel met Emmanuel Macron in Paris.\")",
+        "",
+        f"Entity types: {', '.join(_md(t) for t in meta['entity_types'])} "
+        f"(tags in {_md(meta['scheme'])}).",
+        "",
+    ]
+    for split in ("test", "dev"):
+        scores = (meta.get("scores") or {}).get(split)
+        if not scores:
+            continue
+        data = meta.get("data", {}).get(split, {})
+        lines += [f"## Scores on {split} ({_md(data.get('file', split))})", "",
+                  "Entity-level, mode default (conlleval) and strict.", "",
+                  "| type | precision | recall | F1 | support | F1 strict |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        default, strict = scores["default"], scores["strict"]
+        rows = [(t, default["types"][t], strict["types"].get(t)) for t in sorted(default["types"])]
+        rows.append(("micro avg", default["micro avg"], strict["micro avg"]))
+        for name, row, strict_row in rows:
+            lines.append(f"| {_md(name)} | {_percent(row['precision'])} | "
+                         f"{_percent(row['recall'])} | {_percent(row['f1'])} | {row['support']} | "
+                         f"{_percent(strict_row['f1']) if strict_row else '-'} |")
+        lines.append("")
+    lines += ["## Encoder", "",
+              f"{_md(encoder['name'])} ({_md(encoder['source'])}): {encoder['layers']} layers, "
+              f"hidden size {encoder['hidden_size']}, {encoder['attention_heads']} attention "
+              f"heads, {encoder['parameters']:,} parameters, "
+              f"{'uncased (lower-cased input)' if encoder['do_lower_case'] else 'cased'}.", "",
+              "## Training", "",
+              f"Best dev epoch {training['best_epoch']} of {training['epochs_run']}; seconds per "
+              f"epoch: {', '.join(f'{s:.1f}' for s in training['seconds_per_epoch'])}; compute "
+              f"dtype {_md(training['compute_dtype'])}; "
+              f"{training['parameters'].get('trainable', 0):,} trainable and "
+              f"{training['parameters'].get('frozen', 0):,} frozen parameters. "
+              "The command with every flag:", "",
+              "    " + training["command"].replace("\n", " "), "",
+              "## Data", "",
+              "| split | file | sentences | sha256 |", "| --- | --- | ---: | --- |"]
+    for split, info in meta.get("data", {}).items():
+        used = f" ({info['used_sentences']} used)" if "used_sentences" in info else ""
+        lines.append(f"| {_md(split)} | {_md(info['file'])} | {info['sentences']}{used} | "
+                     f"`{info['sha256']}` |")
+    lines += ["", "## Software", "",
+              f"bert-ner-tf {_md(library['version'])}, TensorFlow {_md(library['tensorflow'])}, "
+              f"tensorflow-text {_md(library['tensorflow_text'])}, "
+              f"Python {_md(library['python'])}.", "",
+              f"Everything above is in `{META_FILE}` beside this file.", ""]
+    return "\n".join(lines)

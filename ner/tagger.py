@@ -29,7 +29,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from ner.model import CONFIG_FILE, VOCAB_FILE, TaggerModel
+from ner.model import CONFIG_FILE, VOCAB_FILE, TaggerModel, read_meta
 from ner.pipeline import Pipeline
 from ner.tokenization import Tokenizer, ragged_words, text_batch
 
@@ -82,6 +82,10 @@ class Tagger:
         self.config = model.config
         self.labels = list(model.config.labels)
         self.batch_size = batch_size
+        # The model card (the folder's meta.json: versions, encoder, flags,
+        # data, scores; see `ner.model.model_card`); None for a folder written
+        # before cards existed, and for a tagger built from a model in memory.
+        self.meta: dict | None = None
 
     # === Loading ===
 
@@ -98,19 +102,21 @@ class Tagger:
                 GPUs and CPUs with AMX (see `ner.train.cpu_has_fast_bfloat16`).
 
         Returns:
-            The tagger.
+            The tagger; its `meta` is the folder's model card (None if it has none).
 
         Raises:
             FileNotFoundError: no such folder, or it is neither a model folder
                 nor a training output folder with a finished `model/`, or a
                 file of the model folder is missing.
-            ValueError: tagger_config.json or vocab.txt is invalid, or the
-                weights do not match the config (the message names the file).
+            ValueError: tagger_config.json, vocab.txt or meta.json is invalid,
+                or the weights do not match the config (the message names the file).
         """
         folder = _resolve_model_dir(Path(model_dir))
         model = TaggerModel.load(folder, compute_dtype=compute_dtype)
         tokenizer = Tokenizer(folder / VOCAB_FILE, do_lower_case=model.config.do_lower_case)
-        return cls(model, tokenizer, batch_size=batch_size)
+        tagger = cls(model, tokenizer, batch_size=batch_size)
+        tagger.meta = read_meta(folder)
+        return tagger
 
     @property
     def entity_types(self) -> list[str]:

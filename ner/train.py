@@ -10,7 +10,12 @@ output folder gets:
 * `checkpoints/last/`: weights, optimizer state and progress after the last
   finished epoch, for `--resume`;
 * `dev_report.json`, `test_report.json`, `test_predictions.txt` (conlleval
-  format), `train_log.jsonl` (one line per epoch) and `tensorboard/`.
+  format), `train_log.jsonl` (one line per epoch), `train_curves.html` (its
+  plots, `evaluation.curves`; with the `html` extra) and `tensorboard/`.
+
+`model/` carries a model card (`meta.json` and `README.md`, `ner.model.model_card`):
+written with the weights at each new best epoch, completed with the final dev
+and test scores at the end.
 
 Every file is written atomically, so a run killed at any moment resumes with
 `--resume` from its last finished epoch.
@@ -37,7 +42,8 @@ import tensorflow as tf
 
 from ner import checkpoint, data, features, files
 from ner.features import Encoded, encode_sentences
-from ner.model import ModelOptions, TaggerConfig, TaggerModel, option, select_trainable
+from ner.model import (ModelOptions, TaggerConfig, TaggerModel, data_file_info, model_card,
+                       option, select_trainable, write_meta)
 from ner.tagger import Tagger
 from ner.optimization import AdamW
 
@@ -394,6 +400,16 @@ def train(options: TrainOptions) -> dict[str, Any]:
           f"train windows {train_enc.stats.windows} ({train_enc.stats.split_sentences} sentences "
           f"split into several windows, {train_enc.stats.words_dropped} words dropped); "
           f"{time.time() - t0:.1f}s", file=sys.stderr)
+    # What the model card says of this run; scores and epochs are added as they come.
+    card = functools.partial(
+        model_card, name=out.resolve().name, config=trainer.config,
+        flags=dataclasses.asdict(options), compute_dtype=trainer.compute_dtype.name,
+        parameters=trainer.parameter_counts(),
+        encoder_parameters=int(sum(np.prod(v.shape) for v in trainer.model.encoder.variables)),
+        data={"train": data_file_info(data_dir / "train.txt", len(data.sentences(train_docs)),
+                                      len(train_sents)),
+              "dev": data_file_info(data_dir / "dev.txt", len(dev_sents)),
+              **({"test": data_file_info(test_path, len(test[0]))} if test else {})})
 
     batch_size = options.batch_size
     steps_per_epoch = len(list(features.batches(train_enc.windows, batch_size, shuffle=True,
@@ -461,18 +477,24 @@ def train(options: TrainOptions) -> dict[str, Any]:
               f"{100 * dev['precision']:.2f}/{100 * dev['recall']:.2f}/{100 * dev['f1']:.2f}"
               f"{' (best so far)' if improved else ''}", file=sys.stderr)
         if improved:
-            trainer.model.save(out / "model", tokenizer.vocab)
+            trainer.model.save(out / "model", tokenizer.vocab, meta=card(
+                dev=dev_result, test=None, best_epoch=epoch,
+                seconds_per_epoch=[h["seconds"] for h in state["history"]] + [epoch_seconds]))
             files.write_json_atomically(out / "dev_report.json", dev_result)
             state["best_f1"], state["best_epoch"] = float(dev["f1"]), epoch
         state["epoch"] = epoch
-        state["history"].append({"epoch": epoch, "step": state["step"], "seconds": epoch_seconds,
-                                 "loss": float(np.mean(losses)), "dev": dev})
+        state["history"].append({
+            "epoch": epoch, "step": state["step"], "seconds": epoch_seconds,
+            "loss": float(np.mean(losses)), "dev": dev,
+            "learning_rate": float(trainer.optimizer.learning_rate(options.learning_rate)),
+            "dev_types": {t: s["f1"] for t, s in dev_result["default"]["types"].items()}})
         # The log is rewritten from the saved state, so a run killed between
         # the two writes never shows an epoch twice after --resume.
         _write_state(last, trainer, state)
         files.write_text_atomically(out / "train_log.jsonl",
                                     "".join(json.dumps(h) + "\n" for h in state["history"]))
 
+    _write_curves(out)
     summary: dict[str, Any] = {"best_epoch": state["best_epoch"], "dev_f1": state["best_f1"],
                                "epoch_seconds": epoch_times, "parameters": counts,
                                "compute_dtype": trainer.compute_dtype.name}
@@ -501,7 +523,22 @@ def train(options: TrainOptions) -> dict[str, Any]:
               file=sys.stderr)
         print(format_report(test_result))
         summary["test_f1"] = _f1(test_result)
+    write_meta(out / "model", card(dev=dev_result, test=test_result if test else None,
+                                   best_epoch=state["best_epoch"],
+                                   seconds_per_epoch=[h["seconds"] for h in state["history"]]))
     return summary
+
+
+def _write_curves(out: Path) -> None:
+    """`train_curves.html` from the log; without the `html` extra, a note instead."""
+    from evaluation.curves import CURVES_FILE, write_curves
+    from evaluation.html import MissingExtraError
+
+    if (out / "train_log.jsonl").is_file():
+        try:
+            write_curves(out)
+        except MissingExtraError as e:
+            print(f"{CURVES_FILE} not written: {e}", file=sys.stderr)
 
 
 def _define_flags():

@@ -42,7 +42,8 @@ def test_smoke_run_writes_a_complete_model_folder(sample_data, tiny_bert_dir, tm
     summary = train.train(_options(sample_data, tmp_path / "out", tiny_bert_dir))
     out = tmp_path / "out"
     assert sorted(p.name for p in (out / "model").iterdir()) == [
-        "model.ckpt.data-00000-of-00001", "model.ckpt.index", "tagger_config.json", "vocab.txt"]
+        "README.md", "meta.json", "model.ckpt.data-00000-of-00001", "model.ckpt.index",
+        "tagger_config.json", "vocab.txt"]
     assert not list(out.rglob("*.pkl")) and not list(out.rglob("*.pickle"))
     config = json.loads((out / "model" / "tagger_config.json").read_text())
     assert config["labels"][0] == "O" and "B-PER" in config["labels"]

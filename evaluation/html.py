@@ -1,0 +1,377 @@
+"""HTML pages to look at: the evaluation report, and texts with their entities highlighted.
+
+* :func:`report_page` renders :func:`evaluation.analysis.evaluate`'s dict
+  (the same dict the text report and ``--output`` JSON render) with charts,
+  the confusion heat map, the error breakdown and every sentence with an
+  error, gold and predicted entities highlighted in place, filterable by
+  type and error kind, the sentences with most errors first.
+  ``python -m evaluation.report ... --html=report.html`` writes it.
+* :func:`entities_page` renders tagged texts: ``ner.Tagger`` results
+  (``(text, [Entity, ...])`` pairs) or ``python -m ner.tag``'s JSONL records
+  (the input's fields plus ``entities: [{label, start, end, text, score}]``),
+  each entity highlighted at its character offsets, its score on hover.
+* The training curves page is :mod:`evaluation.curves`.
+
+Every page is one self-contained file: styles, charts (inline SVG from
+:mod:`evaluation.charts`) and the few lines of script that filter the error
+examples are inside it; nothing is fetched, and the page's
+Content-Security-Policy forbids fetching anything and running any script but
+that one. Everything taken from data (words, labels, texts, file names) is
+escaped by Jinja2's autoescaping: a token ``<script>`` shows as text.
+
+Jinja2 and matplotlib are in the ``html`` extra: ``pip install
+'bert-ner-tf[html]'`` (``pip install -e '.[html]'`` in a checkout).
+:func:`require_extra` raises :class:`MissingExtraError` naming it when they
+are missing.
+
+Example:
+    >>> import ner
+    >>> from evaluation.html import entities_page, write_page
+    >>> tagger = ner.Tagger.load("runs/default")
+    >>> texts = ["Angela Merkel met Emmanuel Macron in Paris."]
+    >>> write_page("entities.html", entities_page(zip(texts, tagger.tag_batch(texts))))
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import importlib.util
+import operator
+import os
+from collections import Counter
+from typing import Any, Iterable, Mapping, Sequence
+
+from evaluation.analysis import ERROR_CLASSES, sentence_errors
+from evaluation.render import ERROR_DESCRIPTIONS, ERROR_HEADINGS, score_cells
+
+__all__ = ["EXTRA", "MissingExtraError", "entities_page", "render_template", "report_page",
+           "require_extra", "type_colours", "write_page"]
+
+#: The extra that holds what the pages need.
+EXTRA = "html"
+_EXTRA_MODULES = ("jinja2", "matplotlib")
+
+# Fills of entity highlights, close to spaCy displaCy's (what users know);
+# other types take the rest in order.
+_KNOWN_COLOURS = {"PER": "#aa9cfc", "ORG": "#7aecec", "LOC": "#feca74", "MISC": "#c7e08a"}
+_MORE_COLOURS = ("#ff9561", "#bfe1d9", "#f0b7d4", "#c8d9f0", "#e4e7d2", "#ffd6a5", "#d0c4f7",
+                 "#b4e3b0", "#f5c6aa", "#ddd")
+
+# Filters the error examples by kind and type (preset by a link such as
+# report.html#examples?type=ORG&kind=missed). Static: no data is ever put
+# into a script; the page's Content-Security-Policy allows this script, by
+# its hash, and no other.
+_FILTER_SCRIPT = """
+(function () {
+  "use strict";
+  var kind = document.getElementById("filter-kind");
+  var type = document.getElementById("filter-type");
+  var count = document.getElementById("filter-count");
+  var cards = Array.prototype.slice.call(document.querySelectorAll("article.example"));
+  function matches(item) {
+    return (!kind.value || item.getAttribute("data-kind") === kind.value) &&
+      (!type.value || item.getAttribute("data-gold-type") === type.value ||
+       item.getAttribute("data-pred-type") === type.value);
+  }
+  function apply() {
+    var shown = 0;
+    cards.forEach(function (card) {
+      var any = false;
+      card.querySelectorAll("li[data-kind]").forEach(function (item) {
+        var ok = matches(item);
+        item.classList.toggle("dim", !ok);
+        any = any || ok;
+      });
+      card.hidden = !any;
+      if (any) { shown += 1; }
+    });
+    count.textContent = String(shown);
+  }
+  kind.addEventListener("change", apply);
+  type.addEventListener("change", apply);
+  // A link can preselect the filters: report.html#examples?type=ORG&kind=missed
+  var query = location.hash.indexOf("?");
+  if (query >= 0) {
+    var params = new URLSearchParams(location.hash.slice(query + 1));
+    kind.value = params.get("kind") || "";
+    type.value = params.get("type") || "";
+  }
+  apply();
+  if (query >= 0) { document.getElementById("examples").scrollIntoView(); }
+})();
+""".strip()
+
+
+class MissingExtraError(ImportError):
+    """The ``html`` extra (Jinja2, matplotlib) is not installed."""
+
+
+def require_extra() -> None:
+    """Raises :class:`MissingExtraError`, naming the extra and the missing packages, unless
+    Jinja2 and matplotlib can be imported."""
+    missing = [name for name in _EXTRA_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise MissingExtraError(
+            f"HTML pages need the '{EXTRA}' extra, which is not installed (missing: "
+            f"{', '.join(missing)}): pip install 'bert-ner-tf[{EXTRA}]', or "
+            f"pip install -e '.[{EXTRA}]' in a checkout")
+
+
+def _environment():
+    require_extra()
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("evaluation", "templates"),
+        autoescape=True,  # every {{ value }} is escaped, whatever the template's name
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _csp_hash(script: str) -> str:
+    digest = hashlib.sha256(script.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode()}'"
+
+
+def render_template(template: str, script: str = "", **values: Any) -> str:
+    """Renders one of ``evaluation/templates`` with ``values``, every one of them escaped.
+
+    Args:
+        template: the template's file name, e.g. "report.html.j2".
+        script: the page's script (static text, never data), allowed by the
+            page's Content-Security-Policy through its hash; "" for none.
+        values: the template's variables.
+    """
+    from ner import __version__
+
+    return _environment().get_template(template).render(
+        script=script, script_hash=_csp_hash(script) if script else "'none'",
+        version=__version__, **values)
+
+
+def write_page(path: str | os.PathLike, page: str) -> None:
+    """Writes a page atomically (a reader never sees half of it), as UTF-8."""
+    from ner import files
+
+    files.write_text_atomically(path, page)
+
+
+def type_colours(types: Iterable[str]) -> dict[str, str]:
+    """A highlight colour per entity type: fixed for CoNLL's four, the rest in sorted order."""
+    colours, others = {}, iter(_MORE_COLOURS * 100)
+    for type_ in sorted(set(types)):
+        colours[type_] = _KNOWN_COLOURS.get(type_) or next(others)
+    return colours
+
+
+# === The evaluation report ===
+
+
+def _words_segments(words: Sequence[str], spans: Sequence[Sequence], errors: Mapping) -> list[dict]:
+    """A sentence cut into plain runs of words and entities, for highlighting in place."""
+    out, position = [], 0
+    for label, start, end in sorted(spans, key=lambda span: span[1]):
+        if start > position:
+            out.append({"text": " ".join(words[position:start])})
+        kinds = errors.get((label, start, end), [])
+        out.append({"text": " ".join(words[start:end]), "label": label, "start": start,
+                    "end": end, "kinds": kinds,
+                    "short": " ".join(dict.fromkeys(ERROR_HEADINGS[k] for k in kinds))})
+        position = end
+    if position < len(words):
+        out.append({"text": " ".join(words[position:])})
+    return out
+
+
+def _error_cards(result: dict, tokens: Sequence[Sequence[str]], gold, pred,
+                 limit: int | None) -> tuple[list[dict], int]:
+    """Cards of the sentences with errors, the worst first, and how many there are."""
+    found = sentence_errors(gold, pred, result["scheme"])
+    counted = Counter(e["kind"] for sentence in found for e in sentence["errors"])
+    expected = {name: result["errors"]["counts"][name] for name in ERROR_CLASSES}
+    if {name: counted[name] for name in ERROR_CLASSES} != expected:
+        raise ValueError("the result does not belong to these tags: its error counts "
+                         f"{expected} differ from theirs {dict(counted)}")
+    # The worst first: most errors, then the earlier sentence.
+    found.sort(key=lambda sentence: (-len(sentence["errors"]), sentence["sentence"]))
+    cards = []
+    for sentence in found[:limit]:
+        words = tokens[sentence["sentence"]]
+        marks: dict[str, dict] = {"gold": {}, "pred": {}}
+        items = []
+
+        def text(span: list | None) -> str | None:
+            return " ".join(words[span[1]:span[2]]) if span else None
+
+        for error in sentence["errors"]:
+            for side in ("gold", "pred"):
+                if error[side]:
+                    marks[side].setdefault(tuple(error[side]), []).append(error["kind"])
+            items.append({
+                "kind": error["kind"], "description": ERROR_DESCRIPTIONS[error["kind"]],
+                "gold": error["gold"], "pred": error["pred"],
+                "gold_text": text(error["gold"]), "pred_text": text(error["pred"]),
+            })
+        cards.append({"sentence": sentence["sentence"], "errors": items,
+                      "gold": _words_segments(words, sentence["gold"], marks["gold"]),
+                      "pred": _words_segments(words, sentence["pred"], marks["pred"])})
+    return cards, len(found)
+
+
+def report_page(result: dict, tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str]],
+                pred: Sequence[Sequence[str | None]], *, title: str = "NER evaluation report",
+                sources: Sequence[tuple[str, str]] = (), max_examples: int | None = None) -> str:
+    """The evaluation report as one self-contained HTML page.
+
+    Args:
+        result: dict from :func:`evaluation.analysis.evaluate` on ``gold``
+            and ``pred``; every number on the page is taken from it (through
+            :func:`evaluation.render.score_cells` where the text report
+            formats one), so page, text report and JSON agree.
+        tokens: per sentence, its words.
+        gold, pred: the tags ``result`` was computed from; the error
+            examples are :func:`evaluation.analysis.sentence_errors` of them.
+        title: the page's title.
+        sources: ``(what, value)`` pairs shown under the title, e.g.
+            ``[("model", "runs/default"), ("data", "test.txt")]``.
+        max_examples: show at most this many sentences with errors (the
+            worst); None for all.
+
+    Returns:
+        str, the page.
+
+    Raises:
+        MissingExtraError: Jinja2 or matplotlib is missing.
+        ValueError: ``result`` does not match ``gold`` and ``pred``.
+    """
+    from evaluation import charts
+
+    require_extra()
+    if len(tokens) != len(gold):
+        raise ValueError(f"{len(tokens)} token sentences for {len(gold)} gold sentences")
+    default, strict = result["default"], result["strict"]
+    types = sorted(set(default["types"]) | set(strict["types"]))
+    rows = [{"name": t, "default": score_cells(default["types"].get(t)),
+             "strict": score_cells(strict["types"].get(t)), "average": False} for t in types]
+    rows.append({"name": "micro avg", "default": score_cells(default["micro avg"]),
+                 "strict": score_cells(strict["micro avg"]), "average": True})
+    for average in ("macro avg", "weighted avg"):
+        rows.append({"name": average, "default": score_cells(default[average], True),
+                     "strict": score_cells(strict[average], True), "average": True})
+    cards, with_errors = _error_cards(result, tokens, gold, pred, max_examples)
+    counts = result["errors"]["counts"]
+    return render_template(
+        "report.html.j2", script=_FILTER_SCRIPT, title=title, sources=list(sources),
+        result=result, rows=rows, types=types, colours=type_colours(types),
+        accuracy=f"{100 * default['accuracy']:.2f}",
+        micro_default=score_cells(default["micro avg"]),
+        micro_strict=score_cells(strict["micro avg"]),
+        error_rows=[{"name": n, "description": d, "count": counts[n]}
+                    for n, d in ERROR_DESCRIPTIONS.items()],
+        error_classes=list(ERROR_CLASSES), headings=ERROR_HEADINGS,
+        by_type=result["errors"].get("by_type") or {},
+        cards=cards, sentences_with_errors=with_errors,
+        scores_svg=charts.scores_chart(result), confusion_svg=charts.confusion_chart(result),
+        errors_svg=charts.errors_chart(result))
+
+
+# === Tagged text ===
+
+
+def _entity_fields(entity: Any, where: str) -> dict:
+    if dataclasses.is_dataclass(entity) and not isinstance(entity, type):
+        entity = dataclasses.asdict(entity)
+    if not isinstance(entity, Mapping):
+        raise ValueError(f"{where}: an entity must be an object with label, start and end, "
+                         f"got {type(entity).__name__}")
+    missing = [key for key in ("label", "start", "end") if key not in entity]
+    if missing:
+        raise ValueError(f"{where}: entity lacks {', '.join(missing)}")
+    return dict(entity)
+
+
+def _text_segments(text: str, entities: Sequence[Any], where: str) -> list[dict]:
+    spans = [_entity_fields(e, f"{where}, entity {i}") for i, e in enumerate(entities)]
+    spans.sort(key=lambda e: (e["start"], e["end"]))
+    out, position = [], 0
+    for i, entity in enumerate(spans):
+        label = entity["label"]
+        try:
+            start, end = operator.index(entity["start"]), operator.index(entity["end"])
+        except TypeError:
+            raise ValueError(f"{where}: entity {label!r} has offsets that are not integers: "
+                             f"{entity['start']!r}, {entity['end']!r}") from None
+        if not 0 <= start < end <= len(text):
+            raise ValueError(f"{where}: entity {label!r} [{start}, {end}) is not a span of the "
+                             f"text's {len(text)} characters")
+        if start < position:
+            raise ValueError(f"{where}: entity {label!r} [{start}, {end}) overlaps the one before")
+        if "text" in entity and entity["text"] != text[start:end]:
+            raise ValueError(f"{where}: entity text {entity['text']!r} is not the text at "
+                             f"[{start}, {end}), {text[start:end]!r}")
+        if start > position:
+            out.append({"text": text[position:start]})
+        score = entity.get("score")
+        out.append({"text": text[start:end], "label": str(label), "start": start, "end": end,
+                    "score": None if score is None else f"{float(score):.3f}"})
+        position = end
+    if position < len(text):
+        out.append({"text": text[position:]})
+    return out
+
+
+def entities_page(records: Iterable[Any], *, title: str = "Entities",
+                  text_field: str = "text") -> str:
+    """Texts with their entities highlighted, the score on hover, as one HTML page.
+
+    Args:
+        records: an iterable of either
+            * ``(text, entities)`` pairs, e.g. ``zip(texts, tagger.tag_batch(texts))``,
+              where each entity is an ``ner.Entity`` or a dict; or
+            * dicts as ``python -m ner.tag`` writes them: ``text_field`` holds
+              the text, ``entities`` a list of ``{label, start, end, text?,
+              score?}``; other fields (an ``id``) are shown above the text.
+            Offsets are character offsets into the text, end exclusive.
+        title: the page's title.
+        text_field: the key of the text in dict records.
+
+    Returns:
+        str, the page.
+
+    Raises:
+        MissingExtraError: Jinja2 is missing.
+        ValueError: a record without text or entities, an entity outside its
+            text, overlapping another, or whose ``text`` is not the text at its
+            offsets (naming the record and entity).
+    """
+    require_extra()
+    documents, labels = [], Counter()
+    for n, record in enumerate(records):
+        where = f"record {n}"
+        if isinstance(record, Mapping):
+            if not isinstance(record.get(text_field), str):
+                raise ValueError(f"{where}: no string field {text_field!r}")
+            if not isinstance(record.get("entities"), list):
+                raise ValueError(f"{where}: no list field 'entities'")
+            text, entities = record[text_field], record["entities"]
+            fields = [(k, v if isinstance(v, str) else repr(v)) for k, v in record.items()
+                      if k not in (text_field, "entities")]
+        else:
+            try:
+                text, entities = record
+            except (TypeError, ValueError):
+                raise ValueError(f"{where}: expected a (text, entities) pair or a dict, got "
+                                 f"{type(record).__name__}") from None
+            if not isinstance(text, str):
+                raise ValueError(f"{where}: the text must be a str, got {type(text).__name__}")
+            fields = []
+        segments = _text_segments(text, list(entities), where)
+        labels.update(s["label"] for s in segments if "label" in s)
+        documents.append({"number": n, "fields": fields, "segments": segments})
+    return render_template("entities.html.j2", title=title, documents=documents,
+                   labels=sorted(labels.items()), colours=type_colours(labels))

@@ -1,0 +1,384 @@
+"""The HTML pages: the evaluation report, tagged text and training curves.
+
+Every page is parsed with html5lib (the WHATWG parsing algorithm browsers
+use), and its numbers are compared with the JSON report and the text report,
+its highlights with the words or characters at their offsets, and hostile
+tokens (a `<script>` element, quotes, `&`, an `onmouseover=` attribute) must
+come out as text: no element, attribute or script the page did not write.
+Synthetic data only: no licensed CoNLL text.
+"""
+
+import base64
+import hashlib
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+html5lib = pytest.importorskip("html5lib")
+pytest.importorskip("jinja2")
+pytest.importorskip("matplotlib")
+
+from evaluation import html as html_lib  # noqa: E402
+from evaluation.analysis import ERROR_CLASSES  # noqa: E402
+from evaluation.curves import curves_page, read_log, write_curves  # noqa: E402
+from evaluation.render import format_report  # noqa: E402
+from evaluation.report import run  # noqa: E402
+from ner import schemes  # noqa: E402
+
+SVG = "{http://www.w3.org/2000/svg}"  # html5lib puts inline SVG in its namespace
+HOSTILE_TYPE = 'X&"<b>'  # a type whose name is markup, a quote and an ampersand
+HOSTILE_WORDS = ["<script>alert(1)</script>", '"onmouseover=alert(2)', "Tom&Jerry", "&amp;",
+                 "</mark>", "{{7*7}}"]
+
+# word gold pred; sentences with every error class, and hostile tokens in entities
+# and outside them.
+PREDICTIONS = f"""-DOCSTART- O O
+
+John B-PER B-PER
+Smith I-PER I-PER
+visited O O
+New B-LOC B-ORG
+York I-LOC I-ORG
+. O O
+
+The O O
+UN B-ORG I-ORG
+said O O
+EU B-ORG B-MISC
+and O O
+Bonn B-LOC B-LOC
+Berlin I-LOC B-LOC
+
+<script>alert(1)</script> B-PER B-PER
+"onmouseover=alert(2) I-PER O
+met O O
+Tom&Jerry B-{HOSTILE_TYPE} B-{HOSTILE_TYPE}
+&amp; I-{HOSTILE_TYPE} I-{HOSTILE_TYPE}
+</mark> O B-ORG
+{{{{7*7}}}} B-MISC O
+
+a B-PER O
+b I-PER O
+c O O
+d B-LOC B-ORG
+e I-LOC I-ORG
+f O I-ORG
+g O B-MISC
+h B-ORG O
+
+nothing O O
+wrong O O
+"""
+
+
+def _words_gold_pred():
+    sentences = [block.splitlines() for block in PREDICTIONS.split("\n\n")[1:] if block.strip()]
+    rows = [[line.rsplit(" ", 2) for line in block] for block in sentences]
+    return ([[r[0] for r in s] for s in rows], [[r[1] for r in s] for s in rows],
+            [[r[2] for r in s] for s in rows])
+
+
+def _parse(page: str):
+    return html5lib.parse(page, namespaceHTMLElements=False)
+
+
+def _text(element) -> str:
+    return "".join(element.itertext())
+
+
+def _assert_safe(tree, page: str, scripts: int) -> None:
+    """No script, event handler or fetch the page did not write itself."""
+    found = tree.findall(".//script")
+    assert len(found) == scripts
+    csp = tree.find(".//meta[@http-equiv='Content-Security-Policy']").get("content")
+    assert "default-src 'none'" in csp
+    for script in found:
+        assert script.text == html_lib._FILTER_SCRIPT  # static text, never data
+        digest = base64.b64encode(hashlib.sha256(script.text.encode()).digest()).decode()
+        assert csp.endswith(f"script-src 'sha256-{digest}'")  # this script and no other
+    if not scripts:
+        assert "script-src 'none'" in csp
+    for element in tree.iter():
+        if not isinstance(element.tag, str):
+            continue
+        for name, value in element.attrib.items():
+            assert not name.lower().startswith("on"), (element.tag, name, value)
+            if name in ("src", "href", "xlink:href") or name.endswith("}href"):
+                # Nothing fetched: a fragment, or an inline image (the heat map's pixels).
+                assert value.startswith(("#", "data:image/png;base64,")), (element.tag, name)
+    assert tree.find(".//link") is None and tree.find(".//iframe") is None
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("html_report")
+    path = folder / "pred.txt"
+    path.write_text(PREDICTIONS, encoding="utf-8")
+    result = run(predictions_in=str(path), output=str(folder / "report.json"),
+                 html=str(folder / "report.html"))
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    return result, json.loads((folder / "report.json").read_text()), page, _parse(page)
+
+
+def test_report_numbers_are_the_json_reports(report):
+    result, saved, page, tree = report
+    table = tree.findall(".//table[@id='scores-table']/tbody/tr")
+    rows = {row.get("data-type"): row for row in table if row.get("data-type")}
+    types = sorted(saved["default"]["types"])
+    assert HOSTILE_TYPE in types
+    assert set(rows) == {*types, "micro avg", "macro avg", "weighted avg"}
+    text_report = format_report(result).splitlines()
+    for name, row in rows.items():
+        for mode in ("default", "strict"):
+            scores = saved[mode]["types"].get(name) if name in types else saved[mode][name]
+            cells = {td.get("data-key"): td.text for td in row.findall(f"td[@data-mode='{mode}']")}
+            for key in ("precision", "recall", "f1"):
+                # conlleval rounds its own way; the value is the JSON's to the last digit shown.
+                assert abs(float(cells[key]) - 100 * scores[key]) <= 0.005 + 1e-9, (name, mode, key)
+            assert int(cells["support"]) == scores["support"]
+            assert int(cells["found"]) == scores["predicted"]
+        # The text report prints the same ten numbers on its row.
+        html_cells = [td.text for td in row.findall("td[@data-mode]")]
+        text_row = next(line for line in text_report if line.split(" | ")[0].strip() == name)
+        assert re.findall(r"[-\d.]+", text_row.split("|", 1)[1]) == html_cells, name
+    tiles = tree.find(".//*[@id='f1-default']").text, tree.find(".//*[@id='f1-strict']").text
+    assert tiles == (rows["micro avg"].find("td[@data-key='f1']").text,
+                     rows["micro avg"].findall("td[@data-key='f1']")[1].text)
+
+    errors = {row.get("data-kind"): int(row.findall("td")[1].text)
+              for row in tree.findall(".//table[@id='errors-table']/tbody/tr")}
+    assert errors == saved["errors"]["counts"]
+    assert errors["missed"] and errors["spurious"] and errors["wrong_type_and_boundary"]
+    by_type = {row.get("data-type"): {td.get("data-kind"): int(td.text)
+                                      for td in row.findall("td[@data-kind]")}
+               for row in tree.findall(".//table[@id='errors-by-type']/tbody/tr")}
+    assert by_type == saved["errors"]["by_type"]
+    matrix = {row.get("data-gold"): {td.get("data-pred"): int(td.text)
+                                     for td in row.findall("td[@data-pred]")}
+              for row in tree.findall(".//table[@id='confusion-table']/tbody/tr")}
+    assert matrix == saved["confusion"]["matrix"]
+    assert int(tree.find(".//*[@id='invalid-count']").text) == saved["invalid_transitions"]["count"]
+    assert len(tree.findall(f".//{SVG}svg")) == 3  # scores, errors, confusion: inline, not fetched
+
+
+def test_report_highlights_every_error_sentence_in_place(report):
+    result, _, _, tree = report
+    words, gold, pred = _words_gold_pred()
+    cards = tree.findall(".//article[@class='example']")
+    with_errors = [s for s in range(len(gold))
+                   if schemes.chunks(gold[s]) != schemes.chunks(pred[s])]
+    assert sorted(int(card.get("data-sentence")) for card in cards) == with_errors
+    errors_shown = [len(card.findall(".//li[@data-kind]")) for card in cards]
+    assert errors_shown == sorted(errors_shown, reverse=True)  # the worst first
+    kinds = [li.get("data-kind") for li in tree.findall(".//article//li[@data-kind]")]
+    assert {k: kinds.count(k) for k in ERROR_CLASSES} == {
+        k: result["errors"]["counts"][k] for k in ERROR_CLASSES}
+    for card in cards:
+        s = int(card.get("data-sentence"))
+        for side, tags in (("gold", gold[s]), ("pred", pred[s])):
+            paragraph = card.find(f".//p[@class='{side}']")
+            marks = paragraph.findall("mark")
+            assert [(m.get("data-label"), int(m.get("data-start")), int(m.get("data-end")))
+                    for m in marks] == schemes.chunks(tags)
+            for mark in marks:
+                start, end = int(mark.get("data-start")), int(mark.get("data-end"))
+                assert _text(mark) == " ".join(words[s][start:end])
+            assert _text(paragraph) == " ".join(words[s])  # the sentence, whole and in order
+    # An error's entity is outlined and its kind named; a correct one is not.
+    first = next(c for c in cards if c.get("data-sentence") == "0")
+    marks = {_text(m): m for m in first.findall(".//p[@class='pred']/mark")}
+    assert "err" not in marks["John Smith"].get("class")
+    assert "err" in marks["New York"].get("class") and marks["New York"].get("data-err") == "type"
+
+
+def test_report_escapes_hostile_tokens_and_types(report):
+    _, _, page, tree = report
+    _assert_safe(tree, page, scripts=1)
+    assert "<script>alert" not in page
+    assert all(b.get("id") for b in tree.iter("b"))  # the type's "<b>" made no element
+    card = next(c for c in tree.findall(".//article[@class='example']")
+                if c.get("data-sentence") == "2")
+    gold = {m.get("data-label"): _text(m) for m in card.findall(".//p[@class='gold']/mark")}
+    assert gold["PER"] == '<script>alert(1)</script> "onmouseover=alert(2)'
+    assert gold[HOSTILE_TYPE] == "Tom&Jerry &amp;"
+    assert gold["MISC"] == "{{7*7}}"  # not evaluated by the template engine
+    assert _text(card.find(".//p[@class='gold']")) == " ".join(_words_gold_pred()[0][2])
+    options = [o.get("value") for o in tree.findall(".//select[@id='filter-type']/option")]
+    assert HOSTILE_TYPE in options
+    # The hostile type is drawn as text in the charts too.
+    assert any(_text(t) == HOSTILE_TYPE for t in tree.iter(f"{SVG}text"))
+
+
+def test_report_page_refuses_a_result_of_other_tags(report):
+    result, _, _, _ = report
+    words, gold, pred = _words_gold_pred()
+    with pytest.raises(ValueError, match="does not belong"):
+        html_lib.report_page(result, words, gold, gold)
+
+
+def test_report_cli_writes_the_page(tmp_path, repo_root):
+    path = tmp_path / "pred.txt"
+    path.write_text(PREDICTIONS, encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "evaluation.report", f"--predictions_in={path}",
+                           f"--html={tmp_path / 'r.html'}"], cwd=repo_root, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    tree = _parse((tmp_path / "r.html").read_text(encoding="utf-8"))
+    micro = next(r for r in tree.findall(".//table[@id='scores-table']/tbody/tr")
+                 if r.get("data-type") == "micro avg")
+    f1 = micro.find("td[@data-key='f1']").text
+    assert re.search(rf"^micro avg\s*\|\s*\S+\s+\S+\s+{re.escape(f1)}\s", done.stdout, re.M)
+
+
+def test_missing_extra_is_a_clear_error_before_any_work(monkeypatch, tmp_path):
+    real = html_lib.importlib.util.find_spec
+    monkeypatch.setattr(html_lib.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    with pytest.raises(html_lib.MissingExtraError,
+                       match=r"'html' extra.*missing: matplotlib.*bert-ner-tf\[html\]"):
+        run(predictions_in=str(tmp_path / "not-read.txt"), html=str(tmp_path / "r.html"))
+    assert not (tmp_path / "r.html").exists()
+
+
+# === Tagged text ===
+
+TEXTS = ['<script>alert(1)</script> John Smith & "Zoe" met in Paris.\n\tNew York & Acme Corp.',
+         "", "nothing here"]
+
+
+def _check_entity_page(page: str, texts: list[str], entities: list[list[dict]]) -> None:
+    tree = _parse(page)
+    _assert_safe(tree, page, scripts=0)
+    docs = tree.findall(".//article[@class='doc']")
+    assert len(docs) == len(texts)
+    for doc, text, found in zip(docs, texts, entities):
+        paragraph = doc.find("p[@class='text']")
+        assert _text(paragraph) == text  # every character, whitespace included
+        marks = paragraph.findall("mark")
+        assert len(marks) == len(found)
+        for mark, entity in zip(marks, found):
+            start, end = int(mark.get("data-start")), int(mark.get("data-end"))
+            assert (mark.get("data-label"), start, end) == (
+                entity["label"], entity["start"], entity["end"])
+            assert _text(mark) == text[start:end]
+            if entity.get("score") is not None:
+                assert mark.get("data-score") == f"{entity['score']:.3f}"
+                assert f"score {entity['score']:.3f}" in mark.get("title")
+
+
+def test_entities_page_of_tagger_results(tmp_path):
+    from ner.tagger import Tagger
+    from tests.tiny_model import write_model_folder
+
+    tagger = Tagger.load(write_model_folder(tmp_path / "model"))
+    results = tagger.tag_batch(TEXTS)
+    assert [e.label for e in results[0]] == ["PER", "PER", "LOC", "LOC", "ORG"]
+    page = html_lib.entities_page(zip(TEXTS, results), title="<i>tagged</i>")
+    _check_entity_page(page, TEXTS, [[e.__dict__ for e in found] for found in results])
+    assert _parse(page).find(".//h1").text == "<i>tagged</i>"
+
+
+def test_entities_page_of_ner_tag_records():
+    # What `python -m ner.tag` writes: the input's fields plus entities.
+    text = 'Q&A: "<b>Acme</b>" & Zoe'
+    acme, zoe = text.index("<b>"), text.index("Zoe")
+    records = [{"id": "doc-<1>", "text": text, "entities": [
+        {"label": "ORG", "start": acme, "end": acme + 11, "text": "<b>Acme</b>", "score": 0.25},
+        {"label": HOSTILE_TYPE, "start": zoe, "end": zoe + 3, "text": "Zoe", "score": 0.9999}]}]
+    page = html_lib.entities_page(records)
+    _check_entity_page(page, [text], [records[0]["entities"]])
+    header = _parse(page).find(".//article[@class='doc']/header")
+    assert "id: doc-<1>" in _text(header)
+    # Another text field name, as `ner.tag --text_field` allows.
+    page = html_lib.entities_page([{"body": "Zoe", "entities": [
+        {"label": "PER", "start": 0, "end": 3}]}], text_field="body")
+    _check_entity_page(page, ["Zoe"], [[{"label": "PER", "start": 0, "end": 3}]])
+
+
+@pytest.mark.parametrize("record, message", [
+    ({"text": "Zoe", "entities": [{"label": "PER", "start": 0, "end": 4}]}, "not a span"),
+    ({"text": "Zoe", "entities": [{"label": "PER", "start": 0, "end": 3, "text": "Zo"}]},
+     "is not the text at"),
+    ({"text": "Zoe Smith", "entities": [{"label": "PER", "start": 0, "end": 5},
+                                         {"label": "PER", "start": 4, "end": 9}]}, "overlaps"),
+    ({"text": "Zoe", "entities": [{"label": "PER", "start": "0", "end": 3}]}, "not integers"),
+    ({"text": "Zoe", "entities": [{"start": 0, "end": 3}]}, "lacks label"),
+    ({"entities": []}, "no string field 'text'"),
+    ({"text": "Zoe"}, "no list field 'entities'"),
+    ("just a string", "expected a"),
+])
+def test_entities_page_rejects_bad_records(record, message):
+    with pytest.raises(ValueError, match=message):
+        html_lib.entities_page([{"text": "fine", "entities": []}, record])
+
+
+# === Training curves ===
+
+LOG = [
+    {"epoch": 1, "step": 10, "seconds": 12.5, "loss": 9.5, "learning_rate": 1e-4,
+     "dev": {"precision": 0.5, "recall": 0.4, "f1": 0.4444},
+     "dev_types": {"PER": 0.6, HOSTILE_TYPE: 0.1}},
+    {"epoch": 2, "step": 20, "seconds": 11.0, "loss": 4.25, "learning_rate": 5e-5,
+     "dev": {"precision": 0.7, "recall": 0.6, "f1": 0.6462},
+     "dev_types": {"PER": 0.8, HOSTILE_TYPE: 0.3}},
+    {"epoch": 3, "step": 30, "seconds": 11.2, "loss": 3.0, "learning_rate": 0.0,
+     "dev": {"precision": 0.6, "recall": 0.6, "f1": 0.6},
+     "dev_types": {"PER": 0.7, HOSTILE_TYPE: 0.2}},
+]
+
+
+def test_curves_page_plots_and_lists_every_epoch(tmp_path):
+    (tmp_path / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in LOG))
+    target = write_curves(tmp_path)
+    assert target == tmp_path / "train_curves.html"
+    page = target.read_text(encoding="utf-8")
+    tree = _parse(page)
+    _assert_safe(tree, page, scripts=0)
+    assert [f.get("id") for f in tree.findall(".//figure")] == [
+        "chart-loss", "chart-learning_rate", "chart-dev", "chart-dev_types"]
+    assert all(f.find(f"{SVG}svg") is not None for f in tree.findall(".//figure"))
+    rows = tree.findall(".//table[@id='epochs-table']/tbody/tr")
+    cells = [[_text(td).strip() for td in row.findall("td")] for row in rows]
+    # The best epoch starred; per-type columns in sorted order (PER, then the hostile one).
+    assert cells[1] == ["2 \u2605", "20", "11.0", "4.2500", "5e-05", "70.00", "60.00", "64.62",
+                        "80.00", "30.00"]
+    headings = [_text(th) for th in tree.findall(".//table[@id='epochs-table']/thead/tr/th")]
+    assert headings[-2:] == ["F1 PER", f"F1 {HOSTILE_TYPE}"]  # markup in a type name is text
+    assert "did not beat it" in _text(tree.find(".//*[@id='verdict']"))
+    assert any(_text(t) == HOSTILE_TYPE for t in tree.iter(f"{SVG}text"))  # legend, as text
+
+
+def test_curves_page_of_an_older_log_and_a_run_still_improving():
+    old = [{k: v for k, v in r.items() if k not in ("learning_rate", "dev_types")} for r in LOG[:2]]
+    tree = _parse(curves_page(old))
+    assert [f.get("id") for f in tree.findall(".//figure")] == ["chart-loss", "chart-dev"]
+    assert "Still improving" in _text(tree.find(".//*[@id='verdict']"))
+    assert "written before they were logged" in _text(tree.find(".//main"))
+
+
+def test_read_log_names_the_bad_line(tmp_path):
+    path = tmp_path / "train_log.jsonl"
+    path.write_text(json.dumps(LOG[0]) + "\n{oops\n")
+    with pytest.raises(ValueError, match=r"train_log.jsonl:2: not valid JSON"):
+        read_log(path)
+    path.write_text("")
+    with pytest.raises(ValueError, match="no epoch logged yet"):
+        read_log(path)
+    with pytest.raises(FileNotFoundError):
+        read_log(tmp_path / "absent.jsonl")
+
+
+def test_curves_cli(tmp_path, repo_root):
+    (tmp_path / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in LOG))
+    out = tmp_path / "c.html"
+    done = subprocess.run([sys.executable, "-m", "evaluation.curves", f"--run_dir={tmp_path}",
+                           f"--output={out}"], cwd=repo_root, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == str(out), done.stderr
+    done = subprocess.run([sys.executable, "-m", "evaluation.curves",
+                           f"--run_dir={tmp_path / 'absent'}"], cwd=repo_root,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.startswith("curves: error: ")
