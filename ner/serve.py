@@ -6,93 +6,178 @@ Endpoints:
   `{"entities": [[{"label", "start", "end", "text", "score"}, ...], ...]}`,
   one list per text, in order. `start`/`end` are character (Unicode code
   point) offsets into the text, end exclusive, as `ner.Tagger.tag` gives them.
-* `GET /healthz`: liveness plus batching counters.
-* `GET /openapi.json` (and `/docs`): the OpenAPI description, with the limits.
+* `GET /healthz`: liveness plus batching counters, and the model's name,
+  version, labels and creation date from its card (`meta.json`; null for a
+  model folder written before cards existed).
+* `GET /openapi.json`: the OpenAPI description, with the limits. There are no
+  `/docs` or `/redoc` pages (theirs load scripts from a CDN).
 
-Stack: FastAPI on uvicorn. Both are among the most used Python web packages,
-released often and typed; FastAPI writes the OpenAPI description that the
-fuzzer and clients read, and uvicorn stops gracefully on SIGTERM (it stops
-accepting connections and lets requests in flight finish). The request body
-is parsed here rather than by FastAPI's pydantic layer, so that each kind of
-bad input (too large, not UTF-8, not JSON, wrong types, over a limit) gets
-its own status code and a message naming the field.
+Stack: FastAPI on uvicorn, with uvicorn's h11 HTTP/1.1 implementation. They
+are among the most used Python web packages, released often and typed;
+FastAPI writes the OpenAPI description that the fuzzer and clients read. The
+request body is parsed here rather than by FastAPI's pydantic layer, so that
+each kind of bad input (too large, not UTF-8, not JSON, wrong types, over a
+limit) gets its own status code and a message naming the field and what to
+change.
 
-Micro-batching: requests go into an asyncio queue. One batching task takes
-the first waiting request, then keeps adding requests until the batch holds
-`max_batch_size` texts or `max_wait_ms` has passed since the first arrived,
-and runs the whole batch through `Tagger.tag_batch` in one worker thread
-(TensorFlow parallelises inside the op; a second thread would only compete
-for the same cores). While the worker is busy, new requests queue up, so the
-busier the server, the fuller its batches. A request is never split: one with
-more texts than `max_batch_size` forms a batch by itself. If a batch fails,
-its requests are retried one by one, so one bad request cannot fail others.
+Work and fairness. The work of a text is its wordpieces (the encoder's
+tokens, counted with the model's tokenizer in a thread of their own; a word
+has at least one, so they bound the CRF's words too); tagging time is about
+linear in them. A text may have `max_text_wordpieces`, a request
+`max_request_wordpieces` (else 422 naming the flag). Requests are spread over
+batches of at most `max_batch_size` texts and `max_batch_wordpieces`
+wordpieces, text by text: each batch first takes one text of every request
+that has not had a turn (oldest first), then one text at a time from each
+request in turn, and runs through `Tagger.tag_batch` in one worker thread
+(TensorFlow parallelises inside the op). The promise: a request that arrives
+while others run is in the next batch that starts (unless the first texts of
+requests that came before it fill that batch), so a one-text request waits
+at most for the batch running when it arrived plus its own, each at most
+`max_batch_wordpieces` (a text is never split, hence `max_text_wordpieces <=
+max_batch_wordpieces`), plus `max_wait_ms`, however large the other requests
+are. A batch that follows another waits up to `max_wait_ms` for the clients
+it answered to send their next requests (so that concurrent clients share
+one batch instead of two half-size ones taking turns: small batches cost
+more per text); a request that finds the worker idle starts at once. Work accepted
+and not finished is bounded by `max_queued_wordpieces`; a request beyond it
+is answered 503 at once, with `Retry-After` from the recent tagging rate. A
+client that disconnects has its texts that no batch has taken dropped (one
+INFO line). If a batch fails, its requests are retried one by one, so one bad
+request cannot fail others.
 
-Errors are JSON, `{"error": {"code", "message", "field"}}`: 400 (body not
-UTF-8 or not JSON), 413 (body larger than `max_body_bytes`), 415 (not
-`application/json`), 422 (JSON of the wrong shape or types, too many texts,
-a text too long, a lone surrogate), 404/405 (unknown path or method).
+Connections (`make_server`): request line plus headers at most
+`max_header_bytes` (h11's limit; 431), a connection that has not sent a
+whole request head `keep_alive_timeout_s` after opening or after its last
+response is closed (uvicorn's keep-alive timer), a body must arrive within
+`body_timeout_s` (408), and at most `max_connections` connections are open
+(one more is answered 503 and closed at once).
+
+Shutdown: on SIGTERM the server stops accepting connections and requests,
+lets the batches run for `shutdown_timeout_s`, answers every request still
+unfinished 503 `shutting_down`, and exits (status 0) without waiting for a
+batch still running: within the timeout plus about half a second.
+
+Errors are JSON, `{"error": {"code", "message", "field"}}`, at every layer:
+400 (body not UTF-8 or not JSON; request not valid HTTP), 404/405 (unknown
+path or method), 408 (body too slow), 413 (body larger than
+`max_body_bytes`), 415 (not `application/json`), 422 (JSON of the wrong
+shape or types, too many texts, a text too long, too many wordpieces, a lone
+surrogate), 431 (headers too large), 500 (tagging failed), 503 (overloaded,
+too many connections, shutting down).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the handlers'
 # annotations at run time, and `Request` is imported inside `create_app`.
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import dataclasses
+import http
 import json
 import logging
+import math
+import os
+import resource
 import signal
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 logger = logging.getLogger(__name__)
+
+# Characters counted per call of the wordpiece counter (some 10-40 ms): a
+# request over budget is refused after at most this much counting beyond its
+# budget, and requests counted at the same time take turns chunk by chunk.
+_COUNT_CHUNK_CHARS = 8192
+# Tagging rate assumed for Retry-After until a batch has been timed: about
+# half of what the default model does on two CPU cores (BENCHMARKS.md).
+_ASSUMED_WORDPIECES_PER_S = 2000
+# uvicorn's own graceful-shutdown timeout is this much after ours: a backstop
+# that cancels handlers (500 text/plain) if ours ever failed to answer them.
+_SHUTDOWN_BACKSTOP_S = 1.0
 
 __all__ = ["MicroBatcher", "ServeOptions", "create_app", "serve"]
 
 
 @dataclasses.dataclass
 class ServeOptions:
-    """Server settings; the flags of `python -m ner.serve`.
+    """Server settings; the flags of `python -m ner.serve` (see its `--help`).
 
     Attributes:
         host: address to bind; loopback unless told otherwise.
         port: TCP port.
         max_batch_size: texts per tagging batch.
-        max_wait_ms: how long the first request of a batch waits for others.
+        max_wait_ms: how long a batch that follows another waits for more
+            requests (and one on an idle worker for requests being measured).
         max_texts: texts per request.
         max_text_chars: characters (code points) per text.
         max_body_bytes: request body size.
+        max_text_wordpieces: wordpieces per text (the unit of work).
+        max_request_wordpieces: wordpieces per request.
+        max_batch_wordpieces: wordpieces per tagging batch; the fairness
+            bound (see the module docstring).
+        max_queued_wordpieces: work accepted and not finished; beyond it 503.
+        max_connections: open connections; beyond it 503 and closed.
+        max_header_bytes: request line and headers (h11); beyond it 431.
+        keep_alive_timeout_s: a connection without a whole request head this
+            long after opening or after its last response is closed.
+        body_timeout_s: time for a body to arrive once its head has; then 408.
         shutdown_timeout_s: on SIGTERM, how long requests in flight may take
-            to finish before they are cancelled.
+            to finish before they are answered 503.
     """
 
     host: str = "127.0.0.1"
     port: int = 8080
-    max_batch_size: int = 32
-    max_wait_ms: float = 5.0
+    max_batch_size: int = 256
+    max_wait_ms: float = 50.0
     max_texts: int = 64
     max_text_chars: int = 10_000
     max_body_bytes: int = 1_000_000
+    max_text_wordpieces: int = 4096
+    max_request_wordpieces: int = 16_384
+    max_batch_wordpieces: int = 4096
+    max_queued_wordpieces: int = 65_536
+    max_connections: int = 200
+    max_header_bytes: int = 16_384
+    keep_alive_timeout_s: float = 5.0
+    body_timeout_s: float = 10.0
     shutdown_timeout_s: float = 30.0
 
     def __post_init__(self):
-        for name in ("max_batch_size", "max_texts", "max_text_chars", "max_body_bytes"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name.startswith("max_") and field.type is int and (
+                    not isinstance(value, int) or value < 1):
+                raise ValueError(f"{field.name} must be a positive integer, got {value!r}")
         if self.max_wait_ms < 0:
             raise ValueError(f"max_wait_ms must be >= 0, got {self.max_wait_ms!r}")
+        if self.shutdown_timeout_s < 0:
+            raise ValueError(f"shutdown_timeout_s must be >= 0, got {self.shutdown_timeout_s!r}")
+        for name in ("keep_alive_timeout_s", "body_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be in [0, 65535], got {self.port!r}")
+        # A text is tagged whole, in one batch: these keep every batch, and so
+        # the fairness bound, within max_batch_wordpieces.
+        for small, large in (("max_text_wordpieces", "max_batch_wordpieces"),
+                             ("max_text_wordpieces", "max_request_wordpieces"),
+                             ("max_request_wordpieces", "max_queued_wordpieces")):
+            if getattr(self, small) > getattr(self, large):
+                raise ValueError(f"{small} ({getattr(self, small)}) must not exceed {large} "
+                                 f"({getattr(self, large)})")
 
 
 class ApiError(Exception):
     """A client error answered as `{"error": {...}}` with an HTTP status."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field
+        self.headers = headers
 
     def body(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message, "field": self.field}}
@@ -101,20 +186,69 @@ class ApiError(Exception):
 # === Micro-batching ===
 
 
-@dataclasses.dataclass
-class _Pending:
+class Overloaded(Exception):
+    """The batcher holds more queued work than its bound; retry later."""
+
+    def __init__(self, queued: int, limit: int, retry_after_s: int):
+        super().__init__(f"{queued} units of work are queued; the bound is {limit}")
+        self.queued, self.limit, self.retry_after_s = queued, limit, retry_after_s
+
+
+class ShuttingDown(Exception):
+    """The server stopped taking work, or its shutdown deadline passed."""
+
+
+@dataclasses.dataclass(eq=False)
+class _Job:
+    """One request: its texts, their work, and results as batches deliver them."""
+
     texts: list[str]
+    work: list[int]
     future: asyncio.Future
+    results: list[Any]
+    left: int  # texts without a result yet
+    next: int = 0  # first text not yet given to a batch
+
+    def unscheduled_work(self) -> int:
+        return sum(self.work[self.next:])
 
 
 class MicroBatcher:
-    """Gathers concurrent requests into batches for a blocking batch function.
+    """Interleaves concurrent requests in bounded batches for one blocking batch function.
+
+    Each request's texts are spread over batches: a batch takes the first
+    text of every request that has not had a turn yet (oldest first), then
+    one text at a time from each request in turn (round robin), up to
+    `max_batch_size` texts and `max_batch_work`; a text that would take it
+    over is passed by (its request stays first in line) and smaller ones
+    behind it may still join. Batches run one at a time in one worker thread
+    (TensorFlow parallelises inside the op; a second thread would only
+    compete for the same cores). So a request that arrives while a heavy one
+    runs is in the next batch that starts, and waits at most for the batch
+    running when it came plus its own, not for the heavy request. A text is
+    never split; it is a batch's unit.
+
+    Work is whatever the caller measures per text (the server passes
+    wordpieces). `submit` refuses a request at once with `Overloaded` when the
+    work admitted and not yet finished would exceed `max_queued_work`;
+    cancelling the task that awaits `submit` drops the request's texts that no
+    batch has taken yet. If a batch fails, its requests are retried one by
+    one, so one bad request cannot fail others.
 
     Args:
         fn: takes a list of texts and returns one result per text, in order.
             Runs in a single worker thread.
-        max_batch_size: texts per batch (a larger request is a batch alone).
-        max_wait_s: how long a batch's first request waits for more.
+        max_batch_size: texts per batch.
+        max_wait_s: how long a batch that is not full may wait for more
+            requests: after another batch, up to this long from its end (the
+            clients it answered come back); on an idle worker, only while
+            requests are being admitted (`admitting`).
+        max_batch_work: work per batch (None: unbounded); a text with more
+            work than this is a batch alone.
+        max_queued_work: bound on work admitted and not finished (None:
+            unbounded). A request is always admitted into an empty batcher.
+        assumed_rate: work per second for `retry_after_s` until a batch has
+            been timed (None: 1 s).
 
     Example:
         >>> async def main():
@@ -129,107 +263,302 @@ class MicroBatcher:
     """
 
     def __init__(self, fn: Callable[[list[str]], Sequence[Any]], max_batch_size: int,
-                 max_wait_s: float):
+                 max_wait_s: float, max_batch_work: int | None = None,
+                 max_queued_work: int | None = None, assumed_rate: float | None = None):
         self._fn = fn
+        self.assumed_rate = assumed_rate
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_s
-        self._queue: asyncio.Queue[_Pending] | None = None
-        self._carry: _Pending | None = None
+        self.max_batch_work = max_batch_work
+        self.max_queued_work = max_queued_work
+        self._fresh: collections.deque[_Job] = collections.deque()  # no turn yet, oldest first
+        self._rotation: collections.deque[_Job] = collections.deque()  # had a turn, more to do
+        self._running: list[_Job] = []  # requests with a text in the running batch
+        self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self.stats = {"requests": 0, "texts": 0, "batches": 0, "largest_batch": 0}
+        self._abort_handle: asyncio.TimerHandle | None = None
+        self._rate: float | None = None  # work per second, smoothed over batches
+        self.queued_work = 0  # admitted and not finished, the running batch included
+        self.draining = False
+        self._thread_busy = False  # set before a batch is handed over, cleared by the thread
+        self._admitting = 0  # requests being read or measured (see `admitting`)
+        self._last_batch_end = -math.inf
+        self.stopped: asyncio.Event | None = None  # set when the shutdown deadline passes
+        self.stats = {"requests": 0, "texts": 0, "batches": 0, "largest_batch": 0, "work": 0,
+                      "overloaded": 0, "cancelled_texts": 0, "shutdown_refused": 0}
 
     async def start(self) -> None:
-        self._queue = asyncio.Queue()
+        self._wakeup = asyncio.Event()
+        self.stopped = asyncio.Event()
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="tagger")
         self._task = asyncio.get_running_loop().create_task(self._run(), name="micro-batcher")
 
+    def drain(self, timeout_s: float) -> None:
+        """Begins a graceful stop: refuses new requests; after `timeout_s`, fails the rest.
+
+        Queued work keeps running until then. When the deadline passes, every
+        unfinished request fails with `ShuttingDown` at once, even one whose
+        text is in the running batch, and `stopped` is set.
+        """
+        if self.draining:
+            return
+        self.draining = True
+        self._abort_handle = asyncio.get_running_loop().call_later(
+            max(0.0, timeout_s), self._abort, "the server is shutting down and this request "
+            "did not finish in time; send it again once the server is back")
+        if not self._fresh and not self._rotation and not self._running:
+            self._abort("the server is shutting down")
+
     async def stop(self) -> None:
-        """Stops batching; requests still queued get an error."""
+        """Stops batching; unfinished requests get `ShuttingDown`. A running batch is left."""
+        if self._abort_handle is not None:
+            self._abort_handle.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        pending = [self._carry] if self._carry else []
-        while self._queue is not None and not self._queue.empty():
-            pending.append(self._queue.get_nowait())
-        for item in pending:
-            if not item.future.done():
-                item.future.set_exception(RuntimeError("server is shutting down"))
+        self._abort("the server is shutting down")
         if self._executor is not None:
-            self._executor.shutdown(wait=True)
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def busy(self) -> bool:
+        """Whether the worker thread is running a batch (even for a cancelled caller)."""
+        return self._thread_busy
 
     @property
     def queued(self) -> int:
-        """Requests waiting for a batch."""
-        return (self._queue.qsize() if self._queue else 0) + (self._carry is not None)
+        """Requests with texts that no batch has taken yet."""
+        return len(self._fresh) + len(self._rotation)
 
-    async def submit(self, texts: list[str]) -> list[Any]:
-        """Queues texts and waits for their results (one per text)."""
-        if self._queue is None:
+    def retry_after_s(self) -> int:
+        """Seconds until the queued work should be done, at the recent rate; 1 to 120."""
+        rate = self._rate or self.assumed_rate
+        if not rate:
+            return 1
+        return int(min(120, max(1, math.ceil(self.queued_work / rate))))
+
+    @contextlib.contextmanager
+    def admitting(self):
+        """Marks a request on its way to `submit` (being read or measured).
+
+        A batch that is not full waits for such requests, up to `max_wait_s`.
+        """
+        self._admitting += 1
+        try:
+            yield
+        finally:
+            self._admitting -= 1
+            if self._wakeup is not None:
+                self._wakeup.set()
+
+    def check_admission(self, work: int = 0) -> None:
+        """Raises `ShuttingDown` or `Overloaded` if a request of `work` would be refused now."""
+        if self.draining:
+            self.stats["shutdown_refused"] += 1
+            raise ShuttingDown("the server is shutting down; send the request again once it "
+                               "is back")
+        limit = self.max_queued_work
+        if limit is not None and self.queued_work > 0 and self.queued_work + work > limit:
+            self.stats["overloaded"] += 1
+            raise Overloaded(self.queued_work, limit, self.retry_after_s())
+
+    async def submit(self, texts: list[str], work: Sequence[int] | None = None) -> list[Any]:
+        """Queues texts and waits for their results (one per text).
+
+        Args:
+            texts: the request's texts.
+            work: per text, its cost in the unit of `max_batch_work` (default 1).
+
+        Raises:
+            Overloaded: the queued work would exceed `max_queued_work`.
+            ShuttingDown: draining, or the shutdown deadline passed.
+            Exception: what `fn` raised on this request's texts.
+        """
+        if self._wakeup is None:
             raise RuntimeError("MicroBatcher.start() was not called")
-        future = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(list(texts), future))
-        return await future
+        work = [1] * len(texts) if work is None else [int(w) for w in work]
+        if len(work) != len(texts):
+            raise ValueError(f"work has {len(work)} entries for {len(texts)} texts")
+        if not texts:
+            return []
+        self.check_admission(sum(work))
+        job = _Job(list(texts), work, asyncio.get_running_loop().create_future(),
+                   [None] * len(texts), left=len(texts))
+        self._fresh.append(job)
+        self.queued_work += sum(work)
+        self.stats["requests"] += 1
+        self.stats["texts"] += len(texts)
+        self._wakeup.set()
+        try:
+            return await job.future
+        except asyncio.CancelledError:
+            self._drop(job)  # the caller is gone: no batch takes its texts any more
+            raise
 
-    async def _next_batch(self) -> list[_Pending]:
-        loop = asyncio.get_running_loop()
-        first = self._carry or await self._queue.get()
-        self._carry = None
-        batch, size = [first], len(first.texts)
-        deadline = loop.time() + self.max_wait_s
-        while size < self.max_batch_size:
-            if self._queue.empty():
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(self._queue.get(), remaining)
-                except TimeoutError:
-                    break
+    def _drop(self, job: _Job) -> None:
+        """Removes a request's untaken texts from the queue (its running ones finish)."""
+        if job.next < len(job.texts):
+            self.stats["cancelled_texts"] += len(job.texts) - job.next
+            self.queued_work -= job.unscheduled_work()
+            job.next = len(job.texts)
+        for queue in (self._fresh, self._rotation):
+            with contextlib.suppress(ValueError):
+                queue.remove(job)
+
+    def _abort(self, message: str) -> None:
+        for job in [*self._fresh, *self._rotation, *self._running]:
+            self._drop(job)
+            if not job.future.done():
+                job.future.set_exception(ShuttingDown(message))
+        if self.stopped is not None:
+            self.stopped.set()
+
+    def _waiting(self) -> tuple[int, int]:
+        """(texts, work) that no batch has taken yet."""
+        jobs = [*self._fresh, *self._rotation]
+        return (sum(len(j.texts) - j.next for j in jobs), sum(j.unscheduled_work() for j in jobs))
+
+    def _full(self) -> bool:
+        texts, work = self._waiting()
+        return texts >= self.max_batch_size or (self.max_batch_work is not None
+                                                and work >= self.max_batch_work)
+
+    def _take_batch(self) -> list[tuple[_Job, int]]:
+        """(request, text index) pairs of the next batch; see the class docstring."""
+        batch: list[tuple[_Job, int]] = []
+        work = 0
+
+        def fits(job: _Job) -> bool:
+            if not batch:
+                return True  # a text with more work than a batch goes alone
+            return len(batch) < self.max_batch_size and (
+                self.max_batch_work is None or work + job.work[job.next] <= self.max_batch_work)
+
+        def take(job: _Job) -> None:
+            nonlocal work
+            batch.append((job, job.next))
+            work += job.work[job.next]
+            job.next += 1
+            if job.next < len(job.texts):
+                self._rotation.append(job)
+
+        # One text of each request that has not had a turn, oldest first. A
+        # request whose text does not fit keeps its place for the next batch,
+        # and smaller ones behind it may still join this one.
+        waiting = collections.deque()
+        for job in self._fresh:
+            if fits(job):
+                take(job)
             else:
-                # Requests that queued while the worker was busy join at once.
-                item = self._queue.get_nowait()
-            if size + len(item.texts) > self.max_batch_size:
-                self._carry = item  # first of the next batch; never split
-                break
-            batch.append(item)
-            size += len(item.texts)
+                waiting.append(job)
+        self._fresh = waiting
+        # Then one text at a time from each request in turn, passing over a
+        # text that does not fit (its request stays first in line).
+        progress = True
+        while self._rotation and progress and len(batch) < self.max_batch_size:
+            progress, skipped = False, []
+            for _ in range(len(self._rotation)):
+                job = self._rotation.popleft()
+                if fits(job):
+                    take(job)
+                    progress = True
+                else:
+                    skipped.append(job)
+            self._rotation.extendleft(reversed(skipped))
         return batch
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            batch = [p for p in await self._next_batch() if not p.future.done()]
-            if not batch:
-                continue
-            texts = [t for p in batch for t in p.texts]
-            self.stats["batches"] += 1
-            self.stats["requests"] += len(batch)
-            self.stats["texts"] += len(texts)
-            self.stats["largest_batch"] = max(self.stats["largest_batch"], len(texts))
+            while not (self._fresh or self._rotation):
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            # The worker is free; a batch that is not full may wait a little.
+            # Right after a batch (under load), up to max_wait_s from its end:
+            # the clients it answered send their next requests, and waiting
+            # for them keeps all clients in one batch instead of two
+            # half-size batches taking turns. Otherwise only for requests
+            # being admitted (read and measured), up to max_wait_s.
+            now = loop.time()
+            after_batch = now - self._last_batch_end < self.max_wait_s
+            deadline = (self._last_batch_end if after_batch else now) + self.max_wait_s
+            while (self._fresh or self._rotation) and not self._full() and (
+                    after_batch or self._admitting) and loop.time() < deadline:
+                self._wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), deadline - loop.time())
+            batch = self._take_batch()
+            if batch:
+                await self._execute(batch)
+
+    async def _execute(self, batch: list[tuple[_Job, int]]) -> None:
+        loop = asyncio.get_running_loop()
+        texts = [job.texts[i] for job, i in batch]
+        work = sum(job.work[i] for job, i in batch)
+        self._running = list({id(job): job for job, _ in batch}.values())
+        self.stats["batches"] += 1
+        self.stats["work"] += work
+        self.stats["largest_batch"] = max(self.stats["largest_batch"], len(texts))
+        began = loop.time()
+        try:
             try:
-                results = await loop.run_in_executor(self._executor, self._fn, texts)
+                results = await self._in_thread(texts)
                 if len(results) != len(texts):
                     raise RuntimeError(f"batch function returned {len(results)} results "
                                        f"for {len(texts)} texts")
             except Exception:  # noqa: BLE001 - isolate the request that failed
-                logger.exception("batch of %d requests failed; retrying one by one", len(batch))
-                for p in batch:
-                    try:
-                        one = await loop.run_in_executor(self._executor, self._fn, p.texts)
-                    except Exception as e:  # noqa: BLE001 - reported to that caller only
-                        if not p.future.done():
-                            p.future.set_exception(e)
-                    else:
-                        if not p.future.done():
-                            p.future.set_result(list(one))
+                logger.exception("batch of %d texts from %d requests failed; retrying each "
+                                 "request's texts alone", len(texts), len(self._running))
+                await self._execute_one_by_one(batch)
+                return
+        finally:
+            self.queued_work -= work
+            self._running = []
+            self._last_batch_end = loop.time()
+        seconds = loop.time() - began
+        logger.debug("batch of %d texts, %d units of work, from %d requests: %.3f s",
+                     len(texts), work, len({id(job) for job, _ in batch}), seconds)
+        if seconds > 0:
+            rate = work / seconds
+            self._rate = rate if self._rate is None else 0.7 * self._rate + 0.3 * rate
+        for (job, i), result in zip(batch, results):
+            self._deliver(job, i, result)
+
+    async def _execute_one_by_one(self, batch: list[tuple[_Job, int]]) -> None:
+        for job in {id(job): job for job, _ in batch}.values():
+            indices = [i for j, i in batch if j is job]
+            if job.future.done():
                 continue
-            offset = 0
-            for p in batch:
-                if not p.future.done():
-                    p.future.set_result(list(results[offset:offset + len(p.texts)]))
-                offset += len(p.texts)
+            try:
+                results = await self._in_thread([job.texts[i] for i in indices])
+            except Exception as e:  # noqa: BLE001 - reported to that caller only
+                self._drop(job)
+                if not job.future.done():
+                    job.future.set_exception(e)
+                continue
+            for i, result in zip(indices, results):
+                self._deliver(job, i, result)
+
+    async def _in_thread(self, texts: list[str]) -> Sequence[Any]:
+        def call():
+            try:
+                return self._fn(texts)
+            finally:
+                self._thread_busy = False
+
+        self._thread_busy = True
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    @staticmethod
+    def _deliver(job: _Job, index: int, result: Any) -> None:
+        if job.future.done():
+            return
+        job.results[index] = result
+        job.left -= 1
+        if job.left == 0:
+            job.future.set_result(job.results)
 
 
 # === Request parsing ===
@@ -277,8 +606,11 @@ def parse_tag_request(body: bytes, content_type: str | None, options: ServeOptio
         # clean error, not a crash.
         raise ApiError(400, "malformed_json",
                        "the body is not valid JSON: nested too deeply") from None
-    except ValueError as e:  # e.g. an integer of more than 4,300 digits
-        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {e}") from None
+    except ValueError:  # an integer of more than 4,300 digits (Python's limit)
+        raise ApiError(400, "malformed_json",
+                       f"the body holds a number of more than {sys.get_int_max_str_digits()} "
+                       "digits, which is not read; 'texts' must be an array of strings"
+                       ) from None
     if not isinstance(value, dict):
         raise ApiError(422, "invalid_type",
                        f"the body must be a JSON object, got {_json_type(value)}")
@@ -296,7 +628,7 @@ def parse_tag_request(body: bytes, content_type: str | None, options: ServeOptio
     if len(texts) > options.max_texts:
         raise ApiError(422, "too_many_texts",
                        f"'texts' holds {len(texts)} texts; at most {options.max_texts} are allowed "
-                       "per request", field="texts")
+                       "per request (--max_texts): send them in several requests", field="texts")
     for i, t in enumerate(texts):
         if not isinstance(t, str):
             raise ApiError(422, "invalid_type", f"texts[{i}] must be a string, got {_json_type(t)}",
@@ -304,7 +636,8 @@ def parse_tag_request(body: bytes, content_type: str | None, options: ServeOptio
         if len(t) > options.max_text_chars:
             raise ApiError(422, "text_too_long",
                            f"texts[{i}] has {len(t)} characters; at most "
-                           f"{options.max_text_chars} are allowed", field=f"texts[{i}]")
+                           f"{options.max_text_chars} are allowed (--max_text_chars): split it "
+                           "into shorter texts", field=f"texts[{i}]")
         try:
             t.encode("utf-8")
         except UnicodeEncodeError as e:
@@ -354,8 +687,17 @@ def _openapi_models(options: ServeOptions):
     class ErrorResponse(BaseModel):
         error: ErrorDetail
 
+    class ModelInfo(BaseModel):
+        name: str | None = Field(description="The model's name (its training folder's).")
+        version: str | None = Field(description="First 12 hex digits of its weights' sha256.")
+        labels: list[str]
+        created: str | None = None
+        library_version: str | None = None
+
     class Health(BaseModel):
         status: str
+        model: ModelInfo | None = Field(
+            description="From the model card (meta.json); null when the model has none.")
         entity_types: list[str]
         queued: int
         requests: int
@@ -373,7 +715,11 @@ def _openapi_models(options: ServeOptions):
                 "type": "array",
                 "maxItems": options.max_texts,
                 "items": {"type": "string", "maxLength": options.max_text_chars},
-                "description": "Raw texts to tag; each is split into sentences and words.",
+                "description": "Raw texts to tag; each is split into sentences and words. "
+                               "Also at most "
+                               f"{options.max_text_wordpieces} wordpieces (the model's tokens) "
+                               f"per text and {options.max_request_wordpieces} per request "
+                               "(422 otherwise).",
             }
         },
         "example": {"texts": ["Alice Smith flew from Paris to Berlin on Monday."]},
@@ -381,8 +727,17 @@ def _openapi_models(options: ServeOptions):
     return TagResponse, ErrorResponse, Health, request_schema
 
 
+def _model_info(meta: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not meta:
+        return None
+    return {"name": meta.get("name"), "version": meta.get("version"),
+            "labels": list(meta.get("labels") or []), "created": meta.get("created"),
+            "library_version": (meta.get("library") or {}).get("version")}
+
+
 def create_app(tag_batch: Callable[[list[str]], Sequence[Sequence[Any]]], options: ServeOptions,
-               entity_types: Sequence[str] = ()):
+               entity_types: Sequence[str] = (), meta: dict[str, Any] | None = None,
+               measure: Callable[[list[str]], Sequence[int]] | None = None):
     """Builds the FastAPI application.
 
     Args:
@@ -390,9 +745,15 @@ def create_app(tag_batch: Callable[[list[str]], Sequence[Sequence[Any]]], option
             start, end, text and score), e.g. `Tagger.tag_batch`.
         options: limits and batching settings.
         entity_types: reported by `/healthz`.
+        meta: the model card (`Tagger.meta`), whose name, version and labels
+            `/healthz` reports; None for a model without one.
+        measure: texts -> per text its work in wordpieces, e.g.
+            `wordpiece_counter(tagger.tokenizer)`; runs in its own thread. None
+            counts characters, which bound wordpieces from above for all but
+            a few letters that normalisation expands.
 
     Returns:
-        A `fastapi.FastAPI` app; run it with uvicorn (see `serve`).
+        A `fastapi.FastAPI` app; run it with uvicorn (see `make_server`).
     """
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse, Response
@@ -401,31 +762,47 @@ def create_app(tag_batch: Callable[[list[str]], Sequence[Sequence[Any]]], option
     TagResponse, ErrorResponse, Health, request_schema = _openapi_models(options)
     batcher = MicroBatcher(lambda texts: [[_entity_dict(e) for e in ents]
                                           for ents in tag_batch(texts)],
-                           options.max_batch_size, options.max_wait_ms / 1000.0)
+                           options.max_batch_size, options.max_wait_ms / 1000.0,
+                           max_batch_work=options.max_batch_wordpieces,
+                           max_queued_work=options.max_queued_wordpieces,
+                           assumed_rate=_ASSUMED_WORDPIECES_PER_S)
+    measure = measure or (lambda texts: [len(t) for t in texts])
+    counter: list[concurrent.futures.ThreadPoolExecutor] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
+        # Counting has its own thread, so that a request is measured (and
+        # refused if over a budget) while a batch runs.
+        counter.append(concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="count"))
         await batcher.start()
         try:
             yield
         finally:
             await batcher.stop()
+            counter.pop().shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(
         title="BERT NER",
         version=_version(),
         description="Named-entity recognition with BERT: character offsets and CRF span scores.",
         lifespan=lifespan,
+        # No /docs or /redoc: their pages load scripts from a CDN. No redirect
+        # of "/path/" to "/path": its Location would be built from the Host
+        # header, which the client chooses.
+        docs_url=None,
+        redoc_url=None,
+        redirect_slashes=False,
     )
     app.state.batcher = batcher
 
-    def error_response(status: int, code: str, message: str, field: str | None = None):
+    def error_response(status: int, code: str, message: str, field: str | None = None,
+                       headers: dict[str, str] | None = None):
         return JSONResponse({"error": {"code": code, "message": message, "field": field}},
-                            status_code=status)
+                            status_code=status, headers=headers)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
-        return JSONResponse(exc.body(), status_code=exc.status)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
@@ -434,14 +811,84 @@ def create_app(tag_batch: Callable[[list[str]], Sequence[Sequence[Any]]], option
         response.headers.update(exc.headers or {})
         return response
 
+    @app.exception_handler(Overloaded)
+    async def _overloaded(request: Request, exc: Overloaded):
+        return error_response(
+            503, "overloaded",
+            f"the server has {exc.queued} wordpieces of work queued and takes at most "
+            f"{exc.limit} (--max_queued_wordpieces); send the request again after "
+            f"{exc.retry_after_s} s (Retry-After)",
+            headers={"Retry-After": str(exc.retry_after_s)})
+
+    @app.exception_handler(ShuttingDown)
+    async def _shutting_down(request: Request, exc: ShuttingDown):
+        return error_response(503, "shutting_down", str(exc),
+                              headers={"Retry-After": "5", "Connection": "close"})
+
+    @app.exception_handler(_ClientGone)
+    async def _client_gone(request: Request, exc: _ClientGone):
+        # Never sent: the connection is closed. uvicorn wants a response.
+        return Response(status_code=499)
+
+    @app.exception_handler(Exception)
+    async def _internal_error(request: Request, exc: Exception):
+        return error_response(500, "internal_error",
+                              "the server failed on this request; its log has the details")
+
     errors = {
-        400: {"model": ErrorResponse, "description": "The body is not UTF-8 or not JSON."},
+        400: {"model": ErrorResponse,
+              "description": "The body is not UTF-8 or not JSON, or the request is not HTTP."},
+        408: {"model": ErrorResponse,
+              "description": f"The body took longer than {options.body_timeout_s:g} s to arrive."},
         413: {"model": ErrorResponse,
               "description": f"The body exceeds {options.max_body_bytes} bytes."},
         415: {"model": ErrorResponse, "description": "Content-Type is not application/json."},
         422: {"model": ErrorResponse,
-              "description": "Wrong shape or types, too many texts, or a text too long."},
+              "description": "Wrong shape or types, too many texts, a text too long, or more "
+                             f"wordpieces than a text ({options.max_text_wordpieces}) or a "
+                             f"request ({options.max_request_wordpieces}) may have."},
+        431: {"model": ErrorResponse,
+              "description": f"The request line and headers exceed {options.max_header_bytes} "
+                             "bytes."},
+        500: {"model": ErrorResponse, "description": "Tagging failed on this request."},
+        503: {"model": ErrorResponse,
+              "description": "Too much work queued (retry after Retry-After seconds), too many "
+                             "connections, or shutting down."},
     }
+
+    async def count_wordpieces(texts: list[str]) -> list[int]:
+        """Per text its wordpieces; 422 as soon as a budget is exceeded."""
+        loop = asyncio.get_running_loop()
+        work: list[int] = []
+        while len(work) < len(texts):
+            # Counted in pieces, stopping at the first budget exceeded, so a
+            # request over budget costs little to refuse and the counting
+            # thread serves other requests in between.
+            end, chars = len(work) + 1, len(texts[len(work)])
+            while end < len(texts) and chars + len(texts[end]) <= _COUNT_CHUNK_CHARS:
+                chars += len(texts[end])
+                end += 1
+            counts = await loop.run_in_executor(counter[0], measure, texts[len(work):end])
+            for count in counts:
+                i = len(work)
+                if count > options.max_text_wordpieces:
+                    raise ApiError(
+                        422, "text_too_many_wordpieces",
+                        f"texts[{i}] has {count} wordpieces (the model's tokens: about 1.2 per "
+                        f"English word, more for rare or long words); at most "
+                        f"{options.max_text_wordpieces} are allowed per text "
+                        "(--max_text_wordpieces): split it into shorter texts",
+                        field=f"texts[{i}]")
+                work.append(int(count))
+                if sum(work) > options.max_request_wordpieces:
+                    raise ApiError(
+                        422, "too_many_wordpieces",
+                        f"texts[0] to texts[{i}] already have {sum(work)} wordpieces (the "
+                        "model's tokens: about 1.2 per English word); at most "
+                        f"{options.max_request_wordpieces} are allowed per request "
+                        "(--max_request_wordpieces): send the texts in several requests",
+                        field="texts")
+        return work
 
     @app.post(
         "/v1/tag",
@@ -452,9 +899,30 @@ def create_app(tag_batch: Callable[[list[str]], Sequence[Sequence[Any]]], option
             "required": True, "content": {"application/json": {"schema": request_schema}}}},
     )
     async def tag(request: Request) -> Response:
-        body = await _read_body(request, options.max_body_bytes)
-        texts = parse_tag_request(body, request.headers.get("content-type"), options)
-        entities = await batcher.submit(texts) if texts else []
+        began = time.monotonic()
+        body = await _read_body(request, options, batcher.stopped)
+        with batcher.admitting():  # not while the body arrives: a slow client would hold batches
+            texts = parse_tag_request(body, request.headers.get("content-type"), options)
+            if not texts:
+                return Response(b'{"entities": []}', media_type="application/json")
+            batcher.check_admission()  # refuse at once, before counting, when full
+            work = await count_wordpieces(texts)
+            # Queued before the batcher sees that this admission ended.
+            tagging = asyncio.ensure_future(batcher.submit(texts, work))
+        if await _first_of(tagging, _disconnected(request)) is not tagging:
+            # Cancelling `tagging` dropped the texts no batch had taken.
+            logger.info("client %s closed the connection %.1f s into a request of %d texts; "
+                        "its untagged texts were dropped", _client(request),
+                        time.monotonic() - began, len(texts))
+            raise _ClientGone()
+        try:
+            entities = tagging.result()
+        except (Overloaded, ShuttingDown):
+            raise
+        except Exception as e:  # noqa: BLE001 - the batcher logged the traceback
+            raise ApiError(500, "tagging_failed",
+                           f"tagging failed on these texts ({type(e).__name__}); the server "
+                           "log has the details") from None
         payload = json.dumps({"entities": entities}, ensure_ascii=False, allow_nan=False)
         return Response(payload.encode("utf-8"), media_type="application/json")
 
@@ -462,25 +930,88 @@ def create_app(tag_batch: Callable[[list[str]], Sequence[Sequence[Any]]], option
     async def healthz() -> dict[str, Any]:
         limits = {k: v for k, v in dataclasses.asdict(options).items()
                   if k.startswith("max_")}
-        return {"status": "ok", "entity_types": list(entity_types), "queued": batcher.queued,
+        return {"status": "ok", "model": _model_info(meta), "entity_types": list(entity_types),
+                "queued": batcher.queued,
                 **batcher.stats, "limits": limits}
 
     return app
 
 
-async def _read_body(request, limit: int) -> bytes:
-    """The request body, or 413 as soon as it is known to exceed `limit`."""
+async def _read_body(request, options: ServeOptions, stopped: asyncio.Event) -> bytes:
+    """The request body; 413 as soon as it exceeds the limit, 408 if it is too slow.
+
+    A client that disconnects meanwhile raises `_ClientGone` (one INFO line),
+    and the shutdown deadline raises `ShuttingDown`.
+    """
+    from starlette.requests import ClientDisconnect
+
+    limit = options.max_body_bytes
+    too_large = (f"at most {limit} bytes are allowed (--max_body_bytes); send fewer or shorter "
+                 "texts per request")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, "body_too_large",
-                       f"the body has {declared} bytes; at most {limit} are allowed")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "body_too_large", f"the body exceeds {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        raise ApiError(413, "body_too_large", f"the body has {declared} bytes; {too_large}")
+
+    async def read() -> bytes:
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, "body_too_large", f"the body exceeds {limit} bytes; "
+                               f"{too_large}")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    reading = asyncio.ensure_future(read())
+    ended = await _first_of(reading, stopped.wait(), timeout=options.body_timeout_s)
+    if ended is reading:
+        try:
+            return reading.result()
+        except ClientDisconnect:
+            logger.info("client %s closed the connection while sending its body",
+                        _client(request))
+            raise _ClientGone() from None
+    if ended is None:
+        raise ApiError(408, "body_timeout",
+                       f"the body did not arrive within {options.body_timeout_s:g} s "
+                       "(--body_timeout_s); send it in one go, or less of it",
+                       headers={"Connection": "close"})
+    raise ShuttingDown("the server is shutting down; send the request again once it is back")
+
+
+class _ClientGone(Exception):
+    """The client closed its connection before the answer; nothing is sent."""
+
+
+async def _first_of(main: asyncio.Future, other: Awaitable, timeout: float | None = None):
+    """Waits until `main` or `other` ends, or `timeout` passes; cancels what is left.
+
+    Returns:
+        `main` if it ended first, None on timeout, else the task of `other`.
+    """
+    rival = asyncio.ensure_future(other)
+    try:
+        done, _ = await asyncio.wait({main, rival}, timeout=timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        left = [t for t in (main, rival) if not t.done()]
+        for task in left:
+            task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
+    if main in done:
+        return main
+    return rival if rival in done else None
+
+
+async def _disconnected(request) -> None:
+    """Returns when the client has closed the connection (the body is already read)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+def _client(request) -> str:
+    client = request.client
+    return f"{client.host}:{client.port}" if client else "(unknown)"
 
 
 def _version() -> str:
@@ -493,36 +1024,196 @@ def _version() -> str:
 
 
 def load_tagger(model_dir: str):
-    """(`Tagger.tag_batch`, entity types) of a trained model folder."""
+    """(`Tagger.tag_batch`, entity types, model card or None, wordpiece counter) of a model."""
     from ner.tagger import Tagger
 
     tagger = Tagger.load(model_dir)
-    return tagger.tag_batch, tagger.entity_types
+    return tagger.tag_batch, tagger.entity_types, tagger.meta, wordpiece_counter(tagger.tokenizer)
+
+
+def wordpiece_counter(tokenizer) -> Callable[[list[str]], list[int]]:
+    """texts -> per text, the wordpieces the tagger encodes for it.
+
+    The tagger's own first steps (`ner.pipeline`): the tokenizer's word
+    splitter, then WordPiece on each word. Every word it keeps has at least
+    one wordpiece, so the count also bounds the words (the CRF's work). Not
+    counted: [CLS] and [SEP] and the overlap of the windows that a sentence of
+    more than `max_seq_length - 2` wordpieces is cut into.
+
+    Args:
+        tokenizer: the tagger's `ner.Tokenizer`.
+    """
+    import tensorflow as tf
+
+    from ner.tokenization import text_batch
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
+    def count(texts):
+        words, _, _ = tokenizer.tf_split_words_with_offsets(texts)  # [B, (W)]
+        pieces = tokenizer.tf_tokenize_words(words)  # [B, (W), (P)]
+        return pieces.merge_dims(1, 2).row_lengths()  # [B]
+
+    return lambda texts: count(text_batch(texts)).numpy().tolist()
+
+
+def _json_bytes(status: int, code: str, message: str, headers: dict[str, str]) -> bytes:
+    """A whole HTTP/1.1 error response with the JSON error shape, for the protocol layer."""
+    body = json.dumps({"error": {"code": code, "message": message, "field": None}}).encode()
+    lines = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}",
+             "content-type: application/json", f"content-length: {len(body)}",
+             *(f"{k}: {v}" for k, v in headers.items()), "connection: close", "", ""]
+    return "\r\n".join(lines).encode("latin-1") + body
+
+
+def _protocol_class(options: ServeOptions):
+    """uvicorn's h11 protocol, with JSON errors, a connection cap and a deadline for request heads.
+
+    The limits themselves are h11's and uvicorn's settings (see `make_server`);
+    this class changes what happens at them:
+
+    * h11's header-size limit and malformed requests: uvicorn answers 400
+      text/plain; here a JSON error with h11's status (431 for headers over
+      `max_header_bytes`, else 400). h11 applies its limit only to a head
+      still incomplete; a head that arrives whole in one read is measured here
+      against the same limit.
+    * uvicorn's `limit_concurrency` would answer 503 text/plain, and only
+      once a request arrives, holding the socket (and a file descriptor) until
+      then; here a connection beyond `max_connections` is answered a JSON 503
+      when it is accepted and closed at once.
+    * uvicorn's keep-alive timer closes a connection idle after a response,
+      and stops at the first byte of the next request; here it also runs from
+      the moment a connection is accepted and until a whole request head has
+      arrived, so a client that connects and sends nothing, or trickles a
+      header block, is closed after `keep_alive_timeout_s` too.
+    """
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    refused = {"count": 0, "logged": 0.0}
+
+    class GuardedH11Protocol(H11Protocol):
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            if len(self.connections) > options.max_connections:
+                refused["count"] += 1
+                if time.monotonic() - refused["logged"] > 10:  # one line per 10 s, not per socket
+                    logger.warning("refusing connections: %d open, at most %d "
+                                   "(--max_connections); %d refused so far",
+                                   len(self.connections) - 1, options.max_connections,
+                                   refused["count"])
+                    refused["logged"] = time.monotonic()
+                transport.write(_json_bytes(
+                    503, "too_many_connections",
+                    f"the server has {options.max_connections} connections open, its limit "
+                    "(--max_connections); retry after 1 s, or reuse one connection for several "
+                    "requests", {"retry-after": "1"}))
+                transport.close()
+                return
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler)
+
+        def data_received(self, data: bytes) -> None:
+            # uvicorn's own version first stops the keep-alive timer; here it
+            # runs on until handle_events sees a whole request head.
+            if self.conn.their_state is h11.IDLE and self._head_too_large(data):
+                self.logger.warning("Request head over --max_header_bytes received.")
+                self._refuse(431)
+                return
+            self.conn.receive_data(data)
+            self.handle_events()
+
+        def _head_too_large(self, data: bytes) -> bool:
+            # h11 measures a head only while it is incomplete; one that
+            # arrives whole in a single read would pass, so measure it here.
+            head = self.conn.trailing_data[0] + data
+            end = head.find(b"\r\n\r\n")
+            return (len(head) if end < 0 else end + 4) > options.max_header_bytes
+
+        def send_400_response(self, msg: str) -> None:
+            error = sys.exc_info()[1]  # called while handling h11's RemoteProtocolError
+            self._refuse(getattr(error, "error_status_hint", 400), str(error or msg))
+
+        def _refuse(self, status: int, reason: str = "") -> None:
+            if status == 431:
+                code = "headers_too_large"
+                message = (f"the request line and headers exceed {options.max_header_bytes} "
+                           "bytes (--max_header_bytes); send a shorter URL or fewer, shorter "
+                           "headers")
+            else:
+                code = "bad_http_request"
+                message = (f"the request is not valid HTTP/1.1 ({reason}); fix the request "
+                           "line, the headers or Content-Length")
+            if self.cycle is None or not self.cycle.response_started:
+                self.transport.write(_json_bytes(status, code, message, {}))
+            self.transport.close()
+
+    return GuardedH11Protocol
 
 
 def make_server(app, options: ServeOptions, log_level: str = "info"):
-    """A `uvicorn.Server` for `app` (not started)."""
+    """A `uvicorn.Server` for `app` (not started), with the connection limits of `options`.
+
+    From uvicorn and h11's own settings: the HTTP/1.1 implementation is h11
+    (its `max_incomplete_event_size` is `max_header_bytes`; httptools, which
+    uvicorn would pick when installed, has no such limit), `timeout_keep_alive`
+    is `keep_alive_timeout_s`. `_protocol_class` adds the connection cap and
+    JSON errors. On SIGTERM the app's batcher gets `shutdown_timeout_s` to
+    finish (`MicroBatcher.drain`); uvicorn's own graceful timeout is a second
+    later, as a backstop.
+    """
     import uvicorn
 
-    config = uvicorn.Config(app, host=options.host, port=options.port, log_level=log_level,
-                            timeout_graceful_shutdown=options.shutdown_timeout_s,
-                            lifespan="on", access_log=False, server_header=False)
-    return uvicorn.Server(config)
+    batcher = app.state.batcher
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets=None):
+            # Before uvicorn closes the listeners and waits: new work is
+            # refused and the deadline starts now.
+            batcher.drain(options.shutdown_timeout_s)
+            await super().shutdown(sockets=sockets)
+
+    config = uvicorn.Config(
+        app, host=options.host, port=options.port, log_level=log_level,
+        http=_protocol_class(options), h11_max_incomplete_event_size=options.max_header_bytes,
+        timeout_keep_alive=options.keep_alive_timeout_s,
+        timeout_graceful_shutdown=options.shutdown_timeout_s + _SHUTDOWN_BACKSTOP_S,
+        lifespan="on", access_log=False, server_header=False, proxy_headers=False)
+    return Server(config)
 
 
 def serve(model_dir: str, options: ServeOptions) -> None:
-    """Loads the model and serves until SIGTERM or SIGINT; then finishes requests in flight."""
-    tag_batch, types = load_tagger(model_dir)
+    """Loads the model and serves until SIGTERM or SIGINT; then drains, and exits.
+
+    On the signal: no new connections or requests; requests in flight get
+    `shutdown_timeout_s` to finish, the rest are answered 503; the process then
+    ends without waiting for a batch still running in the tagging thread.
+    """
+    tag_batch, types, meta, count = load_tagger(model_dir)
     # Warm up: the first call traces the TensorFlow functions (seconds).
     tag_batch(["Warm-up sentence from Paris ."])
-    app = create_app(tag_batch, options, types)
+    count(["Warm-up sentence from Paris ."])
+    soft_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft_limit != resource.RLIM_INFINITY and options.max_connections + 64 > soft_limit:
+        logger.warning("--max_connections=%d leaves little of the open-file limit (%d) for the "
+                       "model's own files; raise the limit (ulimit -n) or lower the flag",
+                       options.max_connections, soft_limit)
+    app = create_app(tag_batch, options, types, meta=meta, measure=count)
     server = make_server(app, options)
     # uvicorn re-raises the signal it stopped on once it has shut down; a
     # no-op handler makes a graceful stop exit with status 0 instead of -15.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     server.run()
-    logger.info("stopped after %s", app.state.batcher.stats)
+    batcher = app.state.batcher
+    logger.info("stopped after %s", batcher.stats)
+    if batcher.busy:
+        # Its requests were answered 503 at the deadline; Python would wait
+        # for the thread at exit.
+        logger.info("exiting without waiting for the batch still being tagged")
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def _define_flags() -> None:
@@ -532,17 +1223,51 @@ def _define_flags() -> None:
     flags.DEFINE_string("model_dir", None, "Trained model folder (from python -m ner.train).")
     flags.DEFINE_string("host", defaults.host, "Address to bind; loopback by default.")
     flags.DEFINE_integer("port", defaults.port, "TCP port.", lower_bound=0, upper_bound=65535)
-    flags.DEFINE_integer("max_batch_size", defaults.max_batch_size, "Texts per tagging batch.",
-                         lower_bound=1)
-    flags.DEFINE_float("max_wait_ms", defaults.max_wait_ms,
-                       "How long a batch's first request waits for others.", lower_bound=0)
+    # Request limits (JSON 413/422 naming the field and the flag).
     flags.DEFINE_integer("max_texts", defaults.max_texts, "Texts per request.", lower_bound=1)
     flags.DEFINE_integer("max_text_chars", defaults.max_text_chars, "Characters per text.",
                          lower_bound=1)
     flags.DEFINE_integer("max_body_bytes", defaults.max_body_bytes, "Request body size.",
                          lower_bound=1)
+    flags.DEFINE_integer("max_text_wordpieces", defaults.max_text_wordpieces,
+                         "Work budget of one text, in wordpieces (the model's tokens, counted "
+                         "with its tokenizer; about 1.2 per English word). A text is tagged in "
+                         "one piece, so this bounds the longest step of the tagging thread.",
+                         lower_bound=1)
+    flags.DEFINE_integer("max_request_wordpieces", defaults.max_request_wordpieces,
+                         "Work budget of one request, in wordpieces.", lower_bound=1)
+    # Batching, fairness and the queue.
+    flags.DEFINE_integer("max_batch_size", defaults.max_batch_size, "Texts per tagging batch.",
+                         lower_bound=1)
+    flags.DEFINE_integer("max_batch_wordpieces", defaults.max_batch_wordpieces,
+                         "Wordpieces per tagging batch. Requests are interleaved text by text "
+                         "in batches of this size, so a request waits at most for the batch "
+                         "running when it arrives plus its own: smaller is fairer, larger is "
+                         "faster.", lower_bound=1)
+    flags.DEFINE_float("max_wait_ms", defaults.max_wait_ms,
+                       "How long a batch that follows another waits for the clients it "
+                       "answered to send more (fuller batches cost less per text); a request "
+                       "that finds the tagging thread idle starts at once.", lower_bound=0)
+    flags.DEFINE_integer("max_queued_wordpieces", defaults.max_queued_wordpieces,
+                         "Bound on work accepted and not finished; beyond it a request is "
+                         "answered 503 with Retry-After at once.", lower_bound=1)
+    # Connections (h11 and uvicorn settings).
+    flags.DEFINE_integer("max_connections", defaults.max_connections,
+                         "Open connections; one more is answered 503 and closed when accepted. "
+                         "Keep it well under the open-file limit (ulimit -n).", lower_bound=1)
+    flags.DEFINE_integer("max_header_bytes", defaults.max_header_bytes,
+                         "Request line plus headers (h11's max_incomplete_event_size); more is "
+                         "answered 431 and the connection closed.", lower_bound=1024)
+    flags.DEFINE_float("keep_alive_timeout_s", defaults.keep_alive_timeout_s,
+                       "A connection is closed when a whole request head has not arrived this "
+                       "long after it opened or after its last response (uvicorn's "
+                       "timeout_keep_alive).", lower_bound=0.1)
+    flags.DEFINE_float("body_timeout_s", defaults.body_timeout_s,
+                       "Time for a request body to arrive once its head has; then 408.",
+                       lower_bound=0.1)
     flags.DEFINE_float("shutdown_timeout_s", defaults.shutdown_timeout_s,
-                       "On SIGTERM, time allowed for requests in flight.", lower_bound=0)
+                       "On SIGTERM: stop accepting, finish what fits in this many seconds, "
+                       "answer the rest 503, and exit.", lower_bound=0)
     flags.mark_flag_as_required("model_dir")
 
 

@@ -28,7 +28,7 @@ from load_test import (check_loopback, free_port, start_server, stop_server,  # 
 
 _CONFIG = """\
 [checks.negative_data_rejection]
-expected-statuses = [400, 404, 405, 406, 413, 415, 422]
+expected-statuses = [400, 404, 405, 406, 413, 415, 422, 431]
 """
 
 

@@ -1,18 +1,38 @@
 """Load test of `python -m ner.serve`: concurrent clients, bounded request count, loopback only.
 
-    python scripts/load_test.py --model_dir=runs/default --clients=32 --requests=5000
+    python scripts/load_test.py --model_dir=runs/default --clients=64 --texts_per_request=1-8 \\
+        --requests=2000 --rounds=3 --baseline
 
 starts the server on a free loopback port, warms it up, sends `--requests`
 POST /v1/tag requests from `--clients` threads (each with its own keep-alive
-connection, each request one CoNLL-2003 test sentence as raw text), stops the
-server with SIGTERM and prints one JSON object: throughput, latency
-percentiles, error count, the server's resident memory before (after warm-up)
-and after the run, and its batching counters. `--url=http://127.0.0.1:PORT`
-tests a server that is already running instead (`--server_pid` adds its RSS).
+connection; each request 1 to 8 consecutive CoNLL-2003 test sentences as raw
+text, the count drawn per request with a fixed seed), stops the server with
+SIGTERM and prints one JSON object: throughput, latency percentiles, error
+count, the server's resident memory before (after warm-up) and after each
+round, and its batching counters. `--url=http://127.0.0.1:PORT` tests a server
+that is already running instead (`--server_pid` adds its RSS).
+
+`--baseline` also tags, after each round, the very sentences that round sent
+with `ner.Tagger.tag_batch` in this process, in one call and then in calls of
+the server's mean batch size in that round, and reports the server's
+sentences/s as a fraction of each: the first is the issue's target, the
+second separates what the HTTP server costs from what smaller batches cost.
+Client, server and baseline share the machine (the baseline runs while the
+server idles between rounds).
+
+`--heavy=dots|english` runs the heavy-client scenario instead: `--heavy_requests`
+clients each send one request of `--heavy_texts` texts of `--heavy_chars`
+characters ("." repeated, or CoNLL sentences run together), and
+`--probe_delay_s` later a probe client sends `--probes` one-sentence
+requests one after another; it reports how each heavy request was answered
+and how long each probe waited. `--abandon_after_s` makes the heavy clients
+close their connections after that long without reading the answer (work
+for a client that has gone).
 
 Bounded by design: the request count is fixed, a `--max_seconds` deadline
-stops the clients early, and only loopback addresses are accepted. Uses the
-standard library only, so the client costs little CPU next to the server.
+stops the clients early, sockets time out, and only loopback addresses are
+accepted. The HTTP client is the standard library, so it costs little CPU
+next to the server.
 """
 
 from __future__ import annotations
@@ -21,6 +41,7 @@ import argparse
 import http.client
 import ipaddress
 import json
+import random
 import signal
 import socket
 import subprocess
@@ -72,6 +93,30 @@ def conll_sentences(path: Path, limit: int = 5000) -> list[str]:
     if words and len(sentences) < limit:
         sentences.append(" ".join(words))
     return sentences
+
+
+def parse_range(value: str) -> tuple[int, int]:
+    """"4" -> (4, 4); "1-8" -> (1, 8)."""
+    low, _, high = value.partition("-")
+    try:
+        bounds = (int(low), int(high or low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or A-B, got {value!r}") from None
+    if not 1 <= bounds[0] <= bounds[1]:
+        raise argparse.ArgumentTypeError(f"expected 1 <= A <= B, got {value!r}")
+    return bounds
+
+
+def plan_requests(texts: list[str], count: int, sizes: tuple[int, int], seed: int,
+                  start: int = 0) -> list[list[str]]:
+    """`count` requests of consecutive texts (cycling), each of a size drawn from `sizes`."""
+    rng = random.Random(seed)
+    plan, offset = [], start
+    for _ in range(count):
+        n = rng.randint(*sizes)
+        plan.append([texts[(offset + k) % len(texts)] for k in range(n)])
+        offset += n
+    return plan
 
 
 def rss_mb(pid: int) -> dict[str, float] | None:
@@ -135,13 +180,25 @@ def stop_server(process: subprocess.Popen, timeout: float = 60) -> int:
         return process.wait()
 
 
-def run_load(host: str, port: int, texts: list[str], clients: int, requests: int,
-             texts_per_request: int, max_seconds: float) -> dict:
-    """Sends `requests` requests from `clients` threads; returns the measurements."""
+def percentiles_ms(seconds: list[float]) -> dict[str, float]:
+    ordered = sorted(seconds)
+
+    def at(q: float) -> float:
+        if not ordered:
+            return float("nan")
+        return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+
+    return {"p50": at(0.50), "p90": at(0.90), "p99": at(0.99), "max": at(1.0)}
+
+
+def run_load(host: str, port: int, plan: list[list[str]], clients: int,
+             max_seconds: float) -> dict:
+    """Sends the planned requests from `clients` threads; returns the measurements."""
     lock = threading.Lock()
     next_index = [0]
     latencies: list[float] = []
     statuses: dict[str, int] = {}
+    sent: list[int] = []  # indices of the requests answered 200
     deadline = time.monotonic() + max_seconds
 
     def client():
@@ -149,17 +206,15 @@ def run_load(host: str, port: int, texts: list[str], clients: int, requests: int
         while time.monotonic() < deadline:
             with lock:
                 i = next_index[0]
-                if i >= requests:
+                if i >= len(plan):
                     break
                 next_index[0] += 1
-            batch = [texts[(i * texts_per_request + k) % len(texts)]
-                     for k in range(texts_per_request)]
-            body = json.dumps({"texts": batch}).encode("utf-8")
+            body = json.dumps({"texts": plan[i]}).encode("utf-8")
             began = time.perf_counter()
             try:
                 status, payload = request(conn, "POST", "/v1/tag", body)
                 key = str(status)
-                if status == 200 and len(json.loads(payload)["entities"]) != len(batch):
+                if status == 200 and len(json.loads(payload)["entities"]) != len(plan[i]):
                     key = "wrong_count"
             except (OSError, http.client.HTTPException, ValueError) as e:
                 key = type(e).__name__
@@ -169,6 +224,8 @@ def run_load(host: str, port: int, texts: list[str], clients: int, requests: int
             with lock:
                 latencies.append(elapsed)
                 statuses[key] = statuses.get(key, 0) + 1
+                if key == "200":
+                    sent.append(i)
         conn.close()
 
     began = time.perf_counter()
@@ -178,25 +235,110 @@ def run_load(host: str, port: int, texts: list[str], clients: int, requests: int
     for t in threads:
         t.join()
     seconds = time.perf_counter() - began
-    ordered = sorted(latencies)
-
-    def percentile(q: float) -> float:
-        if not ordered:
-            return float("nan")
-        return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
-
     done = len(latencies)
+    texts = sum(len(plan[i]) for i in sent)
     return {
-        "clients": clients, "requests": done, "requested": requests,
-        "texts_per_request": texts_per_request,
+        "clients": clients, "requests": done, "requested": len(plan), "texts": texts,
         "errors": done - statuses.get("200", 0), "statuses": statuses,
         "seconds": round(seconds, 2),
         "requests_per_s": round(done / seconds, 1) if seconds else None,
-        "texts_per_s": round(done * texts_per_request / seconds, 1) if seconds else None,
-        "latency_ms": {"p50": percentile(0.50), "p90": percentile(0.90), "p99": percentile(0.99),
-                       "max": percentile(1.0)},
-        "stopped_by_deadline": done < requests,
+        "texts_per_s": round(texts / seconds, 1) if seconds else None,
+        "latency_ms": percentiles_ms(latencies),
+        "stopped_by_deadline": done < len(plan),
+        "_sent": sorted(sent),
     }
+
+
+class Baseline:
+    """`Tagger.tag_batch` in this process, on the sentences a round sent."""
+
+    def __init__(self, model_dir: str):
+        sys.path.insert(0, str(REPO))
+        from ner.tagger import Tagger
+
+        self.tagger = Tagger.load(model_dir)
+        self.tagger.tag_batch(_FALLBACK_TEXTS)  # traces the TensorFlow functions
+
+    def run(self, texts: list[str], chunk: int | None = None) -> dict:
+        """One `tag_batch` call on all texts, or one call per `chunk` texts."""
+        chunk = chunk or len(texts)
+        began = time.perf_counter()
+        for first in range(0, len(texts), chunk):
+            self.tagger.tag_batch(texts[first:first + chunk])
+        seconds = time.perf_counter() - began
+        return {"texts": len(texts), "texts_per_call": chunk, "seconds": round(seconds, 2),
+                "texts_per_s": round(len(texts) / seconds, 1)}
+
+
+def server_counters(host: str, port: int) -> dict:
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    try:
+        return json.loads(request(conn, "GET", "/healthz")[1])
+    finally:
+        conn.close()
+
+
+def run_heavy(host: str, port: int, args, texts: list[str]) -> dict:
+    """The heavy-client scenario (see the module docstring)."""
+    if args.heavy == "dots":
+        one = "." * args.heavy_chars
+    else:
+        joined = " ".join(texts)
+        while len(joined) < args.heavy_chars:
+            joined = f"{joined} {joined}"
+        one = joined[:args.heavy_chars]
+    body = json.dumps({"texts": [one] * args.heavy_texts}).encode("utf-8")
+    head = (f"POST /v1/tag HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode("ascii")
+    deadline = time.monotonic() + args.max_seconds
+    heavy: list[dict] = [{} for _ in range(args.heavy_requests)]
+
+    def heavy_client(k: int):
+        began = time.perf_counter()
+        if args.abandon_after_s is not None:
+            with socket.create_connection((host, port), timeout=args.max_seconds) as sock:
+                sock.sendall(head + body)
+                time.sleep(args.abandon_after_s)
+            heavy[k] = {"abandoned_after_s": args.abandon_after_s}
+            return
+        conn = http.client.HTTPConnection(host, port, timeout=args.max_seconds)
+        try:
+            status, answer = request(conn, "POST", "/v1/tag", body)
+        except (OSError, http.client.HTTPException) as e:
+            status, answer = type(e).__name__, b""
+        finally:
+            conn.close()
+        heavy[k] = {"status": status, "seconds": round(time.perf_counter() - began, 2),
+                    "answer": answer[:300].decode("utf-8", "replace")}
+
+    threads = [threading.Thread(target=heavy_client, args=(k,)) for k in range(args.heavy_requests)]
+    for t in threads:
+        t.start()
+    time.sleep(args.probe_delay_s)
+    probes = []
+    conn = http.client.HTTPConnection(host, port, timeout=args.max_seconds)
+    for i in range(args.probes):
+        if time.monotonic() > deadline:
+            break
+        began = time.perf_counter()
+        try:
+            status, _ = request(conn, "POST", "/v1/tag",
+                                json.dumps({"texts": [texts[i % len(texts)]]}).encode())
+        except (OSError, http.client.HTTPException) as e:
+            status = type(e).__name__
+            conn.close()
+            conn = http.client.HTTPConnection(host, port, timeout=args.max_seconds)
+        probes.append({"status": status, "seconds": round(time.perf_counter() - began, 3)})
+        time.sleep(args.probe_gap_s)
+    conn.close()
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    return {"heavy": {"kind": args.heavy, "requests": args.heavy_requests,
+                      "texts": args.heavy_texts, "chars": args.heavy_chars,
+                      "body_bytes": len(body), "answers": heavy},
+            "probes": probes,
+            "probe_latency_ms": percentiles_ms([p["seconds"] for p in probes]),
+            "probe_statuses": sorted({str(p["status"]) for p in probes})}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,22 +347,44 @@ def main(argv: list[str] | None = None) -> int:
     target.add_argument("--model_dir", help="start `python -m ner.serve` on this model")
     target.add_argument("--url", help="an already running server, e.g. http://127.0.0.1:8080")
     parser.add_argument("--server_pid", type=int, help="with --url: its pid, to read its RSS")
-    parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--requests", type=int, default=5000)
-    parser.add_argument("--texts_per_request", type=int, default=1)
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--requests", type=int, default=2000, help="requests per round")
+    parser.add_argument("--texts_per_request", type=parse_range, default=(1, 8),
+                        help="texts per request: N, or A-B drawn per request (default 1-8)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the request sizes")
     parser.add_argument("--warmup", type=int, default=500, help="requests before RSS 'before'")
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat the run; RSS after each round shows whether memory grows")
+    parser.add_argument("--baseline", action="store_true",
+                        help="after each round, Tagger.tag_batch on its sentences in this "
+                             "process (needs --model_dir)")
     parser.add_argument("--max_seconds", type=float, default=900, help="stop the clients by then")
     parser.add_argument("--data", default=str(REPO / "data/conll2003/test.txt"),
                         help="CoNLL file whose sentences are sent; 'builtin' (or a missing file) "
                              "sends four built-in sentences")
     parser.add_argument("--serve_flag", action="append", default=[],
                         help="extra flag for ner.serve, e.g. --serve_flag=--max_wait_ms=2")
+    heavy = parser.add_argument_group("heavy-client scenario")
+    heavy.add_argument("--heavy", choices=["dots", "english"],
+                       help="run the heavy-client scenario instead of the load")
+    heavy.add_argument("--heavy_requests", type=int, default=1)
+    heavy.add_argument("--heavy_texts", type=int, default=64)
+    heavy.add_argument("--heavy_chars", type=int, default=10_000)
+    heavy.add_argument("--abandon_after_s", type=float,
+                       help="heavy clients close their connection after this long")
+    heavy.add_argument("--probe_delay_s", type=float, default=2.0)
+    heavy.add_argument("--probes", type=int, default=10)
+    heavy.add_argument("--probe_gap_s", type=float, default=0.5)
     parser.add_argument("--output", help="also write the JSON result here")
     args = parser.parse_args(argv)
-    if min(args.clients, args.requests, args.texts_per_request, args.rounds) < 1 or args.warmup < 0:
-        parser.error("--clients, --requests, --texts_per_request and --rounds must be positive")
+    if min(args.clients, args.requests, args.rounds) < 1 or args.warmup < 0:
+        parser.error("--clients, --requests and --rounds must be positive")
+    if args.baseline and not args.model_dir:
+        parser.error("--baseline needs --model_dir (the model to run in this process)")
+    if args.heavy and min(args.heavy_requests, args.heavy_texts, args.heavy_chars,
+                          args.probes) < 1:
+        parser.error("--heavy_requests, --heavy_texts, --heavy_chars and --probes must be "
+                     "positive")
 
     texts = conll_sentences(Path(args.data)) if Path(args.data).is_file() else _FALLBACK_TEXTS
     process = None
@@ -233,33 +397,17 @@ def main(argv: list[str] | None = None) -> int:
             host, port = check_loopback(args.url)
             pid = args.server_pid
         wait_healthy(host, port, timeout=600, process=process)
-        # Warm-up at full concurrency, so that the batch shapes the run will
-        # see have been allocated for before RSS is first read.
-        warm = run_load(host, port, texts, args.clients, args.warmup, args.texts_per_request,
-                        args.max_seconds)
-        before = rss_mb(pid) if pid else None
-        rounds, rss_after_round = [], []
-        for _ in range(args.rounds):
-            rounds.append(run_load(host, port, texts, args.clients, args.requests,
-                                   args.texts_per_request, args.max_seconds))
-            rss_after_round.append(rss_mb(pid)["rss"] if pid else None)
-        result = rounds[0] if len(rounds) == 1 else {**rounds[-1], "rounds": rounds}
-        result["errors"] = sum(r["errors"] for r in rounds)
-        result["stopped_by_deadline"] = any(r["stopped_by_deadline"] for r in rounds)
-        after = rss_mb(pid) if pid else None
-        conn = http.client.HTTPConnection(host, port, timeout=30)
-        _, health = request(conn, "GET", "/healthz")
-        conn.close()
-        result.update({
-            "warmup_errors": warm["errors"],
-            "server_rss_mb_before": before and before["rss"],
-            "server_rss_mb_after": after and after["rss"],
-            "server_rss_mb_peak": after and after["peak"],
-            "server_rss_mb_after_each_round": rss_after_round,
-            "server": {k: v for k, v in json.loads(health).items()
-                       if k in ("requests", "texts", "batches", "largest_batch", "limits")},
-            "texts_source": args.data if texts is not _FALLBACK_TEXTS else "built-in",
-        })
+        if args.heavy:
+            before = rss_mb(pid) if pid else None
+            result = run_heavy(host, port, args, texts)
+            after = rss_mb(pid) if pid else None
+            result.update({"server_rss_mb_before": before and before["rss"],
+                           "server_rss_mb_after": after and after["rss"],
+                           "server_rss_mb_peak": after and after["peak"]})
+            result["errors"] = 0
+            result["stopped_by_deadline"] = False
+        else:
+            result = load_rounds(host, port, pid, args, texts)
     finally:
         if process is not None:
             status = stop_server(process)
@@ -269,6 +417,64 @@ def main(argv: list[str] | None = None) -> int:
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
     return 0 if result["errors"] == 0 and not result["stopped_by_deadline"] else 1
+
+
+def load_rounds(host: str, port: int, pid: int | None, args, texts: list[str]) -> dict:
+    # Warm-up at full concurrency, so that the batch shapes the run will see
+    # have been allocated for before RSS is first read.
+    warm = run_load(host, port, plan_requests(texts, args.warmup, args.texts_per_request,
+                                              args.seed + 1000), args.clients, args.max_seconds)
+    baseline = Baseline(args.model_dir) if args.baseline else None
+    before = rss_mb(pid) if pid else None
+    rounds, rss_after_round, baselines = [], [], []
+    for r in range(args.rounds):
+        # A different stretch of sentences each round.
+        plan = plan_requests(texts, args.requests, args.texts_per_request, args.seed + r,
+                             start=r * args.requests * 4)
+        counters = server_counters(host, port)
+        rounds.append(run_load(host, port, plan, args.clients, args.max_seconds))
+        rss_after_round.append(rss_mb(pid)["rss"] if pid else None)
+        after = server_counters(host, port)
+        mean_batch = (after["texts"] - counters["texts"]) / max(1, after["batches"]
+                                                                 - counters["batches"])
+        rounds[-1]["server_mean_batch_texts"] = round(mean_batch, 1)
+        if baseline:
+            # One call on the round's sentences, then calls the size of the
+            # server's mean batch: how much is batch size, how much the server.
+            sent = [t for i in rounds[-1]["_sent"] for t in plan[i]]
+            one, chunked = baseline.run(sent), baseline.run(sent, max(1, round(mean_batch)))
+            baselines.append({"one_call": one, "server_batch_size_calls": chunked})
+            rounds[-1]["ratio_to_tag_batch"] = round(
+                rounds[-1]["texts_per_s"] / one["texts_per_s"], 3)
+            rounds[-1]["ratio_to_tag_batch_in_server_batch_sizes"] = round(
+                rounds[-1]["texts_per_s"] / chunked["texts_per_s"], 3)
+    for r in rounds:
+        del r["_sent"]
+    del warm["_sent"]
+    result = rounds[0] if len(rounds) == 1 else {**rounds[-1], "rounds": rounds}
+    result["errors"] = sum(r["errors"] for r in rounds)
+    result["stopped_by_deadline"] = any(r["stopped_by_deadline"] for r in rounds)
+    if baselines:
+        result["tag_batch_baseline"] = baselines
+        for key in ("ratio_to_tag_batch", "ratio_to_tag_batch_in_server_batch_sizes"):
+            ratios = sorted(r[key] for r in rounds)
+            result[f"{key}_median"] = ratios[len(ratios) // 2]
+    after = rss_mb(pid) if pid else None
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    _, health = request(conn, "GET", "/healthz")
+    conn.close()
+    result.update({
+        "texts_per_request": "-".join(map(str, sorted(set(args.texts_per_request)))),
+        "warmup_errors": warm["errors"],
+        "server_rss_mb_before": before and before["rss"],
+        "server_rss_mb_after": after and after["rss"],
+        "server_rss_mb_peak": after and after["peak"],
+        "server_rss_mb_after_each_round": rss_after_round,
+        "server": {k: v for k, v in json.loads(health).items()
+                   if k in ("requests", "texts", "batches", "largest_batch", "limits")},
+        "texts_source": args.data if texts is not _FALLBACK_TEXTS else "built-in",
+    })
+    return result
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from ner.serve import (ApiError, MicroBatcher, ServeOptions, create_app, make_server,
-                       parse_tag_request)
+                       parse_tag_request, wordpiece_counter)
 from ner.tagger import Tagger
 from tests.tiny_model import write_model_folder
 
@@ -77,7 +77,8 @@ class _Server:
 @pytest.fixture(scope="module")
 def server(tagger):
     tagger.tag_batch(["warm up john smith ."])
-    app = create_app(tagger.tag_batch, OPTIONS, tagger.entity_types)
+    app = create_app(tagger.tag_batch, OPTIONS, tagger.entity_types,
+                     measure=wordpiece_counter(tagger.tokenizer))
     with _Server(app, OPTIONS) as running:
         yield running
 
@@ -183,7 +184,7 @@ def test_concurrent_clients_get_their_own_results_from_shared_batches(server, ta
     assert 1 < after["largest_batch"] <= OPTIONS.max_batch_size
 
 
-def test_micro_batcher_never_splits_requests_and_respects_the_batch_size():
+def test_micro_batcher_interleaves_requests_within_the_batch_bounds():
     seen: list[list[str]] = []
 
     def fn(texts):
@@ -191,26 +192,36 @@ def test_micro_batcher_never_splits_requests_and_respects_the_batch_size():
         time.sleep(0.01)
         return [t.upper() for t in texts]
 
+    # Work of a text: half its length; the last request's texts weigh 6 each,
+    # a batch takes 8.
     async def main():
-        batcher = MicroBatcher(fn, max_batch_size=5, max_wait_s=0.05)
+        batcher = MicroBatcher(fn, max_batch_size=5, max_wait_s=0.05, max_batch_work=8)
         await batcher.start()
         try:
-            jobs = [[f"r{i}t{k}" for k in range(1 + i % 3)] for i in range(20)] + [list("abcdefg")]
-            results = await asyncio.gather(*(batcher.submit(j) for j in jobs))
-            return jobs, results
+            jobs = [[f"r{i}t{k}" for k in range(1 + i % 3)] for i in range(20)] + [
+                ["x" * 12, "y" * 12, "z" * 12]]
+            results = await asyncio.gather(*(batcher.submit(j, [len(t) // 2 for t in j])
+                                             for j in jobs))
+            return jobs, results, batcher.queued_work
         finally:
             await batcher.stop()
 
-    jobs, results = asyncio.run(main())
+    jobs, results, queued_work = asyncio.run(main())
     assert results == [[t.upper() for t in j] for j in jobs]
+    assert queued_work == 0
     for batch in seen:
-        assert len(batch) <= 5 or batch == list("abcdefg")  # larger request: a batch alone
-    # Requests stay whole inside a batch.
+        assert 1 <= len(batch) <= 5
+        assert sum(len(t) // 2 for t in batch) <= 8
     flat = [t for b in seen for t in b]
+    assert sorted(flat) == sorted(t for j in jobs for t in j)  # every text tagged once
+    # A request's texts are tagged in order, and requests are spread over
+    # batches: the first batch holds the first text of four requests (each
+    # weighs 2 of the batch's 8), not all texts of the first ones.
     for job in jobs:
-        start = flat.index(job[0])
-        assert flat[start:start + len(job)] == job
-    assert len(seen) < len(jobs)
+        assert [flat.index(t) for t in job] == sorted(flat.index(t) for t in job)
+    assert seen[0] == ["r0t0", "r1t0", "r2t0", "r3t0"]
+    assert all(sum(len(t) == 12 for t in batch) <= 1 for batch in seen)  # 6 + 6 > 8
+    assert len(seen) < sum(map(len, jobs))
 
 
 def test_a_failing_batch_fails_only_the_request_that_caused_it():
@@ -329,11 +340,15 @@ def _free_port() -> int:
 
 def test_sigterm_lets_requests_in_flight_finish(model_dir, tagger, tmp_path):
     port = _free_port()
-    # A long batching wait holds the request in flight while SIGTERM arrives.
+    # A long text keeps the request in flight while SIGTERM arrives: one
+    # sentence of 20,000 words takes some 3 s on the tiny model (the default
+    # shutdown timeout, 30 s, lets it finish).
     with open(tmp_path / "log.txt", "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "ner.serve", f"--model_dir={model_dir}", f"--port={port}",
-             "--max_wait_ms=3000", "--max_batch_size=64"],
+             "--max_text_chars=50000", "--max_body_bytes=100000",
+             "--max_text_wordpieces=30000", "--max_request_wordpieces=30000",
+             "--max_batch_wordpieces=30000"],
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=log)
     try:
         deadline = time.monotonic() + 240
@@ -346,16 +361,17 @@ def test_sigterm_lets_requests_in_flight_finish(model_dir, tagger, tmp_path):
                 pass
             assert time.monotonic() < deadline, "server did not start"
             time.sleep(0.2)
-        text = "zoe met john smith in new york ."
+        text = "zoe met john smith in new york" + " ." * 20_000
         with ThreadPoolExecutor(1) as pool:
             in_flight = pool.submit(tag, port, [text])
-            time.sleep(1.0)  # the request is now waiting in the batcher
+            time.sleep(1.0)  # the request is now being tagged
             sent = time.monotonic()
             process.send_signal(signal.SIGTERM)
             status, body = in_flight.result(timeout=60)
         assert status == 200
         assert_same(body["entities"][0], as_dicts(tagger.tag(text)))
-        assert time.monotonic() - sent > 1.0  # it finished after the signal, not before
+        assert [e["text"] for e in body["entities"][0]] == ["zoe", "john smith", "new york"]
+        assert time.monotonic() - sent > 0.5  # it finished after the signal, not before
         assert process.wait(timeout=60) == 0
         with pytest.raises(OSError):
             call(port, "GET", "/healthz")
@@ -373,12 +389,13 @@ def test_scaled_down_load_test_has_no_errors(server):
     run = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "load_test.py"), f"--url={server.url}",
          f"--server_pid={__import__('os').getpid()}", "--clients=8", "--requests=200",
-         "--warmup=10", "--max_seconds=120", "--data=builtin"],
+         "--warmup=10", "--max_seconds=120", "--data=builtin", "--texts_per_request=1-4"],
         capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
     assert result["requests"] == 200 and result["errors"] == 0
     assert result["statuses"] == {"200": 200}
+    assert 200 < result["texts"] < 800  # 1 to 4 texts per request
     assert 0 < result["latency_ms"]["p50"] <= result["latency_ms"]["p99"]
     assert result["server_rss_mb_before"] > 0 and result["server_rss_mb_after"] > 0
     assert result["server"]["batches"] <= result["server"]["requests"]

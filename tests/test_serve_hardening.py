@@ -1,0 +1,653 @@
+"""`ner.serve` against heavy and hostile clients: budgets, fairness, the queue bound,
+cancellation, connection limits, shutdown under load, and the JSON error shape.
+
+Most servers here run in a thread of this process with a fake tagger that
+sleeps in proportion to its work (1 ms per character), so that timings
+depend on sleeping, not on how busy the shared CPU is; bounds are still
+generous. The wordpiece budgets use the tiny model's real tokenizer, and the
+SIGTERM test runs `python -m ner.serve` on a tiny model with a real
+TensorFlow batch that runs for many seconds. All traffic goes to 127.0.0.1.
+"""
+
+import asyncio
+import json
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from ner.serve import (MicroBatcher, Overloaded, ServeOptions, ShuttingDown, create_app,
+                       wordpiece_counter)
+from ner.tagger import Tagger
+from tests.test_serve import _free_port, _Server, call, tag
+from tests.tiny_model import write_model_folder
+
+REPO = Path(__file__).resolve().parent.parent
+SECONDS_PER_CHAR = 0.001  # the fake tagger's speed: 1,000 characters (its work) per second
+
+
+class SlowTagger:
+    """A fake `tag_batch`: no entities, sleeps 1 ms per character; counts what it tagged."""
+
+    def __init__(self):
+        self.chars = 0
+        self.batches: list[int] = []  # characters per batch
+        self.lock = threading.Lock()
+
+    def __call__(self, texts):
+        if any("boom" in t for t in texts):
+            raise ValueError("the fake tagger fails on 'boom'")
+        size = sum(len(t) for t in texts)
+        time.sleep(size * SECONDS_PER_CHAR)
+        with self.lock:
+            self.chars += size
+            self.batches.append(size)
+        return [[] for _ in texts]
+
+
+# A batch holds at most 200 characters (0.2 s); a maximal request is 64 texts
+# of 100 characters (6.4 s of work).
+SLOW = dict(host="127.0.0.1", port=0, max_batch_size=64, max_wait_ms=5, max_texts=64,
+            max_text_chars=100, max_body_bytes=100_000, max_text_wordpieces=100,
+            max_request_wordpieces=6400, max_batch_wordpieces=200,
+            max_queued_wordpieces=12_800, shutdown_timeout_s=5, body_timeout_s=0.5)
+BATCH_S = 200 * SECONDS_PER_CHAR
+HEAVY = ["x" * 100] * 64
+
+
+@pytest.fixture
+def slow_server():
+    fake = SlowTagger()
+    options = ServeOptions(**SLOW)
+    app = create_app(fake, options)  # work = characters (the default measure)
+    with _Server(app, options) as running:
+        running.fake = fake
+        running.batcher = app.state.batcher
+        yield running
+
+
+@pytest.fixture
+def server_log(caplog):
+    """Records of ner.serve and uvicorn's error logger (which does not propagate)."""
+    caplog.set_level(logging.INFO, logger="ner.serve")
+    uvicorn_error = logging.getLogger("uvicorn.error")
+    uvicorn_error.addHandler(caplog.handler)
+    try:
+        yield caplog
+    finally:
+        uvicorn_error.removeHandler(caplog.handler)
+
+
+def assert_error(status: int, headers: dict, body: bytes, want_status: int, want_code: str):
+    """The JSON error shape: {"error": {"code", "message", "field"}}, application/json."""
+    assert status == want_status, body
+    assert headers.get("content-type", "").startswith("application/json"), headers
+    error = json.loads(body)["error"]
+    assert set(error) == {"code", "message", "field"}
+    assert error["code"] == want_code
+    assert error["message"] and "Traceback" not in error["message"]
+    return error
+
+
+def raw(port: int, data: bytes, timeout: float = 30) -> tuple[int, dict, bytes]:
+    """Sends raw bytes on a new connection; returns (status, headers, body) of the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        return read_response(sock)
+
+
+def read_response(sock: socket.socket) -> tuple[int, dict, bytes]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed before a response: {data!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in
+               (line.partition(":") for line in lines[1:])}
+    length = int(headers.get("content-length", 0))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return int(lines[0].split()[1]), headers, body
+
+
+def post_bytes(texts, path="/v1/tag") -> bytes:
+    body = json.dumps({"texts": texts}).encode()
+    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def closed_within(sock: socket.socket, seconds: float) -> float | None:
+    """Seconds until the server closed `sock` (reading EOF), or None if it stayed open."""
+    began = time.monotonic()
+    sock.settimeout(0.1)
+    while time.monotonic() - began < seconds:
+        try:
+            if sock.recv(65536) == b"":
+                return time.monotonic() - began
+        except TimeoutError:
+            pass
+        except ConnectionResetError:
+            return time.monotonic() - began
+    return None
+
+
+def wait_until(predicate, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+# === Options ===
+
+
+def test_options_keep_a_text_within_one_batch_and_name_the_flags():
+    with pytest.raises(ValueError, match="max_text_wordpieces.*max_batch_wordpieces"):
+        ServeOptions(max_text_wordpieces=5000, max_batch_wordpieces=4096)
+    with pytest.raises(ValueError, match="max_request_wordpieces.*max_queued_wordpieces"):
+        ServeOptions(max_request_wordpieces=100_000, max_queued_wordpieces=65_536)
+    with pytest.raises(ValueError, match="max_connections must be a positive integer"):
+        ServeOptions(max_connections=0)
+    with pytest.raises(ValueError, match="keep_alive_timeout_s must be > 0"):
+        ServeOptions(keep_alive_timeout_s=0)
+
+
+def test_help_documents_the_limits():
+    run = subprocess.run([sys.executable, "-m", "ner.serve", "--help"], cwd=REPO,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode in (0, 1), run.stderr  # absl's --help exits with 1
+    for flag in ("max_text_wordpieces", "max_request_wordpieces", "max_batch_wordpieces",
+                 "max_queued_wordpieces", "max_connections", "max_header_bytes",
+                 "keep_alive_timeout_s", "body_timeout_s", "shutdown_timeout_s"):
+        assert f"--{flag}" in run.stdout + run.stderr, flag
+
+
+# === The batcher: fairness, the queue bound, cancellation, draining ===
+
+
+def run_batcher(scenario, **kwargs):
+    """Runs `scenario(batcher)` against a MicroBatcher over a SlowTagger."""
+    fake = SlowTagger()
+
+    async def main():
+        batcher = MicroBatcher(fake, **{"max_batch_size": 64, "max_wait_s": 0.005,
+                                        "max_batch_work": 200, **kwargs})
+        await batcher.start()
+        try:
+            return await scenario(batcher)
+        finally:
+            await batcher.stop()
+
+    return asyncio.run(main()), fake
+
+
+def submit(batcher, texts):
+    return asyncio.ensure_future(batcher.submit(texts, [len(t) for t in texts]))
+
+
+def test_a_small_request_overtakes_a_heavy_one_within_two_batches():
+    async def scenario(batcher):
+        loop = asyncio.get_running_loop()
+        heavy = submit(batcher, HEAVY)  # 6.4 s of work
+        await asyncio.sleep(0.5)
+        began = loop.time()
+        await submit(batcher, ["small one"])
+        waited = loop.time() - began
+        return waited, heavy.done(), await heavy
+
+    (waited, heavy_done_first, heavy_result), fake = run_batcher(scenario)
+    assert not heavy_done_first
+    assert heavy_result == [[]] * 64
+    # The running batch plus its own (each at most 0.2 s), not the 5.9 s left.
+    assert waited <= 2 * BATCH_S + 0.5
+    assert max(fake.batches) <= 200
+
+
+def test_a_lone_request_on_an_idle_worker_does_not_wait_for_company():
+    async def scenario(batcher):
+        await asyncio.sleep(0.2)
+        began = asyncio.get_running_loop().time()
+        await submit(batcher, ["x"])
+        return asyncio.get_running_loop().time() - began
+
+    waited, _ = run_batcher(scenario, max_wait_s=3.0)
+    assert waited < 1.0  # no max_wait_s when nothing else is on its way
+
+
+def test_a_full_queue_refuses_at_once_with_a_retry_time():
+    async def scenario(batcher):
+        loop = asyncio.get_running_loop()
+        first = submit(batcher, HEAVY)
+        await asyncio.sleep(0.3)  # a batch has run, so the rate is known
+        began = loop.time()
+        with pytest.raises(Overloaded) as refused:
+            await batcher.submit(HEAVY[:10], [100] * 10)
+        took = loop.time() - began
+        small = await batcher.submit(["ok"], [2])  # fits: 6,400 - done + 2 <= 7,000
+        first.cancel()
+        return refused.value, took, small
+
+    (refused, took, small), _ = run_batcher(scenario, max_queued_work=7000)
+    assert took < 0.1
+    assert refused.limit == 7000 and 6000 < refused.queued <= 6400
+    # Retry-After from the measured rate, about 1,000 characters per second.
+    assert 3 <= refused.retry_after_s <= 20
+    assert small == [[]]
+
+
+def test_cancelling_a_request_drops_its_work_and_frees_the_worker():
+    async def scenario(batcher):
+        heavy = submit(batcher, HEAVY)
+        await asyncio.sleep(0.5)
+        heavy.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await heavy
+        await asyncio.sleep(2 * BATCH_S + 0.2)  # the batch running at the cancel ends
+        idle = (batcher.busy, batcher.queued, batcher.queued_work)
+        began = asyncio.get_running_loop().time()
+        await submit(batcher, ["next"])
+        return idle, asyncio.get_running_loop().time() - began, dict(batcher.stats)
+
+    (idle, next_waited, stats), fake = run_batcher(scenario)
+    assert idle == (False, 0, 0)
+    assert next_waited < BATCH_S + 0.5
+    assert stats["cancelled_texts"] >= 50
+    assert fake.chars <= 1500  # at most the batches started in the first 0.5 s, not 6,400
+
+
+def test_draining_answers_the_unfinished_at_the_deadline_not_after_the_batch():
+    def slow_batch(texts):
+        time.sleep(3.0)
+        return [[] for _ in texts]
+
+    async def scenario(batcher):
+        loop = asyncio.get_running_loop()
+        running = asyncio.ensure_future(batcher.submit(["in the running batch"]))
+        await asyncio.sleep(0.3)
+        queued = asyncio.ensure_future(batcher.submit(["queued"]))
+        await asyncio.sleep(0.1)
+        began = loop.time()
+        batcher.drain(0.5)
+        with pytest.raises(ShuttingDown):
+            await batcher.submit(["new"])
+        results = await asyncio.gather(running, queued, return_exceptions=True)
+        return results, loop.time() - began, batcher.busy
+
+    async def run():
+        batcher = MicroBatcher(slow_batch, 64, 0.005)
+        await batcher.start()
+        try:
+            return await scenario(batcher)
+        finally:
+            await batcher.stop()
+
+    results, took, still_busy = asyncio.run(run())
+    assert all(isinstance(r, ShuttingDown) for r in results)
+    assert 0.4 <= took < 1.5  # at the 0.5 s deadline, not when the 3 s batch ends
+    assert still_busy
+
+
+# === Budgets in wordpieces (the tiny model's tokenizer) ===
+
+
+@pytest.fixture(scope="module")
+def tiny_tagger(tmp_path_factory) -> Tagger:
+    return Tagger.load(write_model_folder(tmp_path_factory.mktemp("hardening") / "model"))
+
+
+def test_the_wordpiece_counter_counts_what_the_tagger_encodes(tiny_tagger):
+    count = wordpiece_counter(tiny_tagger.tokenizer)
+    # "johnson" -> john ##son; "zoë" -> zoe; the emoji and "new\u200byork"
+    # (no ##york in the vocabulary) -> [UNK] each; U+200B alone is no word.
+    assert count(["john smith lives in paris .", "johnson", "", "zoë 😀 new\u200byork",
+                  "\u200b"]) == [6, 2, 0, 3, 0]
+    texts = ["Zoë met John Smith's brother in New York, then flew to Istanbul!!",
+             "." * 300, "acme corp " * 40]
+    words = [len(w) for w in tiny_tagger.tokenizer.split_words_with_offsets(texts)[0].to_list()]
+    counts = count(texts)
+    assert all(c >= w for c, w in zip(counts, words))  # at least one piece per word
+    assert counts[1] == 300
+
+
+@pytest.fixture(scope="module")
+def budget_server(tiny_tagger):
+    options = ServeOptions(host="127.0.0.1", port=0, max_text_wordpieces=8,
+                           max_request_wordpieces=12, max_batch_wordpieces=8,
+                           max_queued_wordpieces=100, max_body_bytes=20_000)
+    app = create_app(tiny_tagger.tag_batch, options, tiny_tagger.entity_types,
+                     measure=wordpiece_counter(tiny_tagger.tokenizer))
+    with _Server(app, options) as running:
+        yield running
+
+
+def test_work_budgets_are_in_wordpieces_and_name_their_flag(budget_server):
+    six = "john smith lives in paris ."  # 6 wordpieces
+    status, body = tag(budget_server.port, [six])
+    assert status == 200 and [e["text"] for e in body["entities"][0]] == ["john smith", "paris"]
+    # 9 wordpieces in 41 characters: "." is a word and a wordpiece each.
+    status, body = tag(budget_server.port, [six, "........."])
+    assert (status, body["error"]["code"], body["error"]["field"]) == (
+        422, "text_too_many_wordpieces", "texts[1]")
+    assert "9 wordpieces" in body["error"]["message"]
+    assert "--max_text_wordpieces" in body["error"]["message"]
+    status, body = tag(budget_server.port, [six, "zoe met john smith ."])  # 6 + 5 = 11: fits
+    assert status == 200
+    status, body = tag(budget_server.port, [six, "zoe met john smith in paris ."])  # 6 + 7
+    assert (status, body["error"]["code"], body["error"]["field"]) == (
+        422, "too_many_wordpieces", "texts")
+    assert "--max_request_wordpieces" in body["error"]["message"]
+    assert "several requests" in body["error"]["message"]
+
+
+# === Over HTTP: fairness, the queue, disconnects, errors ===
+
+
+def test_over_http_a_small_request_is_answered_while_a_maximal_one_runs(slow_server):
+    with ThreadPoolExecutor(1) as pool:
+        heavy = pool.submit(tag, slow_server.port, HEAVY)
+        time.sleep(0.5)
+        began = time.monotonic()
+        status, body = tag(slow_server.port, ["one short sentence ."])
+        waited = time.monotonic() - began
+        assert status == 200 and body == {"entities": [[]]}
+        assert not heavy.done()
+        assert heavy.result(timeout=60)[0] == 200
+    assert waited <= 2 * BATCH_S + 1.0  # not the ~6 s the heavy request still had
+
+
+def test_a_full_queue_answers_503_json_with_retry_after_at_once(slow_server):
+    socks = [socket.create_connection(("127.0.0.1", slow_server.port)) for _ in range(2)]
+    try:
+        for sock in socks:  # 2 x 6,400 characters fill the 12,800 bound
+            sock.sendall(post_bytes(HEAVY))
+        assert wait_until(lambda: slow_server.batcher.queued_work >= 12_000, 10)
+        began = time.monotonic()
+        status, headers, body = raw(slow_server.port, post_bytes(["a small one"]))
+        took = time.monotonic() - began
+        error = assert_error(status, headers, body, 503, "overloaded")
+        assert took < 1.0
+        assert int(headers["retry-after"]) >= 1
+        assert "--max_queued_wordpieces" in error["message"] and "Retry-After" in error["message"]
+    finally:
+        for sock in socks:
+            sock.close()
+    # Their clients are gone: the work is dropped and the server takes requests again.
+    assert wait_until(lambda: slow_server.batcher.queued_work == 0, 2 * BATCH_S + 2)
+    assert tag(slow_server.port, ["again"])[0] == 200
+
+
+def test_a_client_that_disconnects_frees_the_worker_with_one_log_line(slow_server, server_log):
+    sock = socket.create_connection(("127.0.0.1", slow_server.port))
+    sock.sendall(post_bytes(HEAVY))
+    time.sleep(0.5)
+    sock.close()
+    assert wait_until(lambda: slow_server.batcher.queued_work == 0
+                      and not slow_server.batcher.busy, 2 * BATCH_S + 2)
+    tagged = slow_server.fake.chars
+    time.sleep(0.5)
+    assert slow_server.fake.chars == tagged <= 1500  # nothing more computed for it
+    assert slow_server.batcher.stats["cancelled_texts"] >= 50
+    began = time.monotonic()
+    assert tag(slow_server.port, ["next client"])[0] == 200
+    assert time.monotonic() - began < BATCH_S + 1.0
+    gone = [r for r in server_log.records if "closed the connection" in r.getMessage()]
+    assert len(gone) == 1 and gone[0].levelno == logging.INFO
+    assert not [r for r in server_log.records if r.levelno >= logging.WARNING]
+
+
+def test_a_disconnect_mid_body_is_one_info_line_not_a_traceback(slow_server, server_log):
+    with socket.create_connection(("127.0.0.1", slow_server.port)) as sock:
+        sock.sendall(b"POST /v1/tag HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 1000\r\n\r\n{\"texts\": [")
+        time.sleep(0.2)
+    assert wait_until(lambda: any("while sending its body" in r.getMessage()
+                                  for r in server_log.records), 5)
+    assert tag(slow_server.port, ["still fine"])[0] == 200
+    assert len([r for r in server_log.records if "closed the connection" in r.getMessage()]) == 1
+    assert not [r for r in server_log.records if r.levelno >= logging.WARNING]
+    assert not [r for r in server_log.records if r.exc_info]
+
+
+def test_a_failing_tagger_answers_500_json(slow_server):
+    status, headers, body = raw(slow_server.port, post_bytes(["boom"]))
+    assert_error(status, headers, body, 500, "tagging_failed")
+    assert tag(slow_server.port, ["fine"])[0] == 200
+
+
+def test_a_slow_body_is_answered_408_json(slow_server):
+    with socket.create_connection(("127.0.0.1", slow_server.port), timeout=30) as sock:
+        sock.sendall(b"POST /v1/tag HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100\r\n\r\n{\"texts\"")
+        status, headers, body = read_response(sock)
+        assert_error(status, headers, body, 408, "body_timeout")
+        assert closed_within(sock, 5) is not None
+
+
+def test_shutdown_finishes_what_fits_and_answers_the_rest_503_json():
+    fake = SlowTagger()
+    options = ServeOptions(**{**SLOW, "shutdown_timeout_s": 1.0})
+    app = create_app(fake, options)
+    running = _Server(app, options).__enter__()
+    socks = [socket.create_connection(("127.0.0.1", running.port), timeout=30)
+             for _ in range(3)]
+    try:
+        socks[0].sendall(post_bytes(HEAVY))  # 6.4 s of work
+        time.sleep(0.3)
+        socks[1].sendall(post_bytes(["small"]))  # fits in the 1 s: its batch is next
+        # Queued before the signal (an idle connection is closed at shutdown).
+        assert wait_until(lambda: app.state.batcher.stats["requests"] == 2, 5)
+        began = time.monotonic()
+        running.server.should_exit = True  # what SIGTERM does
+        heavy, small = read_response(socks[0]), read_response(socks[1])
+        answered = time.monotonic() - began
+        assert closed_within(socks[2], 5) is not None  # an idle connection is closed
+        with pytest.raises(ConnectionRefusedError):  # and no new one accepted
+            socket.create_connection(("127.0.0.1", running.port), timeout=5).close()
+        running.thread.join(10)
+        stopped = time.monotonic() - began
+    finally:
+        for sock in socks:
+            sock.close()
+        running.__exit__()
+    assert small[0] == 200 and json.loads(small[2]) == {"entities": [[]]}
+    error = assert_error(*heavy, 503, "shutting_down")
+    assert heavy[1]["connection"] == "close" and "send it again" in error["message"]
+    # The deadline (1 s, plus uvicorn's 0.1 s ticks), not the 6 s of work.
+    assert answered < 1.0 + 1.0
+    assert not running.thread.is_alive() and stopped < 1.0 + 2.0
+    assert fake.chars < 6400
+
+
+# === Connections: h11's header limit, uvicorn's keep-alive timer, the cap ===
+
+
+@pytest.fixture
+def guarded_server():
+    options = ServeOptions(host="127.0.0.1", port=0, max_connections=3, max_header_bytes=2048,
+                           keep_alive_timeout_s=1.0)
+    app = create_app(SlowTagger(), options)
+    with _Server(app, options) as running:
+        yield running
+
+
+def test_oversized_headers_and_urls_get_431_json_and_a_closed_connection(guarded_server):
+    port = guarded_server.port
+    for request in (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 3000 + b"\r\n\r\n",
+                    b"GET /" + b"a" * 3000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+                    b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-Many: 1\r\n" * 300 + b"\r\n"):
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(request)
+            status, headers, body = read_response(sock)
+            error = assert_error(status, headers, body, 431, "headers_too_large")
+            assert "--max_header_bytes" in error["message"]
+            assert closed_within(sock, 5) is not None
+    status, headers, body = raw(port, b"POST /v1/tag HTTP/1.1\r\nHost: x\r\n"
+                                      b"Content-Length: abc\r\n\r\n")
+    assert_error(status, headers, body, 400, "bad_http_request")
+
+
+def test_idle_and_trickling_connections_are_closed(guarded_server):
+    port = guarded_server.port
+    with socket.create_connection(("127.0.0.1", port)) as idle:  # never sends a byte
+        took = closed_within(idle, 10)
+    assert took is not None and 0.8 <= took < 4
+    with socket.create_connection(("127.0.0.1", port)) as trickle:
+        trickle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        began = time.monotonic()
+        closed = False
+        while time.monotonic() - began < 10 and not closed:
+            try:
+                trickle.sendall(b"X")  # a header that never ends
+            except OSError:
+                closed = True
+            closed = closed or closed_within(trickle, 0.2) is not None
+        took = time.monotonic() - began
+    assert closed and took < 4
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as kept:  # after a response
+        kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_response(kept)[0] == 200
+        took = closed_within(kept, 10)
+    assert took is not None and took < 4
+
+
+def test_connections_over_the_cap_get_503_json_at_once(guarded_server):
+    port = guarded_server.port
+    held = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+    try:
+        time.sleep(0.1)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as extra:
+            status, headers, body = read_response(extra)  # without sending anything
+            error = assert_error(status, headers, body, 503, "too_many_connections")
+            assert "--max_connections" in error["message"]
+            assert headers["retry-after"] == "1"
+            assert closed_within(extra, 5) is not None
+    finally:
+        for sock in held:
+            sock.close()
+    assert wait_until(lambda: call(port, "GET", "/healthz")[0] == 200, 5)
+
+
+# === Hygiene ===
+
+
+def test_no_docs_pages_and_no_redirect_built_from_the_host_header(guarded_server):
+    port = guarded_server.port
+    for path in ("/docs", "/redoc", "/docs/oauth2-redirect", "/healthz/"):
+        status, headers, body = raw(port, f"GET {path} HTTP/1.1\r\nHost: evil.example\r\n\r\n"
+                                          .encode())
+        assert_error(status, headers, body, 404, "not_found")
+        assert "location" not in headers
+    assert call(port, "GET", "/openapi.json")[0] == 200
+
+
+def test_a_huge_number_is_refused_without_pythons_advice(guarded_server):
+    request = _post_raw(b'{"texts": [' + b"7" * 5000 + b"]}")
+    status, headers, body = raw(guarded_server.port, request)
+    error = assert_error(status, headers, body, 400, "malformed_json")
+    assert "sys." not in error["message"] and "set_int_max_str_digits" not in error["message"]
+    assert "array of strings" in error["message"]
+
+
+def _post_raw(body: bytes) -> bytes:
+    return (b"POST /v1/tag HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+ERRORS = [
+    # (raw request, status, code)
+    (_post_raw(b'{"texts": ['), 400, "malformed_json"),
+    (_post_raw(b'{"texts": ["caf\xc3"]}'), 400, "invalid_utf8"),
+    (b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", 404, "not_found"),
+    (b"DELETE /v1/tag HTTP/1.1\r\nHost: x\r\n\r\n", 405, "method_not_allowed"),
+    (b"PUT /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 405,
+     "method_not_allowed"),
+    (_post_raw(b'{"texts": ["' + b"x" * 2_000_000 + b'"]}'), 413, "body_too_large"),
+    (_post_raw(b'{"texts": ["x"]}').replace(b"application/json", b"text/plain"), 415,
+     "unsupported_media_type"),
+    (_post_raw(b'{"texts": ["x"], "extra": 1}'), 422, "unknown_field"),
+    (_post_raw(json.dumps({"texts": ["x" * 10_001]}).encode()), 422, "text_too_long"),
+    (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX: " + b"y" * 20_000 + b"\r\n\r\n", 431,
+     "headers_too_large"),
+    (b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400,
+     "bad_http_request"),
+    (b"GET /healthz HTTP/1.1\r\nBad Header\r\n\r\n", 400, "bad_http_request"),
+]
+
+
+@pytest.mark.parametrize("request_bytes, status, code", ERRORS,
+                         ids=[f"{e[1]}-{e[2]}-{i}" for i, e in enumerate(ERRORS)])
+def test_every_error_has_the_json_shape(guarded_server, request_bytes, status, code):
+    if status == 413:  # answered from Content-Length alone: send only the head
+        request_bytes = request_bytes[:request_bytes.index(b"\r\n\r\n") + 4]
+    assert_error(*raw(guarded_server.port, request_bytes), status, code)
+
+
+# === SIGTERM on a real process during a long TensorFlow batch ===
+
+
+def test_sigterm_during_a_long_batch_exits_within_the_timeout(tmp_path):
+    model_dir = write_model_folder(tmp_path / "model")
+    port = _free_port()
+    log_path = tmp_path / "log.txt"
+    # One text of 100,000 "." is one sentence of 100,000 words: on the tiny
+    # model a batch of 15 s or more (3 s per 20,000 on an idle 2-core machine).
+    flags = ["--max_text_chars=200000", "--max_body_bytes=1000000",
+             "--max_text_wordpieces=200000", "--max_request_wordpieces=200000",
+             "--max_batch_wordpieces=200000", "--max_queued_wordpieces=400000",
+             "--shutdown_timeout_s=1"]
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ner.serve", f"--model_dir={model_dir}", f"--port={port}",
+             *flags], cwd=REPO, stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            assert process.poll() is None, log_path.read_text()
+            try:
+                if call(port, "GET", "/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        heavy = socket.create_connection(("127.0.0.1", port), timeout=60)
+        heavy.sendall(post_bytes(["." * 100_000]))
+        assert wait_until(lambda: call(port, "GET", "/healthz")[1]["batches"] >= 1, 30)
+        small = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(2)]
+        for sock in small:
+            sock.sendall(post_bytes(["zoe met john smith ."]))
+        time.sleep(0.5)
+        sent = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        answers = [read_response(sock) for sock in [heavy, *small]]
+        answered = time.monotonic() - sent
+        code = process.wait(timeout=60)
+        exited = time.monotonic() - sent
+        for sock in [heavy, *small]:
+            sock.close()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    log = log_path.read_text()
+    for status, headers, body in answers:
+        assert_error(status, headers, body, 503, "shutting_down")
+    assert code == 0, log
+    assert answered < 1 + 2.0
+    assert exited < 1 + 3.0, log  # the batch would have run on for many seconds
+    assert "Traceback" not in log and "Exception in ASGI application" not in log
+    assert "exiting without waiting for the batch" in log
