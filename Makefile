@@ -19,9 +19,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 # The tests also need the test extra: pytest, and PyTorch, transformers,
-# accelerate and schemathesis as independent references.
+# accelerate and schemathesis as independent references, html5lib; and the
+# html extra (Jinja2, matplotlib) that the HTML pages' tests render with; and
+# the beam extra (Apache Beam), whose pipeline tests/test_beam.py runs.
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PY) -m pip install -q -e ".[test,serve]"
+	$(PY) -m pip install -q -e ".[test,serve,html,beam]"
 	touch $@
 
 setup: $(VENV)/.installed data

@@ -1,0 +1,289 @@
+"""Tag corpora on Apache Beam: `python -m ner.beam`, the job of `ner.tag` beyond one machine.
+
+    python -m ner.beam --model_dir=exported/ner/1 --output=tagged/ 'corpus/*.jsonl'
+
+runs locally on Beam's in-process runner (no cluster; `--direct_num_workers=N
+--direct_running_mode=multi_processing` for N worker processes). Any other
+runner takes Beam's standard pipeline options (`--runner=DataflowRunner
+--project=... --region=... --temp_location=gs://...`, `--runner=FlinkRunner
+--flink_master=...`, `--runner=SparkRunner --spark_master_url=...`); README.md
+shows them and what a cluster needs: workers with this package and the
+`beam` extra installed, and the model folder at a path every worker can read.
+Inputs and outputs may be on any file system Beam knows (`gs://` needs
+`apache-beam[gcp]`); the model is loaded by TensorFlow from a local path.
+
+The pipeline, per element:
+
+1. Read: each input file is read by one worker with `ner.corpus.read_records`
+   (the reader of `ner.tag`), through Beam's file systems, so `gs://` and
+   other Beam paths work; then the records are spread over the workers.
+2. Batch and tag: `RunInference` with `NerModelHandler`, which loads the
+   model once per worker (`ner.exported.load_tagger`: an exported SavedModel
+   version folder, importing `tensorflow_text` for its ops, or a model
+   folder) and tags each batch with `ner.tag.tag_records`, the function
+   `ner.tag` calls. Beam's `BatchElements` cuts batches of about
+   `--batch_chars` characters.
+3. Write: `ner.corpus.output_text` lines, sharded by the runner, as
+   `OUTPUT/part-SSSSS-of-NNNNN.jsonl` (Beam writes each shard aside and
+   renames it when the job commits). With `--on_error=skip`, bad records go
+   to `OUTPUT/errors-SSSSS-of-NNNNN.jsonl`; by default the first one fails
+   the job with `file:line: reason`.
+
+Beam's stock TensorFlow handler does not fit: it loads with Keras's
+`load_model`, which under Keras 3 refuses SavedModel folders, and it feeds
+numeric tensors, where ours take strings. Output order is not kept (each
+line carries its source, or the JSONL input's own fields such as an id).
+Standard input is not an input here: workers cannot read the launcher's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from typing import Any, Iterable, Sequence
+
+try:
+    import apache_beam as beam
+except ImportError as e:  # pragma: no cover (the test extra installs it)
+    raise ImportError("ner.beam needs Apache Beam, the beam extra: "
+                      "pip install -e '.[beam]'") from e
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from ner import corpus
+from ner.tag import TagOptions, add_corpus_flags, count_entities, plural, tag_records
+
+__all__ = ["NerModelHandler", "build_pipeline", "main"]
+
+_NAMESPACE = "ner"
+_IN_PROCESS_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
+_INPUT_ERROR = re.compile(r"InputError: (.+?)(?: \[while running|\n|$)")
+# Taggers loaded in this process, by model folder: a worker loads its model
+# once, and a later pipeline in the same process (the in-process runner run
+# again, a notebook, the tests) reuses it instead of loading and tracing anew.
+_LOADED: dict[str, Any] = {}
+
+
+class NerModelHandler(ModelHandler):
+    """Beam's `ModelHandler` for our taggers: records in, (record, result) out.
+
+    Args:
+        model_dir: an exported SavedModel version folder, a model folder or a
+            training output folder, readable by every worker.
+        batch_chars: characters of text (or CoNLL words) per batch.
+    """
+
+    def __init__(self, model_dir: str, batch_chars: int = TagOptions.batch_chars):
+        super().__init__()
+        self._model_dir = model_dir
+        self._batch_chars = batch_chars
+
+    def load_model(self):
+        """The tagger; loaded once per process (Beam shares it across threads)."""
+        from ner.exported import load_tagger
+
+        key = self._model_dir if "://" in self._model_dir else os.path.abspath(self._model_dir)
+        if key not in _LOADED:
+            _LOADED[key] = load_tagger(self._model_dir)
+        return _LOADED[key]
+
+    def run_inference(self, batch: Sequence[corpus.Record], model,
+                      inference_args: dict[str, Any] | None = None) -> Iterable[PredictionResult]:
+        """Tags a batch in one call per kind (`ner.tag.tag_records`)."""
+        return [PredictionResult(record, result)
+                for record, result in zip(batch, tag_records(model, list(batch)))]
+
+    def get_num_bytes(self, batch: Sequence[corpus.Record]) -> int:
+        return sum(record.size for record in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return _NAMESPACE
+
+    def batch_elements_kwargs(self) -> dict[str, Any]:
+        # Equal bounds: a fixed budget of characters per batch, as ner.tag;
+        # BatchElements' own tuning starts from one element a batch, too
+        # small for the tagger's length-sorted encoder batches.
+        return {"min_batch_size": self._batch_chars, "max_batch_size": self._batch_chars,
+                "element_size_fn": _weight}
+
+
+def _weight(record: corpus.Record) -> int:
+    return max(record.weight, 1)
+
+
+class _ReadFile(beam.DoFn):
+    """A file's records; bad ones fail the job or go to the `errors` output."""
+
+    def __init__(self, formats: dict[str, str], text_field: str, on_error: str):
+        self._formats, self._text_field, self._on_error = formats, text_field, on_error
+
+    def process(self, path: str):
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            for record in corpus.read_records(f, path, self._formats[path], self._text_field):
+                if isinstance(record, corpus.BadRecord):
+                    if self._on_error == "stop":
+                        raise record.error()
+                    yield beam.pvalue.TaggedOutput("errors", record)
+                else:
+                    yield record
+
+
+class _Format(beam.DoFn):
+    """The output text of a tagged record; counts documents and entities."""
+
+    def __init__(self, output_format: str):
+        self._output_format = output_format
+        self._documents = Metrics.counter(_NAMESPACE, "documents")
+        self._entities = Metrics.counter(_NAMESPACE, "entities")
+
+    def process(self, tagged: PredictionResult):
+        self._documents.inc()
+        self._entities.inc(count_entities(tagged.example, tagged.inference))
+        yield corpus.output_text(tagged.example, tagged.inference, self._output_format)
+
+
+def _error_line(bad: corpus.BadRecord) -> str:
+    Metrics.counter(_NAMESPACE, "errors").inc()
+    return json.dumps(bad.to_json(), ensure_ascii=False)
+
+
+def expand_inputs(specs: Sequence[str], exclude: Sequence[str] = ()) -> list[str]:
+    """Input files: local ones as `ner.tag` finds them, others by Beam's file systems."""
+    if corpus.STDIN in specs:
+        raise ValueError("standard input (-) cannot be read by Beam workers; write it to a "
+                         "file first, or use python -m ner.tag")
+    paths: list[str] = []
+    for spec in specs:
+        if "://" not in spec:
+            found = corpus.expand_inputs([spec], exclude=exclude)
+        else:
+            pattern = spec + "**" if spec.endswith("/") else spec
+            matched = FileSystems.match([pattern])[0].metadata_list
+            found = sorted(m.path for m in matched)
+            if not found:
+                raise corpus.InputError(spec, None, "no file matches this pattern")
+        paths += [p for p in found if p not in paths]
+    return paths
+
+
+def build_pipeline(pipeline: beam.Pipeline, paths: Sequence[str], output: str,
+                   options: TagOptions, model_dir: str, num_shards: int = 0) -> None:
+    """Adds the read, tag and write steps for `paths` to `pipeline`.
+
+    Args:
+        pipeline: the pipeline to extend.
+        paths: input files (see `expand_inputs`).
+        output: the output folder (local or any Beam file system).
+        options: input and output formats, `batch_chars` and `on_error`
+            (`batch_size` and `shard_size` are the runner's business here).
+        model_dir: see `NerModelHandler`.
+        num_shards: output shards; 0 lets the runner choose.
+    """
+    formats = {path: options.format_of(path) for path in paths}
+    corpus.check_formats(list(formats.values()), options.output_format)
+    extension = ".conll" if options.output_format == "conll" else ".jsonl"
+    read = (pipeline
+            | "Inputs" >> beam.Create(list(paths))
+            | "Read" >> beam.ParDo(_ReadFile(formats, options.text_field, options.on_error))
+            .with_outputs("errors", main="records"))
+    (read.records
+     | "Spread" >> beam.Reshuffle()
+     | "Tag" >> RunInference(NerModelHandler(model_dir, options.batch_chars))
+     | "Format" >> beam.ParDo(_Format(options.output_format))
+     | "Write" >> beam.io.WriteToText(FileSystems.join(output, "part"), file_name_suffix=extension,
+                                      num_shards=num_shards))
+    if options.on_error == "skip":
+        (read.errors
+         | "FormatErrors" >> beam.Map(_error_line)
+         | "WriteErrors" >> beam.io.WriteToText(FileSystems.join(output, "errors"),
+                                                file_name_suffix=".jsonl", skip_if_empty=True))
+
+
+def _counter(result, name: str) -> int:
+    found = result.metrics().query(
+        beam.metrics.MetricsFilter().with_namespace(_NAMESPACE).with_name(name))["counters"]
+    return sum(c.committed or c.attempted or 0 for c in found)
+
+
+def _input_error(error: BaseException) -> str | None:
+    """The `file:line: reason` of an InputError that failed the job, if one did."""
+    for e in (error, error.__cause__, error.__context__):
+        if isinstance(e, corpus.InputError):
+            return str(e)
+    match = _INPUT_ERROR.search(str(error))
+    return match.group(1) if match else None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ner.beam",
+        description="Tag files, folders or globs with a trained model on Apache Beam and write "
+                    "sharded JSONL (or CoNLL). Flags this command does not know are Beam's "
+                    "pipeline options (--runner, --direct_num_workers, --project, ...).")
+    add_corpus_flags(parser)
+    parser.add_argument("--output", required=True,
+                        help="the output folder (local, or any Beam file system such as gs://)")
+    parser.add_argument("--num_shards", type=int, default=0,
+                        help="output shards (default: the runner chooses)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m ner.beam`; returns the exit status."""
+    args, beam_args = _parser().parse_known_args(argv)
+    if not args.inputs:
+        print("ner.beam: error: name the input: files, folders or globs", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    try:
+        options = TagOptions(input_format=args.input_format, text_field=args.text_field,
+                             output_format=args.output_format, batch_chars=args.batch_chars,
+                             on_error=args.on_error)
+        if "://" not in args.output and os.path.isdir(args.output) and any(
+                name.startswith(("part-", "errors-")) for name in os.listdir(args.output)):
+            raise ValueError(f"{args.output} holds the output of an earlier run; Beam reruns "
+                             "failed work itself, so there is nothing to resume: choose an "
+                             "empty or new folder")
+        paths = expand_inputs(args.inputs, exclude=[args.output] if "://" not in args.output
+                              else [])
+        if not paths:
+            raise ValueError(f"no input files in {' '.join(args.inputs)}")
+        pipeline_options = PipelineOptions(beam_args)
+        if pipeline_options.view_as(StandardOptions).runner is None:
+            # Beam's DirectRunner would first try to download its Prism runner.
+            pipeline_options.view_as(StandardOptions).runner = _IN_PROCESS_RUNNER
+        pipeline = beam.Pipeline(options=pipeline_options)
+        build_pipeline(pipeline, paths, args.output, options, args.model_dir, args.num_shards)
+        result = pipeline.run()
+        result.wait_until_finish()
+    except (corpus.InputError, FileNotFoundError, ValueError) as e:
+        print(f"ner.beam: error: {e}", file=sys.stderr)
+        return 1 if isinstance(e, corpus.InputError) else 2
+    except Exception as e:  # the runner wraps what failed in a worker
+        reason = _input_error(e)
+        if reason is None:
+            raise
+        print(f"ner.beam: error: {reason}", file=sys.stderr)
+        return 1
+    seconds = time.perf_counter() - start
+    documents = _counter(result, "documents")
+    entities = _counter(result, "entities")
+    line = (f"ner.beam: tagged {plural(documents, 'document')} with "
+            f"{plural(entities, 'entity', 'entities')} in {seconds:.1f} s "
+            f"({documents / seconds:,.1f} documents/s)")
+    errors = _counter(result, "errors")
+    if errors:
+        line += f"; skipped {plural(errors, 'bad record')}"
+    print(f"{line} -> {args.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
