@@ -329,17 +329,18 @@ def _json_record(line: str, source: str, number: int, text_field: str,
     except json.JSONDecodeError as e:
         return BadRecord(source, number, f"not JSON: {e.msg} (column {e.colno})")
     if not isinstance(value, dict):
-        return BadRecord(source, number, f"{_json_type(value)} where a JSON object was expected")
+        return BadRecord(source, number, f"{json_type(value)} where a JSON object was expected")
     if text_field not in value:
         return BadRecord(source, number, f"no {text_field!r} field")
     text = value[text_field]
     if not isinstance(text, str):
         return BadRecord(source, number,
-                         f"the {text_field!r} field is {_json_type(text)}, not a string")
+                         f"the {text_field!r} field is {json_type(text)}, not a string")
     return TextRecord(value, text, source, number, size)
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """How a JSON value's type reads in an error message: "a number", "null", ..."""
     for kind, name in ((bool, "a boolean"), (int, "a number"), (float, "a number"),
                        (str, "a string"), (list, "an array"), (dict, "an object")):
         if isinstance(value, kind):

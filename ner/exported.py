@@ -27,8 +27,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from ner.tagger import Entity, Tagger
-from ner.tokenization import ragged_words, text_batch
+from ner.tagger import Entity, Tagger, word_inputs
+from ner.tokenization import text_batch
 
 __all__ = ["ExportedTagger", "is_saved_model", "load_tagger"]
 
@@ -145,22 +145,14 @@ class ExportedTagger:
             Per sentence, a label (e.g. "B-PER") for each word.
         """
         _check_no_batch_size(batch_size)
-        if isinstance(sentences, str):
-            raise TypeError("sentences must be a list of word lists, got a single string")
-        sentences = list(sentences)
-        if documents is not None and len(documents) != len(sentences):
-            raise ValueError(f"documents has {len(documents)} entries for "
-                             f"{len(sentences)} sentences")
-        if not sentences:
+        words, lengths, docs = word_inputs(sentences, documents)
+        if not len(lengths):
             return []
-        words = ragged_words(sentences, name="sentences")  # [S, (W)]
-        lengths = words.row_lengths()  # [S] int64
-        docs = np.arange(len(sentences)) if documents is None else np.asarray(documents, np.int64)
-        found = self._words(words=words.flat_values, sentence_lengths=lengths,
+        found = self._words(words=words, sentence_lengths=tf.constant(lengths, tf.int64),
                             documents=tf.constant(docs, tf.int64))
         labels = [label.decode() for label in found["labels"].numpy().tolist()]  # [N]
-        ends = np.cumsum(lengths.numpy()).tolist()
-        return [labels[end - len(sentence):end] for sentence, end in zip(sentences, ends)]
+        ends = np.cumsum(lengths).tolist()
+        return [labels[end - n:end] for n, end in zip(lengths.tolist(), ends)]
 
 
 def _check_no_batch_size(batch_size) -> None:

@@ -85,6 +85,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from ner.corpus import json_type
+
 logger = logging.getLogger(__name__)
 
 # Characters counted per call of the wordpiece counter (some 10-40 ms): a
@@ -613,7 +615,7 @@ def parse_tag_request(body: bytes, content_type: str | None, options: ServeOptio
                        ) from None
     if not isinstance(value, dict):
         raise ApiError(422, "invalid_type",
-                       f"the body must be a JSON object, got {_json_type(value)}")
+                       f"the body must be a JSON object, got {json_type(value)}")
     unknown = sorted(set(value) - {"texts"})
     if unknown:
         raise ApiError(422, "unknown_field", f"unknown field {unknown[0]!r}; expected only 'texts'",
@@ -623,7 +625,7 @@ def parse_tag_request(body: bytes, content_type: str | None, options: ServeOptio
     texts = value["texts"]
     if not isinstance(texts, list):
         raise ApiError(422, "invalid_type",
-                       f"'texts' must be an array of strings, got {_json_type(texts)}",
+                       f"'texts' must be an array of strings, got {json_type(texts)}",
                        field="texts")
     if len(texts) > options.max_texts:
         raise ApiError(422, "too_many_texts",
@@ -631,7 +633,7 @@ def parse_tag_request(body: bytes, content_type: str | None, options: ServeOptio
                        "per request (--max_texts): send them in several requests", field="texts")
     for i, t in enumerate(texts):
         if not isinstance(t, str):
-            raise ApiError(422, "invalid_type", f"texts[{i}] must be a string, got {_json_type(t)}",
+            raise ApiError(422, "invalid_type", f"texts[{i}] must be a string, got {json_type(t)}",
                            field=f"texts[{i}]")
         if len(t) > options.max_text_chars:
             raise ApiError(422, "text_too_long",
@@ -647,14 +649,6 @@ def parse_tag_request(body: bytes, content_type: str | None, options: ServeOptio
                            f"texts[{i}] contains a lone surrogate U+{ord(t[e.start]):04X} at "
                            f"character {e.start}", field=f"texts[{i}]") from None
     return texts
-
-
-def _json_type(value: Any) -> str:
-    for kind, name in ((bool, "a boolean"), (int, "a number"), (float, "a number"),
-                       (str, "a string"), (list, "an array"), (dict, "an object")):
-        if isinstance(value, kind):
-            return name
-    return "null"
 
 
 # === Application ===

@@ -33,7 +33,7 @@ from ner.model import CONFIG_FILE, VOCAB_FILE, TaggerModel, read_meta
 from ner.pipeline import Pipeline
 from ner.tokenization import Tokenizer, ragged_words, text_batch
 
-__all__ = ["Entity", "Tagger"]
+__all__ = ["Entity", "Tagger", "word_inputs"]
 
 # Texts per pipeline call of `tag_batch`: bounds memory for huge batches;
 # chunks are independent, so results do not depend on it.
@@ -185,18 +185,10 @@ class Tagger:
             Per sentence, a label (e.g. "B-PER") for each word; the sequences
             are valid in the model's scheme.
         """
-        if isinstance(sentences, str):
-            raise TypeError("sentences must be a list of word lists, got a single string")
-        sentences = list(sentences)
-        if documents is not None and len(documents) != len(sentences):
-            raise ValueError(f"documents has {len(documents)} entries for "
-                             f"{len(sentences)} sentences")
-        if not sentences:
+        words, lengths, docs = word_inputs(sentences, documents)
+        if not len(lengths):
             return []
-        words = ragged_words(sentences, name="sentences")  # [S, (W)]
-        lengths = words.row_lengths().numpy()
-        docs = np.arange(len(sentences)) if documents is None else np.asarray(documents, np.int64)
-        tags = self.pipeline.word_tags(words.flat_values, lengths, docs,
+        tags = self.pipeline.word_tags(words, lengths, docs,
                                        tf.constant(self._batch_size(batch_size), tf.int32))
         labels = np.asarray(self.labels, dtype=object)[tags.numpy()]
         return [part.tolist() for part in np.split(labels, np.cumsum(lengths)[:-1])]
@@ -218,6 +210,27 @@ class Tagger:
 
     def _batch_size(self, batch_size: int | None) -> int:
         return self.batch_size if batch_size is None else _check_batch_size(batch_size)
+
+
+def word_inputs(sentences: Sequence[Sequence[str]], documents: Sequence[int] | None
+                ) -> tuple[tf.Tensor, np.ndarray, np.ndarray]:
+    """Checks and converts `tag_tokens`' arguments for the pipeline's `word_tags`.
+
+    Returns:
+        (words string [N], words per sentence int64 [S], document of each
+        sentence int64 [S]; each sentence its own document when None).
+    """
+    if isinstance(sentences, str):
+        raise TypeError("sentences must be a list of word lists, got a single string")
+    sentences = list(sentences)
+    if documents is not None and len(documents) != len(sentences):
+        raise ValueError(f"documents has {len(documents)} entries for "
+                         f"{len(sentences)} sentences")
+    if not sentences:
+        return tf.zeros([0], tf.string), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    words = ragged_words(sentences, name="sentences")  # [S, (W)]
+    docs = np.arange(len(sentences)) if documents is None else np.asarray(documents, np.int64)
+    return words.flat_values, words.row_lengths().numpy(), docs
 
 
 def _check_batch_size(batch_size: int) -> int:
