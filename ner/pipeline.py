@@ -7,18 +7,10 @@ and the exported SavedModel, whose signatures are this module's functions
 
 From texts to entities, for a whole batch of texts at once:
 
-1. Words. `Tokenizer.tf_split_words_with_offsets` splits every text into
-   words with UTF-8 byte offsets (rules in `ner/tokenization.py`: whitespace
-   separates words, every punctuation character and CJK ideograph is a word,
-   "U.S."-style abbreviations stay whole, control and zero-width characters
-   stay inside their word, and a word with no wordpieces is dropped).
-2. Sentences. The model was trained on CoNLL sentences, so words are grouped
-   into sentences: a new sentence begins after a word ".", "!" or "?" when
-   the next word starts with an upper-case (or title-case) letter, and after
-   a blank line (two or more line breaks between words). Nothing else splits
-   a sentence: "in the U.S. Army" stays whole ("U.S." is one word), and so
-   does "he said. the"; a title before a name ("Dr. Smith") does split, a
-   price of the simple rule. Sentence length is unlimited.
+1. Words and 2. sentences, by `ner.segmentation.split_texts` (which training
+   on character-offset spans, `ner.spans`, also runs): the tokenizer's word
+   splitter, with UTF-8 byte offsets, then the sentence rule (a new sentence
+   after ".", "!" or "?" before a capitalised word, and after a blank line).
 3. Windows and potentials. Words become wordpieces (word shapes packed in
    for a `case_features` model, `ner.casing`), windows are cut by
    `ner.features.plan_windows` (long sentences into overlapping windows;
@@ -51,17 +43,12 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from ner import alignment, casing, features, schemes
+from ner import alignment, casing, features, schemes, segmentation
 from ner.model import TaggerModel
 from ner.tokenization import Tokenizer, blank_class
 
 __all__ = ["Pipeline", "sorted_batches"]
 
-# A sentence-final word: one of . ! ? with any marks or control characters
-# the splitter keeps attached to it.
-_FINAL_WORD = r"[.!?][\pM\pC]*"
-# A word that can open a sentence after a final word.
-_CAPITALISED_WORD = r"(?s)\pC*[\p{Lu}\p{Lt}].*"
 # Upper bound on windows x padded wordpieces in one encoder batch. Batches are
 # runs of windows sorted by length, padded to their longest only: on the
 # CoNLL-2003 test set that pads 65,074 wordpieces to 70,301, against 76,808
@@ -241,46 +228,8 @@ class Pipeline(tf.Module):
     # === Steps ===
 
     def _words(self, texts) -> dict:
-        """Step 1 and 2: words, their offsets and their sentences."""
-        # Transcoding with replacement changes exactly the invalid texts; the
-        # tokenizer's own check would only say "Invalid formatting".
-        valid = tf.equal(texts, tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8",
-                                                             errors="replace"))  # [B]
-        check = tf.debugging.Assert(tf.reduce_all(valid), [
-            "texts must be valid UTF-8; invalid at batch positions", tf.where(~valid)[:, 0]])
-        with tf.control_dependencies([check]):
-            texts = tf.identity(texts)
-        words, starts, ends = self.tokenizer.tf_split_words_with_offsets(texts)  # [B, (W)]
-        # One concatenation of all texts: offsets and substrings index into it,
-        # never into a per-word copy of a text.
-        joined = tf.strings.reduce_join(texts)  # []
-        text_base = tf.concat(
-            [[0], tf.cumsum(tf.cast(tf.strings.length(texts), tf.int64))], 0)  # [B + 1]
-        chars = alignment.CharOffsets(joined, text_base)
-        text_of_word = words.value_rowids()  # [N]
-        strings = words.flat_values  # [N]
-        base = tf.gather(text_base, text_of_word)
-        global_start, global_end = base + starts.flat_values, base + ends.flat_values  # [N]
-
-        # Line breaks: "\n", and "\r" not followed by "\n" (old Mac files).
-        data = chars.data
-        following = tf.concat([data[1:], tf.zeros([1], tf.uint8)], 0)
-        breaks = tf.cast((data == 10) | ((data == 13) & (following != 10)), tf.int32)
-        breaks_before = tf.concat([[0], tf.cumsum(breaks)], 0)  # [bytes + 1]
-        gap_breaks = (tf.gather(breaks_before, global_start[1:])
-                      - tf.gather(breaks_before, global_end[:-1]))  # [N - 1]
-        final = tf.strings.regex_full_match(strings, _FINAL_WORD)  # [N]
-        capital = tf.strings.regex_full_match(strings, _CAPITALISED_WORD)  # [N]
-        new_text = text_of_word[1:] != text_of_word[:-1]  # [N - 1]
-        boundary = tf.concat(
-            [tf.ones([tf.minimum(tf.size(strings), 1)], tf.bool),
-             new_text | (final[:-1] & capital[1:]) | (gap_breaks >= 2)], 0)  # [N]
-        count = tf.size(strings, out_type=tf.int64)
-        sentence_splits = tf.concat([tf.where(boundary)[:, 0], tf.reshape(count, [1])], 0)
-        return {"strings": strings, "text_of_word": text_of_word, "starts": starts.flat_values,
-                "ends": ends.flat_values, "global_starts": global_start,
-                "global_ends": global_end, "sentence_splits": sentence_splits,
-                "text_splits": words.row_splits, "joined": joined, "chars": chars}
+        """Step 1 and 2: words, their offsets and their sentences (`ner.segmentation`)."""
+        return segmentation.split_texts(self.tokenizer, texts)
 
     def _potentials(self, strings, sentence_splits, context_splits, batch_size):
         """Step 3: word potentials float32 [N, K], every word through its first piece."""

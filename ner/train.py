@@ -1,14 +1,27 @@
-"""Train a BERT-CRF tagger on CoNLL-format data.
+"""Train a BERT-CRF tagger on CoNLL-format data or character-offset spans.
 
     python -m ner.train --data_dir=data/conll2003 --output_dir=models/conll2003
+    python -m ner.train --train_file=my/train.jsonl --dev_file=my/dev.jsonl --output_dir=models/my
+    python -m ner.train --flagfile=models/my/train.flags    # the same run again
 
-`--data_dir` holds `train.txt`, `dev.txt` and (optionally) `test.txt`. The
-output folder gets:
+`--data_dir` holds `train.txt`, `dev.txt` and (optionally) `test.txt`;
+`--train_file`, `--dev_file` and `--test_file` name other files instead. A
+file ending in `.jsonl`, `.json` or `.ndjson` is read as texts with
+character-offset spans (`ner.spans`), any other as CoNLL (`ner.data`).
+
+Dev F1 is measured at each epoch's end, and with `--eval_every_steps=N`
+also every N training steps; the best model is kept. With `--patience=P`
+training stops after P evaluations in a row without a better dev F1.
+
+The output folder gets:
 
 * `model/`: the best model by dev F1 (see `ner.model` for its files), ready
   for `ner.Tagger.load`;
-* `checkpoints/last/`: weights, optimizer state and progress after the last
-  finished epoch, for `--resume`;
+* `train.flags`: every flag of the run, an absl flagfile (`--flagfile`); the
+  same flags as the model card's command line;
+* `checkpoints/last/`: weights, optimizer state and progress (the patience
+  counter and best dev F1 included) after the last finished epoch, for
+  `--resume`;
 * `dev_report.json`, `test_report.json`, `test_predictions.txt` (conlleval
   format), `train_log.jsonl` (one line per epoch), `train_curves.html` (its
   plots, `evaluation.curves`; with the `html` extra) and `tensorboard/`.
@@ -18,7 +31,11 @@ written with the weights at each new best epoch, completed with the final dev
 and test scores at the end.
 
 Every file is written atomically, so a run killed at any moment resumes with
-`--resume` from its last finished epoch.
+`--resume` from its last finished epoch. Checkpoints are written at epoch ends
+only: a resumed run replays the epoch it was killed in, evaluations within it
+included, exactly as the uninterrupted run ran it (batch order is a function
+of (seed, epoch), dropout masks of (seed, step)). A run that stopped early
+stays stopped: `--resume` only completes its reports.
 """
 
 from __future__ import annotations
@@ -28,6 +45,7 @@ import functools
 import json
 import logging
 import re
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -40,14 +58,17 @@ cli.quiet_tensorflow_for_help(__name__)  # before TensorFlow's first import: see
 import numpy as np
 import tensorflow as tf
 
-from ner import checkpoint, data, features, files
+from ner import checkpoint, data, features, files, spans
 from ner.features import Encoded, encode_sentences
 from ner.model import (ModelOptions, TaggerConfig, TaggerModel, data_file_info, model_card,
-                       option, select_trainable, write_meta)
+                       option, select_trainable, train_command, write_meta)
 from ner.tagger import Tagger
 from ner.optimization import AdamW
 
 logger = logging.getLogger("ner.train")
+
+#: The run's flags as an absl flagfile, in the output folder.
+FLAGS_FILE = "train.flags"
 
 
 @dataclasses.dataclass
@@ -59,6 +80,13 @@ class TrainOptions(ModelOptions):
 
     data_dir: str = option("data/conll2003",
                            "folder with train.txt, dev.txt and optionally test.txt (CoNLL format)")
+    train_file: str = option("", "training file instead of --data_dir's train.txt: CoNLL, or "
+                                 "texts with character-offset spans when it ends in .jsonl/.json")
+    dev_file: str = option("", "dev file instead of --data_dir's dev.txt (CoNLL or .jsonl spans)")
+    test_file: str = option("", "test file instead of --data_dir's test.txt (CoNLL or .jsonl "
+                                "spans); without either, no test report")
+    strict_spans: bool = option(False, "a .jsonl span that cuts through a word is an error "
+                                       "(default: snapped outward to whole words, with a warning)")
     output_dir: str = option("models/conll2003", "where the model, checkpoints and reports go")
     bert_dir: str | None = option(
         None, "Google or Hugging Face BERT folder; empty = the offline default encoder")
@@ -81,6 +109,10 @@ class TrainOptions(ModelOptions):
                                     "float32 or bfloat16")
     strategy: str = option("auto", "auto (mirrored over several GPUs), default or mirrored")
     eval_batch_size: int = option(64, "windows per evaluation batch")
+    eval_every_steps: int = option(0, "also evaluate on dev every N training steps, not only "
+                                      "at epoch ends (0 = at epoch ends only)")
+    patience: int = option(0, "stop after this many dev evaluations in a row without a better "
+                              "dev F1 (0 = never stop early)")
 
     def __post_init__(self):
         if self.precision not in ("auto", "float32", "bfloat16"):
@@ -90,6 +122,9 @@ class TrainOptions(ModelOptions):
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be at least 1")
+        for name in ("eval_every_steps", "patience"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name} must be 0 (off) or more, got {getattr(self, name)}")
         if self.freeze:
             try:
                 re.compile(self.freeze)
@@ -168,6 +203,48 @@ def _labels_to_ids(docs: list[data.Document], index: dict[str, int], path: Path)
             raise ValueError(f"{path}:{s.line}: label {e.args[0]!r} does not occur in the "
                              f"training data (labels: {sorted(index)})") from None
     return ids
+
+
+def data_files(options: TrainOptions) -> dict[str, Path | None]:
+    """The run's train, dev and test files: `--train_file` etc. where given, else `--data_dir`'s.
+
+    Returns:
+        {"train": Path, "dev": Path, "test": Path, or None when there is no
+        test file}.
+
+    Raises:
+        FileNotFoundError: a named file is missing, or, where none is named,
+            `--data_dir`'s train.txt or dev.txt.
+    """
+    data_dir = Path(options.data_dir)
+    found: dict[str, Path | None] = {}
+    for split in ("train", "dev", "test"):
+        named = getattr(options, f"{split}_file")
+        path = Path(named) if named else data_dir / f"{split}.txt"
+        if path.is_file():
+            found[split] = path
+        elif named:
+            raise FileNotFoundError(f"{path}: not found (--{split}_file)")
+        elif split == "test":
+            found[split] = None
+        else:
+            raise FileNotFoundError(f"{path}: not found (--data_dir must hold train.txt, dev.txt "
+                                    f"and optionally test.txt, or name files with --train_file "
+                                    f"and --dev_file)")
+    return found
+
+
+def read_documents(path: Path, tokenizer, strict_spans: bool = False) -> list[data.Document]:
+    """A data file's documents: character-offset spans (`ner.spans`) for `.jsonl`/`.json`
+    files, split into words by `tokenizer` as the tagger splits texts; CoNLL otherwise.
+
+    Raises:
+        ConllFormatError: naming the file and line of what cannot be read
+            (`ner.spans.SpanFormatError` for span files).
+    """
+    if spans.is_span_file(path):
+        return spans.read_spans(path, tokenizer, strict=strict_spans)
+    return data.read_conll(path)
 
 
 def read_split(path: Path, index: dict[str, int], limit: int = 0,
@@ -361,17 +438,42 @@ _RESUME_KEYS = tuple(f.name for f in dataclasses.fields(ModelOptions) if f.name 
     "bert_dir", "freeze", "batch_size", "epochs", "seed", "train_limit", "max_steps")
 
 
+def _with_last(items):
+    """(item, whether it is the last) for each item of an iterable, read one ahead."""
+    it = iter(items)
+    try:
+        current = next(it)
+    except StopIteration:
+        return
+    for following in it:
+        yield current, False
+        current = following
+    yield current, True
+
+
+def flagfile_text(options: TrainOptions) -> str:
+    """The run's flags as an absl flagfile: `python -m ner.train --flagfile=FILE` reruns it.
+
+    One flag a line, spelled as in the model card's command line (the same
+    `ner.model.train_command` of the same values), so the two never disagree.
+    """
+    words = shlex.split(train_command(dataclasses.asdict(options)))[3:]
+    return ("# Every flag of a python -m ner.train run: rerun it with --flagfile=<this file>.\n"
+            + "".join(word + "\n" for word in words))
+
+
+def _scores(dev: dict) -> str:
+    return f"{100 * dev['precision']:.2f}/{100 * dev['recall']:.2f}/{100 * dev['f1']:.2f}"
+
+
 def train(options: TrainOptions) -> dict[str, Any]:
-    """Runs training; returns a summary dict (dev and test F1, timings)."""
+    """Runs training; returns a summary dict (dev and test F1, timings, early stop)."""
     from ner.tokenization import Tokenizer
 
     tf.random.set_seed(options.seed)
     np.random.seed(options.seed)
-    data_dir, out = Path(options.data_dir), Path(options.output_dir)
-    for name in ("train.txt", "dev.txt"):
-        if not (data_dir / name).is_file():
-            raise FileNotFoundError(f"{data_dir / name}: not found (--data_dir must hold train.txt, "
-                                    f"dev.txt and optionally test.txt)")
+    out = Path(options.output_dir)
+    paths = data_files(options)
     last = out / "checkpoints" / "last"
     if last.exists() and not options.resume:
         raise FileExistsError(f"{out} already holds a training run; pass --resume to continue it "
@@ -379,7 +481,9 @@ def train(options: TrainOptions) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
 
     tokenizer = Tokenizer.from_pretrained(options.bert_dir)
-    train_docs = data.read_conll(data_dir / "train.txt")
+    read = functools.partial(read_documents, tokenizer=tokenizer,
+                             strict_spans=options.strict_spans)
+    train_docs = read(paths["train"])
     labels = data.label_list(train_docs)
     index = {label: i for i, label in enumerate(labels)}
     strategy = choose_strategy(options.strategy)
@@ -390,25 +494,26 @@ def train(options: TrainOptions) -> dict[str, Any]:
     split = functools.partial(load_split, tokenizer=tokenizer, index=index, options=options,
                               pack_vocab_size=trainer.config.packing_vocab_size)
     t0 = time.time()
-    train_sents, train_enc = split(data_dir / "train.txt", limit=options.train_limit,
-                                   docs=train_docs)
-    dev_sents, dev_docs, _ = read_split(data_dir / "dev.txt", index)
-    test_path = data_dir / "test.txt"
-    test = read_split(test_path, index)[:2] if test_path.is_file() else None
+    train_sents, train_enc = split(paths["train"], limit=options.train_limit, docs=train_docs)
+    dev_sents, dev_docs, _ = read_split(paths["dev"], index, docs=read(paths["dev"]))
+    test_path = paths["test"]
+    test = read_split(test_path, index, docs=read(test_path))[:2] if test_path else None
     print(f"data: {len(train_sents)} train / {len(dev_sents)} dev"
           f"{f' / {len(test[0])} test' if test else ''} sentences, {len(labels)} labels; "
           f"train windows {train_enc.stats.windows} ({train_enc.stats.split_sentences} sentences "
           f"split into several windows, {train_enc.stats.words_dropped} words dropped); "
           f"{time.time() - t0:.1f}s", file=sys.stderr)
+    flags = dataclasses.asdict(options)
+    files.write_text_atomically(out / FLAGS_FILE, flagfile_text(options))
     # What the model card says of this run; scores and epochs are added as they come.
     card = functools.partial(
         model_card, name=out.resolve().name, config=trainer.config,
-        flags=dataclasses.asdict(options), compute_dtype=trainer.compute_dtype.name,
+        flags=flags, compute_dtype=trainer.compute_dtype.name,
         parameters=trainer.parameter_counts(),
         encoder_parameters=int(sum(np.prod(v.shape) for v in trainer.model.encoder.variables)),
-        data={"train": data_file_info(data_dir / "train.txt", len(data.sentences(train_docs)),
+        data={"train": data_file_info(paths["train"], len(data.sentences(train_docs)),
                                       len(train_sents)),
-              "dev": data_file_info(data_dir / "dev.txt", len(dev_sents)),
+              "dev": data_file_info(paths["dev"], len(dev_sents)),
               **({"test": data_file_info(test_path, len(test[0]))} if test else {})})
 
     batch_size = options.batch_size
@@ -424,7 +529,10 @@ def train(options: TrainOptions) -> dict[str, Any]:
           f"{trainer.compute_dtype.name}; XLA {'on' if options.xla else 'off'}; "
           f"{strategy.num_replicas_in_sync} replica(s)", file=sys.stderr)
 
-    state = {"epoch": 0, "step": 0, "best_f1": -1.0, "best_epoch": 0, "history": [],
+    # `evals_since_best`: dev evaluations in a row without a better F1 (the
+    # patience counter); `stopped_early`: why the run stopped, None until then.
+    state = {"epoch": 0, "step": 0, "best_f1": -1.0, "best_epoch": 0, "best_step": 0,
+             "evals_since_best": 0, "stopped_early": None, "history": [],
              "options": {k: getattr(options, k) for k in _RESUME_KEYS}}
     if options.resume and last.exists():
         saved = json.loads((last / "state.json").read_text())
@@ -435,24 +543,61 @@ def train(options: TrainOptions) -> dict[str, Any]:
                              f"{ {k: f'{a!r} -> {b!r}' for k, (a, b) in changed.items()} }")
         checkpoint.assign_pretrained(trainer.state_variables(),
                                      checkpoint.read_checkpoint(last / "train.ckpt"), str(last))
-        state = saved
+        # States saved before early stopping existed lack its keys.
+        state = dict({k: v for k, v in state.items() if k != "options"}, **saved)
         print(f"resumed after epoch {state['epoch']} (step {state['step']}, best dev F1 "
-              f"{state['best_f1']:.4f})", file=sys.stderr)
+              f"{state['best_f1']:.4f}, {state['evals_since_best']} evaluation(s) since)",
+              file=sys.stderr)
+        if state["stopped_early"]:
+            print(f"the run had stopped early ({state['stopped_early']}); completing its reports",
+                  file=sys.stderr)
 
     writer = tf.summary.create_file_writer(str(out / "tensorboard"))
     dev_tagger = Tagger(trainer.model, tokenizer, batch_size=options.eval_batch_size)
+
+    def evaluate_dev(epoch: int, train_seconds: float) -> tuple[dict, bool]:
+        """Scores dev now; saves the model if it is the best yet; counts patience."""
+        dev_result, _ = evaluate_split(dev_tagger, dev_sents, dev_docs)
+        dev = dev_result["default"]["micro avg"]
+        with writer.as_default(step=state["step"]):
+            for key in ("precision", "recall", "f1"):
+                tf.summary.scalar(f"dev/{key}", dev[key])
+        writer.flush()
+        improved = dev["f1"] > state["best_f1"]
+        if improved:
+            trainer.model.save(out / "model", tokenizer.vocab, meta=card(
+                dev=dev_result, test=None, best_epoch=epoch,
+                seconds_per_epoch=[h["seconds"] for h in state["history"]] + [train_seconds]))
+            files.write_json_atomically(out / "dev_report.json", dev_result)
+            state.update(best_f1=float(dev["f1"]), best_epoch=epoch, best_step=state["step"],
+                         evals_since_best=0)
+        else:
+            state["evals_since_best"] += 1
+        return dev_result, improved
+
+    def out_of_patience() -> str | None:
+        """Why training stops here, or None while it goes on."""
+        if not options.patience or state["evals_since_best"] < options.patience:
+            return None
+        return (f"dev F1 has not improved on {100 * state['best_f1']:.2f} (epoch "
+                f"{state['best_epoch']}, step {state['best_step']}) in {state['evals_since_best']} "
+                f"evaluation(s), --patience={options.patience}")
+
     epoch_times = []
     for epoch in range(state["epoch"] + 1, options.epochs + 1):
-        if options.max_steps and state["step"] >= options.max_steps:
+        if state["stopped_early"] or (options.max_steps and state["step"] >= options.max_steps):
             break
         progress = _Progress(steps_per_epoch, epoch, options.epochs)
         start = time.time()
+        eval_seconds = 0.0  # time in evaluations within the epoch, not training time
         losses = []
+        within = []  # the epoch's evaluations before its end
+        dev_result = None
         # The order is a function of (seed, epoch) alone, so a resumed run sees
         # the same batches as an uninterrupted one.
-        for i, batch in enumerate(features.batches(train_enc.windows, batch_size, shuffle=True,
-                                                   seed=options.seed * 1000 + epoch,
-                                                   fixed_batch_size=options.xla), 1):
+        for i, (batch, last_batch) in enumerate(_with_last(features.batches(
+                train_enc.windows, batch_size, shuffle=True, seed=options.seed * 1000 + epoch,
+                fixed_batch_size=options.xla)), 1):
             loss = trainer.train_step(batch, state["step"])
             losses.append(loss)
             state["step"] += 1
@@ -464,30 +609,38 @@ def train(options: TrainOptions) -> dict[str, Any]:
                     tf.summary.scalar("train/learning_rate", lr)  # the encoder's
             if options.max_steps and state["step"] >= options.max_steps:
                 break
-        epoch_seconds = time.time() - start
+            # Within the epoch only: its last step is evaluated at its end.
+            if options.eval_every_steps and state["step"] % options.eval_every_steps == 0 \
+                    and not last_batch:
+                began = time.time()
+                dev_result, improved = evaluate_dev(epoch, began - start - eval_seconds)
+                eval_seconds += time.time() - began
+                dev = dev_result["default"]["micro avg"]
+                within.append({"step": state["step"], **dev})
+                print(f"epoch {epoch} step {state['step']}: dev P/R/F1 {_scores(dev)}"
+                      f"{' (best so far)' if improved else ''}", file=sys.stderr)
+                state["stopped_early"] = out_of_patience()
+                if state["stopped_early"]:
+                    break
+        epoch_seconds = time.time() - start - eval_seconds
         epoch_times.append(epoch_seconds)
-        dev_result, _ = evaluate_split(dev_tagger, dev_sents, dev_docs)
+        if not state["stopped_early"]:  # else the evaluation just made ends the epoch
+            dev_result, improved = evaluate_dev(epoch, epoch_seconds)
+            state["stopped_early"] = out_of_patience()
         dev = dev_result["default"]["micro avg"]
-        with writer.as_default(step=state["step"]):
-            for key in ("precision", "recall", "f1"):
-                tf.summary.scalar(f"dev/{key}", dev[key])
-        writer.flush()
-        improved = dev["f1"] > state["best_f1"]
         print(f"epoch {epoch}: {epoch_seconds:.1f}s train, loss {np.mean(losses):.4f}, dev P/R/F1 "
-              f"{100 * dev['precision']:.2f}/{100 * dev['recall']:.2f}/{100 * dev['f1']:.2f}"
-              f"{' (best so far)' if improved else ''}", file=sys.stderr)
-        if improved:
-            trainer.model.save(out / "model", tokenizer.vocab, meta=card(
-                dev=dev_result, test=None, best_epoch=epoch,
-                seconds_per_epoch=[h["seconds"] for h in state["history"]] + [epoch_seconds]))
-            files.write_json_atomically(out / "dev_report.json", dev_result)
-            state["best_f1"], state["best_epoch"] = float(dev["f1"]), epoch
+              f"{_scores(dev)}{' (best so far)' if improved else ''}", file=sys.stderr)
         state["epoch"] = epoch
         state["history"].append({
             "epoch": epoch, "step": state["step"], "seconds": epoch_seconds,
             "loss": float(np.mean(losses)), "dev": dev,
             "learning_rate": float(trainer.optimizer.learning_rate(options.learning_rate)),
-            "dev_types": {t: s["f1"] for t, s in dev_result["default"]["types"].items()}})
+            "dev_types": {t: s["f1"] for t, s in dev_result["default"]["types"].items()},
+            **({"dev_within_epoch": within} if within else {})})
+        if state["stopped_early"]:
+            print(f"stopping early at epoch {epoch}, step {state['step']}: "
+                  f"{state['stopped_early']}; the model kept is epoch {state['best_epoch']}'s "
+                  f"(step {state['best_step']})", file=sys.stderr)
         # The log is rewritten from the saved state, so a run killed between
         # the two writes never shows an epoch twice after --resume.
         _write_state(last, trainer, state)
@@ -495,7 +648,8 @@ def train(options: TrainOptions) -> dict[str, Any]:
                                     "".join(json.dumps(h) + "\n" for h in state["history"]))
 
     _write_curves(out)
-    summary: dict[str, Any] = {"best_epoch": state["best_epoch"], "dev_f1": state["best_f1"],
+    summary: dict[str, Any] = {"best_epoch": state["best_epoch"], "best_step": state["best_step"],
+                               "dev_f1": state["best_f1"], "stopped_early": state["stopped_early"],
                                "epoch_seconds": epoch_times, "parameters": counts,
                                "compute_dtype": trainer.compute_dtype.name}
     if not (out / "model").is_dir():
@@ -509,8 +663,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
     summary["dev_f1"] = _f1(dev_result)
     dev = dev_result["default"]["micro avg"]
     print(f"best model (epoch {state['best_epoch']}), as loaded for tagging: dev P/R/F1 "
-          f"{100 * dev['precision']:.2f}/{100 * dev['recall']:.2f}/{100 * dev['f1']:.2f} "
-          f"({data_dir / 'dev.txt'})", file=sys.stderr)
+          f"{_scores(dev)} ({paths['dev']})", file=sys.stderr)
     if test is not None:
         from evaluation.render import format_report
         from ner.data import write_predictions
@@ -541,13 +694,26 @@ def _write_curves(out: Path) -> None:
             print(f"{CURVES_FILE} not written: {e}", file=sys.stderr)
 
 
-def _define_flags():
+def _define_flags(flag_values=None) -> None:
+    """One absl flag per `TrainOptions` field (into `flag_values`, default the global FLAGS)."""
     from absl import flags
 
+    flag_values = flags.FLAGS if flag_values is None else flag_values
     for field in dataclasses.fields(TrainOptions):
         kind = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float}.get(
             type(field.default), flags.DEFINE_string)
-        kind(field.name, field.default, field.metadata["help"])
+        kind(field.name, field.default, field.metadata["help"], flag_values=flag_values)
+
+
+def options_from_flags(flag_values) -> TrainOptions:
+    """The `TrainOptions` of parsed flags (an absl `FlagValues`, after `_define_flags`).
+
+    Raises:
+        ValueError: an option is invalid (see `TrainOptions`).
+    """
+    values = {f.name: getattr(flag_values, f.name) for f in dataclasses.fields(TrainOptions)}
+    values["bert_dir"] = values["bert_dir"] or None
+    return TrainOptions(**values)
 
 
 def main(argv):
@@ -555,10 +721,8 @@ def main(argv):
 
     if len(argv) > 1:
         raise SystemExit(f"train: unexpected arguments {argv[1:]}")
-    values = {f.name: getattr(flags.FLAGS, f.name) for f in dataclasses.fields(TrainOptions)}
-    values["bert_dir"] = values["bert_dir"] or None
     try:
-        options = TrainOptions(**values)
+        options = options_from_flags(flags.FLAGS)
         summary = train(options)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"train: error: {e}", file=sys.stderr)

@@ -249,3 +249,29 @@ def test_printed_scores_are_the_reports_to_every_digit(sample_data, tiny_bert_di
     assert printed.groups() == micro.groups()
     # The comparison means something: the model found entities on dev.
     assert float(micro.group(3)) > 0, micro.group(0)
+
+
+def test_training_on_span_files_with_a_custom_label_set(tiny_bert_dir, tmp_path, capsys):
+    """JSONL spans (README's example lines) as train, dev and test, named by --*_file."""
+    lines = [
+        {"text": "Take 5 mg aspirin daily.", "entities": [[5, 9, "Dose"], [10, 17, "Drug"]]},
+        {"text": "No dose here.", "spans": [{"start": 0, "end": 2, "label": "Negation"}]},
+        {"text": "Ibuprofen, 200 mg.", "label": [[0, 9, "Drug"], [11, 17, "Dose"]]},
+    ]
+    path = tmp_path / "notes.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines * 3))
+    out = tmp_path / "out"
+    summary = train.train(_options(tmp_path / "none", out, tiny_bert_dir, epochs=1,
+                                   train_file=str(path), dev_file=str(path),
+                                   test_file=str(path)))
+    config = json.loads((out / "model" / "tagger_config.json").read_text())
+    assert config["labels"] == ["O", "B-Dose", "I-Dose", "B-Drug", "I-Drug", "B-Negation",
+                                "I-Negation"]
+    meta = json.loads((out / "model" / "meta.json").read_text())
+    assert {split: info["file"] for split, info in meta["data"].items()} == {
+        "train": "notes.jsonl", "dev": "notes.jsonl", "test": "notes.jsonl"}
+    assert meta["data"]["train"]["sentences"] == 9 and "test_f1" in summary
+    predictions = (out / "test_predictions.txt").read_text().splitlines()
+    assert predictions[:2] == ["Take O " + predictions[0].split()[-1],
+                               "5 B-Dose " + predictions[1].split()[-1]]
+    assert "9 train / 9 dev / 9 test sentences, 7 labels" in capsys.readouterr().err
