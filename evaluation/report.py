@@ -52,7 +52,7 @@ class InputError(ValueError):
         self.path = path
 
 
-def _tag_with_model(model_dir: str, data_path: str, scheme: str
+def _tag_with_model(model_dir: str, data_path: str, scheme: str, precision: str = "float32"
                     ) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
     """Tags ``data_path`` with the model in ``model_dir``: ``(tokens, gold, pred)``, all IOB2.
 
@@ -73,7 +73,7 @@ def _tag_with_model(model_dir: str, data_path: str, scheme: str
     tokens = [list(sentence.tokens) for sentence in sentences(documents)]
     gold = [list(sentence.tags) for sentence in sentences(documents)]
     try:
-        tagger = Tagger.load(model_dir)
+        tagger = Tagger.load(model_dir, precision=precision)
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(model_dir, f"cannot load model: {exc}") from None
     pred = [list(tags) for tags in tagger.tag_tokens(tokens, documents=document_ids(documents))]
@@ -85,7 +85,7 @@ def _tag_with_model(model_dir: str, data_path: str, scheme: str
 def run(*, predictions_in: str | None = None, model_dir: str | None = None,
         data: str | None = None, scheme: str = "auto", examples: int = 3,
         output: str | None = None, predictions: str | None = None,
-        html: str | None = None) -> dict:
+        html: str | None = None, precision: str = "float32") -> dict:
     """What ``python -m evaluation.report`` does, minus the printing.
 
     Args:
@@ -96,6 +96,7 @@ def run(*, predictions_in: str | None = None, model_dir: str | None = None,
         output: str, optional path for the JSON report.
         predictions: str, optional path for ``word gold pred`` lines (IOB2).
         html: str, optional path for the HTML page (:func:`evaluation.html.report_page`).
+        precision: str, how ``model_dir``'s encoder computes (``ner.precision``).
 
     Returns:
         dict from :func:`evaluation.analysis.evaluate`.
@@ -118,7 +119,7 @@ def run(*, predictions_in: str | None = None, model_dir: str | None = None,
     else:
         if not (model_dir and data):
             raise ValueError("--model_dir and --data go together")
-        tokens, gold, pred = _tag_with_model(model_dir, data, scheme)
+        tokens, gold, pred = _tag_with_model(model_dir, data, scheme, precision)
         scheme = "IOB2"
     result = evaluate(gold, pred, tokens, scheme=scheme, examples=examples)
     try:
@@ -150,6 +151,8 @@ def _define_flags() -> None:
                         "between sentences.")
     flags.DEFINE_string("model_dir", None, "Trained model to tag --data with.")
     flags.DEFINE_string("data", None, "CoNLL file with gold tags, tagged by --model_dir.")
+    flags.DEFINE_enum("precision", "float32", ["auto", "float32", "bfloat16", "int8"],
+                      "How --model_dir's encoder computes (python -m ner.precision).")
     flags.DEFINE_enum("scheme", "auto", ["auto", *schemes.SCHEMES], "Tagging scheme of the input.")
     flags.DEFINE_string("output", None, "Write the report as JSON here.")
     flags.DEFINE_string("predictions", None,
@@ -169,7 +172,7 @@ def main(argv: list[str]) -> None:
         result = run(predictions_in=options.predictions_in, model_dir=options.model_dir,
                      data=options.data, scheme=options.scheme, examples=options.examples,
                      output=options.output, predictions=options.predictions,
-                     html=options.html)
+                     html=options.html, precision=options.precision)
     except (ValueError, OSError, ImportError) as exc:
         # One line, no traceback: the message names file and line already.
         message = " ".join(str(exc).split())

@@ -68,7 +68,7 @@ _INPUT_ERROR = re.compile(r"InputError: (.+?)(?: \[while running|\n|$)")
 # Taggers loaded in this process, by model folder: a worker loads its model
 # once, and a later pipeline in the same process (the in-process runner run
 # again, a notebook, the tests) reuses it instead of loading and tracing anew.
-_LOADED: dict[str, Any] = {}
+_LOADED: dict[tuple[str, str], Any] = {}
 
 
 class NerModelHandler(ModelHandler):
@@ -78,20 +78,24 @@ class NerModelHandler(ModelHandler):
         model_dir: an exported SavedModel version folder, a model folder or a
             training output folder, readable by every worker.
         batch_chars: characters of text (or CoNLL words) per batch.
+        precision: as `ner.exported.load_tagger`; "auto" decides on each worker.
     """
 
-    def __init__(self, model_dir: str, batch_chars: int = TagOptions.batch_chars):
+    def __init__(self, model_dir: str, batch_chars: int = TagOptions.batch_chars,
+                 precision: str = "auto"):
         super().__init__()
         self._model_dir = model_dir
         self._batch_chars = batch_chars
+        self._precision = precision
 
     def load_model(self):
         """The tagger; loaded once per process (Beam shares it across threads)."""
         from ner.exported import load_tagger
 
         key = self._model_dir if "://" in self._model_dir else os.path.abspath(self._model_dir)
+        key = (key, self._precision)
         if key not in _LOADED:
-            _LOADED[key] = load_tagger(self._model_dir)
+            _LOADED[key] = load_tagger(self._model_dir, precision=self._precision)
         return _LOADED[key]
 
     def run_inference(self, batch: Sequence[corpus.Record], model,
@@ -174,7 +178,8 @@ def expand_inputs(specs: Sequence[str], exclude: Sequence[str] = ()) -> list[str
 
 
 def build_pipeline(pipeline: beam.Pipeline, paths: Sequence[str], output: str,
-                   options: TagOptions, model_dir: str, num_shards: int = 0) -> None:
+                   options: TagOptions, model_dir: str, num_shards: int = 0,
+                   precision: str = "auto") -> None:
     """Adds the read, tag and write steps for `paths` to `pipeline`.
 
     Args:
@@ -183,7 +188,7 @@ def build_pipeline(pipeline: beam.Pipeline, paths: Sequence[str], output: str,
         output: the output folder (local or any Beam file system).
         options: input and output formats, `batch_chars` and `on_error`
             (`batch_size` and `shard_size` are the runner's business here).
-        model_dir: see `NerModelHandler`.
+        model_dir, precision: see `NerModelHandler`.
         num_shards: output shards; 0 lets the runner choose.
     """
     formats = {path: options.format_of(path) for path in paths}
@@ -195,7 +200,7 @@ def build_pipeline(pipeline: beam.Pipeline, paths: Sequence[str], output: str,
             .with_outputs("errors", main="records"))
     (read.records
      | "Spread" >> beam.Reshuffle()
-     | "Tag" >> RunInference(NerModelHandler(model_dir, options.batch_chars))
+     | "Tag" >> RunInference(NerModelHandler(model_dir, options.batch_chars, precision))
      | "Format" >> beam.ParDo(_Format(options.output_format))
      | "Write" >> beam.io.WriteToText(FileSystems.join(output, "part"), file_name_suffix=extension,
                                       num_shards=num_shards))
@@ -260,7 +265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Beam's DirectRunner would first try to download its Prism runner.
             pipeline_options.view_as(StandardOptions).runner = _IN_PROCESS_RUNNER
         pipeline = beam.Pipeline(options=pipeline_options)
-        build_pipeline(pipeline, paths, args.output, options, args.model_dir, args.num_shards)
+        build_pipeline(pipeline, paths, args.output, options, args.model_dir, args.num_shards,
+                       args.precision)
         result = pipeline.run()
         result.wait_until_finish()
     except (corpus.InputError, FileNotFoundError, ValueError) as e:

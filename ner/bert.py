@@ -171,13 +171,41 @@ class EncoderOutput:
 
 
 class _Dense(tf.Module):
-    """`x @ kernel + bias` with Google's `[in, out]` kernel layout."""
+    """`x @ kernel + bias` with Google's `[in, out]` kernel layout.
 
-    def __init__(self, scope: str, n_in: int, n_out: int, init_range: float):
+    After `quantize()` it multiplies in int8 (inference only): see `_int8`.
+    """
+
+    def __init__(self, scope: str, n_in: int, n_out: int, init_range: float, activation=None):
         super().__init__(name=None)
+        self.activation = activation
         init = tf.random.truncated_normal([n_in, n_out], stddev=init_range, seed=None)
         self.kernel = tf.Variable(init, name=f"{scope}/kernel")
         self.bias = tf.Variable(tf.zeros([n_out]), name=f"{scope}/bias")
+        self.int8 = None  # the int8 kernel, once `quantize` made it
+        self.use_int8 = False
+
+    def quantize(self) -> None:
+        """Multiplies in int8 from now on (`_int8`), with an int8 copy of the kernel.
+
+        The copy is symmetric, with one scale per output column, and taken
+        now: later changes to `kernel` do not reach it.
+        """
+        self.use_int8 = True
+        if self.int8 is not None:
+            return
+        scale = tf.maximum(tf.reduce_max(tf.abs(self.kernel), 0), 1e-12)  # [out]
+        q = tf.cast(tf.round(self.kernel / scale * 127.0), tf.int8)  # [in, out]
+        name = self.kernel.name.rsplit(":", 1)[0]
+        self.int8 = {
+            # int8, not qint8: quantized dtypes cannot be checkpointed.
+            "kernel": tf.Variable(q, trainable=False, name=f"{name}_int8"),
+            "scale": tf.Variable(scale, trainable=False, name=f"{name}_int8_scale"),
+            # Column sums of the kernel the int8 values stand for, in units of
+            # `scale`, for the shift correction in `_int8`.
+            "column_sums": tf.Variable(tf.reduce_sum(tf.cast(q, tf.float32), 0) / 127.0,
+                                       trainable=False, name=f"{name}_int8_column_sums"),
+        }
 
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
         dtype = x.dtype
@@ -187,12 +215,44 @@ class _Dense(tf.Module):
         # [B, S, in, out] product (gigabytes) on TF 2.21's CPU.
         # bias_add on the 2-D product lets oneDNN fuse it into the matmul.
         shape = tf.shape(x)
-        y = tf.nn.bias_add(tf.matmul(tf.reshape(x, [-1, shape[-1]]), tf.cast(self.kernel, dtype)),
-                           tf.cast(self.bias, dtype))  # [B*S, out]
+        flat = tf.reshape(x, [-1, shape[-1]])  # [B*S, in]
+        if self.use_int8:
+            y = tf.cast(self._int8(tf.cast(flat, tf.float32)), dtype)
+        else:
+            y = tf.nn.bias_add(tf.matmul(flat, tf.cast(self.kernel, dtype)),
+                               tf.cast(self.bias, dtype))  # [B*S, out]
+        if self.activation is not None:
+            # On the 2-D product, so oneDNN fuses it with the matmul and bias
+            # (an unfused GELU cost as much as the matmul in bf16).
+            y = self.activation(y)
         # The output size is spelled out: -1 cannot be inferred for an empty
         # batch (a replica of a mirrored step can get zero rows).
         y = tf.reshape(y, tf.concat([shape[:-1], [self.kernel.shape[-1]]], axis=0))
         return tf.ensure_shape(y, x.shape[:-1].concatenate([self.kernel.shape[-1]]))
+
+    def _int8(self, x: tf.Tensor) -> tf.Tensor:
+        """`x @ kernel + bias` in int8 arithmetic: float32 [M, in] -> float32 [M, out].
+
+        Dynamic quantization, as ONNX Runtime's `quantize_dynamic` does it:
+        the activations get one uint8 scale per call from their range, the
+        kernel one int8 scale per output column (`quantize`), and oneDNN
+        multiplies them with VNNI or AMX instructions where the CPU has them.
+        TensorFlow's kernel takes one scale for the kernel and mis-handles an
+        activation range with a negative minimum (measured: garbage), so it
+        multiplies the kernel scaled to [-1, 1] per column, x is shifted to
+        start at 0, and the shift comes back through the bias:
+        (x - lo) @ W + lo * colsum(W) = x @ W; then each column is scaled.
+        """
+        lo = tf.minimum(tf.reduce_min(x), 0.0)  # [] (0 for an empty batch: min is +inf)
+        shifted = x - lo  # [M, in], >= 0
+        hi = tf.maximum(tf.reduce_max(shifted), 1e-6)  # [] (an empty or all-zero batch)
+        q = tf.quantization.quantize(shifted, 0.0, hi, tf.quint8, mode="MIN_FIRST")
+        y = tf.raw_ops.QuantizedMatMulWithBiasAndDequantize(
+            a=q.output, b=tf.bitcast(self.int8["kernel"], tf.qint8),
+            bias=lo * self.int8["column_sums"], min_a=q.output_min, max_a=q.output_max,
+            min_b=-1.0, max_b=1.0, min_freezed_output=0.0, max_freezed_output=0.0,
+            Toutput=tf.float32, input_quant_mode="MIN_FIRST")  # [M, out], x @ (W / scale)
+        return y * self.int8["scale"] + self.bias
 
 
 class _LayerNorm(tf.Module):
@@ -227,10 +287,10 @@ class _Layer(tf.Module):
         self.attention_output = _Dense(f"{scope}/attention/output/dense", h, h, r)
         self.attention_norm = _LayerNorm(
             f"{scope}/attention/output/LayerNorm", h, config.layer_norm_eps)
-        self.intermediate = _Dense(f"{scope}/intermediate/dense", h, f, r)
+        self.intermediate = _Dense(f"{scope}/intermediate/dense", h, f, r,
+                                   activation=_ACTIVATIONS[config.hidden_act])
         self.output = _Dense(f"{scope}/output/dense", f, h, r)
         self.output_norm = _LayerNorm(f"{scope}/output/LayerNorm", h, config.layer_norm_eps)
-        self.activation = _ACTIVATIONS[config.hidden_act]
         self.hidden_dropout = config.hidden_dropout_prob
         self.attention_dropout = config.attention_probs_dropout_prob
 
@@ -259,7 +319,7 @@ class _Layer(tf.Module):
         if training and self.hidden_dropout > 0:
             attended = dropout(attended, self.hidden_dropout, seed, self.salt + 1)
         x = self.attention_norm(attended + x)
-        hidden = self.activation(self.intermediate(x))  # [B, S, F]
+        hidden = self.intermediate(x)  # [B, S, F], activated
         out = self.output(hidden)  # [B, S, H]
         if training and self.hidden_dropout > 0:
             out = dropout(out, self.hidden_dropout, seed, self.salt + 2)
@@ -329,6 +389,33 @@ class BertEncoder(checkpoint.NamedModule):
         encoder = cls(BertConfig.from_json_file(config_file), compute_dtype=compute_dtype)
         checkpoint.assign_pretrained(encoder.variables_by_name(), weights, source=str(folder))
         return encoder
+
+    @property
+    def precision(self) -> str:
+        """How the encoder computes: "float32", "bfloat16", "float16" or "int8"."""
+        if self.layers and self.layers[0].query.use_int8:
+            return "int8"
+        return self.compute_dtype.name
+
+    def set_precision(self, precision: str) -> None:
+        """Sets how the encoder computes: "float32", "bfloat16" or "int8".
+
+        float32 and bfloat16 set the compute dtype (variables stay float32).
+        int8 makes every dense layer of the transformer blocks multiply in
+        int8 (dynamic quantization, `_Dense._int8`), for inference only;
+        embeddings, LayerNorm, attention scores and softmax stay float32.
+        Functions traced before the change keep the old precision.
+        """
+        if precision not in ("float32", "bfloat16", "int8"):
+            raise ValueError(f"precision must be float32, bfloat16 or int8, got {precision!r}")
+        self.compute_dtype = tf.bfloat16 if precision == "bfloat16" else tf.float32
+        for layer in self.layers:
+            for dense in (layer.query, layer.key, layer.value, layer.attention_output,
+                          layer.intermediate, layer.output):
+                if precision == "int8":
+                    dense.quantize()
+                else:
+                    dense.use_int8 = False
 
     def __call__(
         self,

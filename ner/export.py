@@ -86,6 +86,10 @@ from ner.tagger import Tagger
 __all__ = ["ExportModule", "export", "next_version_dir", "save"]
 
 
+# In a SavedModel's assets/: what `export` fixed in the graph.
+EXPORT_FILE = "export.json"
+
+
 class ExportModule(Pipeline):
     """What a SavedModel holds: the `ner.pipeline.Pipeline` of a model.
 
@@ -114,7 +118,7 @@ def next_version_dir(export_dir: str | os.PathLike) -> Path:
 
 
 def export(model_dir: str | os.PathLike, export_dir: str | os.PathLike, version: int | None = None,
-           window_batch_size: int = 128) -> Path:
+           window_batch_size: int = 128, precision: str = "float32") -> Path:
     """Writes the SavedModel of a trained model folder.
 
     Args:
@@ -123,6 +127,10 @@ def export(model_dir: str | os.PathLike, export_dir: str | os.PathLike, version:
         version: the version subfolder; None for the next free number (1 in
             a new folder).
         window_batch_size: windows per encoder call inside the graph.
+        precision: how the exported encoder computes, fixed in the graph
+            (`ner.precision`): float32, bfloat16, int8 (the SavedModel then
+            also carries the int8 weights), or auto (chosen on this machine,
+            for serving on the same kind of machine).
 
     Returns:
         The version folder written, e.g. `export_dir/1`.
@@ -133,24 +141,30 @@ def export(model_dir: str | os.PathLike, export_dir: str | os.PathLike, version:
         ValueError: the model folder is invalid, or `version` < 1.
     """
     target = _version_dir(export_dir, version)  # fails before the slow part
-    tagger = Tagger.load(model_dir)
+    tagger = Tagger.load(model_dir, precision=precision)
     module = ExportModule(tagger.model, tagger.tokenizer, window_batch_size=window_batch_size)
-    return save(module, export_dir, version=int(target.name), meta=tagger.meta)
+    return save(module, export_dir, version=int(target.name), meta=tagger.meta,
+                settings={"precision": tagger.precision, "window_batch_size": window_batch_size})
 
 
 def save(module: ExportModule, export_dir: str | os.PathLike, version: int | None = None,
-         meta: dict | None = None) -> Path:
+         meta: dict | None = None, settings: dict | None = None) -> Path:
     """Writes `module` with its signatures as `export_dir/<version>`; see `export`.
 
     `meta`, the model's card (`Tagger.meta`), goes into the SavedModel's
     `assets/` as `meta.json` and `README.md`, so an exported model still says
     what it is; None (a model folder without a card) writes neither.
+    `settings` (what `export` fixed in the graph: precision, windows per
+    batch) goes to `assets/export.json`.
     """
     target = _version_dir(export_dir, version)
     # Atomic, so TF Serving, which watches the folder, never loads a
     # half-written version; and a version is never replaced.
     with files.atomic_folder(target, replace=False) as tmp:
         tf.saved_model.save(module, str(tmp), signatures=module.signatures())
+        if settings is not None:
+            (tmp / "assets").mkdir(exist_ok=True)
+            (tmp / "assets" / EXPORT_FILE).write_text(files.json_text(settings), encoding="utf-8")
         if meta is not None:
             from ner.model import CARD_FILE, META_FILE, render_card
 
@@ -179,6 +193,10 @@ def _define_flags() -> None:
                          lower_bound=1)
     flags.DEFINE_integer("window_batch_size", 128, "Windows per encoder call in the graph.",
                          lower_bound=1)
+    flags.DEFINE_enum("precision", "float32", ["auto", "float32", "bfloat16", "int8"],
+                      "How the exported encoder computes (python -m ner.precision): bfloat16 pays "
+                      "on GPUs and CPUs with AMX, int8 on CPUs with VNNI or AMX; auto picks the "
+                      "fastest that the model folder's accuracy check accepted, on this machine.")
     flags.mark_flags_as_required(["model_dir", "export_dir"])
 
 
@@ -191,7 +209,7 @@ def main(argv: list[str]) -> None:
     options = flags.FLAGS
     try:
         target = export(options.model_dir, options.export_dir, options.version,
-                        options.window_batch_size)
+                        options.window_batch_size, options.precision)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"export: error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -20,6 +20,7 @@ tools accept:
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -42,13 +43,15 @@ def is_saved_model(path: str | os.PathLike) -> bool:
     return (Path(path) / _SAVED_MODEL_FILE).is_file()
 
 
-def load_tagger(model_dir: str | os.PathLike) -> "Tagger | ExportedTagger":
+def load_tagger(model_dir: str | os.PathLike, precision: str = "auto") -> "Tagger | ExportedTagger":
     """A tagger for a training output folder, a model folder or a SavedModel version folder.
 
     Args:
         model_dir: a folder written by `python -m ner.train` (or its
             `model/`), or a version folder written by `python -m ner.export`
             (e.g. `exported/ner/1`).
+        precision: for a model folder, as `ner.Tagger.load`; a SavedModel's
+            was fixed at export, so only "auto" or that precision is accepted.
 
     Returns:
         `ner.Tagger` for a model folder, `ExportedTagger` for a SavedModel.
@@ -56,18 +59,25 @@ def load_tagger(model_dir: str | os.PathLike) -> "Tagger | ExportedTagger":
     Raises:
         FileNotFoundError: the folder is none of these (an export root holding
             version folders names them).
-        ValueError: the model folder or SavedModel is invalid.
+        ValueError: the model folder or SavedModel is invalid, or a SavedModel
+            was exported with another precision than the one asked for.
     """
     path = Path(model_dir)
     if is_saved_model(path):
-        return ExportedTagger.load(path)
+        tagger = ExportedTagger.load(path)
+        if precision not in ("auto", tagger.precision):
+            raise ValueError(
+                f"{path}: exported with precision {tagger.precision or 'unknown'}, fixed in the "
+                f"graph; export again with python -m ner.export --precision={precision}, or "
+                f"pass --precision=auto")
+        return tagger
     versions = sorted((p for p in path.iterdir() if p.name.isdigit() and is_saved_model(p)),
                       key=lambda p: int(p.name)) if path.is_dir() else []
     if versions:
         raise FileNotFoundError(
             f"{path}: an export folder holding SavedModel versions "
             f"{', '.join(p.name for p in versions)}; pass one version folder, e.g. {versions[-1]}")
-    return Tagger.load(path)
+    return Tagger.load(path, precision=precision)
 
 
 class ExportedTagger:
@@ -91,6 +101,14 @@ class ExportedTagger:
         self._loaded = loaded  # keeps the signatures' variables alive
         self._texts = loaded.signatures["serving_default"]
         self._words = loaded.signatures["tag_words"]
+        # How its encoder computes, fixed at export (`python -m ner.export
+        # --precision`); None for an export that did not record it.
+        settings = Path(path) / "assets" / "export.json"
+        try:
+            self.precision = json.loads(settings.read_text(encoding="utf-8")).get(
+                "precision") if settings.is_file() else None
+        except (OSError, ValueError, AttributeError):
+            self.precision = None
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ExportedTagger":

@@ -537,6 +537,11 @@ def add_corpus_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model_dir", required=True,
                         help="a training output folder, a model folder, or an exported "
                              "SavedModel version folder (python -m ner.export)")
+    parser.add_argument("--precision", choices=("auto", "float32", "bfloat16", "int8"),
+                        default="auto",
+                        help="how the encoder computes (python -m ner.precision): auto (the "
+                             "default) picks the fastest here among float32 and the precisions "
+                             "the model folder's accuracy check accepted; float32 without one")
     parser.add_argument("--input_format", choices=corpus.FORMATS, default=None,
                         help="lines: a document per line; text: a document per file; jsonl: "
                              "a JSON object per line; conll: words in the first column "
@@ -616,7 +621,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         corpus.check_formats([options.format_of(p) for p in paths], options.output_format)
         from ner.exported import load_tagger  # TensorFlow: after the cheap checks
 
-        tagger = load_tagger(args.model_dir)
+        tagger = load_tagger(args.model_dir, precision=args.precision)
         summary = tag_corpus(tagger, paths, args.output, options,
                              model=str(Path(args.model_dir).resolve()))
     except (corpus.InputError, FileNotFoundError, ValueError) as e:

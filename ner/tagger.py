@@ -29,11 +29,12 @@ from typing import Iterable, Sequence
 import numpy as np
 import tensorflow as tf
 
+from ner import precision as precisions
 from ner.model import CONFIG_FILE, VOCAB_FILE, TaggerModel, read_meta
 from ner.pipeline import Pipeline
 from ner.tokenization import Tokenizer, ragged_words, text_batch
 
-__all__ = ["Entity", "Tagger", "word_inputs"]
+__all__ = ["Entity", "Tagger", "resolve_model_dir", "word_inputs"]
 
 # Texts per pipeline call of `tag_batch`: bounds memory for huge batches;
 # chunks are independent, so results do not depend on it.
@@ -80,6 +81,8 @@ class Tagger:
         self.tokenizer = tokenizer
         self.pipeline = Pipeline(model, tokenizer, batch_size=batch_size)
         self.config = model.config
+        # "float32", "bfloat16" or "int8": how the encoder computes (`ner.precision`).
+        self.precision = model.encoder.precision
         self.labels = list(model.config.labels)
         self.batch_size = batch_size
         # The model card (the folder's meta.json: versions, encoder, flags,
@@ -91,15 +94,17 @@ class Tagger:
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike, batch_size: int = 128,
-             compute_dtype: tf.DType = tf.float32) -> "Tagger":
+             precision: str = "float32") -> "Tagger":
         """Loads a model folder written by `python -m ner.train`.
 
         Args:
             model_dir: the model folder (tagger_config.json, vocab.txt,
                 model.ckpt.*) or a training output folder holding `model/`.
             batch_size: at most this many windows per encoder batch.
-            compute_dtype: the encoder's compute dtype; `tf.bfloat16` pays on
-                GPUs and CPUs with AMX (see `ner.train.cpu_has_fast_bfloat16`).
+            precision: how the encoder computes: "float32" (as trained),
+                "bfloat16", "int8", or "auto": the fastest here among float32
+                and those the folder's accuracy check accepted (`ner.precision`;
+                float32 when it has none). The result is in `tagger.precision`.
 
         Returns:
             The tagger; its `meta` is the folder's model card (None if it has none).
@@ -109,10 +114,12 @@ class Tagger:
                 nor a training output folder with a finished `model/`, or a
                 file of the model folder is missing.
             ValueError: tagger_config.json, vocab.txt or meta.json is invalid,
-                or the weights do not match the config (the message names the file).
+                or the weights do not match the config (the message names the
+                file); an unknown precision, or int8 where TensorFlow lacks it.
         """
-        folder = _resolve_model_dir(Path(model_dir))
-        model = TaggerModel.load(folder, compute_dtype=compute_dtype)
+        folder = resolve_model_dir(Path(model_dir))
+        model = TaggerModel.load(folder)
+        precisions.choose(precision, model, folder)
         tokenizer = Tokenizer(folder / VOCAB_FILE, do_lower_case=model.config.do_lower_case)
         tagger = cls(model, tokenizer, batch_size=batch_size)
         tagger.meta = read_meta(folder)
@@ -239,7 +246,7 @@ def _check_batch_size(batch_size: int) -> int:
     return batch_size
 
 
-def _resolve_model_dir(path: Path) -> Path:
+def resolve_model_dir(path: Path) -> Path:
     """The model folder for `path`: itself, or its `model/` subfolder."""
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such model folder")

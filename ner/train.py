@@ -59,6 +59,7 @@ import numpy as np
 import tensorflow as tf
 
 from ner import checkpoint, data, features, files, spans
+from ner import precision as precisions
 from ner.features import Encoded, encode_sentences
 from ner.model import (ModelOptions, TaggerConfig, TaggerModel, data_file_info, model_card,
                        option, select_trainable, train_command, write_meta)
@@ -107,6 +108,10 @@ class TrainOptions(ModelOptions):
                               "on CPU; the optimizer update is always compiled)")
     precision: str = option("auto", "auto (bf16 on GPUs and on CPUs with AMX, else float32), "
                                     "float32 or bfloat16")
+    check_precisions: str = option(
+        "bfloat16,int8", "lower inference precisions to check against float32 on dev at the "
+                         "end (python -m ner.precision), so that --precision=auto may use them; "
+                         "empty for none")
     strategy: str = option("auto", "auto (mirrored over several GPUs), default or mirrored")
     eval_batch_size: int = option(64, "windows per evaluation batch")
     eval_every_steps: int = option(0, "also evaluate on dev every N training steps, not only "
@@ -125,44 +130,14 @@ class TrainOptions(ModelOptions):
         for name in ("eval_every_steps", "patience"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name} must be 0 (off) or more, got {getattr(self, name)}")
+        for name in (p for p in self.check_precisions.split(",") if p):
+            if name not in ("bfloat16", "int8"):
+                raise ValueError(f"--check_precisions: {name!r} is not bfloat16 or int8")
         if self.freeze:
             try:
                 re.compile(self.freeze)
             except re.error as e:
                 raise ValueError(f"--freeze={self.freeze!r} is not a regular expression: {e}") from None
-
-
-def cpu_has_fast_bfloat16(cpuinfo: str | None = None) -> bool:
-    """True when the CPU has AMX, whose bf16 tile multiplies make bf16 training pay.
-
-    `auto` weighs speed against F1, measured (BENCHMARKS.md):
-    * without bf16 instructions TensorFlow emulates bf16 matmuls, several times
-      slower than float32 (a Xeon with `avx512f` only: 30 against 217 GFLOP/s);
-    * with AVX512-BF16 but no AMX (a 2-core AMD EPYC) a bf16 matmul ran 1.68x
-      faster than float32 but a training epoch only 1.11x, while two seeds each
-      gave float32 0.43 more test F1 on average (within seed noise, but no
-      gain to pay for it), so float32 stays the default there;
-    * AMX multiplies bf16 several times faster than float32 (about 5x).
-
-    Args:
-        cpuinfo: the text of `/proc/cpuinfo` (read when None).
-    """
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return False
-    return bool(re.search(r"\bamx_bf16\b", cpuinfo))
-
-
-def choose_compute_dtype(precision: str) -> tf.DType:
-    if precision == "float32":
-        return tf.float32
-    if precision == "bfloat16":
-        return tf.bfloat16
-    if tf.config.list_physical_devices("GPU"):
-        return tf.bfloat16
-    return tf.bfloat16 if cpu_has_fast_bfloat16() else tf.float32
 
 
 def choose_strategy(name: str) -> tf.distribute.Strategy:
@@ -316,7 +291,7 @@ class Trainer:
 
         self.options = options
         self.strategy = strategy
-        self.compute_dtype = choose_compute_dtype(options.precision)
+        self.compute_dtype = precisions.training_dtype(options.precision)
         with strategy.scope():
             encoder = BertEncoder.from_pretrained(options.bert_dir, compute_dtype=self.compute_dtype)
             # Shape embeddings sit under the encoder: below a wholly frozen one
@@ -679,6 +654,14 @@ def train(options: TrainOptions) -> dict[str, Any]:
     write_meta(out / "model", card(dev=dev_result, test=test_result if test else None,
                                    best_epoch=state["best_epoch"],
                                    seconds_per_epoch=[h["seconds"] for h in state["history"]]))
+    lower = [p for p in options.check_precisions.split(",") if p]
+    if lower:
+        checked = precisions.check(out / "model", paths["dev"], lower,
+                                   batch_size=options.eval_batch_size)
+        summary["precisions"] = {p: checked["f1"][p] for p in checked["f1"]}
+        print(f"inference precisions on dev (python -m ner.precision): "
+              + ", ".join(f"{p} {f1:.2f}{'' if p in checked['accepted'] else ' (rejected)'}"
+                          for p, f1 in checked["f1"].items()), file=sys.stderr)
     return summary
 
 

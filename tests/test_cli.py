@@ -13,6 +13,7 @@ COMMANDS = [
     (["-m", "ner.export"], "ner/export.py"),
     (["-m", "ner.serve"], "ner/serve.py"),
     (["-m", "evaluation.report"], "evaluation/report.py"),
+    (["-m", "ner.precision"], None),
     (["scripts/benchmark.py"], None),
     (["scripts/benchmark_training.py"], "scripts/benchmark_training.py"),
     (["scripts/fuzz_api.py"], None),

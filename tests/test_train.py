@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ner import checkpoint, train
+from ner import checkpoint, precision, train
 from ner.model import TaggerModel
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,7 +29,7 @@ def sample_data(tmp_path_factory, repo_root):
 def _options(data_dir, out, bert_dir, **overrides):
     values = dict(data_dir=str(data_dir), output_dir=str(out), bert_dir=str(bert_dir), epochs=2,
                   batch_size=8, learning_rate=1e-3, head_learning_rate=1e-2, max_seq_length=48,
-                  seed=3, eval_batch_size=16)
+                  seed=3, eval_batch_size=16, check_precisions="")
     values.update(overrides)
     return train.TrainOptions(**values)
 
@@ -39,11 +39,15 @@ def _weights(folder):
 
 
 def test_smoke_run_writes_a_complete_model_folder(sample_data, tiny_bert_dir, tmp_path, capsys):
-    summary = train.train(_options(sample_data, tmp_path / "out", tiny_bert_dir))
+    summary = train.train(_options(sample_data, tmp_path / "out", tiny_bert_dir,
+                                   check_precisions="bfloat16,int8"))
     out = tmp_path / "out"
     assert sorted(p.name for p in (out / "model").iterdir()) == [
         "README.md", "meta.json", "model.ckpt.data-00000-of-00001", "model.ckpt.index",
-        "tagger_config.json", "vocab.txt"]
+        "precision.json", "tagger_config.json", "vocab.txt"]
+    checked = json.loads((out / "model" / "precision.json").read_text())
+    assert checked["f1"]["float32"] == pytest.approx(100 * summary["dev_f1"])
+    assert set(summary["precisions"]) <= {"float32", "bfloat16", "int8"}
     assert not list(out.rglob("*.pkl")) and not list(out.rglob("*.pickle"))
     config = json.loads((out / "model" / "tagger_config.json").read_text())
     assert config["labels"][0] == "O" and "B-PER" in config["labels"]
@@ -195,14 +199,14 @@ def test_smoke_training_on_real_conll_sentences(conll_dir, tmp_path):
     ("flags\t\t: avx512f xamx_bf16y", False),                  # whole flags only
 ])
 def test_auto_precision_picks_bf16_only_on_cpus_with_amx(flags, expected):
-    assert train.cpu_has_fast_bfloat16(f"processor\t: 0\n{flags}\n") is expected
+    assert precision.cpu_has_fast_bfloat16(f"processor\t: 0\n{flags}\n") is expected
 
 
 def test_explicit_precision_overrides_the_cpu_check():
     import tensorflow as tf
 
-    assert train.choose_compute_dtype("float32") == tf.float32
-    assert train.choose_compute_dtype("bfloat16") == tf.bfloat16
+    assert precision.training_dtype("float32") == tf.float32
+    assert precision.training_dtype("bfloat16") == tf.bfloat16
     with pytest.raises(ValueError, match="precision"):
         train.TrainOptions(precision="fp16")
 

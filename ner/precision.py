@@ -1,0 +1,323 @@
+"""Inference precision: float32, bfloat16 or int8, each checked against float32 on dev.
+
+    python -m ner.precision --model_dir=runs/default
+
+tags the model's dev set in float32 and in each lower precision this machine
+can run, and writes `precision.json` into the model folder (atomically): F1
+and seconds per precision, the tolerance, and which precisions keep F1 within
+it. `--precision=auto` (`ner.Tagger.load`, `python -m ner.tag`,
+`python -m ner.serve`) then picks the fastest precision that passed on this
+folder, measured on the CPU or GPU at hand; a folder without the file, or
+whose lower precisions lost accuracy, is tagged in float32. Training writes
+the file at the end of a run, so its folders are checked from the start.
+
+The precisions (`ner.bert.BertEncoder.set_precision`):
+
+* `float32`: as trained.
+* `bfloat16`: the encoder computes in bf16 (LayerNorm, softmax, the head and
+  the CRF stay float32). Fast where the hardware multiplies bf16: GPUs and
+  CPUs with AMX; elsewhere TensorFlow emulates it, several times slower.
+* `int8`: every dense layer of the encoder multiplies int8 activations
+  (dynamic: one scale per call) by int8 weights (one scale per output
+  column), through TensorFlow's oneDNN int8 kernels (AVX2, AVX512-VNNI and
+  AMX-INT8 code paths). The int8 weights are derived from the float32 ones
+  at load in well under a second, deterministically, so the model folder
+  keeps one copy of the weights; an exported SavedModel carries them
+  (`python -m ner.export --precision=int8`).
+
+Measured on the default model (BENCHMARKS.md, "Inference precision").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from ner import cli
+
+cli.quiet_tensorflow_for_help(__name__)  # before TensorFlow's first import: see ner.cli
+
+import tensorflow as tf
+
+from ner import files
+
+logger = logging.getLogger("ner.precision")
+
+__all__ = ["PRECISIONS", "CHOICES", "CHECK_FILE", "TOLERANCE", "cpu_has_fast_bfloat16",
+           "training_dtype", "int8_available", "read_check", "choose", "check"]
+
+PRECISIONS = ("float32", "bfloat16", "int8")
+CHOICES = ("auto",) + PRECISIONS
+CHECK_FILE = "precision.json"
+# F1 points on dev a lower precision may lose against float32 and still be used
+# by `auto`.
+TOLERANCE = 0.3
+# CPU flags that decide which precision is fast, recorded with the check.
+_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+
+
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
+def cpu_has_fast_bfloat16(cpuinfo: str | None = None) -> bool:
+    """True when the CPU has AMX, whose bf16 tile multiplies make bf16 training pay.
+
+    `auto` training precision weighs speed against F1, measured (BENCHMARKS.md):
+    * without bf16 instructions TensorFlow emulates bf16 matmuls, several times
+      slower than float32 (a Xeon with `avx512f` only: 30 against 217 GFLOP/s);
+    * with AVX512-BF16 but no AMX (a 2-core AMD EPYC) a bf16 matmul ran 1.68x
+      faster than float32 but a training epoch only 1.11x, while two seeds each
+      gave float32 0.43 more test F1 on average (within seed noise, but no
+      gain to pay for it), so float32 stays the default there;
+    * AMX multiplies bf16 about 5x faster than float32 (1,697 against 344
+      GFLOP/s on a Xeon with AMX).
+
+    Args:
+        cpuinfo: the text of `/proc/cpuinfo` (read when None).
+    """
+    return bool(re.search(r"\bamx_bf16\b", _cpuinfo() if cpuinfo is None else cpuinfo))
+
+
+def training_dtype(precision: str) -> tf.DType:
+    """The encoder's compute dtype for training at `--precision` (auto, float32, bfloat16)."""
+    if precision == "float32":
+        return tf.float32
+    if precision == "bfloat16":
+        return tf.bfloat16
+    if tf.config.list_physical_devices("GPU"):
+        return tf.bfloat16
+    return tf.bfloat16 if cpu_has_fast_bfloat16() else tf.float32
+
+
+def machine() -> dict[str, Any]:
+    """What decides which precision is fast here: CPU model and flags, GPUs."""
+    info = _cpuinfo()
+    name = re.search(r"^model name\s*:\s*(.*)$", info, re.M)
+    flags = re.search(r"^flags\s*:\s*(.*)$", info, re.M)
+    present = set(flags.group(1).split()) if flags else set()
+    return {"cpu": name.group(1).strip() if name else "unknown",
+            "cpu_flags": [f for f in _FLAGS if f in present],
+            "cpu_count": os.cpu_count(),
+            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
+
+
+_INT8: bool | None = None
+
+
+def int8_available() -> bool:
+    """Whether this TensorFlow build has the oneDNN int8 matmul `int8` needs.
+
+    Linux x86 wheels have it; builds without oneDNN (e.g. for ARM) do not.
+    """
+    global _INT8
+    if _INT8 is None:
+        from ner import bert
+
+        dense = bert._Dense("probe", 4, 2, 0.02)
+        dense.quantize()
+        try:
+            dense(tf.ones([1, 4]))
+            _INT8 = True
+        except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError,
+                tf.errors.UnimplementedError):
+            _INT8 = False
+    return _INT8
+
+
+def _check_name(precision: str, allowed: Sequence[str] = CHOICES) -> None:
+    if precision not in allowed:
+        raise ValueError(f"precision={precision!r}: expected one of {', '.join(allowed)}")
+
+
+def read_check(model_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The folder's `precision.json` (`check`), or None when it has none.
+
+    Raises:
+        ValueError: the file is not valid JSON (the message names it).
+    """
+    path = Path(model_dir) / CHECK_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}:{e.lineno}: not valid JSON: {e.msg}") from e
+
+
+def _encoder_seconds(model, precision: str, rows: int = 32, length: int = 48) -> float:
+    """Best of 3 timed encoder calls on one batch of windows, at `precision`."""
+    model.encoder.set_precision(precision)
+    ids = tf.fill([rows, length], min(1000, model.encoder.config.vocab_size - 1))
+    run = tf.function(lambda ids: model.encoder(ids).sequence_output)
+    run(ids).numpy()  # trace and warm up
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        run(ids).numpy()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def choose(precision: str, model, model_dir: str | os.PathLike | None) -> str:
+    """The precision to tag with, and sets the model's encoder to it.
+
+    Args:
+        precision: one of `CHOICES`. A named precision is used as asked (int8
+            raises where the build lacks its kernels). `auto` picks among
+            float32 and the precisions the folder's check accepted (`check`):
+            by the check's timings when it ran on a machine like this one,
+            else by timing the encoder here; float32 when nothing else passed.
+        model: a loaded `TaggerModel`.
+        model_dir: its folder (for `precision.json`); None: nothing checked.
+
+    Raises:
+        ValueError: an unknown precision, or int8 on a build without it.
+    """
+    _check_name(precision)
+    if precision == "int8" and not int8_available():
+        raise ValueError("precision=int8 needs TensorFlow's oneDNN int8 kernels, which this "
+                         "TensorFlow build lacks; use float32 or bfloat16")
+    if precision != "auto":
+        model.encoder.set_precision(precision)
+        return precision
+    found = read_check(model_dir) if model_dir is not None else None
+    passed = [p for p in (found or {}).get("accepted", []) if p in PRECISIONS and p != "float32"]
+    passed = [p for p in passed if p != "int8" or int8_available()]
+    if not passed:
+        model.encoder.set_precision("float32")
+        return "float32"
+    candidates = ["float32"] + passed
+    timings = (found or {}).get("seconds", {})
+    if found.get("machine") == machine() and all(p in timings for p in candidates):
+        source = f"{CHECK_FILE}'s timings on this machine"
+    else:
+        timings = {p: _encoder_seconds(model, p) for p in candidates}
+        source = "timing the encoder here"
+    best = min(candidates, key=lambda p: timings[p])
+    logger.info("precision auto: %s (%s; checked on dev: %s)", best, source, ", ".join(candidates))
+    model.encoder.set_precision(best)
+    return best
+
+
+def check(model_dir: str | os.PathLike, dev_file: str | os.PathLike | None = None,
+          precisions: Sequence[str] = ("bfloat16", "int8"), tolerance: float = TOLERANCE,
+          batch_size: int = 128, write: bool = True) -> dict[str, Any]:
+    """Tags the dev set in float32 and in each of `precisions`; writes `precision.json`.
+
+    A precision is accepted when its dev F1 is at most `tolerance` points
+    below float32's. Precisions this machine cannot run (int8 without
+    oneDNN) are skipped and said so.
+
+    Args:
+        model_dir: a model folder or a training output folder holding `model/`.
+        dev_file: CoNLL or JSONL span file (`ner.spans`); default: the dev
+            file named in the model card.
+        precisions: lower precisions to check.
+        tolerance: F1 points.
+        batch_size: windows per encoder batch.
+        write: write the result into the model folder.
+
+    Returns:
+        {"dev_file", "sentences", "tolerance", "machine", "f1": {precision:
+        F1 in points}, "seconds": {precision: tagging seconds}, "accepted":
+        [precisions], "rejected": {precision: reason}}.
+
+    Raises:
+        FileNotFoundError: no dev file given and none in the model card, or it is missing.
+    """
+    from ner import data
+    from ner.model import TaggerModel, read_meta
+    from ner.tagger import Tagger, resolve_model_dir
+    from ner.tokenization import Tokenizer
+    from ner.train import evaluate_split, read_documents
+
+    for p in precisions:
+        _check_name(p, PRECISIONS)
+    folder = resolve_model_dir(Path(model_dir))
+    if dev_file is None:
+        meta = read_meta(folder) or {}
+        dev_file = meta.get("data", {}).get("dev", {}).get("path")
+        if not dev_file:
+            raise FileNotFoundError(f"{folder}: the model card names no dev file; pass --dev_file")
+    if not Path(dev_file).is_file():
+        raise FileNotFoundError(f"dev file {dev_file} does not exist")
+    model = TaggerModel.load(folder)
+    tokenizer = Tokenizer(folder / "vocab.txt", do_lower_case=model.config.do_lower_case)
+    documents = read_documents(Path(dev_file), tokenizer)  # CoNLL, or JSONL spans
+    sentences, ids = data.sentences(documents), data.document_ids(documents)
+    result: dict[str, Any] = {"model_dir": str(folder), "dev_file": str(dev_file), "sentences": len(sentences),
+                              "tolerance": tolerance, "machine": machine(), "f1": {},
+                              "seconds": {}, "accepted": ["float32"], "rejected": {}}
+    for precision in ("float32",) + tuple(p for p in precisions if p != "float32"):
+        if precision == "int8" and not int8_available():
+            result["rejected"][precision] = "this TensorFlow build has no oneDNN int8 kernels"
+            continue
+        model.encoder.set_precision(precision)
+        tagger = Tagger(model, tokenizer, batch_size=batch_size)
+        tagger.tag_tokens([list(s.tokens) for s in sentences[:64]])  # trace and warm up
+        start = time.perf_counter()
+        scores, _ = evaluate_split(tagger, sentences, ids)
+        seconds = time.perf_counter() - start
+        f1 = 100 * float(scores["default"]["micro avg"]["f1"])
+        result["f1"][precision], result["seconds"][precision] = f1, seconds
+        loss = result["f1"]["float32"] - f1
+        if precision != "float32":
+            if loss <= tolerance:
+                result["accepted"].append(precision)
+            else:
+                result["rejected"][precision] = (
+                    f"dev F1 {f1:.2f} is {loss:.2f} below float32's "
+                    f"{result['f1']['float32']:.2f}, beyond the tolerance of {tolerance}")
+        logger.info("%s: dev F1 %.2f in %.1f s", precision, f1, seconds)
+    if write:
+        files.write_json_atomically(folder / CHECK_FILE, result)
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ner.precision",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model_dir", required=True,
+                        help="model folder, or a training output folder holding model/")
+    parser.add_argument("--dev_file",
+                        help="CoNLL or JSONL span dev file (default: the one in the model card)")
+    parser.add_argument("--precisions", default="bfloat16,int8",
+                        help="comma-separated lower precisions to check")
+    parser.add_argument("--tolerance", type=float, default=TOLERANCE,
+                        help="dev F1 points a precision may lose against float32 and still "
+                             "be picked by --precision=auto")
+    parser.add_argument("--batch_size", type=int, default=128, help="windows per encoder batch")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        result = check(args.model_dir, args.dev_file,
+                       [p for p in args.precisions.split(",") if p], args.tolerance,
+                       args.batch_size)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    base = result["f1"]["float32"]
+    print(f"{'precision':10s} {'dev F1':>7s} {'vs fp32':>8s} {'seconds':>8s}  verdict")
+    for p, f1 in result["f1"].items():
+        verdict = "accepted" if p in result["accepted"] else "rejected: " + result["rejected"][p]
+        print(f"{p:10s} {f1:7.2f} {f1 - base:+8.2f} {result['seconds'][p]:8.2f}  {verdict}")
+    for p, reason in result["rejected"].items():
+        if p not in result["f1"]:
+            print(f"{p:10s} skipped: {reason}")
+    print(f"written: {Path(result['model_dir']) / CHECK_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

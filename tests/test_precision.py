@@ -1,0 +1,185 @@
+"""Inference precisions (`ner.precision`, `BertEncoder.set_precision`, int8 dense layers)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import ner
+from ner import bert, checkpoint, precision
+from ner.exported import load_tagger
+from ner.model import TaggerModel
+from tests.tiny_model import write_model_folder
+
+needs_int8 = pytest.mark.skipif(not precision.int8_available(),
+                                reason="this TensorFlow build has no oneDNN int8 kernels")
+
+TEXTS = ["John Smith lives in Paris.", "Zoe met the big Acme Corp in New York!",
+         "a b c x", "", "Istanbul, Paris and New York."]
+DEV = """-DOCSTART- -X- -X- O
+
+john NNP B-NP B-PER
+smith NNP I-NP I-PER
+lives VBZ B-VP O
+in IN B-PP O
+paris NNP B-NP B-LOC
+. . O O
+
+zoe NNP B-NP B-PER
+met VBD B-VP O
+acme NNP B-NP B-ORG
+corp NNP I-NP I-ORG
+. . O O
+"""
+
+
+@pytest.fixture(scope="module")
+def rule_folder(tmp_path_factory):
+    return write_model_folder(tmp_path_factory.mktemp("rules") / "model")
+
+
+@pytest.fixture(scope="module")
+def random_folder(tmp_path_factory):
+    return write_model_folder(tmp_path_factory.mktemp("random") / "model", rules=None, seed=3)
+
+
+@pytest.mark.parametrize("name", ["float32", "bfloat16",
+                                  pytest.param("int8", marks=needs_int8)])
+def test_each_precision_loads_and_tags_like_float32(rule_folder, name):
+    want = ner.Tagger.load(rule_folder).tag_batch(TEXTS)
+    tagger = ner.Tagger.load(rule_folder, precision=name)
+    assert tagger.precision == name
+    got = tagger.tag_batch(TEXTS)
+    assert [[(e.label, e.start, e.end, e.text) for e in t] for t in got] == \
+        [[(e.label, e.start, e.end, e.text) for e in t] for t in want]
+    assert sum(map(len, got)) == 8  # John Smith, Paris, Zoe, Acme Corp, New York, Istanbul, ...
+    for a, b in zip(sum(got, []), sum(want, [])):
+        assert 0 <= a.score <= 1 and abs(a.score - b.score) < 0.02
+
+
+@needs_int8
+def test_int8_potentials_stay_close_to_float32(random_folder):
+    model = TaggerModel.load(random_folder)
+    rng = np.random.default_rng(0)
+    ids = tf.constant(rng.integers(5, 37, size=(3, 12)), tf.int32)
+    mask = tf.ones_like(ids)
+    starts = tf.constant([list(range(0, 12, 2))] * 3, tf.int32)
+    lengths = tf.constant([6, 4, 1], tf.int32)
+    want = model.potentials(ids, mask, starts, lengths).numpy()
+    model.encoder.set_precision("int8")
+    got = model.potentials(ids, mask, starts, lengths).numpy()
+    assert model.encoder.precision == "int8"
+    assert np.linalg.norm(got - want) / np.linalg.norm(want) < 0.05
+    assert not np.allclose(got, want)  # it really ran another arithmetic
+    model.encoder.set_precision("float32")  # and goes back
+    np.testing.assert_allclose(model.potentials(ids, mask, starts, lengths).numpy(), want,
+                               rtol=1e-5, atol=1e-5)
+
+
+@needs_int8
+@pytest.mark.parametrize("shape, low", [((5, 8), -3.0), ((4, 8), 0.5), ((0, 8), -1.0)])
+def test_int8_dense_matches_float_matmul(shape, low):
+    """Negative minima (the shifted path), all-positive inputs and empty batches."""
+    dense = bert._Dense("d", 8, 6, 0.5)
+    dense.bias.assign(tf.linspace(-1.0, 1.0, 6))
+    x = tf.random.stateless_uniform(shape, [1, 2], minval=low, maxval=2.0)
+    want = tf.nn.bias_add(tf.matmul(x, dense.kernel), dense.bias)
+    dense.quantize()
+    got = dense(x)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got.numpy(), want.numpy(), atol=0.05 * (2 - low))
+
+
+@needs_int8
+def test_int8_copies_are_never_saved_in_a_model_folder(random_folder, tmp_path):
+    model = TaggerModel.load(random_folder)
+    names = set(model.variables_by_name())
+    model.encoder.set_precision("int8")
+    assert set(model.variables_by_name()) == names
+    assert any("_int8" in v.name for v in model.variables)
+    saved = checkpoint.read_checkpoint(random_folder / "model.ckpt")
+    assert not any("_int8" in name for name in saved)
+
+
+def test_unknown_precision_is_refused(rule_folder):
+    with pytest.raises(ValueError, match="precision='fp8'"):
+        ner.Tagger.load(rule_folder, precision="fp8")
+
+
+def _check_file(folder, **values):
+    (folder / precision.CHECK_FILE).write_text(json.dumps(values))
+
+
+def test_auto_is_float32_without_a_check(random_folder):
+    assert not (random_folder / precision.CHECK_FILE).exists()
+    assert ner.Tagger.load(random_folder, precision="auto").precision == "float32"
+
+
+@needs_int8
+def test_auto_picks_the_fastest_accepted_by_this_machines_timings(tmp_path):
+    folder = write_model_folder(tmp_path / "model")
+    _check_file(folder, machine=precision.machine(), accepted=["float32", "int8"],
+                seconds={"float32": 2.0, "bfloat16": 0.5, "int8": 1.0})
+    # bfloat16 was fastest but not accepted: never used by auto.
+    assert ner.Tagger.load(folder, precision="auto").precision == "int8"
+    _check_file(folder, machine=precision.machine(), accepted=["float32", "int8"],
+                seconds={"float32": 1.0, "int8": 3.0})
+    assert ner.Tagger.load(folder, precision="auto").precision == "float32"
+
+
+def test_auto_times_the_encoder_on_another_machine(tmp_path):
+    folder = write_model_folder(tmp_path / "model")
+    _check_file(folder, machine={"cpu": "elsewhere"}, accepted=["float32", "bfloat16"],
+                seconds={"float32": 9.0, "bfloat16": 1.0})
+    assert ner.Tagger.load(folder, precision="auto").precision in ("float32", "bfloat16")
+
+
+def test_check_writes_scores_and_rejects_beyond_the_tolerance(tmp_path):
+    folder = write_model_folder(tmp_path / "model")
+    dev = tmp_path / "dev.txt"
+    dev.write_text(DEV)
+    result = precision.check(folder, dev, precisions=["bfloat16"])
+    assert result["f1"]["float32"] == pytest.approx(100.0)
+    assert result["accepted"] == ["float32", "bfloat16"]
+    assert json.loads((folder / precision.CHECK_FILE).read_text())["f1"] == result["f1"]
+    # A tolerance no precision can meet: rejected, with the reason.
+    result = precision.check(folder, dev, precisions=["bfloat16"], tolerance=-1.0)
+    assert result["accepted"] == ["float32"]
+    assert "beyond the tolerance of -1.0" in result["rejected"]["bfloat16"]
+    assert ner.Tagger.load(folder, precision="auto").precision == "float32"
+
+
+def test_check_needs_a_dev_file(tmp_path):
+    folder = write_model_folder(tmp_path / "model")
+    with pytest.raises(FileNotFoundError, match="names no dev file; pass --dev_file"):
+        precision.check(folder)
+
+
+def test_check_command_prints_the_table(tmp_path, capsys):
+    folder = write_model_folder(tmp_path / "model")
+    dev = tmp_path / "dev.txt"
+    dev.write_text(DEV)
+    assert precision.main([f"--model_dir={folder}", f"--dev_file={dev}",
+                           "--precisions=bfloat16"]) == 0
+    out = capsys.readouterr().out
+    assert "bfloat16" in out and "accepted" in out and str(folder / precision.CHECK_FILE) in out
+    assert precision.main([f"--model_dir={tmp_path / 'none'}", f"--dev_file={dev}"]) == 2
+
+
+@needs_int8
+def test_export_fixes_the_precision_in_the_graph(random_folder, tmp_path):
+    from ner import export
+
+    version = export.export(random_folder, tmp_path / "export", precision="int8")
+    tagger = load_tagger(version)
+    assert tagger.precision == "int8"
+    assert load_tagger(version, precision="int8").precision == "int8"
+    with pytest.raises(ValueError, match="exported with precision int8"):
+        load_tagger(version, precision="float32")
+    texts = ["john smith lives in paris", "zoe met acme corp ."]
+    want = ner.Tagger.load(random_folder, precision="int8").tag_batch(texts)
+    assert [[(e.label, e.start, e.end) for e in t] for t in tagger.tag_batch(texts)] == \
+        [[(e.label, e.start, e.end) for e in t] for t in want]
