@@ -47,7 +47,7 @@ def piece_offsets(pieces: tf.RaggedTensor, budget: int) -> tuple[tf.Tensor, tf.T
 
 
 def window_inputs(flat_pieces, offsets, plan: dict, pick, cls_id: int, sep_id: int,
-                  pad_id: int) -> dict[str, tf.Tensor]:
+                  pad_id: int, length=None, width_multiple: int = 1) -> dict[str, tf.Tensor]:
     """Encoder inputs of some windows of a plan.
 
     Args:
@@ -55,12 +55,16 @@ def window_inputs(flat_pieces, offsets, plan: dict, pick, cls_id: int, sep_id: i
         plan: from `ner.features.plan_windows`.
         pick: int [v], the windows to build.
         cls_id, sep_id, pad_id: special token ids.
+        length: int scalar, L, at least the longest window's wordpieces with
+            `[CLS]` and `[SEP]`; None: that longest.
+        width_multiple: W is the most labelled words of a window rounded up
+            to a multiple of this.
 
     Returns:
         dict: `input_ids`, `input_mask` int32 [v, L]; `word_starts` int32
-        [v, W], the position of each labelled word's first wordpiece;
-        `word_lengths` int32 [v]; `words` int64 RaggedTensor [v, (W)], the
-        flat index of each labelled word.
+        [v, W], the position of each labelled word's first wordpiece (0 in
+        padding); `word_lengths` int32 [v]; `words` int64 RaggedTensor
+        [v, (W)], the flat index of each labelled word.
     """
     v = tf.size(pick)
     start, stop = tf.gather(plan["piece_start"], pick), tf.gather(plan["piece_end"], pick)
@@ -68,14 +72,19 @@ def window_inputs(flat_pieces, offsets, plan: dict, pick, cls_id: int, sep_id: i
     body = tf.gather(flat_pieces, tf.ragged.range(start, stop))  # [v, (L - 2)]
     edge = lambda token: tf.RaggedTensor.from_tensor(tf.fill([v, 1], tf.constant(token, tf.int32)))
     ids = tf.concat([edge(cls_id), body, edge(sep_id)], axis=1)  # [v, (L)]
-    input_ids = ids.to_tensor(pad_id)  # [v, L]
+    shape = lambda columns: tf.stack([tf.cast(v, tf.int64), tf.cast(columns, tf.int64)])
+    input_ids = ids.to_tensor(pad_id, shape=None if length is None else shape(length))  # [v, L]
     words = tf.ragged.range(first, end)  # [v, (W)]
     # +1 for [CLS]: the position of the first piece inside the window.
     starts = 1 + tf.gather(offsets, words) - start[:, None]  # [v, (W)]
+    width = None
+    if width_multiple > 1:
+        width = (starts.bounding_shape(1) + width_multiple - 1) // width_multiple * width_multiple
     return {
         "input_ids": input_ids,
         "input_mask": tf.sequence_mask(ids.row_lengths(), tf.shape(input_ids)[1], tf.int32),
-        "word_starts": tf.cast(starts.to_tensor(), tf.int32),
+        "word_starts": tf.cast(starts.to_tensor(shape=None if width is None else shape(width)),
+                               tf.int32),
         "word_lengths": tf.cast(end - first, tf.int32),
         "words": words,
     }

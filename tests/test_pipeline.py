@@ -93,6 +93,31 @@ def test_sorted_batches_cover_every_item_once_within_limits(max_rows, max_cells)
         assert b - a == max_rows or (b - a + 1) * sizes[order[b]] > max_cells
 
 
+@pytest.mark.parametrize("max_rows,max_cells", [(128, 4096), (100, 1000), (3, 7)])
+def test_sorted_batches_on_a_row_grid_take_grid_sizes(max_rows, max_cells):
+    grid = pipeline.size_grid(1, 1 << 10)
+    sizes = np.random.default_rng(max_rows).integers(1, 60, size=300)
+    order, splits = (t.numpy() for t in pipeline.sorted_batches(
+        tf.constant(sizes, tf.int64), max_rows, max_cells, grid))
+    assert sorted(order.tolist()) == list(range(300))
+    assert np.all(np.diff(sizes[order]) >= 0)
+    for a, b in zip(splits[:-1], splits[1:]):
+        assert b - a == max_rows or b - a in grid
+        assert b - a == 1 or (b - a) * sizes[order[b - 1]] <= max_cells
+
+
+def test_size_grid_and_rounding():
+    assert pipeline.size_grid(1, 20) == [1, 2, 3, 4, 6, 8, 12, 16, 20]
+    grid = pipeline.size_grid(3, 128)
+    assert grid[:16] == list(range(1, 17)) and grid[-3:] == [112, 120, 128] and len(grid) == 40
+    # At most 1/8 of padding above 16.
+    assert all(b <= a * 9 / 8 for a, b in zip(grid[15:], grid[16:]))
+    values = tf.constant([1, 16, 17, 33, 127, 128], tf.int64)
+    assert pipeline.grid_ceil(grid, values).numpy().tolist() == [1, 16, 18, 36, 128, 128]
+    assert [pipeline.grid_floor(grid, tf.constant(n, tf.int64)).numpy()
+            for n in (1, 17, 35, 127)] == [1, 16, 32, 120]
+
+
 def test_sorted_batches_of_nothing():
     order, splits = pipeline.sorted_batches(tf.zeros([0], tf.int64), 4, 100)
     assert order.numpy().tolist() == [] and splits.numpy().tolist() == [0]
