@@ -205,6 +205,8 @@ class _Dense(tf.Module):
             # `scale`, for the shift correction in `_int8`.
             "column_sums": tf.Variable(tf.reduce_sum(tf.cast(q, tf.float32), 0) / 127.0,
                                        trainable=False, name=f"{name}_int8_column_sums"),
+            # The bias in the same units, so one multiply by `scale` ends `_int8`.
+            "bias": tf.Variable(self.bias / scale, trainable=False, name=f"{name}_int8_bias"),
         }
 
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
@@ -237,22 +239,28 @@ class _Dense(tf.Module):
         the activations get one uint8 scale per call from their range, the
         kernel one int8 scale per output column (`quantize`), and oneDNN
         multiplies them with VNNI or AMX instructions where the CPU has them.
-        TensorFlow's kernel takes one scale for the kernel and mis-handles an
-        activation range with a negative minimum (measured: garbage), so it
-        multiplies the kernel scaled to [-1, 1] per column, x is shifted to
-        start at 0, and the shift comes back through the bias:
-        (x - lo) @ W + lo * colsum(W) = x @ W; then each column is scaled.
+
+        TensorFlow's kernel takes one scale for the kernel, and mis-handles an
+        activation range with a negative minimum (measured: garbage). So it
+        multiplies the kernel scaled to [-1, 1] per column, and is told the
+        activations span [0, hi - lo]: uint8 codes of x over [lo, hi] are
+        exactly those of x - lo over [0, hi - lo]. The shift comes back
+        through the bias, (x - lo) @ W + lo * colsum(W) = x @ W, and one
+        multiply by the column scales ends it.
         """
-        lo = tf.minimum(tf.reduce_min(x), 0.0)  # [] (0 for an empty batch: min is +inf)
-        shifted = x - lo  # [M, in], >= 0
-        hi = tf.maximum(tf.reduce_max(shifted), 1e-6)  # [] (an empty or all-zero batch)
-        q = tf.quantization.quantize(shifted, 0.0, hi, tf.quint8, mode="MIN_FIRST")
+        # [] each; an empty batch gives +inf/-inf, which clip to a valid range.
+        lo = tf.minimum(tf.reduce_min(x), 0.0)
+        hi = tf.maximum(tf.reduce_max(x), lo + 1e-6)
+        q = tf.quantization.quantize(x, lo, hi, tf.quint8, mode="MIN_FIRST")
+        # The range the codes stand for (quantize may widen it slightly).
+        lo, hi = q.output_min, q.output_max
         y = tf.raw_ops.QuantizedMatMulWithBiasAndDequantize(
             a=q.output, b=tf.bitcast(self.int8["kernel"], tf.qint8),
-            bias=lo * self.int8["column_sums"], min_a=q.output_min, max_a=q.output_max,
-            min_b=-1.0, max_b=1.0, min_freezed_output=0.0, max_freezed_output=0.0,
-            Toutput=tf.float32, input_quant_mode="MIN_FIRST")  # [M, out], x @ (W / scale)
-        return y * self.int8["scale"] + self.bias
+            bias=self.int8["bias"] + lo * self.int8["column_sums"],
+            min_a=0.0, max_a=hi - lo, min_b=-1.0, max_b=1.0, min_freezed_output=0.0,
+            max_freezed_output=0.0, Toutput=tf.float32,
+            input_quant_mode="MIN_FIRST")  # [M, out], (x @ W + bias) / scale
+        return y * self.int8["scale"]
 
 
 class _LayerNorm(tf.Module):

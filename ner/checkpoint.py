@@ -141,7 +141,7 @@ def read_checkpoint(prefix: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 # Names of variables derived from the weights at load (`ner.bert._Dense.quantize`).
-_DERIVED = re.compile(r"_int8(_scale|_column_sums)?$")
+_DERIVED = re.compile(r"_int8(_scale|_column_sums|_bias)?$")
 
 
 class NamedModule(tf.Module):
