@@ -95,17 +95,31 @@ def _encoder_flops(config: dict, batches) -> float:
     return total
 
 
-def _matmul_gflops(seconds: float = 3.0) -> float:
-    """fp32 GFLOP/s of the encoder's largest matmul shape on this machine."""
+def _matmul_gflops(precision: str = "float32", seconds: float = 3.0) -> float:
+    """GFLOP/s (GOP/s for int8) of the encoder's largest matmul shape on this machine.
+
+    [4096, 384] x [384, 1536], as `tf.matmul` in float32 or bfloat16, or as
+    the int8 dense layer runs it (`ner.bert._Dense._int8`, quantizing the
+    activations included): the roofline of the encoder's arithmetic.
+    """
     import tensorflow as tf
 
+    from ner import bert
+
     a = tf.random.normal([4096, 384])
-    b = tf.random.normal([384, 1536])
-    matmul = tf.function(lambda x, y: tf.matmul(x, y))
-    matmul(a, b)
+    if precision == "int8":
+        dense = bert._Dense("peak", 384, 1536, 0.02)
+        dense.quantize()
+        matmul = tf.function(lambda x: dense._int8(x))
+        args = (a,)
+    else:
+        dtype = tf.as_dtype(precision)
+        matmul = tf.function(lambda x, y: tf.matmul(x, y))
+        args = (tf.cast(a, dtype), tf.cast(tf.random.normal([384, 1536]), dtype))
+    matmul(*args)
     runs, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        matmul(a, b).numpy()
+        matmul(*args).numpy()
         runs += 1
     return runs * 2 * 4096 * 384 * 1536 / (time.perf_counter() - start) / 1e9
 
@@ -145,7 +159,8 @@ def _diagnose(tagger, sentences, batch_size: int) -> dict:
             "padded_wordpieces": int(sum(r * s for r, s in shapes)),
             "tokenize_and_window_s": windows_s, "encoder_s": encoder_s,
             "encoder_gflop": flops / 1e9, "encoder_gflops_per_s": flops / encoder_s / 1e9,
-            "matmul_peak_gflops_per_s": _matmul_gflops()}
+            "matmul_peak_gflops_per_s": _matmul_gflops(),
+            "matmul_peak_by_precision": {p: _matmul_gflops(p) for p in ("float32", "bfloat16", "int8")}}
 
 
 def _saved_model_tagger(export_dir: str):
@@ -194,6 +209,54 @@ def _hf_padded_tokens(pipe, texts, batch_size: int) -> tuple[int, int]:
     return sum(lengths), padded
 
 
+def _child_peak_rss(args, what: str) -> float:
+    """Peak RSS (MiB) of a fresh process that loads `what` and tags the texts once.
+
+    `what` is "ours:<precision>" or "hf". Each in its own process, so neither
+    side's libraries count against the other.
+    """
+    import subprocess
+
+    command = [sys.executable, __file__, f"--model_dir={args.model_dir}", f"--data={args.data}",
+               f"--limit={args.limit}", f"--batch_size={args.batch_size}",
+               f"--hf_batch_size={args.hf_batch_size}", f"--child={what}"]
+    if args.threads:
+        command.append(f"--threads={args.threads}")
+    # The child reports its own high-water mark (VmHWM): ru_maxrss of a child
+    # starts from its parent's at fork on Linux, so it would count this process.
+    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed with status {done.returncode}")
+    return float(done.stdout.split()[-1]) / 1024
+
+
+def _texts(args) -> tuple[list, list[str], int]:
+    from ner import data
+
+    sentences = data.sentences(data.read_conll(args.data))
+    if args.limit:
+        sentences = sentences[:args.limit]
+    return sentences, [" ".join(s.tokens) for s in sentences], sum(len(s.tokens) for s in sentences)
+
+
+def _onnx_peer(args, num_labels: int) -> dict:
+    """The peer's fast path: ONNX Runtime float32 and int8, length-sorted (scripts/onnx_peer.py)."""
+    import concurrent.futures
+    import multiprocessing
+
+    import onnx_peer
+
+    Path(args.onnx_dir).mkdir(parents=True, exist_ok=True)
+    # Exported in a spawned child: torch's exporter stays out of this process.
+    with concurrent.futures.ProcessPoolExecutor(
+            1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        info = pool.submit(onnx_peer._prepare, args.onnx_dir, num_labels).result()
+    return {"ORT float32, length-sorted": onnx_peer.OnnxTagger(
+                info["fp32"], info["folder"], args.hf_batch_size, args.threads),
+            "ORT int8, length-sorted": onnx_peer.OnnxTagger(
+                info["int8"], info["folder"], args.hf_batch_size, args.threads)}
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model_dir", default=str(_REPO / "runs" / "default"),
@@ -202,15 +265,26 @@ def main(argv=None) -> dict:
     parser.add_argument("--limit", type=int, default=0, help="first N sentences only (0: all)")
     parser.add_argument("--batch_size", type=int, default=128,
                         help="at most this many windows per encoder batch")
+    parser.add_argument("--precisions", default="float32",
+                        help="comma-separated precisions of ours to time (float32, bfloat16, "
+                             "int8, auto; see python -m ner.precision)")
     parser.add_argument("--hf_batch_size", type=int, default=32, help="pipeline batch size")
     parser.add_argument("--warmup", type=int, default=256, help="sentences of the warm-up pass")
     parser.add_argument("--rounds", type=int, default=1,
                         help="timed runs of each, alternating; the best is reported")
     parser.add_argument("--threads", type=int, default=0,
-                        help="threads for TensorFlow (intra- and inter-op) and torch; 0: their "
-                             "defaults. 1 gives comparable numbers on a busy shared machine, "
-                             "where torch's thread barriers suffer most")
+                        help="threads for TensorFlow (intra- and inter-op), torch and ONNX "
+                             "Runtime; 0: their defaults. 1 gives comparable numbers on a busy "
+                             "shared machine, where torch's thread barriers suffer most")
     parser.add_argument("--skip_hf", action="store_true", help="do not run the HF pipeline")
+    parser.add_argument("--onnx_dir",
+                        help="also run the peer's fast path: the same encoder exported from "
+                             "Hugging Face to ONNX Runtime, float32 and dynamic int8, "
+                             "length-sorted (scripts/onnx_peer.py); the .onnx files are "
+                             "written here once and reused")
+    parser.add_argument("--memory", action="store_true",
+                        help="also measure the peak RSS of ours (each precision) and of the "
+                             "HF pipeline, each in a fresh process tagging the texts once")
     parser.add_argument("--diagnose", action="store_true",
                         help="also time the encoder alone and compare its GFLOP/s with a "
                              "plain matmul's, and count the pipeline's padding")
@@ -221,6 +295,7 @@ def main(argv=None) -> dict:
                         help="also time the tag_batch of another checkout (e.g. a git worktree "
                              "of an older commit) on the same model, in its own process, "
                              "alternating rounds with this one")
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # see _child_peak_rss
     parser.add_argument("--output", help="also write the numbers as JSON here")
     args = parser.parse_args(argv)
 
@@ -231,19 +306,34 @@ def main(argv=None) -> dict:
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
 
     import ner
-    from ner import data
 
-    sentences = data.sentences(data.read_conll(args.data))
-    if args.limit:
-        sentences = sentences[:args.limit]
-    texts = [" ".join(s.tokens) for s in sentences]
-    words = sum(len(s.tokens) for s in sentences)
-    tagger = ner.Tagger.load(args.model_dir, batch_size=args.batch_size)
-    tagger.tag_batch(texts[:args.warmup])
-    ours, theirs = [_timed(tagger.tag_batch, texts)], []
-    # Measured before the pipeline is loaded, so it is the tagger's alone.
-    tagger_rss = _peak_rss_mib()
-    pipe = None
+    sentences, texts, words = _texts(args)
+    if args.child:
+        if args.child == "hf":
+            import torch
+
+            torch.set_grad_enabled(False)
+            if args.threads:
+                torch.set_num_threads(args.threads)
+            _hf_pipeline(9, args.hf_batch_size)(texts)
+        else:
+            ner.Tagger.load(args.model_dir, batch_size=args.batch_size,
+                            precision=args.child.split(":")[1]).tag_batch(texts)
+        status = Path("/proc/self/status").read_text()
+        print(status.split("VmHWM:")[1].split()[0])  # KiB, read by _child_peak_rss
+        return {}
+
+    # Contenders: name -> function(texts); all timed in alternating rounds.
+    contenders: dict = {}
+    taggers = {}
+    for name in [p for p in args.precisions.split(",") if p]:
+        tagger = ner.Tagger.load(args.model_dir, batch_size=args.batch_size, precision=name)
+        taggers[name] = tagger
+        label = f"ner.Tagger.tag_batch, {tagger.precision}" + (" (auto)" if name == "auto" else "")
+        contenders[label] = tagger.tag_batch
+    tagger = next(iter(taggers.values()))
+    tagger_rss = _peak_rss_mib()  # before the pipeline is loaded: the taggers' alone
+    hf_name = None
     if not args.skip_hf:
         if all(importlib.util.find_spec(m) for m in ("torch", "transformers")):
             import torch
@@ -251,43 +341,51 @@ def main(argv=None) -> dict:
             torch.set_grad_enabled(False)
             if args.threads:
                 torch.set_num_threads(args.threads)
-            pipe = _hf_pipeline(len(tagger.labels), args.hf_batch_size)
-            pipe(texts[:args.warmup])
-            theirs.append(_timed(pipe, texts))
+            hf_name = (f"HF pipeline (token-classification, aggregation_strategy=first, "
+                       f"batch_size={args.hf_batch_size}, torch {torch.get_num_threads()} threads)")
+            contenders[hf_name] = _hf_pipeline(len(tagger.labels), args.hf_batch_size)
         else:
             print("transformers or torch not installed: no pipeline comparison")
-    exported, exported_runs, baseline_runs = None, [], []
+    peers = _onnx_peer(args, len(tagger.labels)) if args.onnx_dir else {}
+    contenders.update(peers)
     if args.saved_model:
-        exported = _saved_model_tagger(args.saved_model)
-        exported(texts[:args.warmup])
-        exported_runs.append(_timed(exported, texts))
-    if args.baseline_repo:
-        baseline_runs.append(_baseline_run(args.baseline_repo, args))
-    for _ in range(args.rounds - 1):
-        ours.append(_timed(tagger.tag_batch, texts))
-        if pipe is not None:
-            theirs.append(_timed(pipe, texts))
-        if exported is not None:
-            exported_runs.append(_timed(exported, texts))
+        contenders[f"SavedModel serving_default ({args.saved_model})"] = \
+            _saved_model_tagger(args.saved_model)
+    for function in contenders.values():
+        function(texts[:args.warmup])
+    runs: dict = {name: [] for name in contenders}
+    baseline_runs = []
+    for _ in range(args.rounds):
+        for name, function in contenders.items():
+            runs[name].append(_timed(function, texts))
         if args.baseline_repo:
             baseline_runs.append(_baseline_run(args.baseline_repo, args))
-    result = {"sentences": len(texts), "words": words, "cpu_cores": os.cpu_count(),
-              "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads()}
-    result["tagger"] = _summary("ner.Tagger.tag_batch", ours, len(texts), words)
-    if pipe is not None:
-        import torch
 
-        result["hf_pipeline"] = _summary(
-            f"HF pipeline (token-classification, aggregation_strategy=first, batch_size="
-            f"{args.hf_batch_size}, torch {torch.get_num_threads()} threads)",
-            theirs, len(texts), words)
+    result = {"sentences": len(texts), "words": words, "cpu_cores": os.cpu_count(),
+              "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+              "cpu": _cpu()}
+    print(f"CPU: {result['cpu']['model']}, flags {' '.join(result['cpu']['flags'])}")
+    result["runs"] = {name: _summary(name, r, len(texts), words) for name, r in runs.items()}
+    ours = {name: r for name, r in result["runs"].items() if name.startswith("ner.Tagger")}
+    best = min(ours, key=lambda name: ours[name]["seconds"])
+    result["tagger"] = ours[best]
+    result["tagger"]["name"] = best
+    if hf_name:
+        result["hf_pipeline"] = result["runs"][hf_name]
         result["speedup"] = result["hf_pipeline"]["seconds"] / result["tagger"]["seconds"]
-        print(f"tag_batch is {result['speedup']:.2f}x the pipeline's throughput "
-              f"({result['hf_pipeline']['cpu_seconds'] / result['tagger']['cpu_seconds']:.2f}x "
-              f"in CPU time)")
-    if exported is not None:
-        result["saved_model"] = _summary(f"SavedModel serving_default ({args.saved_model})",
-                                         exported_runs, len(texts), words)
+        for name in ours:
+            print(f"{name}: {result['hf_pipeline']['seconds'] / ours[name]['seconds']:.2f}x the "
+                  f"HF pipeline's throughput ({result['hf_pipeline']['cpu_seconds'] / ours[name]['cpu_seconds']:.2f}x "
+                  f"in CPU time)")
+    if peers:
+        fastest = min(peers, key=lambda name: result["runs"][name]["seconds"])
+        result["onnx_peer"] = dict(result["runs"][fastest], name=fastest)
+        result["speedup_vs_onnx_peer"] = result["runs"][fastest]["seconds"] / result["tagger"]["seconds"]
+        print(f"{best}: {result['speedup_vs_onnx_peer']:.2f}x the throughput of the faster ONNX "
+              f"Runtime peer ({fastest})")
+    if args.saved_model:
+        name = f"SavedModel serving_default ({args.saved_model})"
+        result["saved_model"] = result["runs"][name]
         print(f"the SavedModel takes {result['saved_model']['seconds'] / result['tagger']['seconds']:.2f}x "
               f"the tagger's time")
     if baseline_runs:
@@ -295,10 +393,18 @@ def main(argv=None) -> dict:
                                       baseline_runs, len(texts), words)
         print(f"this checkout's tag_batch takes "
               f"{result['tagger']['seconds'] / result['baseline']['seconds']:.2f}x the baseline's time")
-    result["tagger"]["peak_rss_mib"] = tagger_rss
+    result["taggers_peak_rss_mib"] = tagger_rss
     result["peak_rss_mib"] = _peak_rss_mib()
-    both = f", {result['peak_rss_mib']:.0f} MiB with the pipeline too" if pipe is not None else ""
-    print(f"peak RSS: {tagger_rss:.0f} MiB with the tagger alone{both}")
+    print(f"peak RSS in this process: {tagger_rss:.0f} MiB with our tagger(s) alone, "
+          f"{result['peak_rss_mib']:.0f} MiB with everything")
+    if args.memory:
+        result["memory_mib"] = memory = {}
+        for name, tagger in taggers.items():
+            memory[f"ours, {tagger.precision}"] = _child_peak_rss(args, f"ours:{tagger.precision}")
+        if hf_name:
+            memory["HF pipeline"] = _child_peak_rss(args, "hf")
+        print("peak RSS, each in a fresh process tagging the texts once: " + ", ".join(
+            f"{name} {mib:.0f} MiB" for name, mib in memory.items()))
 
     if args.diagnose:
         result["diagnosis"] = diagnosis = _diagnose(tagger, sentences, args.batch_size)
@@ -308,14 +414,25 @@ def main(argv=None) -> dict:
               f"{diagnosis['encoder_gflops_per_s']:.0f} GFLOP/s, where one fp32 matmul of its "
               f"largest shape reaches {diagnosis['matmul_peak_gflops_per_s']:.0f} GFLOP/s; "
               f"tokenize + windows {diagnosis['tokenize_and_window_s']:.2f}s")
-        if pipe is not None:
-            real, padded = _hf_padded_tokens(pipe, texts, args.hf_batch_size)
+        peaks = diagnosis["matmul_peak_by_precision"]
+        print("roofline: the encoder's largest matmul reaches " + ", ".join(
+            f"{p} {g:.0f} GFLOP/s ({diagnosis['encoder_gflop'] / g:.2f} s for the encoder's "
+            f"FLOPs)" for p, g in peaks.items()))
+        if hf_name:
+            real, padded = _hf_padded_tokens(contenders[hf_name], texts, args.hf_batch_size)
             result["hf_pipeline"].update(wordpieces=real, padded_wordpieces=padded)
             print(f"diagnosis: the pipeline's model reads {real} wordpieces, {padded} after "
                   f"padding each batch of {args.hf_batch_size} to its longest")
     if args.output:
         Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def _cpu() -> dict:
+    from ner.precision import machine
+
+    info = machine()
+    return {"model": info["cpu"], "flags": info["cpu_flags"], "gpus": info["gpus"]}
 
 
 if __name__ == "__main__":
