@@ -252,11 +252,12 @@ def run_load(host: str, port: int, plan: list[list[str]], clients: int,
 class Baseline:
     """`Tagger.tag_batch` in this process, on the sentences a round sent."""
 
-    def __init__(self, model_dir: str):
+    def __init__(self, model_dir: str, precision: str = "auto"):
         sys.path.insert(0, str(REPO))
         from ner.tagger import Tagger
 
-        self.tagger = Tagger.load(model_dir)
+        # The precision the server resolves too (same folder, same machine).
+        self.tagger = Tagger.load(model_dir, precision=precision)
         self.tagger.tag_batch(_FALLBACK_TEXTS)  # traces the TensorFlow functions
 
     def run(self, texts: list[str], chunk: int | None = None) -> dict:
@@ -362,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=str(REPO / "data/conll2003/test.txt"),
                         help="CoNLL file whose sentences are sent; 'builtin' (or a missing file) "
                              "sends four built-in sentences")
+    parser.add_argument("--precision", default="auto",
+                        help="the server's --precision, and the baseline tagger's")
     parser.add_argument("--serve_flag", action="append", default=[],
                         help="extra flag for ner.serve, e.g. --serve_flag=--max_wait_ms=2")
     heavy = parser.add_argument_group("heavy-client scenario")
@@ -391,7 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.model_dir:
             host, port = "127.0.0.1", free_port()
-            process = start_server(args.model_dir, port, args.serve_flag)
+            process = start_server(args.model_dir, port,
+                                   [f"--precision={args.precision}", *args.serve_flag])
             pid = process.pid
         else:
             host, port = check_loopback(args.url)
@@ -424,7 +428,7 @@ def load_rounds(host: str, port: int, pid: int | None, args, texts: list[str]) -
     # have been allocated for before RSS is first read.
     warm = run_load(host, port, plan_requests(texts, args.warmup, args.texts_per_request,
                                               args.seed + 1000), args.clients, args.max_seconds)
-    baseline = Baseline(args.model_dir) if args.baseline else None
+    baseline = Baseline(args.model_dir, args.precision) if args.baseline else None
     before = rss_mb(pid) if pid else None
     rounds, rss_after_round, baselines = [], [], []
     for r in range(args.rounds):
