@@ -26,47 +26,12 @@ import argparse
 import importlib.util
 import json
 import os
-import resource
 import sys
 import time
 from pathlib import Path
 
-_REPO = Path(__file__).resolve().parent.parent
-if str(_REPO) not in sys.path:
-    sys.path.insert(0, str(_REPO))
-
-
-def _default_data() -> Path:
-    for folder in (_REPO / "data" / "conll2003", _REPO.parent / "shared" / "data" / "conll2003"):
-        if (folder / "test.txt").is_file():
-            return folder / "test.txt"
-    return _REPO / "data" / "conll2003" / "test.txt"
-
-
-def _peak_rss_mib() -> float:
-    # ru_maxrss is in KiB on Linux.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _timed(function, texts) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this process) of `function(texts)`."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = usage.ru_utime + usage.ru_stime
-    start = time.perf_counter()
-    function(texts)
-    wall = time.perf_counter() - start
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return wall, usage.ru_utime + usage.ru_stime - cpu
-
-
-def _summary(name: str, runs: list[tuple[float, float]], sentences: int, words: int) -> dict:
-    """Best-of-rounds numbers: the least disturbed run of a shared machine."""
-    wall, cpu = min(runs)
-    print(f"{name}: {sentences} sentences, {words} words in {wall:.2f}s (best of "
-          f"{len(runs)}: {', '.join(f'{w:.2f}' for w, _ in runs)}; {cpu:.1f} CPU-s): "
-          f"{sentences / wall:.1f} sentences/s, {words / wall:.0f} words/s")
-    return {"seconds": wall, "cpu_seconds": cpu, "all_seconds": [w for w, _ in runs],
-            "sentences_per_s": sentences / wall, "words_per_s": words / wall}
+# Also puts the repository root on sys.path, for `ner`.
+from _common import REPO, default_data, peak_rss_mib, summary, timed
 
 
 def _hf_pipeline(num_labels: int, batch_size: int):
@@ -259,9 +224,9 @@ def _onnx_peer(args, num_labels: int) -> dict:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model_dir", default=str(_REPO / "runs" / "default"),
+    parser.add_argument("--model_dir", default=str(REPO / "runs" / "default"),
                         help="model folder, or a training output folder holding model/")
-    parser.add_argument("--data", default=str(_default_data()), help="CoNLL file to tag")
+    parser.add_argument("--data", default=str(default_data()), help="CoNLL file to tag")
     parser.add_argument("--limit", type=int, default=0, help="first N sentences only (0: all)")
     parser.add_argument("--batch_size", type=int, default=128,
                         help="at most this many windows per encoder batch")
@@ -332,7 +297,7 @@ def main(argv=None) -> dict:
         label = f"ner.Tagger.tag_batch, {tagger.precision}" + (" (auto)" if name == "auto" else "")
         contenders[label] = tagger.tag_batch
     tagger = next(iter(taggers.values()))
-    tagger_rss = _peak_rss_mib()  # before the pipeline is loaded: the taggers' alone
+    tagger_rss = peak_rss_mib()  # before the pipeline is loaded: the taggers' alone
     hf_name = None
     if not args.skip_hf:
         if all(importlib.util.find_spec(m) for m in ("torch", "transformers")):
@@ -357,7 +322,7 @@ def main(argv=None) -> dict:
     baseline_runs = []
     for _ in range(args.rounds):
         for name, function in contenders.items():
-            runs[name].append(_timed(function, texts))
+            runs[name].append(timed(function, texts))
         if args.baseline_repo:
             baseline_runs.append(_baseline_run(args.baseline_repo, args))
 
@@ -365,7 +330,7 @@ def main(argv=None) -> dict:
               "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
               "cpu": _cpu()}
     print(f"CPU: {result['cpu']['model']}, flags {' '.join(result['cpu']['flags'])}")
-    result["runs"] = {name: _summary(name, r, len(texts), words) for name, r in runs.items()}
+    result["runs"] = {name: summary(name, r, len(texts), words) for name, r in runs.items()}
     ours = {name: r for name, r in result["runs"].items() if name.startswith("ner.Tagger")}
     best = min(ours, key=lambda name: ours[name]["seconds"])
     result["tagger"] = ours[best]
@@ -389,12 +354,12 @@ def main(argv=None) -> dict:
         print(f"the SavedModel takes {result['saved_model']['seconds'] / result['tagger']['seconds']:.2f}x "
               f"the tagger's time")
     if baseline_runs:
-        result["baseline"] = _summary(f"baseline tag_batch ({args.baseline_repo})",
-                                      baseline_runs, len(texts), words)
+        result["baseline"] = summary(f"baseline tag_batch ({args.baseline_repo})",
+                                     baseline_runs, len(texts), words)
         print(f"this checkout's tag_batch takes "
               f"{result['tagger']['seconds'] / result['baseline']['seconds']:.2f}x the baseline's time")
     result["taggers_peak_rss_mib"] = tagger_rss
-    result["peak_rss_mib"] = _peak_rss_mib()
+    result["peak_rss_mib"] = peak_rss_mib()
     print(f"peak RSS in this process: {tagger_rss:.0f} MiB with our tagger(s) alone, "
           f"{result['peak_rss_mib']:.0f} MiB with everything")
     if args.memory:

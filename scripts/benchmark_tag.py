@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -44,16 +43,8 @@ import tempfile
 import time
 from pathlib import Path
 
-_REPO = Path(__file__).resolve().parent.parent
-if str(_REPO) not in sys.path:
-    sys.path.insert(0, str(_REPO))
-
-
-def _default_data() -> Path:
-    for folder in (_REPO / "data" / "conll2003", _REPO.parent / "shared" / "data" / "conll2003"):
-        if (folder / "test.txt").is_file():
-            return folder / "test.txt"
-    return _REPO / "data" / "conll2003" / "test.txt"
+# Also puts the repository root on sys.path, for `ner`.
+from _common import REPO, cpu_seconds, default_data, timed
 
 
 def conll_lines(data: Path, unit: str) -> list[str]:
@@ -69,18 +60,6 @@ def conll_lines(data: Path, unit: str) -> list[str]:
 def _write_lines(path: Path, lines: list[str]) -> Path:
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     return path
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _timed(function) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this process, all threads) of `function()`."""
-    cpu, start = _cpu(), time.perf_counter()
-    function()
-    return time.perf_counter() - start, _cpu() - cpu
 
 
 def _stats(runs: list[tuple[float, float]], documents: int) -> dict:
@@ -111,9 +90,9 @@ def throughput(model_dir: str, lines: list[str], work: Path, rounds: int,
     options = TagOptions(quiet=True, **({"batch_chars": batch_chars} if batch_chars else {}))
     baseline, ours = [], []
     for _ in range(rounds):
-        baseline.append(_timed(lambda: tagger.tag_batch(lines)))
-        ours.append(_timed(lambda: tag_corpus(tagger, [str(source)], str(work / "out.jsonl"),
-                                              options)))
+        baseline.append(timed(lambda: tagger.tag_batch(lines)))
+        ours.append(timed(lambda: tag_corpus(tagger, [str(source)], str(work / "out.jsonl"),
+                                             options)))
     with open(work / "out.jsonl", encoding="utf-8") as f:
         assert sum(1 for _ in f) == len(lines)
     # ner.tag's own work (reading, batching, JSON, writing): the same run with
@@ -124,8 +103,8 @@ def throughput(model_dir: str, lines: list[str], work: Path, rounds: int,
         def tag_batch(self, texts, batch_size=None):
             return [stored[text] for text in texts]
 
-    overhead = [_timed(lambda: tag_corpus(Stored(), [str(source)], str(work / "out.jsonl"),
-                                          options)) for _ in range(3)]
+    overhead = [timed(lambda: tag_corpus(Stored(), [str(source)], str(work / "out.jsonl"),
+                                         options)) for _ in range(3)]
     return {"documents": len(lines), "characters": sum(map(len, lines)),
             "tag_batch": _stats(baseline, len(lines)), "ner_tag": _stats(ours, len(lines)),
             **_ratios(baseline, ours),
@@ -147,13 +126,13 @@ def beam(export_dir: str, lines: list[str], work: Path, rounds: int) -> dict:
     options = TagOptions(quiet=True)
 
     def run_beam(path: Path, output: Path) -> dict:
-        cpu, start = _cpu(), time.perf_counter()
+        cpu, start = cpu_seconds(), time.perf_counter()
         pipeline = beam_sdk.Pipeline(options=PipelineOptions(
             runner="apache_beam.runners.portability.fn_api_runner.FnApiRunner"))
         ner_beam.build_pipeline(pipeline, [str(path)], str(output), options, export_dir)
         result = pipeline.run()
         result.wait_until_finish()
-        seconds, cpu = time.perf_counter() - start, _cpu() - cpu
+        seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
         metrics = result.metrics().query(MetricsFilter().with_namespace("ner"))
         found = {m.key.metric.name: m.committed for m in metrics["distributions"]}
         latency = found.get("inference_batch_latency_micro_secs")
@@ -166,14 +145,15 @@ def beam(export_dir: str, lines: list[str], work: Path, rounds: int) -> dict:
     run_beam(warm, work / "beam_warm")
     beam_runs, ours = [], []
     for r in range(rounds):
-        ours.append(_timed(lambda: tag_corpus(tagger, [str(source)], str(work / "out.jsonl"),
-                                              options)))
+        ours.append(timed(lambda: tag_corpus(tagger, [str(source)], str(work / "out.jsonl"),
+                                             options)))
         beam_runs.append(run_beam(source, work / f"beam_{r}"))
-    timed = [(run["seconds"], run["cpu_seconds"]) for run in beam_runs]
+    beam_timed = [(run["seconds"], run["cpu_seconds"]) for run in beam_runs]
     rounded = lambda run: {k: (round(v, 3) if isinstance(v, float) else v) for k, v in run.items()}
     return {"documents": len(lines), "ner_tag": _stats(ours, len(lines)),
-            "beam": _stats(timed, len(lines)), "beam_runs": [rounded(run) for run in beam_runs],
-            **_ratios(ours, timed)}
+            "beam": _stats(beam_timed, len(lines)),
+            "beam_runs": [rounded(run) for run in beam_runs],
+            **_ratios(ours, beam_timed)}
 
 
 def _rss_mib(pid: int) -> float:
@@ -204,7 +184,7 @@ def memory(model_dir: str, lines: list[str], work: Path, sizes_mb: list[float],
                    f"--output={work / f'out_{size:g}mb.jsonl'}", str(path)]
         partial = work / f"out_{size:g}mb.jsonl.partial"
         start = time.perf_counter()
-        child = subprocess.Popen(command, cwd=_REPO, stderr=subprocess.DEVNULL)
+        child = subprocess.Popen(command, cwd=REPO, stderr=subprocess.DEVNULL)
         trace = []  # (seconds, output bytes so far, RSS MiB now)
         while True:
             pid, status, usage = os.wait4(child.pid, os.WNOHANG)
@@ -235,7 +215,7 @@ def main() -> None:
     parser.add_argument("--model_dir", required=True, help="a model folder (or training output)")
     parser.add_argument("--export_dir", default=None,
                         help="its exported SavedModel version folder (--beam); default: export")
-    parser.add_argument("--data", default=str(_default_data()), help="CoNLL-2003 test.txt")
+    parser.add_argument("--data", default=str(default_data()), help="CoNLL-2003 test.txt")
     parser.add_argument("--unit", choices=("sentence", "document"), default="sentence")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch_chars", type=int, default=None,

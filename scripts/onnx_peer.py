@@ -43,8 +43,6 @@ import concurrent.futures
 import json
 import multiprocessing
 import os
-import resource
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -52,9 +50,8 @@ from pathlib import Path
 
 import numpy as np
 
-_REPO = Path(__file__).resolve().parent.parent
-if str(_REPO) not in sys.path:
-    sys.path.insert(0, str(_REPO))
+# Also puts the repository root on sys.path, for `ner`.
+from _common import REPO, peak_rss_mib, summary, timed
 
 # The head's seed: benchmark.py's `_hf_pipeline` calls torch.manual_seed(0)
 # before `from_pretrained`, so both peers get the same random head.
@@ -286,35 +283,9 @@ def _prepare(onnx_dir: str, num_labels: int) -> dict:
     return info
 
 
-def _peak_rss_mib() -> float:
-    # ru_maxrss is in KiB on Linux.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _timed(function, texts) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this process) of `function(texts)`."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = usage.ru_utime + usage.ru_stime
-    start = time.perf_counter()
-    function(texts)
-    wall = time.perf_counter() - start
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return wall, usage.ru_utime + usage.ru_stime - cpu
-
-
-def _summary(name: str, runs: list[tuple[float, float]], sentences: int, words: int) -> dict:
-    """Best-of-rounds numbers, printed as benchmark.py prints them."""
-    wall, cpu = min(runs)
-    print(f"{name}: {sentences} sentences, {words} words in {wall:.2f}s (best of "
-          f"{len(runs)}: {', '.join(f'{w:.2f}' for w, _ in runs)}; {cpu:.1f} CPU-s): "
-          f"{sentences / wall:.1f} sentences/s, {words / wall:.0f} words/s")
-    return {"seconds": wall, "cpu_seconds": cpu, "all_seconds": [w for w, _ in runs],
-            "sentences_per_s": sentences / wall, "words_per_s": words / wall}
-
-
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=str(_REPO / "data" / "conll2003" / "test.txt"),
+    parser.add_argument("--data", default=str(REPO / "data" / "conll2003" / "test.txt"),
                         help="CoNLL file to tag")
     parser.add_argument("--limit", type=int, default=0, help="first N sentences only (0: all)")
     parser.add_argument("--batch_size", type=int, default=32, help="texts per session run")
@@ -356,19 +327,19 @@ def main(argv=None) -> dict:
 
         fp32 = OnnxTagger(info["fp32"], info["folder"], args.batch_size, args.threads,
                           labels=labels)
-        rss_imports = _peak_rss_mib()
+        rss_imports = peak_rss_mib()
         fp32(texts[:args.warmup])
-        fp32_runs = [_timed(fp32, texts)]
-        rss_fp32 = _peak_rss_mib()
+        fp32_runs = [timed(fp32, texts)]
+        rss_fp32 = peak_rss_mib()
         int8 = OnnxTagger(info["int8"], info["folder"], args.batch_size, args.threads,
                           labels=labels)
         int8(texts[:args.warmup])
-        int8_runs = [_timed(int8, texts)]
+        int8_runs = [timed(int8, texts)]
         for _ in range(args.rounds - 1):
-            fp32_runs.append(_timed(fp32, texts))
-            int8_runs.append(_timed(int8, texts))
+            fp32_runs.append(timed(fp32, texts))
+            int8_runs.append(timed(int8, texts))
         fp32.sort = False
-        unsorted_runs = [_timed(fp32, texts)]
+        unsorted_runs = [timed(fp32, texts)]
         fp32.sort = True
 
         threads = args.threads or "default"
@@ -376,13 +347,13 @@ def main(argv=None) -> dict:
                   "onnxruntime": onnxruntime.__version__,
                   "transformers": transformers.__version__, "ort_intra_op_threads": threads,
                   "onnx": info}
-        result["ort_fp32_sorted"] = _summary(f"ORT fp32, length-sorted ({threads} threads)",
-                                             fp32_runs, len(texts), words)
-        result["ort_int8_sorted"] = _summary(f"ORT int8, length-sorted ({threads} threads)",
-                                             int8_runs, len(texts), words)
-        result["ort_fp32_unsorted"] = _summary(f"ORT fp32, input order ({threads} threads)",
-                                               unsorted_runs, len(texts), words)
-        result["peak_rss_mib"] = _peak_rss_mib()
+        result["ort_fp32_sorted"] = summary(f"ORT fp32, length-sorted ({threads} threads)",
+                                            fp32_runs, len(texts), words)
+        result["ort_int8_sorted"] = summary(f"ORT int8, length-sorted ({threads} threads)",
+                                            int8_runs, len(texts), words)
+        result["ort_fp32_unsorted"] = summary(f"ORT fp32, input order ({threads} threads)",
+                                              unsorted_runs, len(texts), words)
+        result["peak_rss_mib"] = peak_rss_mib()
         result["rss_mib_after_imports"] = rss_imports
         result["peak_rss_mib_fp32_only"] = rss_fp32
         print(f"peak RSS: {rss_imports:.0f} MiB after imports and the fp32 session, "

@@ -27,6 +27,7 @@ from evaluation.curves import curves_page, read_log, write_curves  # noqa: E402
 from evaluation.render import format_report  # noqa: E402
 from evaluation.report import run  # noqa: E402
 from ner import schemes  # noqa: E402
+from tests.helpers import run_report_cli, write_text_file  # noqa: E402
 
 SVG = "{http://www.w3.org/2000/svg}"  # html5lib puts inline SVG in its namespace
 HOSTILE_TYPE = 'X&"<b>'  # a type whose name is markup, a quote and an ampersand
@@ -115,9 +116,8 @@ def _assert_safe(tree, page: str, scripts: int) -> None:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     folder = tmp_path_factory.mktemp("html_report")
-    path = folder / "pred.txt"
-    path.write_text(PREDICTIONS, encoding="utf-8")
-    result = run(predictions_in=str(path), output=str(folder / "report.json"),
+    path = write_text_file(folder, PREDICTIONS)
+    result = run(predictions_in=path, output=str(folder / "report.json"),
                  html=str(folder / "report.html"))
     page = (folder / "report.html").read_text(encoding="utf-8")
     return result, json.loads((folder / "report.json").read_text()), page, _parse(page)
@@ -220,11 +220,9 @@ def test_report_page_refuses_a_result_of_other_tags(report):
 
 
 def test_report_cli_writes_the_page(tmp_path, repo_root):
-    path = tmp_path / "pred.txt"
-    path.write_text(PREDICTIONS, encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "evaluation.report", f"--predictions_in={path}",
-                           f"--html={tmp_path / 'r.html'}"], cwd=repo_root, capture_output=True,
-                          text=True, timeout=120)
+    path = write_text_file(tmp_path, PREDICTIONS)
+    done = run_report_cli(f"--predictions_in={path}", f"--html={tmp_path / 'r.html'}",
+                          cwd=repo_root)
     assert done.returncode == 0, done.stderr
     tree = _parse((tmp_path / "r.html").read_text(encoding="utf-8"))
     micro = next(r for r in tree.findall(".//table[@id='scores-table']/tbody/tr")

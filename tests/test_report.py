@@ -5,8 +5,6 @@ the scheme rules in tests/test_schemes.py."""
 
 import json
 import random
-import subprocess
-import sys
 
 import pytest
 
@@ -14,6 +12,7 @@ import ner
 from evaluation.analysis import evaluate
 from evaluation.report import InputError, run
 from ner.data import ConllFormatError, read_predictions
+from tests.helpers import run_report_cli, write_text_file
 
 # The example of tests/test_metrics.py as a prediction file, with a document
 # separator and the extra blank lines real files have.
@@ -58,12 +57,6 @@ CONLLEVAL_A = (
 TOKENS_C = ["a", "b", "c", "d", "e", "f", "g", "h"]
 GOLD_C = ["B-PER", "I-PER", "O", "B-LOC", "I-LOC", "O", "O", "B-ORG"]
 PRED_C = ["O", "O", "O", "B-ORG", "I-ORG", "I-ORG", "B-MISC", "O"]
-
-
-def _write(tmp_path, text, name="pred.txt"):
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return str(path)
 
 
 # --- evaluate ----------------------------------------------------------------------------
@@ -172,7 +165,7 @@ def test_evaluate_equals_seqeval_on_perturbed_conll_dev(conll_dir, assert_equals
 # --- command line ----------------------------------------------------------------------
 
 def test_run_checks_the_scheme_against_file_lines(tmp_path):
-    path = _write(tmp_path, "a B-PER B-PER\nb I-PER E-PER\n")
+    path = write_text_file(tmp_path, "a B-PER B-PER\nb I-PER E-PER\n")
     with pytest.raises(ConllFormatError) as caught:
         run(predictions_in=path, scheme="IOB2")
     assert caught.value.line == 2
@@ -192,8 +185,8 @@ def test_run_with_a_model_tags_the_data_file_by_document(tmp_path, monkeypatch):
 
     class FakeTagger:
         @classmethod
-        def load(cls, model_dir):
-            assert model_dir == str(tmp_path)
+        def load(cls, model_dir, precision):
+            assert model_dir == str(tmp_path) and precision == "float32"  # the report's default
             return cls()
 
         def tag_tokens(self, words, documents=None):
@@ -203,8 +196,9 @@ def test_run_with_a_model_tags_the_data_file_by_document(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ner, "Tagger", FakeTagger, raising=False)
     # IOB1: read as IOB2, the file would fail at the orphan I-PER after "saw".
-    data_path = _write(tmp_path, "-DOCSTART- O\n\nPeter I-PER\nsaw O\nAnna I-PER\nSmith I-PER\n\n"
-                                 "he O\nleft O\n\n-DOCSTART- O\n\nBonn B-LOC\n", "data.txt")
+    data_path = write_text_file(tmp_path, "-DOCSTART- O\n\nPeter I-PER\nsaw O\nAnna I-PER\n"
+                                          "Smith I-PER\n\nhe O\nleft O\n\n-DOCSTART- O\n\n"
+                                          "Bonn B-LOC\n", "data.txt")
     out = tmp_path / "out.txt"
 
     result = run(model_dir=str(tmp_path), data=data_path, predictions=str(out), scheme="IOB1")
@@ -219,16 +213,11 @@ def test_run_with_a_model_tags_the_data_file_by_document(tmp_path, monkeypatch):
         "he O O", "left O O", "", "Bonn B-LOC B-PER", ""]
 
 
-def _report(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "evaluation.report", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
-
-
 def test_cli_smoke(tmp_path, repo_root):
-    path = _write(tmp_path, FILE_A)
+    path = write_text_file(tmp_path, FILE_A)
     output, predictions = tmp_path / "report.json", tmp_path / "conlleval.txt"
-    done = _report(f"--predictions_in={path}", f"--output={output}",
-                   f"--predictions={predictions}", cwd=repo_root)
+    done = run_report_cli(f"--predictions_in={path}", f"--output={output}",
+                          f"--predictions={predictions}", cwd=repo_root)
     assert done.returncode == 0, done.stderr
     assert CONLLEVAL_A in done.stdout
     for heading in ("mode: default (conlleval)", "mode: strict (IOB2)", "right span, wrong type",
@@ -249,8 +238,8 @@ def test_cli_smoke(tmp_path, repo_root):
 
 
 def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, repo_root):
-    path = _write(tmp_path, "a O O\nb O O\nc O\nd O O O O\n")
-    done = _report(f"--predictions_in={path}", cwd=repo_root)
+    path = write_text_file(tmp_path, "a O O\nb O O\nc O\nd O O O O\n")
+    done = run_report_cli(f"--predictions_in={path}", cwd=repo_root)
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr == (f"report: error: {path}:4: expected 3 columns (word ... gold pred) "

@@ -338,6 +338,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_health(process: subprocess.Popen, port: int, log_path: Path,
+                    seconds: float = 240) -> None:
+    """Waits until a `python -m ner.serve` subprocess answers `GET /healthz` with 200.
+
+    Fails with the server's log (its stderr, written to `log_path`) if the
+    process exits first, or when `seconds` pass without an answer.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        assert process.poll() is None, log_path.read_text()
+        try:
+            if call(port, "GET", "/healthz")[0] == 200:
+                break
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.2)
+
+
 def test_sigterm_lets_requests_in_flight_finish(model_dir, tagger, tmp_path):
     port = _free_port()
     # A long text keeps the request in flight while SIGTERM arrives: one
@@ -351,16 +370,7 @@ def test_sigterm_lets_requests_in_flight_finish(model_dir, tagger, tmp_path):
              "--max_batch_wordpieces=30000"],
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=log)
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            assert process.poll() is None, (tmp_path / "log.txt").read_text()
-            try:
-                if call(port, "GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        wait_for_health(process, port, tmp_path / "log.txt")
         text = "zoe met john smith in new york" + " ." * 20_000
         with ThreadPoolExecutor(1) as pool:
             in_flight = pool.submit(tag, port, [text])

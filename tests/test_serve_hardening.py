@@ -26,7 +26,7 @@ import pytest
 from ner.serve import (MicroBatcher, Overloaded, ServeOptions, ShuttingDown, create_app,
                        wordpiece_counter)
 from ner.tagger import Tagger
-from tests.test_serve import _free_port, _Server, call, tag
+from tests.test_serve import _free_port, _Server, call, tag, wait_for_health
 from tests.tiny_model import write_model_folder
 
 REPO = Path(__file__).resolve().parent.parent
@@ -614,16 +614,7 @@ def test_sigterm_during_a_long_batch_exits_within_the_timeout(tmp_path):
             [sys.executable, "-m", "ner.serve", f"--model_dir={model_dir}", f"--port={port}",
              *flags], cwd=REPO, stdout=subprocess.DEVNULL, stderr=log)
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            assert process.poll() is None, log_path.read_text()
-            try:
-                if call(port, "GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        wait_for_health(process, port, log_path)
         heavy = socket.create_connection(("127.0.0.1", port), timeout=60)
         heavy.sendall(post_bytes(["." * 100_000]))
         assert wait_until(lambda: call(port, "GET", "/healthz")[1]["batches"] >= 1, 30)
