@@ -136,7 +136,7 @@ def test_training_turns_shapes_off_under_a_wholly_frozen_encoder(tmp_path, tiny_
     for split in ("train", "dev", "test"):
         shutil.copy(repo_root / "data" / "conll2003" / "sample.txt", tmp_path / f"{split}.txt")
     common = dict(data_dir=str(tmp_path), bert_dir=str(tiny_bert_dir), epochs=1, batch_size=8,
-                  max_seq_length=48, max_steps=2)
+                  max_seq_length=48, max_steps=2, check_precisions="")
     train.train(train.TrainOptions(output_dir=str(tmp_path / "default"), **common))
     config = json.loads((tmp_path / "default" / "model" / "tagger_config.json").read_text())
     assert config["case_features"] is True

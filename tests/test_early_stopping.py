@@ -54,7 +54,7 @@ def _options(sample_file, out, bert_dir, **overrides):
     values = dict(data_dir="/nonexistent", train_file=str(sample_file), dev_file=str(sample_file),
                   output_dir=str(out), bert_dir=str(bert_dir), epochs=6, batch_size=8,
                   learning_rate=1e-3, head_learning_rate=1e-2, max_seq_length=32, seed=3,
-                  eval_batch_size=32, patience=2)
+                  eval_batch_size=32, patience=2, check_precisions="")
     values.update(overrides)
     return train.TrainOptions(**values)
 

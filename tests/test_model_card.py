@@ -36,7 +36,7 @@ def sample_data(tmp_path_factory, repo_root):
 def _options(data_dir, out, bert_dir, **overrides):
     values = dict(data_dir=str(data_dir), output_dir=str(out), bert_dir=str(bert_dir), epochs=4,
                   batch_size=8, learning_rate=1e-3, head_learning_rate=3e-2, max_seq_length=48,
-                  seed=3, eval_batch_size=16)
+                  seed=3, eval_batch_size=16, check_precisions="")
     values.update(overrides)
     return train.TrainOptions(**values)
 
