@@ -217,12 +217,10 @@ def read_inputs(paths: Sequence[str],
 # === Sinks: where output lines go ===
 
 
-class _Stream:
-    """Standard output; bad records to standard error (or an errors file)."""
+class _OneStream:
+    """What the sinks writing every line to one stream (`out`) share: none is done ahead."""
 
-    def __init__(self, out: BinaryIO, errors: BinaryIO | None):
-        self.out, self.errors = out, errors
-        self.label = "standard output"
+    out: BinaryIO
 
     def done(self, index: int) -> bool:
         return False
@@ -230,14 +228,22 @@ class _Stream:
     def write(self, index: int, text: str) -> None:
         self.out.write(text.encode("utf-8") + b"\n")
 
+    def flush(self) -> None:
+        self.out.flush()
+
+
+class _Stream(_OneStream):
+    """Standard output; bad records to standard error (or an errors file)."""
+
+    def __init__(self, out: BinaryIO, errors: BinaryIO | None):
+        self.out, self.errors = out, errors
+        self.label = "standard output"
+
     def error(self, index: int, bad: corpus.BadRecord) -> None:
         if self.errors is None:
             print(f"ner.tag: skipped {bad.error()}", file=sys.stderr)
         else:
             self.errors.write(_json_bytes(bad.to_json()))
-
-    def flush(self) -> None:
-        self.out.flush()
 
     def finish(self, documents: int) -> None:
         self.flush()
@@ -247,7 +253,7 @@ class _Stream:
         return ""
 
 
-class _File:
+class _File(_OneStream):
     """One output file, written aside and renamed when complete."""
 
     def __init__(self, path: Path):
@@ -260,19 +266,10 @@ class _File:
         self.errors: BinaryIO | None = None
         self.label = str(path)
 
-    def done(self, index: int) -> bool:
-        return False
-
-    def write(self, index: int, text: str) -> None:
-        self.out.write(text.encode("utf-8") + b"\n")
-
     def error(self, index: int, bad: corpus.BadRecord) -> None:
         if self.errors is None:
             self.errors = open(self.errors_partial, "wb")
         self.errors.write(_json_bytes(bad.to_json()))
-
-    def flush(self) -> None:
-        self.out.flush()
 
     def finish(self, documents: int) -> None:
         if self.errors is not None:
