@@ -19,6 +19,7 @@ COMMANDS = [
     (["scripts/fuzz_api.py"], None),
     (["scripts/load_test.py"], None),
     (["scripts/padding_stats.py"], "scripts/padding_stats.py"),
+    (["scripts/profile_ops.py"], None),
 ]
 
 

@@ -1,0 +1,88 @@
+"""Where tagging's time goes: TensorFlow op types, and the cost of small calls.
+
+    python scripts/profile_ops.py --model_dir=runs/default --precision=int8 --sentences=1200
+    python scripts/profile_ops.py --model_dir=runs/default --calls_of=170 --sentences=1200
+    python scripts/profile_ops.py --model_dir=runs/default --call_sizes=3453,1000,256,170,64
+
+The first two run `Tagger.tag_batch` on the first `--sentences` CoNLL-2003
+test sentences (as raw text) under TensorFlow's profiler, in one call or in
+calls of `--calls_of`, and print the self time per op type (summed over
+threads). `--call_sizes` instead times tagging all sentences in calls of each
+size, twice, and prints wall and CPU seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import json
+import tempfile
+import time
+
+from _common import default_data
+
+
+def _op_types(logdir: str) -> collections.Counter:
+    """Self time (microseconds) per op type of the profile in `logdir`."""
+    from tensorflow.python.profiler.internal import _pywrap_profiler_plugin as plugin
+
+    trace = glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True)
+    out, _ = plugin.xspace_to_tools_data(trace, "framework_op_stats", {})
+    table = json.loads(out)
+    table = table[0] if isinstance(table, list) else table
+    columns = [c["label"] if isinstance(c, dict) else c for c in table["cols"]]
+    kind, self_time = columns.index("Operation Type"), columns.index("Total self-time (us)")
+    totals: collections.Counter = collections.Counter()
+    for row in table["rows"]:
+        values = [c.get("v") for c in row["c"]]
+        totals[values[kind]] += values[self_time]
+    return totals
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model_dir", default="runs/default")
+    parser.add_argument("--data", default=str(default_data()), help="CoNLL file to tag")
+    parser.add_argument("--precision", default="float32")
+    parser.add_argument("--sentences", type=int, default=0, help="first N sentences (0: all)")
+    parser.add_argument("--calls_of", type=int, default=0, help="texts per call (0: one call)")
+    parser.add_argument("--call_sizes", help="comma-separated call sizes to time instead")
+    parser.add_argument("--top", type=int, default=25, help="op types to print")
+    args = parser.parse_args(argv)
+
+    import tensorflow as tf
+
+    import ner
+    from ner import data
+
+    texts = [" ".join(s.tokens) for s in data.sentences(data.read_conll(args.data))]
+    texts = texts[:args.sentences] if args.sentences else texts
+    tagger = ner.Tagger.load(args.model_dir, precision=args.precision)
+    tagger.tag_batch(texts[:256])  # trace and warm up
+
+    def tag(size: int) -> None:
+        for first in range(0, len(texts), size):
+            tagger.tag_batch(texts[first:first + size])
+
+    if args.call_sizes:
+        for _ in range(2):
+            for size in (int(n) for n in args.call_sizes.split(",")):
+                cpu, start = time.process_time(), time.perf_counter()
+                tag(size)
+                print(f"{tagger.precision}, calls of {size}: {time.perf_counter() - start:.2f} s "
+                      f"wall, {time.process_time() - cpu:.2f} CPU-s", flush=True)
+        return
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        tag(args.calls_of or len(texts))
+        tf.profiler.experimental.stop()
+        totals = _op_types(logdir)
+    total = sum(totals.values())
+    print(f"{len(texts)} sentences, {tagger.precision}, calls of {args.calls_of or len(texts)}")
+    for name, micros in totals.most_common(args.top):
+        print(f"{name:40s} {micros / 1e3:9.1f} ms {100 * micros / total:5.1f}%")
+
+
+if __name__ == "__main__":
+    main()
