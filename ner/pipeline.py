@@ -71,6 +71,14 @@ BATCH_TOKENS = 4096
 LENGTH_BITS = 3
 ROWS_BITS = 1
 WIDTH_MULTIPLE = 16
+# What one more encoder batch costs, in padded wordpieces (`sorted_batches`).
+# The longest run of sorted windows that fits pads short windows to the
+# longest of the run; in a large call the run's windows have about one
+# length, but in a call of a few hundred sentences (a server's batch) one
+# run spans many lengths. A batch ends where padding would cost more than
+# this. Calls of 180 CoNLL-2003 test sentences pad 88,556 cells instead of
+# 106,096 (70,208 in one call); 128-256 timed best (issue 12 in BENCHMARKS.md).
+BATCH_OVERHEAD = 256
 # Upper bound on sentences x padded words in one CRF decoding batch.
 DECODE_CELLS = 1 << 15
 
@@ -94,14 +102,15 @@ def grid_ceil(grid: list[int], values: tf.Tensor) -> tf.Tensor:
     return tf.gather(grid, tf.searchsorted(grid, values, side="left"))
 
 
-def grid_floor(grid: list[int], value: tf.Tensor) -> tf.Tensor:
-    """A scalar rounded down to the last of `grid` (sorted, from 1) not above it."""
-    grid = tf.constant(grid, value.dtype)
-    return tf.gather(grid, tf.searchsorted(grid, value[None], side="right") - 1)[0]
+def grid_floor(grid: list[int], values: tf.Tensor) -> tf.Tensor:
+    """Values [n] (each at least `grid[0]`) rounded down to the last of `grid` not above them."""
+    grid = tf.constant(grid, values.dtype)
+    return tf.gather(grid, tf.searchsorted(grid, values, side="right") - 1)
 
 
 def sorted_batches(sizes: tf.Tensor, max_rows, max_cells: int,
-                   row_grid: list[int] | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+                   row_grid: list[int] | None = None,
+                   batch_overhead: int | None = None) -> tuple[tf.Tensor, tf.Tensor]:
     """Runs of items sorted by size, each within `max_rows` rows and `max_cells` cells.
 
     Args:
@@ -110,7 +119,12 @@ def sorted_batches(sizes: tf.Tensor, max_rows, max_cells: int,
         max_cells: at most this many rows x largest size per batch (an item
             larger than that alone).
         row_grid: sorted, from 1: a batch of fewer than `max_rows` items
-            holds a number of them from this list (the largest that fits).
+            holds a number of them from this list.
+        batch_overhead: None: each batch is the longest run that fits.
+            Otherwise the fixed cost of a batch, in cells: each batch is the
+            run that fits with the most item cells per cost (overhead + rows
+            x largest size), so a run stops where padding to a longer item
+            would cost more than a further batch.
 
     Returns:
         (order int64 [V], splits int64 [batches + 1]): batch k holds items
@@ -122,13 +136,20 @@ def sorted_batches(sizes: tf.Tensor, max_rows, max_cells: int,
     rows = tf.cast(max_rows, tf.int64)
 
     def body(start, ends):
-        # Sorted, so a run's cost (rows x its last size) grows with its length:
-        # take the longest run that fits, at least one item.
-        k = tf.range(1, tf.minimum(rows, total - start) + 1)  # [r]
-        cost = k * tf.gather(ranked, start + k - 1)
-        take = tf.maximum(tf.reduce_sum(tf.cast(cost <= max_cells, tf.int64)), 1)
+        k = tf.range(1, tf.minimum(rows, total - start) + 1)  # [r] candidate run lengths
+        run = ranked[start:start + tf.size(k, out_type=tf.int64)]
+        cost = k * run  # sorted: a run's cells are its length x its last size
+        fits = (cost <= max_cells) | tf.equal(k, 1)
         if row_grid is not None:
-            take = tf.where(take < rows, grid_floor(row_grid, take), take)
+            fits &= tf.equal(grid_floor(row_grid, k), k) | tf.equal(k, rows)
+        if batch_overhead is None:
+            take = tf.reduce_max(tf.where(fits, k, 1))
+        else:
+            # Most useful cells per cost; among equals the longest run.
+            useful = tf.cast(tf.cumsum(run), tf.float64)
+            score = tf.where(fits, useful / tf.cast(batch_overhead + cost, tf.float64), -1.0)
+            take = tf.size(k, out_type=tf.int64) - tf.argmax(tf.reverse(score, [0]),
+                                                              output_type=tf.int64)
         return start + take, ends.write(ends.size(), start + take)
 
     _, ends = tf.while_loop(
@@ -291,7 +312,8 @@ class Pipeline(tf.Module):
         sizes = plan["piece_end"] - plan["piece_start"] + 2  # [V] with [CLS] and [SEP]
         # Batched by padded length (windows of one length together), padded to it.
         padded = grid_ceil(size_grid(LENGTH_BITS, self.model.config.max_seq_length), sizes)
-        order, splits = sorted_batches(padded, batch_size, BATCH_TOKENS, self._row_grid)
+        order, splits = sorted_batches(padded, batch_size, BATCH_TOKENS, self._row_grid,
+                                       BATCH_OVERHEAD)
         num_batches = tf.size(splits) - 1
         tokenizer = self.tokenizer
 

@@ -106,6 +106,35 @@ def test_sorted_batches_on_a_row_grid_take_grid_sizes(max_rows, max_cells):
         assert b - a == 1 or (b - a) * sizes[order[b - 1]] <= max_cells
 
 
+@pytest.mark.parametrize("overhead", [0, 256, 10**9])
+def test_sorted_batches_with_an_overhead_cover_every_item_within_limits(overhead):
+    grid = pipeline.size_grid(1, 1 << 10)
+    sizes = np.random.default_rng(overhead % 97).integers(1, 120, size=300)
+    order, splits = (t.numpy() for t in pipeline.sorted_batches(
+        tf.constant(sizes, tf.int64), 128, 4096, grid, overhead))
+    assert sorted(order.tolist()) == list(range(300))
+    assert np.all(np.diff(sizes[order]) >= 0)
+    for a, b in zip(splits[:-1], splits[1:]):
+        assert b - a == 128 or b - a in grid
+        assert b - a == 1 or (b - a) * sizes[order[b - 1]] <= 4096
+
+
+def test_sorted_batches_with_an_overhead_stop_where_padding_costs_more_than_a_batch():
+    # 48 short windows and 16 long ones. One batch pads the short ones to the
+    # long length: 48 x 104 wasted cells, more than a second batch's overhead
+    # of 100 and less than one of 10**6.
+    sizes = tf.constant([16] * 48 + [120] * 16, tf.int64)
+    grid = pipeline.size_grid(1, 1 << 10)
+
+    def runs(overhead):
+        _, splits = pipeline.sorted_batches(sizes, 128, 1 << 20, grid, overhead)
+        return np.diff(splits.numpy()).tolist()
+
+    assert runs(None) == [64]  # greedy: the longest run that fits
+    assert runs(100) == [48, 16]
+    assert runs(10**6) == [64]
+
+
 def test_size_grid_and_rounding():
     assert pipeline.size_grid(1, 20) == [1, 2, 3, 4, 6, 8, 12, 16, 20]
     grid = pipeline.size_grid(3, 128)
@@ -114,8 +143,8 @@ def test_size_grid_and_rounding():
     assert all(b <= a * 9 / 8 for a, b in zip(grid[15:], grid[16:]))
     values = tf.constant([1, 16, 17, 33, 127, 128], tf.int64)
     assert pipeline.grid_ceil(grid, values).numpy().tolist() == [1, 16, 18, 36, 128, 128]
-    assert [pipeline.grid_floor(grid, tf.constant(n, tf.int64)).numpy()
-            for n in (1, 17, 35, 127)] == [1, 16, 32, 120]
+    assert pipeline.grid_floor(grid, tf.constant([1, 17, 35, 127], tf.int64)).numpy().tolist() \
+        == [1, 16, 32, 120]
 
 
 def test_sorted_batches_of_nothing():
