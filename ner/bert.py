@@ -184,6 +184,7 @@ class _Dense(tf.Module):
         self.bias = tf.Variable(tf.zeros([n_out]), name=f"{scope}/bias")
         self.int8 = None  # the int8 kernel, once `quantize` made it
         self.use_int8 = False
+        self.low = None  # kernel and bias in a lower compute dtype, once `keep_copy` made them
 
     def quantize(self) -> None:
         """Multiplies in int8 from now on (`_int8`), with an int8 copy of the kernel.
@@ -209,6 +210,26 @@ class _Dense(tf.Module):
             "bias": tf.Variable(self.bias / scale, trainable=False, name=f"{name}_int8_bias"),
         }
 
+    def keep_copy(self, dtype: tf.DType | None) -> None:
+        """Multiplies `dtype` inputs with a copy of the weights in `dtype` (inference only).
+
+        Without it the float32 weights are cast at every call, for every
+        batch: for bfloat16, 8 ms of a 30 ms call tagging one sentence. The
+        copy is taken now (later changes to `kernel` do not reach it, and
+        training never makes one); None drops it.
+        """
+        if dtype is None or dtype == tf.float32:
+            self.low = None
+            return
+        kernel, bias = tf.cast(self.kernel, dtype), tf.cast(self.bias, dtype)
+        if self.low is not None and self.low["kernel"].dtype == dtype:
+            self.low["kernel"].assign(kernel)
+            self.low["bias"].assign(bias)
+            return
+        names = (v.name.rsplit(":", 1)[0] for v in (self.kernel, self.bias))
+        self.low = {key: tf.Variable(value, trainable=False, name=f"{name}_{dtype.name}")
+                    for key, value, name in zip(("kernel", "bias"), (kernel, bias), names)}
+
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
         dtype = x.dtype
         # Weights are stored in float32 and cast to the compute dtype here, so
@@ -220,6 +241,8 @@ class _Dense(tf.Module):
         flat = tf.reshape(x, [-1, shape[-1]])  # [B*S, in]
         if self.use_int8:
             y = tf.cast(self._int8(tf.cast(flat, tf.float32)), dtype)
+        elif self.low is not None and self.low["kernel"].dtype == dtype:
+            y = tf.nn.bias_add(tf.matmul(flat, self.low["kernel"]), self.low["bias"])
         else:
             y = tf.nn.bias_add(tf.matmul(flat, tf.cast(self.kernel, dtype)),
                                tf.cast(self.bias, dtype))  # [B*S, out]
@@ -271,6 +294,26 @@ class _LayerNorm(tf.Module):
         self.gamma = tf.Variable(tf.ones([size]), name=f"{scope}/gamma")
         self.beta = tf.Variable(tf.zeros([size]), name=f"{scope}/beta")
         self.eps = eps
+
+    def keep_copy(self, dtype: tf.DType | None) -> None:
+        """Multiplies `dtype` inputs with a copy of the weights in `dtype` (inference only).
+
+        Without it the float32 weights are cast at every call, for every
+        batch: for bfloat16, 8 ms of a 30 ms call tagging one sentence. The
+        copy is taken now (later changes to `kernel` do not reach it, and
+        training never makes one); None drops it.
+        """
+        if dtype is None or dtype == tf.float32:
+            self.low = None
+            return
+        kernel, bias = tf.cast(self.kernel, dtype), tf.cast(self.bias, dtype)
+        if self.low is not None and self.low["kernel"].dtype == dtype:
+            self.low["kernel"].assign(kernel)
+            self.low["bias"].assign(bias)
+            return
+        names = (v.name.rsplit(":", 1)[0] for v in (self.kernel, self.bias))
+        self.low = {key: tf.Variable(value, trainable=False, name=f"{name}_{dtype.name}")
+                    for key, value, name in zip(("kernel", "bias"), (kernel, bias), names)}
 
     def __call__(self, x: tf.Tensor) -> tf.Tensor:
         dtype = x.dtype
@@ -408,7 +451,8 @@ class BertEncoder(checkpoint.NamedModule):
     def set_precision(self, precision: str) -> None:
         """Sets how the encoder computes: "float32", "bfloat16" or "int8".
 
-        float32 and bfloat16 set the compute dtype (variables stay float32).
+        float32 and bfloat16 set the compute dtype (variables stay float32;
+        bfloat16 multiplies with copies of the dense weights, `keep_copy`).
         int8 makes every dense layer of the transformer blocks multiply in
         int8 (dynamic quantization, `_Dense._int8`), for inference only;
         embeddings, LayerNorm, attention scores and softmax stay float32.
@@ -424,6 +468,7 @@ class BertEncoder(checkpoint.NamedModule):
                     dense.quantize()
                 else:
                     dense.use_int8 = False
+                dense.keep_copy(self.compute_dtype)
 
     def __call__(
         self,

@@ -140,8 +140,9 @@ def read_checkpoint(prefix: str | os.PathLike) -> dict[str, np.ndarray]:
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
 
-# Names of variables derived from the weights at load (`ner.bert._Dense.quantize`).
-_DERIVED = re.compile(r"_int8(_scale|_column_sums|_bias)?$")
+# Names of variables derived from the weights at load (`ner.bert._Dense.quantize`
+# and `keep_copy`).
+_DERIVED = re.compile(r"_(int8(_scale|_column_sums|_bias)?|bfloat16)$")
 
 
 class NamedModule(tf.Module):
@@ -150,8 +151,8 @@ class NamedModule(tf.Module):
     def variables_by_name(self) -> dict[str, tf.Variable]:
         """Maps checkpoint names (variable names without ":0") to variables.
 
-        Leaves out the int8 copies of kernels that `BertEncoder.set_precision`
-        derives at load: a model folder holds only the float32 weights.
+        Leaves out the int8 and bfloat16 copies of weights that
+        `BertEncoder.set_precision` derives at load: a model folder holds only the float32 weights.
         """
         return {name: v for name, v in ((v.name.split(":")[0], v) for v in self.variables)
                 if not _DERIVED.search(name)}

@@ -93,15 +93,32 @@ def test_int8_dense_matches_float_matmul(shape, low):
     np.testing.assert_allclose(got.numpy(), want.numpy(), atol=0.05 * (2 - low))
 
 
-@needs_int8
-def test_int8_copies_are_never_saved_in_a_model_folder(random_folder, tmp_path):
+@pytest.mark.parametrize("name", [pytest.param("int8", marks=needs_int8), "bfloat16"])
+def test_derived_copies_are_never_saved_in_a_model_folder(random_folder, name):
     model = TaggerModel.load(random_folder)
     names = set(model.variables_by_name())
-    model.encoder.set_precision("int8")
+    model.encoder.set_precision(name)
     assert set(model.variables_by_name()) == names
-    assert any("_int8" in v.name for v in model.variables)
+    assert any(f"_{name}" in v.name for v in model.variables)
     saved = checkpoint.read_checkpoint(random_folder / "model.ckpt")
-    assert not any("_int8" in name for name in saved)
+    assert not any(f"_{name}" in saved_name for saved_name in saved)
+
+
+def test_bfloat16_dense_multiplies_with_its_copy_taken_once():
+    dense = bert._Dense("d", 8, 6, 0.5)
+    x = tf.cast(tf.random.stateless_uniform((5, 8), [1, 2], minval=-2.0, maxval=2.0),
+                tf.bfloat16)
+    cast_each_call = dense(x).numpy()
+    dense.keep_copy(tf.bfloat16)
+    np.testing.assert_array_equal(dense(x).numpy(), cast_each_call)
+    dense.kernel.assign(dense.kernel * 2)  # not seen by the copy ...
+    np.testing.assert_array_equal(dense(x).numpy(), cast_each_call)
+    np.testing.assert_allclose(dense(tf.cast(x, tf.float32)).numpy(),  # ... float32 sees it
+                               2 * cast_each_call.astype(np.float32), rtol=0.05, atol=0.05)
+    dense.keep_copy(tf.bfloat16)  # a new copy
+    assert not np.array_equal(dense(x).numpy(), cast_each_call)
+    dense.keep_copy(None)
+    assert dense.low is None
 
 
 def test_unknown_precision_is_refused(rule_folder):
