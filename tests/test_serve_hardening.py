@@ -323,6 +323,23 @@ def test_the_wordpiece_counter_counts_what_the_tagger_encodes(tiny_tagger):
     assert counts[1] == 300
 
 
+def test_requests_waiting_to_be_counted_share_a_counting_call():
+    calls: list[int] = []
+
+    def measure(texts):  # 0.2 s per call, whatever its size: the fixed cost shared
+        time.sleep(0.2)
+        calls.append(len(texts))
+        return [len(t) for t in texts]
+
+    options = ServeOptions(**SLOW)
+    app = create_app(SlowTagger(), options, measure=measure)
+    with _Server(app, options) as running, ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda k: tag(running.port, [f"text {k}"]), range(8)))
+    assert [status for status, _ in answers] == [200] * 8
+    assert sum(calls) == 8  # every text counted once
+    assert len(calls) < 8 and max(calls) > 1, calls  # ... in fewer calls than requests
+
+
 @pytest.fixture(scope="module")
 def budget_server(tiny_tagger):
     options = ServeOptions(host="127.0.0.1", port=0, max_text_wordpieces=8,
