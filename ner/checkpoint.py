@@ -152,7 +152,8 @@ class NamedModule(tf.Module):
         """Maps checkpoint names (variable names without ":0") to variables.
 
         Leaves out the int8 and bfloat16 copies of weights that
-        `BertEncoder.set_precision` derives at load: a model folder holds only the float32 weights.
+        `BertEncoder.set_precision` derives at load: a model folder holds
+        only the float32 weights.
         """
         return {name: v for name, v in ((v.name.split(":")[0], v) for v in self.variables)
                 if not _DERIVED.search(name)}
