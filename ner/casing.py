@@ -7,7 +7,9 @@ strongest cues for names in English news text, so a tagger with
 `case_features` gives the encoder each word's *shape* back: a learned vector
 per shape (`SHAPES`), added to the input embeddings of every wordpiece of the
 word, beside the word, position and segment embeddings. It starts at zero,
-so training begins from the pretrained encoder exactly.
+so training begins from the pretrained encoder exactly. Under a wholly
+frozen encoder the shapes join each word's features in the head instead
+(`TaggerConfig.head_case_size`), which needs no backward pass through it.
 
 The shape travels with the wordpiece ids: a case-feature model's input ids
 are *packed*, `piece_id + vocab_size * shape`, and the model unpacks them

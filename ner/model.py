@@ -80,8 +80,8 @@ class ModelOptions:
     # input ids are then packed (see `ner.casing`).
     case_features: bool = option(
         True, "add each word's capitalisation (lower, Title, UPPER, ...) to the encoder's "
-               "input embeddings; for uncased encoders (ignored when --freeze covers the "
-               "whole encoder)")
+               "input embeddings; for uncased encoders (when --freeze covers the whole "
+               "encoder they join the head's word features instead)")
 
     def model_options(self) -> dict[str, Any]:
         """This object's `ModelOptions` fields as keyword arguments."""
@@ -100,6 +100,12 @@ class TaggerConfig(ModelOptions):
     encoder: dict[str, Any]
     scheme: str = "IOB2"
     constrained: bool = True
+    # With `case_features`, a size > 0 puts the word shapes in the head: a
+    # learned vector of this size per shape, concatenated to each word's
+    # encoder features, instead of added to the input embeddings. Training
+    # chooses it for a wholly frozen encoder, where input-side shapes would
+    # cost a backward pass through the encoder.
+    head_case_size: int = 0
     format_version: int = FORMAT_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,7 +129,11 @@ class TaggerConfig(ModelOptions):
             raise ValueError(f"{source}: format_version {values['format_version']} is newer "
                              f"than this library understands ({FORMAT_VERSION})")
         # Folders written before word shapes existed have none.
-        return cls(**{"case_features": False, **values})
+        config = cls(**{"case_features": False, **values})
+        if config.head_case_size < 0 or (config.head_case_size and not config.case_features):
+            raise ValueError(f"{source}: head_case_size {config.head_case_size} needs "
+                             f"case_features and must be >= 0")
+        return config
 
 
 class _LSTM(tf.Module):
@@ -212,14 +222,20 @@ class TaggerModel(checkpoint.NamedModule):
             n = self.encoder.config.num_hidden_layers + 1
             self.mix_weights = tf.Variable(tf.zeros([n]), name="head/layer_mix/weights")
             self.mix_scale = tf.Variable(1.0, name="head/layer_mix/scale")
-        if config.case_features:
+        features = hidden
+        if config.case_features and config.head_case_size:
+            # Beside the encoder's features, so on their scale (LayerNorm'd, about 1).
+            self.head_case_embeddings = tf.Variable(
+                tf.random.normal([casing.NUM_SHAPES, config.head_case_size], stddev=1.0),
+                name="head/word_shape_embeddings")
+            features += config.head_case_size
+        elif config.case_features:
             # Zero at first: training starts from the pretrained encoder exactly.
             self.case_embeddings = tf.Variable(tf.zeros([casing.NUM_SHAPES, hidden]),
                                                name="head/case_embeddings")
-        features = hidden
         if config.bilstm_units:
-            self.lstm_fw = _LSTM("head/bilstm/forward", hidden, config.bilstm_units)
-            self.lstm_bw = _LSTM("head/bilstm/backward", hidden, config.bilstm_units)
+            self.lstm_fw = _LSTM("head/bilstm/forward", features, config.bilstm_units)
+            self.lstm_bw = _LSTM("head/bilstm/backward", features, config.bilstm_units)
             features = 2 * config.bilstm_units
         limit = np.sqrt(6.0 / (features + num_tags))
         self.dense_kernel = tf.Variable(tf.random.uniform([features, num_tags], -limit, limit),
@@ -247,10 +263,11 @@ class TaggerModel(checkpoint.NamedModule):
             float32 [B, W, K]; rows beyond `word_lengths` are zero.
         """
         encoder_training = training if encoder_training is None else encoder_training
-        extra = None
+        extra = shapes = None
         if self.config.case_features:
             input_ids, shapes = casing.unpack(input_ids, self.encoder.config.vocab_size)
-            extra = tf.gather(self.case_embeddings, shapes)  # [B, S, H]
+            if not self.config.head_case_size:
+                extra = tf.gather(self.case_embeddings, shapes)  # [B, S, H]
         out = self.encoder(input_ids, attention_mask=input_mask, training=encoder_training,
                            dropout_seed=dropout_seed, extra_embeddings=extra)
         if self.config.layer_mix:
@@ -260,6 +277,11 @@ class TaggerModel(checkpoint.NamedModule):
         else:
             seq = tf.cast(out.sequence_output, tf.float32)  # [B, S, H]
         words = tf.gather(seq, word_starts, batch_dims=1)  # [B, W, H]
+        if shapes is not None and self.config.head_case_size:
+            # A word's pieces share its shape; its first piece's is the word's.
+            word_shapes = tf.gather(shapes, word_starts, batch_dims=1)  # [B, W]
+            words = tf.concat([words, tf.gather(self.head_case_embeddings, word_shapes)],
+                              axis=-1)  # [B, W, H + C]
         mask = tf.sequence_mask(word_lengths, tf.shape(word_starts)[1], dtype=tf.float32)  # [B, W]
         if training and self.config.dropout > 0:
             words = dropout(words, self.config.dropout, dropout_seed, 1001)

@@ -70,6 +70,9 @@ logger = logging.getLogger("ner.train")
 
 #: The run's flags as an absl flagfile, in the output folder.
 FLAGS_FILE = "train.flags"
+# Width of the head's word-shape vectors under a wholly frozen encoder
+# (`TaggerConfig.head_case_size`): seven shapes need few dimensions.
+HEAD_CASE_SIZE = 32
 
 
 @dataclasses.dataclass
@@ -295,19 +298,20 @@ class Trainer:
         with strategy.scope():
             encoder = BertEncoder.from_pretrained(options.bert_dir, compute_dtype=self.compute_dtype)
             # Shape embeddings sit under the encoder: below a wholly frozen one
-            # they would cost a backward pass through it, so they are left out.
+            # they would cost a backward pass through it, so they join the
+            # head's word features there instead.
             whole_encoder_frozen = not select_trainable(encoder.trainable_variables,
                                                         options.freeze)[0]
             self.config = TaggerConfig(
                 labels=labels, do_lower_case=tokenizer.do_lower_case,
-                encoder=encoder.config.to_dict(), **dict(
-                    options.model_options(),
-                    case_features=options.case_features and not whole_encoder_frozen))
+                encoder=encoder.config.to_dict(), **options.model_options(),
+                head_case_size=HEAD_CASE_SIZE if options.case_features and whole_encoder_frozen
+                else 0)
             self.model = TaggerModel(self.config, encoder, compute_dtype=self.compute_dtype)
         self.trained, self.frozen = select_trainable(self.model.trainable_variables, options.freeze)
         # Shape embeddings are input embeddings like the encoder's own, on its scale.
         encoder_side = list(encoder.trainable_variables)
-        if self.config.case_features:
+        if self.config.case_features and not self.config.head_case_size:
             encoder_side.append(self.model.case_embeddings)
         encoder_ids = {id(v) for v in encoder_side}
         # A wholly frozen encoder is a fixed feature extractor: no dropout in it
@@ -464,8 +468,9 @@ def train(options: TrainOptions) -> dict[str, Any]:
     strategy = choose_strategy(options.strategy)
 
     trainer = Trainer(options, labels, tokenizer, strategy)
-    if options.case_features and not trainer.config.case_features:
-        print("case features: off, because --freeze covers the whole encoder", file=sys.stderr)
+    if trainer.config.head_case_size:
+        print(f"case features: in the head ({trainer.config.head_case_size} per word), "
+              f"because --freeze covers the whole encoder", file=sys.stderr)
     split = functools.partial(load_split, tokenizer=tokenizer, index=index, options=options,
                               pack_vocab_size=trainer.config.packing_vocab_size)
     t0 = time.time()

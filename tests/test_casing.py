@@ -1,6 +1,7 @@
 """Word shapes: the truth table, packing into ids, and their use by the model,
 the tagger, training and the exported graph."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from ner import casing, train
+from ner.checkpoint import read_checkpoint
 from ner.export import ExportModule
 from ner.features import encode_sentences
 from ner.model import TaggerConfig, TaggerModel
@@ -103,9 +105,10 @@ def test_zero_shape_embeddings_leave_the_encoder_as_it_was():
     assert "head/case_embeddings" in cased.variables_by_name()
 
 
-def test_tagger_and_export_see_capitalisation(tmp_path):
-    folder = write_model_folder(tmp_path / "m", rules=None, case_features=True, seed=5,
-                                max_seq_length=12)
+@pytest.mark.parametrize("head_case_size", [0, 8], ids=["input", "head"])
+def test_tagger_and_export_see_capitalisation(tmp_path, head_case_size):
+    folder = write_model_folder(tmp_path / "m", rules=None, case_features=True, seed=7,
+                                max_seq_length=12, head_case_size=head_case_size)
     assert json.loads((folder / "tagger_config.json").read_text())["case_features"] is True
     tagger = Tagger.load(folder)
     texts = ["John Smith met Zoe in Paris.", "JOHN SMITH MET ZOE IN PARIS.",
@@ -129,8 +132,46 @@ def test_tagger_and_export_see_capitalisation(tmp_path):
         assert exported == got[b], text
 
 
-def test_training_turns_shapes_off_under_a_wholly_frozen_encoder(tmp_path, tiny_bert_dir,
-                                                                 repo_root, capsys):
+def test_head_shapes_reach_the_potentials_and_survive_a_round_trip(tmp_path):
+    tf.random.set_seed(0)
+    config = dataclasses.replace(_tiny_config(True), head_case_size=8, bilstm_units=5)
+    model = TaggerModel(config)
+    names = model.variables_by_name()
+    assert names["head/word_shape_embeddings"].shape == (casing.NUM_SHAPES, 8)
+    assert "head/case_embeddings" not in names  # nothing added below the encoder
+    assert names["head/bilstm/forward/kernel"].shape[0] == 32 + 8
+    ids = np.array([[2, 5, 6, 14, 3]], np.int32)
+    mask = np.ones_like(ids)
+    starts, lengths = np.array([[1, 2, 3]], np.int32), np.array([3], np.int32)
+    title = ids + len(VOCAB) * np.array([[0, 2, 2, 1, 0]], np.int32)
+    lower = ids + len(VOCAB) * np.array([[0, 1, 1, 1, 0]], np.int32)
+    a = model.potentials(title, mask, starts, lengths).numpy()
+    b = model.potentials(lower, mask, starts, lengths).numpy()
+    assert np.abs(a - b).max() > 1e-3
+    # The loss reaches the shape vectors (they are trained with the head).
+    features = {"input_ids": title, "input_mask": mask, "word_starts": starts,
+                "word_lengths": lengths}
+    with tf.GradientTape() as tape:
+        loss = model.loss(features, np.array([[1, 2, 0]], np.int32), training=False)
+    grad = tape.gradient(loss, model.head_case_embeddings)
+    assert np.abs(tf.convert_to_tensor(grad).numpy()[[1, 2]]).max() > 0
+    # The encoder sees the same pieces either way: its output does not move.
+    np.testing.assert_array_equal(model.encoder(ids % len(VOCAB), mask).sequence_output,
+                                  model.encoder(ids, mask).sequence_output)
+    model.save(tmp_path / "m", VOCAB)
+    loaded = TaggerModel.load(tmp_path / "m")
+    assert loaded.config.head_case_size == 8
+    np.testing.assert_allclose(loaded.potentials(title, mask, starts, lengths), a, atol=1e-6)
+
+
+def test_head_shapes_without_case_features_are_refused():
+    values = dataclasses.replace(_tiny_config(False), head_case_size=8).to_dict()
+    with pytest.raises(ValueError, match="cfg.json: head_case_size 8 needs case_features"):
+        TaggerConfig.from_dict(values, source="cfg.json")
+
+
+def test_training_puts_shapes_in_the_head_under_a_wholly_frozen_encoder(tmp_path, tiny_bert_dir,
+                                                                        repo_root, capsys):
     import shutil
 
     for split in ("train", "dev", "test"):
@@ -140,7 +181,15 @@ def test_training_turns_shapes_off_under_a_wholly_frozen_encoder(tmp_path, tiny_
     train.train(train.TrainOptions(output_dir=str(tmp_path / "default"), **common))
     config = json.loads((tmp_path / "default" / "model" / "tagger_config.json").read_text())
     assert config["case_features"] is True
+    assert config["head_case_size"] == 0
     train.train(train.TrainOptions(output_dir=str(tmp_path / "frozen"), freeze="bert/", **common))
     config = json.loads((tmp_path / "frozen" / "model" / "tagger_config.json").read_text())
-    assert config["case_features"] is False
-    assert "case features: off, because --freeze covers the whole encoder" in capsys.readouterr().err
+    assert config["case_features"] is True and config["head_case_size"] == train.HEAD_CASE_SIZE
+    assert "case features: in the head (32 per word), because --freeze covers the whole encoder" \
+        in capsys.readouterr().err
+    # The encoder was not trained.
+    before = read_checkpoint(tiny_bert_dir / "bert_model.ckpt")
+    after = read_checkpoint(tmp_path / "frozen" / "model" / "model.ckpt")
+    shared = [name for name in before if name in after]
+    assert len(shared) > 10
+    assert all(np.array_equal(after[name], before[name]) for name in shared)

@@ -63,6 +63,7 @@ def write_model_folder(
     max_seq_length: int = 16,
     document_context: bool = False,
     case_features: bool = False,
+    head_case_size: int = 0,
     seed: int = 0,
 ) -> Path:
     """Writes a tiny model folder (tagger_config.json, vocab.txt, model.ckpt.*).
@@ -79,6 +80,8 @@ def write_model_folder(
         document_context: stored in the config.
         case_features: word-shape embeddings (`ner.casing`); with random
             weights they get a large random value, so shapes matter.
+        head_case_size: with `case_features`, put the shapes in the head
+            (`TaggerConfig.head_case_size`).
         seed: numpy seed of the random weights.
 
     Returns:
@@ -90,7 +93,8 @@ def write_model_folder(
                          max_position_embeddings=max(64, max_seq_length))
     config = TaggerConfig(labels=list(labels), do_lower_case=do_lower_case,
                           encoder=encoder.to_dict(), max_seq_length=max_seq_length,
-                          document_context=document_context, case_features=case_features)
+                          document_context=document_context, case_features=case_features,
+                          head_case_size=head_case_size)
     model = TaggerModel(config)
     rng = np.random.default_rng(seed)
     variables = model.variables_by_name()
@@ -108,8 +112,8 @@ def write_model_folder(
         variables["head/dense/kernel"].assign(
             rng.normal(0.0, 1.0, variables["head/dense/kernel"].shape).astype(np.float32))
         if case_features:
-            variables["head/case_embeddings"].assign(
-                rng.normal(0.0, 1.0, variables["head/case_embeddings"].shape).astype(np.float32))
+            name = "head/word_shape_embeddings" if head_case_size else "head/case_embeddings"
+            variables[name].assign(rng.normal(0.0, 1.0, variables[name].shape).astype(np.float32))
         for name in ("crf/transitions", "crf/start_transitions", "crf/end_transitions"):
             variables[name].assign(rng.normal(0.0, 0.5, variables[name].shape).astype(np.float32))
     else:
