@@ -31,8 +31,15 @@ for a client that has gone).
 
 Bounded by design: the request count is fixed, a `--max_seconds` deadline
 stops the clients early, sockets time out, and only loopback addresses are
-accepted. The HTTP client is the standard library, so it costs little CPU
-next to the server.
+accepted.
+
+Client and server share the CPUs, so each round also reports the CPU
+seconds each used (`client_cpu_s`, `server_cpu_s`) and their share of the
+machine's CPU time over the round (`*_cpu_share`, of `os.cpu_count()`
+cores): what the load generator takes is not available to the server,
+while the baseline `tag_batch` has the machine to itself. Request bodies are
+encoded before the clock starts and answers checked after it stops, to keep
+the generator's share small.
 """
 
 from __future__ import annotations
@@ -41,7 +48,9 @@ import argparse
 import http.client
 import ipaddress
 import json
+import os
 import random
+import resource
 import signal
 import socket
 import subprocess
@@ -133,6 +142,21 @@ def rss_mb(pid: int) -> dict[str, float] | None:
     return {"rss": round(values.get("VmRSS", 0.0), 1), "peak": round(values.get("VmHWM", 0.0), 1)}
 
 
+def process_cpu_s(pid: int | None) -> float | None:
+    """CPU seconds (user + system, all threads) a process has used, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, TypeError):
+        return None
+    # utime and stime: fields 14 and 15 of stat(5), 12 and 13 after the name.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -192,8 +216,10 @@ def percentiles_ms(seconds: list[float]) -> dict[str, float]:
 
 
 def run_load(host: str, port: int, plan: list[list[str]], clients: int,
-             max_seconds: float) -> dict:
+             max_seconds: float, server_pid: int | None = None) -> dict:
     """Sends the planned requests from `clients` threads; returns the measurements."""
+    bodies = [json.dumps({"texts": texts}).encode("utf-8") for texts in plan]
+    answers: dict[int, bytes] = {}
     lock = threading.Lock()
     next_index = [0]
     latencies: list[float] = []
@@ -209,13 +235,12 @@ def run_load(host: str, port: int, plan: list[list[str]], clients: int,
                 if i >= len(plan):
                     break
                 next_index[0] += 1
-            body = json.dumps({"texts": plan[i]}).encode("utf-8")
             began = time.perf_counter()
             try:
-                status, payload = request(conn, "POST", "/v1/tag", body)
+                status, payload = request(conn, "POST", "/v1/tag", bodies[i])
                 key = str(status)
-                if status == 200 and len(json.loads(payload)["entities"]) != len(plan[i]):
-                    key = "wrong_count"
+                if status == 200:
+                    answers[i] = payload  # checked once the clock has stopped
             except (OSError, http.client.HTTPException, ValueError) as e:
                 key = type(e).__name__
                 conn.close()
@@ -229,13 +254,26 @@ def run_load(host: str, port: int, plan: list[list[str]], clients: int,
         conn.close()
 
     began = time.perf_counter()
+    client_cpu, server_cpu = own_cpu_s(), process_cpu_s(server_pid)
     threads = [threading.Thread(target=client, name=f"client-{c}") for c in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     seconds = time.perf_counter() - began
+    client_cpu = own_cpu_s() - client_cpu
+    server_cpu = None if server_cpu is None else process_cpu_s(server_pid) - server_cpu
+    for i, payload in answers.items():
+        try:
+            right = len(json.loads(payload)["entities"]) == len(plan[i])
+        except (ValueError, KeyError, TypeError):
+            right = False
+        if not right:
+            statuses["200"] -= 1
+            statuses["wrong_count"] = statuses.get("wrong_count", 0) + 1
+            sent.remove(i)
     done = len(latencies)
+    capacity = seconds * (os.cpu_count() or 1)
     texts = sum(len(plan[i]) for i in sent)
     return {
         "clients": clients, "requests": done, "requested": len(plan), "texts": texts,
@@ -244,6 +282,11 @@ def run_load(host: str, port: int, plan: list[list[str]], clients: int,
         "requests_per_s": round(done / seconds, 1) if seconds else None,
         "texts_per_s": round(texts / seconds, 1) if seconds else None,
         "latency_ms": percentiles_ms(latencies),
+        "client_cpu_s": round(client_cpu, 2),
+        "client_cpu_share": round(client_cpu / capacity, 3) if capacity else None,
+        "server_cpu_s": None if server_cpu is None else round(server_cpu, 2),
+        "server_cpu_share": None if server_cpu is None or not capacity
+        else round(server_cpu / capacity, 3),
         "stopped_by_deadline": done < len(plan),
         "_sent": sorted(sent),
     }
@@ -427,7 +470,8 @@ def load_rounds(host: str, port: int, pid: int | None, args, texts: list[str]) -
     # Warm-up at full concurrency, so that the batch shapes the run will see
     # have been allocated for before RSS is first read.
     warm = run_load(host, port, plan_requests(texts, args.warmup, args.texts_per_request,
-                                              args.seed + 1000), args.clients, args.max_seconds)
+                                              args.seed + 1000), args.clients, args.max_seconds,
+                    pid)
     baseline = Baseline(args.model_dir, args.precision) if args.baseline else None
     before = rss_mb(pid) if pid else None
     rounds, rss_after_round, baselines = [], [], []
@@ -436,7 +480,7 @@ def load_rounds(host: str, port: int, pid: int | None, args, texts: list[str]) -
         plan = plan_requests(texts, args.requests, args.texts_per_request, args.seed + r,
                              start=r * args.requests * 4)
         counters = server_counters(host, port)
-        rounds.append(run_load(host, port, plan, args.clients, args.max_seconds))
+        rounds.append(run_load(host, port, plan, args.clients, args.max_seconds, pid))
         rss_after_round.append(rss_mb(pid)["rss"] if pid else None)
         after = server_counters(host, port)
         mean_batch = (after["texts"] - counters["texts"]) / max(1, after["batches"]

@@ -409,6 +409,9 @@ def test_scaled_down_load_test_has_no_errors(server):
     assert 0 < result["latency_ms"]["p50"] <= result["latency_ms"]["p99"]
     assert result["server_rss_mb_before"] > 0 and result["server_rss_mb_after"] > 0
     assert result["server"]["batches"] <= result["server"]["requests"]
+    # Both sides' CPU is accounted, as a share of the machine over the round.
+    assert result["client_cpu_s"] > 0 and result["server_cpu_s"] > 0
+    assert 0 < result["client_cpu_share"] <= 1 and 0 < result["server_cpu_share"] <= 1
 
 
 def test_load_test_refuses_non_loopback_targets():
