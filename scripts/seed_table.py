@@ -8,7 +8,8 @@ Scores are truncated, never rounded, to two decimals.
     python scripts/seed_table.py --group="frozen encoder=runs/frozen_s42,runs/frozen_s43,runs/frozen_s44"
 
 Each --group is `name=folder,folder,...`; the table has a row per run and a
-mean row per group (the spread is min-max and the sample standard
+mean row per group. A run's seed comes from its `train.flags`; a folder
+written before runs saved their flags names it as `folder@SEED` (the spread is min-max and the sample standard
 deviation over the group's runs).
 """
 
@@ -29,7 +30,7 @@ def truncate(x: float) -> str:
     return f"{math.floor(x * 100 + 1e-9) / 100:.2f}"
 
 
-def read_run(folder: str | Path) -> dict:
+def read_run(folder: str | Path, seed: int | None = None) -> dict:
     """One run's figures: seed, best epoch, dev and test F1 (percent), per-type test F1,
     and the shortest and longest epoch in seconds.
 
@@ -39,11 +40,12 @@ def read_run(folder: str | Path) -> dict:
     folder = Path(folder)
     need = [folder / n for n in ("train.flags", "train_log.jsonl", "dev_report.json",
                                  "test_report.json")]
-    missing = [str(p) for p in need if not p.is_file()]
+    missing = [str(p) for p in need[seed is not None:] if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"{folder}: not a finished training run (missing {missing})")
-    flags = dict(line.split("=", 1) for line in need[0].read_text().splitlines()
-                 if line.startswith("--") and "=" in line)
+    flags = {} if seed is not None else dict(
+        line.split("=", 1) for line in need[0].read_text().splitlines()
+        if line.startswith("--") and "=" in line)
     log = [json.loads(line) for line in need[1].read_text().splitlines() if line.strip()]
     epochs = [e for e in log if "dev" in e]
     best = max(epochs, key=lambda e: e["dev"]["f1"]) if epochs else {}
@@ -52,7 +54,7 @@ def read_run(folder: str | Path) -> dict:
     seconds = [e["seconds"] for e in log if "seconds" in e]
     return {
         "folder": str(folder),
-        "seed": int(flags.get("--seed", "0")),
+        "seed": seed if seed is not None else int(flags["--seed"]),
         "best_epoch": best.get("epoch"),
         "dev": 100 * dev["micro avg"]["f1"],
         "test": 100 * test["micro avg"]["f1"],
@@ -92,6 +94,11 @@ def table(groups: dict[str, list[dict]]) -> str:
     return "\n".join(lines)
 
 
+def _folder_and_seed(spec: str) -> tuple[str, int | None]:
+    folder, sep, seed = spec.rpartition("@")
+    return (folder, int(seed)) if sep else (spec, None)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--group", action="append", required=True,
@@ -103,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         if not sep or not folders:
             parser.error(f"--group={spec!r}: expected name=folder,folder,...")
         try:
-            groups[name] = [read_run(f) for f in folders.split(",")]
+            groups[name] = [read_run(*_folder_and_seed(f)) for f in folders.split(",")]
         except (FileNotFoundError, KeyError, ValueError) as e:
             print(f"seed_table: {e}", file=sys.stderr)
             return 1

@@ -42,6 +42,15 @@ def test_reads_runs_and_summarizes_them(tmp_path, capsys):
     assert "| g: mean of 2 (min-max, sd) | | | **93.60** (93.10-94.10, sd 0.70) | **90.19** (89.89-90.49, sd 0.42)" in out
 
 
+def test_a_seed_can_be_given_for_a_run_without_flags(tmp_path, capsys):
+    types = {"PER": 0.95, "LOC": 0.92, "ORG": 0.87, "MISC": 0.79}
+    old = _fake_run(tmp_path / "old", 7, [0.9], 0.9, 0.88, types)
+    (old / "train.flags").unlink()
+    assert main([f"--group=g={old}"]) == 1  # no seed: refused, not guessed
+    assert main([f"--group=g={old}@42"]) == 0
+    assert f"| g (`{old}`) | 42 | 1 |" in capsys.readouterr().out
+
+
 def test_an_unfinished_run_is_named(tmp_path, capsys):
     (tmp_path / "half").mkdir()
     assert main([f"--group=g={tmp_path / 'half'}"]) == 1
