@@ -170,6 +170,8 @@ def test_a_flagfile_gives_the_options_of_the_same_flags_on_the_command_line(tmp_
     example = _parse([f"--flagfile={repo_root / 'docs' / 'example.flags'}"])
     assert example.train_file.endswith("train.jsonl") and example.patience > 0
     assert example.eval_every_steps > 0
+    frozen = _parse([f"--flagfile={repo_root / 'docs' / 'frozen_encoder.flags'}"])
+    assert (frozen.freeze, frozen.layer_mix, frozen.bilstm_units) == ("bert/", True, 256)
 
 
 def test_bad_early_stopping_options_are_errors():
