@@ -289,7 +289,10 @@ def _f1(result: dict) -> float:
 class Trainer:
     """Builds the model, optimizer and compiled step for a run."""
 
-    def __init__(self, options: TrainOptions, labels: list[str], tokenizer, strategy):
+    def __init__(self, options: TrainOptions, labels: list[str], tokenizer, strategy,
+                 head_case_size: int = HEAD_CASE_SIZE):
+        """`head_case_size`: the head's shape width under a wholly frozen encoder;
+        0 builds the model runs saved before shapes joined the head had (none)."""
         from ner.bert import BertEncoder
 
         self.options = options
@@ -302,11 +305,14 @@ class Trainer:
             # head's word features there instead.
             whole_encoder_frozen = not select_trainable(encoder.trainable_variables,
                                                         options.freeze)[0]
+            shapes_in_head = options.case_features and whole_encoder_frozen
             self.config = TaggerConfig(
                 labels=labels, do_lower_case=tokenizer.do_lower_case,
-                encoder=encoder.config.to_dict(), **options.model_options(),
-                head_case_size=HEAD_CASE_SIZE if options.case_features and whole_encoder_frozen
-                else 0)
+                encoder=encoder.config.to_dict(), **dict(
+                    options.model_options(),
+                    case_features=options.case_features and (not shapes_in_head
+                                                             or head_case_size > 0)),
+                head_case_size=head_case_size if shapes_in_head else 0)
             self.model = TaggerModel(self.config, encoder, compute_dtype=self.compute_dtype)
         self.trained, self.frozen = select_trainable(self.model.trainable_variables, options.freeze)
         # Shape embeddings are input embeddings like the encoder's own, on its scale.
@@ -467,7 +473,18 @@ def train(options: TrainOptions) -> dict[str, Any]:
     index = {label: i for i, label in enumerate(labels)}
     strategy = choose_strategy(options.strategy)
 
-    trainer = Trainer(options, labels, tokenizer, strategy)
+    # A frozen-encoder run saved before word shapes joined the head has none:
+    # it resumes as it was built.
+    saved_names = ({name for name, _ in tf.train.list_variables(str(last / "train.ckpt"))}
+                   if options.resume and last.exists() else None)
+    legacy = saved_names is not None and options.case_features and options.freeze and not any(
+        name.startswith(("head/word_shape_embeddings", "head/case_embeddings"))
+        for name in saved_names)
+    trainer = Trainer(options, labels, tokenizer, strategy,
+                      head_case_size=0 if legacy else HEAD_CASE_SIZE)
+    if legacy and not trainer.config.case_features:
+        print("case features: off, as in the saved run (made before word shapes joined the "
+              "head of a frozen encoder)", file=sys.stderr)
     if trainer.config.head_case_size:
         print(f"case features: in the head ({trainer.config.head_case_size} per word), "
               f"because --freeze covers the whole encoder", file=sys.stderr)

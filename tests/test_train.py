@@ -130,6 +130,35 @@ def test_interrupted_run_resumes_to_the_same_weights(sample_data, tiny_bert_dir,
         np.testing.assert_allclose(a[name], b[name], rtol=0, atol=1e-6, err_msg=name)
 
 
+def test_a_frozen_run_saved_before_head_shapes_resumes_without_them(sample_data, tiny_bert_dir,
+                                                                      tmp_path, monkeypatch,
+                                                                      capsys):
+    out = tmp_path / "old_frozen"
+    real_write = train._write_state
+
+    def write_then_die(folder, trainer, state):
+        real_write(folder, trainer, state)
+        if state["epoch"] == 1:
+            raise KeyboardInterrupt("killed after epoch 1")
+
+    # HEAD_CASE_SIZE = 0 builds what earlier versions built: no shapes at all.
+    monkeypatch.setattr(train, "HEAD_CASE_SIZE", 0)
+    monkeypatch.setattr(train, "_write_state", write_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train.train(_options(sample_data, out, tiny_bert_dir, epochs=2, freeze="bert/"))
+    monkeypatch.undo()
+    config = json.loads((out / "model" / "tagger_config.json").read_text())
+    assert (config["case_features"], config["head_case_size"]) == (False, 0)
+    capsys.readouterr()
+
+    train.train(_options(sample_data, out, tiny_bert_dir, epochs=2, freeze="bert/", resume=True))
+    assert "case features: off, as in the saved run" in capsys.readouterr().err
+    config = json.loads((out / "model" / "tagger_config.json").read_text())
+    assert (config["case_features"], config["head_case_size"]) == (False, 0)
+    log = [json.loads(line)["epoch"] for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert log == [1, 2]
+
+
 def test_resume_checks_the_options_that_saved_runs_hold():
     # state.json of every run so far holds exactly these keys; another key
     # would make those runs refuse to resume.
