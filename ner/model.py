@@ -71,7 +71,8 @@ class ModelOptions:
     document_context: bool = option(
         False, "let windows see neighbouring sentences of the same document; every window is "
         "then filled to --max_seq_length wordpieces, so it costs about that many per sentence "
-        "(CoNLL-2003 with --max_seq_length=64: 2-2.4x the time per epoch, see BENCHMARKS.md)")
+        "(CoNLL-2003 with --max_seq_length=64: 2-2.4x the time per training epoch, 1.5-1.8x "
+        "per text tagged; see BENCHMARKS.md)")
     bilstm_units: int = option(
         0, "units per direction of a BiLSTM before the dense layer (0 = none)")
     layer_mix: bool = option(False, "learned softmax mix of all encoder layers instead of the last")

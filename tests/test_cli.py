@@ -20,6 +20,7 @@ COMMANDS = [
     (["scripts/load_test.py"], None),
     (["scripts/padding_stats.py"], "scripts/padding_stats.py"),
     (["scripts/profile_ops.py"], None),
+    (["scripts/tagging_cost.py"], None),
 ]
 
 
