@@ -40,6 +40,7 @@ stays stopped: `--resume` only completes its reports.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -121,6 +122,9 @@ class TrainOptions(ModelOptions):
                                       "at epoch ends (0 = at epoch ends only)")
     patience: int = option(0, "stop after this many dev evaluations in a row without a better "
                               "dev F1 (0 = never stop early)")
+    ema_decay: float = option(
+        0.0, "evaluate and keep an exponential moving average of the trained weights, updated "
+             "every step with this decay (e.g. 0.999), instead of the last weights (0 = off)")
 
     def __post_init__(self):
         if self.precision not in ("auto", "float32", "bfloat16"):
@@ -133,6 +137,8 @@ class TrainOptions(ModelOptions):
         for name in ("eval_every_steps", "patience"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name} must be 0 (off) or more, got {getattr(self, name)}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"--ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}")
         for name in (p for p in self.check_precisions.split(",") if p):
             if name not in ("bfloat16", "int8"):
                 raise ValueError(f"--check_precisions: {name!r} is not bfloat16 or int8")
@@ -286,6 +292,66 @@ def _f1(result: dict) -> float:
     return float(result["default"]["micro avg"]["f1"])
 
 
+class WeightAverage:
+    """An exponential moving average of variables (Polyak averaging), to evaluate and keep.
+
+    After each training step `update(step)` sets every average to
+    `d * average + (1 - d) * value`, with `d = min(decay, (1 + step) / (10 +
+    step))`: early on, when the weights move most, the average follows them
+    closely instead of holding on to the pretrained start (the schedule of
+    `tf.train.ExponentialMovingAverage` with `num_updates`). Written here, not
+    taken from Keras's optimizer option, because the run's state must hold
+    the averages under their own names for `--resume`, and evaluation swaps
+    them in and out of the model in place.
+
+    Args:
+        by_name: the variables to average, by checkpoint name.
+        decay: in (0, 1).
+    """
+
+    PREFIX = "weight_average/"
+
+    def __init__(self, by_name: dict[str, tf.Variable], decay: float):
+        self.decay = decay
+        self.names = list(by_name)
+        self.variables = list(by_name.values())
+        self.averages = [tf.Variable(v.read_value(), trainable=False, name=f"average_{i}")
+                         for i, v in enumerate(self.variables)]
+        # One fused pass over all weights per step (the optimizer's update is
+        # compiled the same way, see `Trainer._make_step`).
+        self._update = tf.function(self._update_fn, jit_compile=True,
+                                   input_signature=[tf.TensorSpec([], tf.int64)])
+        self._swap = tf.function(self._swap_fn, input_signature=[])
+
+    def _update_fn(self, step):
+        step = tf.cast(step, tf.float32)
+        d = tf.minimum(tf.constant(self.decay, tf.float32), (1.0 + step) / (10.0 + step))
+        for average, variable in zip(self.averages, self.variables):
+            average.assign(d * average + (1.0 - d) * variable)
+
+    def _swap_fn(self):
+        for average, variable in zip(self.averages, self.variables):
+            value = variable.read_value()
+            variable.assign(average)
+            average.assign(value)
+
+    def update(self, step: int) -> None:
+        """Folds the variables' values after training step `step` (1-based) into the averages."""
+        self._update(tf.constant(step, tf.int64))
+
+    @contextlib.contextmanager
+    def swapped_in(self):
+        """The averages in the variables for the `with` block, the trained values after it."""
+        self._swap()
+        try:
+            yield
+        finally:
+            self._swap()
+
+    def variables_by_name(self) -> dict[str, tf.Variable]:
+        return {self.PREFIX + name: a for name, a in zip(self.names, self.averages)}
+
+
 class Trainer:
     """Builds the model, optimizer and compiled step for a run."""
 
@@ -326,6 +392,7 @@ class Trainer:
         self.learning_rates = [options.learning_rate if id(v) in encoder_ids
                                else options.head_learning_rate for v in self.trained]
         self.optimizer = None
+        self.average: WeightAverage | None = None
 
     def parameter_counts(self) -> dict[str, int]:
         count = lambda vs: int(sum(np.prod(v.shape) for v in vs))
@@ -337,6 +404,18 @@ class Trainer:
             self.optimizer = AdamW(self.trained, self.learning_rates, total_steps, warmup,
                                    weight_decay=self.options.weight_decay)
         self._step = self._make_step()
+        if self.options.ema_decay:
+            if self.strategy.num_replicas_in_sync != 1:
+                raise ValueError("--ema_decay is implemented for one replica; run with "
+                                 "--strategy=default or without --ema_decay")
+            names = {id(v): name for name, v in self.model.variables_by_name().items()}
+            self.average = WeightAverage({names[id(v)]: v for v in self.trained},
+                                         self.options.ema_decay)
+
+    def evaluation_weights(self):
+        """A context in which the model holds the weights to evaluate and save:
+        the average with `--ema_decay`, else the trained ones."""
+        return self.average.swapped_in() if self.average else contextlib.nullcontext()
 
     def _make_step(self):
         model, trained, strategy = self.model, self.trained, self.strategy
@@ -402,12 +481,16 @@ class Trainer:
         feats, labels = self._distribute(batch)
         rows = int((batch.index >= 0).sum())
         seed = tf.constant([self.options.seed, step], tf.int64)
-        return float(self._step(feats, labels, tf.constant(rows), seed))
+        loss = float(self._step(feats, labels, tf.constant(rows), seed))
+        if self.average:
+            self.average.update(step + 1)
+        return loss
 
     # === Training state for --resume ===
 
     def state_variables(self) -> dict[str, tf.Variable]:
-        return dict(self.model.variables_by_name(), **self.optimizer.variables_by_name())
+        return dict(self.model.variables_by_name(), **self.optimizer.variables_by_name(),
+                    **(self.average.variables_by_name() if self.average else {}))
 
 
 def _write_state(folder: Path, trainer: Trainer, state: dict) -> None:
@@ -477,6 +560,13 @@ def train(options: TrainOptions) -> dict[str, Any]:
     # it resumes as it was built.
     saved_names = ({name for name, _ in tf.train.list_variables(str(last / "train.ckpt"))}
                    if options.resume and last.exists() else None)
+    if saved_names is not None:
+        averaged = any(n.startswith(WeightAverage.PREFIX) for n in saved_names)
+        if averaged != bool(options.ema_decay):
+            raise ValueError(
+                f"--resume: the run in {out} was trained "
+                f"{'with' if averaged else 'without'} --ema_decay; resume it "
+                f"{'with --ema_decay' if averaged else 'without --ema_decay (or 0)'}")
     legacy = saved_names is not None and options.case_features and options.freeze and not any(
         name.startswith(("head/word_shape_embeddings", "head/case_embeddings"))
         for name in saved_names)
@@ -553,18 +643,22 @@ def train(options: TrainOptions) -> dict[str, Any]:
     dev_tagger = Tagger(trainer.model, tokenizer, batch_size=options.eval_batch_size)
 
     def evaluate_dev(epoch: int, train_seconds: float) -> tuple[dict, bool]:
-        """Scores dev now; saves the model if it is the best yet; counts patience."""
-        dev_result, _ = evaluate_split(dev_tagger, dev_sents, dev_docs)
-        dev = dev_result["default"]["micro avg"]
+        """Scores dev now; saves the model if it is the best yet; counts patience.
+
+        With `--ema_decay` the model scored and saved holds the weights' average."""
+        with trainer.evaluation_weights():
+            dev_result, _ = evaluate_split(dev_tagger, dev_sents, dev_docs)
+            dev = dev_result["default"]["micro avg"]
+            improved = dev["f1"] > state["best_f1"]
+            if improved:
+                trainer.model.save(out / "model", tokenizer.vocab, meta=card(
+                    dev=dev_result, test=None, best_epoch=epoch,
+                    seconds_per_epoch=[h["seconds"] for h in state["history"]] + [train_seconds]))
         with writer.as_default(step=state["step"]):
             for key in ("precision", "recall", "f1"):
                 tf.summary.scalar(f"dev/{key}", dev[key])
         writer.flush()
-        improved = dev["f1"] > state["best_f1"]
         if improved:
-            trainer.model.save(out / "model", tokenizer.vocab, meta=card(
-                dev=dev_result, test=None, best_epoch=epoch,
-                seconds_per_epoch=[h["seconds"] for h in state["history"]] + [train_seconds]))
             files.write_json_atomically(out / "dev_report.json", dev_result)
             state.update(best_f1=float(dev["f1"]), best_epoch=epoch, best_step=state["step"],
                          evals_since_best=0)

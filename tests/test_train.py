@@ -1,6 +1,7 @@
 """Training runs end to end: smoke, freezing, determinism, resume, distribution."""
 
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -99,10 +100,12 @@ def test_frozen_variables_stay_bit_identical(sample_data, tiny_bert_dir, tmp_pat
     assert "frozen" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
 def test_interrupted_run_resumes_to_the_same_weights(sample_data, tiny_bert_dir, tmp_path,
-                                                     monkeypatch):
+                                                     monkeypatch, ema_decay):
+    options = functools.partial(_options, ema_decay=ema_decay)
     straight = tmp_path / "straight"
-    train.train(_options(sample_data, straight, tiny_bert_dir, epochs=3))
+    train.train(options(sample_data, straight, tiny_bert_dir, epochs=3))
 
     resumed = tmp_path / "resumed"
     real_write = train._write_state
@@ -114,18 +117,19 @@ def test_interrupted_run_resumes_to_the_same_weights(sample_data, tiny_bert_dir,
 
     monkeypatch.setattr(train, "_write_state", write_then_die)
     with pytest.raises(KeyboardInterrupt):
-        train.train(_options(sample_data, resumed, tiny_bert_dir, epochs=3))
+        train.train(options(sample_data, resumed, tiny_bert_dir, epochs=3))
     monkeypatch.setattr(train, "_write_state", real_write)
     assert json.loads((resumed / "checkpoints" / "last" / "state.json").read_text())["epoch"] == 1
 
     with pytest.raises(ValueError, match="differ from the saved run"):
-        train.train(_options(sample_data, resumed, tiny_bert_dir, epochs=3, seed=4, resume=True))
-    train.train(_options(sample_data, resumed, tiny_bert_dir, epochs=3, resume=True))
+        train.train(options(sample_data, resumed, tiny_bert_dir, epochs=3, seed=4, resume=True))
+    train.train(options(sample_data, resumed, tiny_bert_dir, epochs=3, resume=True))
     log = [json.loads(line)["epoch"] for line in (resumed / "train_log.jsonl").read_text().splitlines()]
     assert log == [1, 2, 3]  # epoch 1 was not repeated
     a = checkpoint.read_checkpoint(straight / "checkpoints" / "last" / "train.ckpt")
     b = checkpoint.read_checkpoint(resumed / "checkpoints" / "last" / "train.ckpt")
     assert sorted(a) == sorted(b)
+    assert any(n.startswith("weight_average/") for n in a) == bool(ema_decay)
     for name in a:
         np.testing.assert_allclose(a[name], b[name], rtol=0, atol=1e-6, err_msg=name)
 
@@ -157,6 +161,62 @@ def test_a_frozen_run_saved_before_head_shapes_resumes_without_them(sample_data,
     assert (config["case_features"], config["head_case_size"]) == (False, 0)
     log = [json.loads(line)["epoch"] for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert log == [1, 2]
+
+
+def test_weight_average_follows_its_schedule_and_swaps_back():
+    import tensorflow as tf
+
+    a = tf.Variable([1.0, 2.0])
+    b = tf.Variable([[3.0]])
+    average = train.WeightAverage({"x/a": a, "x/b": b}, decay=0.99)
+    assert sorted(average.variables_by_name()) == ["weight_average/x/a", "weight_average/x/b"]
+    expected_a, expected_b = np.array([1.0, 2.0]), np.array([[3.0]])
+    for step, (va, vb) in enumerate([([5.0, 6.0], [[7.0]]), ([-1.0, 0.0], [[2.0]]),
+                                     ([4.0, 4.0], [[0.5]])], 1):
+        a.assign(va)
+        b.assign(vb)
+        average.update(step)
+        d = min(0.99, (1 + step) / (10 + step))
+        expected_a = d * expected_a + (1 - d) * np.array(va)
+        expected_b = d * expected_b + (1 - d) * np.array(vb)
+    named = average.variables_by_name()
+    np.testing.assert_allclose(named["weight_average/x/a"].numpy(), expected_a, rtol=1e-6)
+    np.testing.assert_allclose(named["weight_average/x/b"].numpy(), expected_b, rtol=1e-6)
+    with average.swapped_in():
+        np.testing.assert_allclose(a.numpy(), expected_a, rtol=1e-6)
+        np.testing.assert_allclose(b.numpy(), expected_b, rtol=1e-6)
+    np.testing.assert_array_equal(a.numpy(), [4.0, 4.0])  # the trained values, exactly
+    np.testing.assert_array_equal(b.numpy(), [[0.5]])
+    np.testing.assert_allclose(named["weight_average/x/a"].numpy(), expected_a, rtol=1e-6)
+
+
+def test_ema_run_saves_the_average_it_scored(sample_data, tiny_bert_dir, tmp_path):
+    out = tmp_path / "ema"
+    summary = train.train(_options(sample_data, out, tiny_bert_dir, epochs=1, ema_decay=0.9))
+    # One epoch: its evaluation is the best, so model/ holds the average of
+    # the last step, and the run's state both the average and the trained weights.
+    saved = _weights(out / "model")
+    state = checkpoint.read_checkpoint(out / "checkpoints" / "last" / "train.ckpt")
+    averaged = [n for n in state if n.startswith("weight_average/")]
+    assert averaged
+    differs = 0
+    for name in averaged:
+        variable = name[len("weight_average/"):]
+        np.testing.assert_array_equal(saved[variable], state[name], err_msg=name)
+        differs += not np.array_equal(saved[variable], state[variable])
+    assert differs > 0  # the average is not the last weights
+    assert f"ema_decay={0.9}" in " ".join((out / "train.flags").read_text().split())
+    assert 0.0 <= summary["dev_f1"] <= 1.0
+
+    with pytest.raises(ValueError, match="with --ema_decay"):
+        train.train(_options(sample_data, out, tiny_bert_dir, epochs=1, resume=True))
+
+
+def test_ema_decay_must_be_below_one():
+    with pytest.raises(ValueError, match="--ema_decay"):
+        train.TrainOptions(ema_decay=1.0)
+    with pytest.raises(ValueError, match="--ema_decay"):
+        train.TrainOptions(ema_decay=-0.1)
 
 
 def test_resume_checks_the_options_that_saved_runs_hold():
