@@ -2,11 +2,12 @@
 
     python scripts/tagging_cost.py runs/default runs/docctx64 --precision=bfloat16
 
-Each document's sentences are joined by newlines into one text, so a model
-trained with `--document_context` reads every sentence inside a window filled
-with its neighbours, as it would in a user's text, and a model without it
-reads the same sentences one window each. All texts go to one
-`Tagger.tag_batch` call. The models are timed in turns (A, B, A, B, ...)
+Each document is one text, its sentences joined by spaces
+(`benchmark_tag.conll_lines`), which the tagger splits into sentences by its
+own rule, as it would a user's text: a model trained with
+`--document_context` then reads each sentence inside a window filled with
+its neighbours, a model without it each sentence in a window of its own. All
+texts go to one `Tagger.tag_batch` call. The models are timed in turns (A, B, A, B, ...)
 after a warm-up call each, so a shared machine's slow moments fall on all of
 them alike; the line printed per model gives every timing and the ratio of
 its best to the first model's best.
@@ -23,22 +24,10 @@ import time
 from pathlib import Path
 
 from _common import default_data
+from benchmark_tag import conll_lines
 
 # `ner` (and TensorFlow with it) is imported after the arguments are read,
 # so that `--help` answers at once, without TensorFlow's start-up logs.
-
-
-def document_texts(path: str | Path) -> tuple[list[str], int]:
-    """(one text per document, its sentences joined by newlines; the number of sentences)."""
-    from ner.data import read_conll
-
-    texts, sentences = [], 0
-    for document in read_conll(path):
-        lines = [" ".join(s.tokens) for s in document.sentences]
-        if lines:
-            texts.append("\n".join(lines))
-            sentences += len(lines)
-    return texts, sentences
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from ner.tagger import Tagger
 
-    texts, sentences = document_texts(args.data)
+    texts = conll_lines(Path(args.data), "document")
+    sentences = len(conll_lines(Path(args.data), "sentence"))
     print(f"{args.data}: {len(texts)} documents, {sentences} sentences", flush=True)
     taggers = [Tagger.load(m, precision=args.precision) for m in args.models]
     for tagger in taggers:

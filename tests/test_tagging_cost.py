@@ -9,7 +9,8 @@ import pytest
 # The script imports its helpers as `_common`, from its own folder (sys.path[0]
 # when it runs as `python scripts/tagging_cost.py`).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from scripts.tagging_cost import document_texts, main  # noqa: E402
+from scripts.benchmark_tag import conll_lines  # noqa: E402
+from scripts.tagging_cost import main  # noqa: E402
 from tests.tiny_model import write_model_folder  # noqa: E402
 
 CONLL = """-DOCSTART- -X- -X- O
@@ -26,12 +27,11 @@ Paris NNP B-NP B-LOC
 """
 
 
-def test_document_texts_joins_sentences_by_newline(tmp_path):
+def test_documents_are_the_texts_tagged(tmp_path):
     path = tmp_path / "test.txt"
     path.write_text(CONLL, encoding="utf-8")
-    texts, sentences = document_texts(path)
-    assert texts == ["Ada lives\nin London", "Paris"]
-    assert sentences == 3
+    assert conll_lines(path, "document") == ["Ada lives in London", "Paris"]
+    assert len(conll_lines(path, "sentence")) == 3
 
 
 def test_times_every_model_and_writes_ratios(tmp_path, capsys):
