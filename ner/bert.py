@@ -32,6 +32,8 @@ from typing import Any, Mapping
 
 import tensorflow as tf
 
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
 from ner import checkpoint
 
 # Activations by the name a config gives them. "gelu" is the exact erf form as
@@ -357,6 +359,16 @@ class _Layer(tf.Module):
         return self.output_norm(out + x)
 
 
+class _Frozen:
+    """Holds the frozen layers' function out of `tf.Module`'s tracking.
+
+    A function with constants, not variables: it must not become part of
+    the encoder's checkpoint or variable lists.
+    """
+
+    layers = None
+
+
 class BertEncoder(checkpoint.NamedModule):
     """The BERT encoder (embeddings and transformer layers; no pooler).
 
@@ -395,6 +407,7 @@ class BertEncoder(checkpoint.NamedModule):
         self.layers = [
             _Layer(f"bert/encoder/layer_{i}", config, i) for i in range(config.num_hidden_layers)
         ]
+        self._frozen = _Frozen()  # the layers with constant weights (`set_precision`)
 
     @classmethod
     def from_pretrained(
@@ -437,10 +450,22 @@ class BertEncoder(checkpoint.NamedModule):
         int8 (dynamic quantization, `_Dense._int8`), for inference only;
         embeddings, LayerNorm, attention scores and softmax stay float32.
         Functions traced before the change keep the old precision.
+
+        bfloat16 also freezes the transformer layers for inference
+        (`training=False`): they then run as one function whose weights are
+        graph constants, taken now, and the bfloat16 copies are dropped.
+        TensorFlow's oneDNN matmuls run 2.3x faster on the Xeon AMX machine
+        with constant weights (the layers 1.5-1.8x, the same results;
+        BENCHMARKS.md, issue 16), at a fixed cost of about 330 MB of memory:
+        TensorFlow keeps several copies of a function's constants. float32
+        gained nothing there and int8 4%, so they stay on the variables.
+        Later changes to the variables do not reach a frozen encoder until
+        `set_precision` is called again.
         """
         if precision not in ("float32", "bfloat16", "int8"):
             raise ValueError(f"precision must be float32, bfloat16 or int8, got {precision!r}")
         self.compute_dtype = tf.bfloat16 if precision == "bfloat16" else tf.float32
+        self._frozen.layers = None
         for layer in self.layers:
             for dense in (layer.query, layer.key, layer.value, layer.attention_output,
                           layer.intermediate, layer.output):
@@ -449,6 +474,33 @@ class BertEncoder(checkpoint.NamedModule):
                 else:
                     dense.use_int8 = False
                 dense.keep_copy(self.compute_dtype)
+        if precision == "bfloat16" and self.layers:
+            self._frozen.layers = self._freeze_layers()
+            for layer in self.layers:
+                for dense in (layer.query, layer.key, layer.value, layer.attention_output,
+                              layer.intermediate, layer.output):
+                    dense.keep_copy(None)  # the frozen function holds the copy now
+
+    @property
+    def frozen(self) -> bool:
+        """Whether inference runs the layers with constant weights (`set_precision`)."""
+        return self._frozen.layers is not None
+
+    def _freeze_layers(self):
+        """The layers at inference as a function of (x, bias) with constant weights."""
+        h = self.config.hidden_size
+
+        @tf.function(input_signature=[
+            tf.TensorSpec([None, None, h], self.compute_dtype),  # x [B, S, H]
+            tf.TensorSpec([None, 1, 1, None], tf.float32)])  # bias [B, 1, 1, S]
+        def layers(x, bias):
+            states = []
+            for layer in self.layers:
+                x = layer(x, bias, training=False)
+                states.append(x)
+            return states  # each layer's output, [B, S, H]
+
+        return convert_variables_to_constants_v2(layers.get_concrete_function())
 
     def __call__(
         self,
@@ -501,7 +553,10 @@ class BertEncoder(checkpoint.NamedModule):
         bias = (1.0 - tf.cast(attention_mask, tf.float32)) * _ATTENTION_MASK_VALUE
         bias = bias[:, tf.newaxis, tf.newaxis, :]
         hidden_states = [x]
-        for layer in self.layers:
-            x = layer(x, bias, training, dropout_seed)
-            hidden_states.append(x)
-        return EncoderOutput(sequence_output=x, hidden_states=tuple(hidden_states))
+        if self._frozen.layers is not None and not training:
+            hidden_states += self._frozen.layers(x, bias)
+        else:
+            for layer in self.layers:
+                x = layer(x, bias, training, dropout_seed)
+                hidden_states.append(x)
+        return EncoderOutput(sequence_output=hidden_states[-1], hidden_states=tuple(hidden_states))

@@ -365,3 +365,21 @@ def test_cli_reports_a_missing_model_folder(tmp_path):
     assert run.returncode == 2
     assert "export: error:" in run.stderr and str(tmp_path / "nope") in run.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_bfloat16_export_carries_the_frozen_layers(context_model, parity_texts, tmp_path):
+    """precision=bfloat16 exports the frozen layers (weights as graph constants); the
+    SavedModel, loaded without `ner`'s Python objects, tags as the bf16 Tagger does."""
+    tagger = Tagger.load(context_model, precision="bfloat16")
+    assert tagger.model.encoder.frozen
+    path = export(context_model, tmp_path / "ner", precision="bfloat16")
+    loaded = tf.saved_model.load(str(path))
+    texts = parity_texts[:40]
+    out = loaded.signatures["serving_default"](texts=tf.constant(texts))
+    want = tagger.tag_batch(texts)
+    assert sum(map(len, want)) > 20
+    for b, expected in enumerate(want):
+        n = int(out["num_entities"][b])
+        got = [(out["labels"][b, i].numpy().decode(), int(out["char_starts"][b, i]),
+                int(out["char_ends"][b, i])) for i in range(n)]
+        assert got == [(e.label, e.start, e.end) for e in expected]

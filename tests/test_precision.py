@@ -99,7 +99,10 @@ def test_derived_copies_are_never_saved_in_a_model_folder(random_folder, name):
     names = set(model.variables_by_name())
     model.encoder.set_precision(name)
     assert set(model.variables_by_name()) == names
-    assert any(f"_{name}" in v.name for v in model.variables)
+    # int8 keeps its quantized kernels as variables; the bfloat16 copies
+    # live only as the frozen layers' constants (no second copy in memory).
+    assert model.encoder.frozen == (name == "bfloat16")
+    assert any(f"_{name}" in v.name for v in model.variables) == (name == "int8")
     saved = checkpoint.read_checkpoint(random_folder / "model.ckpt")
     assert not any(f"_{name}" in saved_name for saved_name in saved)
 
@@ -200,3 +203,65 @@ def test_export_fixes_the_precision_in_the_graph(random_folder, tmp_path):
     want = ner.Tagger.load(random_folder, precision="int8").tag_batch(texts)
     assert [[(e.label, e.start, e.end) for e in t] for t in tagger.tag_batch(texts)] == \
         [[(e.label, e.start, e.end) for e in t] for t in want]
+
+
+def _tiny_encoder(seed: int = 0) -> bert.BertEncoder:
+    tf.random.set_seed(seed)
+    return bert.BertEncoder(bert.BertConfig(
+        vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=37, max_position_embeddings=64))
+
+
+def test_frozen_layers_compute_what_the_variables_do():
+    """set_precision("bfloat16") freezes the layers: same outputs as the variable path, in
+    and out of tf.function, with every hidden state (the layer mix reads them)."""
+    name = "bfloat16"
+    ids = tf.constant(np.random.default_rng(5).integers(1, 99, size=(3, 9)), tf.int32)
+    mask = tf.constant(np.arange(9)[None, :] < np.array([[9], [4], [1]]), tf.int32)
+    plain = _tiny_encoder()
+    plain.set_precision(name)
+    plain._frozen.layers = None  # the variable path at the same precision
+    want = plain(ids, attention_mask=mask)
+    frozen = _tiny_encoder()
+    frozen.set_precision(name)
+    assert frozen.frozen and not plain.frozen
+    got = frozen(ids, attention_mask=mask)
+    traced = tf.function(lambda i, m: frozen(i, attention_mask=m).hidden_states, input_signature=[
+        tf.TensorSpec([None, None], tf.int32)] * 2)(ids, mask)
+    assert len(got.hidden_states) == len(traced) == 3
+    for a, b, c in zip(want.hidden_states, got.hidden_states, traced):
+        assert a.dtype == b.dtype == c.dtype
+        np.testing.assert_allclose(tf.cast(b, tf.float32), tf.cast(a, tf.float32), atol=1e-2)
+        np.testing.assert_allclose(tf.cast(c, tf.float32), tf.cast(b, tf.float32), atol=1e-2)
+    np.testing.assert_array_equal(got.sequence_output, got.hidden_states[-1])
+
+
+def test_frozen_layers_hold_the_weights_of_set_precision_until_called_again():
+    encoder = _tiny_encoder()
+    ids = tf.constant([[5, 6, 7, 8]])
+    encoder.set_precision("bfloat16")
+    before = encoder(ids).sequence_output
+    kernel = encoder.layers[0].intermediate.kernel
+    kernel.assign(kernel * 3.0)
+    np.testing.assert_array_equal(encoder(ids).sequence_output, before)  # constants taken
+    changed = encoder(ids, training=True).sequence_output  # training: the variables
+    encoder.set_precision("bfloat16")  # a new freeze sees the change
+    after = encoder(ids).sequence_output
+    assert np.abs(tf.cast(after - before, tf.float32)).max() > 1e-2
+    encoder.set_precision("float32")
+    assert not encoder.frozen
+    assert encoder(ids).sequence_output.dtype == tf.float32
+    assert changed.dtype == tf.bfloat16
+
+
+def test_training_never_runs_the_frozen_layers():
+    encoder = _tiny_encoder()
+    encoder.set_precision("bfloat16")
+    ids = tf.constant([[5, 6, 7, 8]])
+    kernel = encoder.layers[1].output.kernel
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(tf.cast(encoder(ids, training=True).sequence_output, tf.float32))
+    assert tape.gradient(loss, kernel) is not None
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(tf.cast(encoder(ids).sequence_output, tf.float32))
+    assert tape.gradient(loss, kernel) is None  # inference: constants, no path to the kernel
