@@ -456,8 +456,9 @@ class BertEncoder(checkpoint.NamedModule):
         graph constants, taken now, and the bfloat16 copies are dropped.
         TensorFlow's oneDNN matmuls run 2.3x faster on the Xeon AMX machine
         with constant weights (the layers 1.5-1.8x, the same results;
-        BENCHMARKS.md, issue 16), at a fixed cost of about 330 MB of memory:
-        TensorFlow keeps several copies of a function's constants. float32
+        BENCHMARKS.md, issue 16), at a fixed cost of 330-390 MB of peak
+        memory: TensorFlow keeps several copies of a function's constants
+        (its graph, its library entries, the kernels' tensors). float32
         gained nothing there and int8 4%, so they stay on the variables.
         Later changes to the variables do not reach a frozen encoder until
         `set_precision` is called again.
