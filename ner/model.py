@@ -585,6 +585,15 @@ def render_card(meta: dict[str, Any]) -> str:
                          f"{_percent(row['recall'])} | {_percent(row['f1'])} | {row['support']} | "
                          f"{_percent(strict_row['f1']) if strict_row else '-'} |")
         lines.append("")
+    sources = meta.get("averaged_from") or []
+    if sources:
+        lines += ["## Averaged", "",
+                  f"The mean of the weights of {len(sources)} models (`python -m ner.average`); "
+                  "Training and Data below describe the first. Not scored here: run "
+                  "`python -m evaluation.report` on it.", ""]
+        lines += [f"* `{_md(str(source.get('path')))}`, version `{source.get('version')}`"
+                  for source in sources]
+        lines.append("")
     lines += ["## Encoder", "",
               f"{_md(encoder['name'])} ({_md(encoder['source'])}): {encoder['layers']} layers, "
               f"hidden size {encoder['hidden_size']}, {encoder['attention_heads']} attention "

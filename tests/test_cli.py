@@ -14,6 +14,7 @@ COMMANDS = [
     (["-m", "ner.serve"], "ner/serve.py"),
     (["-m", "evaluation.report"], "evaluation/report.py"),
     (["-m", "ner.precision"], None),
+    (["-m", "ner.average"], None),
     (["scripts/benchmark.py"], None),
     (["scripts/benchmark_training.py"], "scripts/benchmark_training.py"),
     (["scripts/fuzz_api.py"], None),
