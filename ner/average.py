@@ -5,7 +5,7 @@
 Runs of one recipe fine-tuned from the same pretrained encoder (different
 seeds, say) end near each other, and the mean of their weights tags better
 than a typical member at the cost of one model: on CoNLL-2003 the mean of
-three ten-epoch seeds scored 94.39 dev F1 against 94.00-94.30 for the seeds
+three ten-epoch seeds scored 94.38 dev F1 against 94.00-94.30 for the seeds
 themselves (BENCHMARKS.md, issue 14). Unlike an ensemble it tags at the
 speed of one model. Averaging models that did not start from the same
 encoder weights gives nonsense; this cannot be checked from the folders, so
