@@ -25,14 +25,14 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
 from typing import Any, Mapping
 
 import tensorflow as tf
-
-from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+from tensorflow.core.framework import attr_value_pb2
 
 from ner import checkpoint
 
@@ -48,6 +48,11 @@ _ACTIVATIONS = {
     "silu": tf.nn.silu,
     "swish": tf.nn.silu,
 }
+
+# The activations oneDNN's fused matmul applies itself (`_cached_matmul`), by
+# the functions above; others run after it.
+_ONEDNN_FUSED = {"gelu": b"GeluExact", "gelu_new": b"GeluApproximate",
+                 "gelu_pytorch_tanh": b"GeluApproximate", "relu": b"Relu"}
 
 # Added to attention scores at padding positions. Large enough that softmax
 # gives exactly zero weight in float32 and bfloat16, small enough not to
@@ -172,21 +177,84 @@ class EncoderOutput:
         return ("sequence_output", "hidden_states")
 
 
+def _cached_matmul(x: tf.Tensor, kernel: tf.Variable, bias: tf.Variable,
+                   activation: bytes | None) -> tf.Tensor:
+    """`activation(x @ kernel + bias)` by oneDNN, told that `kernel` never changes.
+
+    TensorFlow rewrites every float matmul on x86 CPUs to oneDNN's fused
+    matmul op, whose `is_filter_const` attribute lets a kernel keep the
+    weight in the layout its instructions want (for bfloat16 on AMX, packed
+    for the tile instructions) instead of re-packing it at every call. The
+    rewrite sets it only for a weight that is a graph constant; a variable's
+    is re-packed, which made the encoder's bfloat16 matmuls 2.3x slower on the
+    Xeon AMX machine (BENCHMARKS.md, issue 16). So this builds the op itself,
+    with the attribute set: the weight is read from the variable at a
+    kernel's first call and kept, so the variable must not change afterwards
+    (inference copies only, `_Dense.keep_copy`). Graph mode only; check
+    `weight_cache_available()` first.
+
+    Args:
+        x: [M, in] in the kernel's dtype.
+        kernel: [in, out]; bias: [out].
+        activation: a value of `_ONEDNN_FUSED`, or None.
+
+    Returns:
+        [M, out].
+    """
+    a = attr_value_pb2.AttrValue
+    fused = [b"BiasAdd"] + ([activation] if activation else [])
+    attrs = {"T": a(type=x.dtype.as_datatype_enum), "transpose_a": a(b=False),
+             "transpose_b": a(b=False), "is_filter_const": a(b=True), "num_args": a(i=1),
+             "fused_ops": a(list=a.ListValue(s=fused)), "epsilon": a(f=1e-4),
+             "leakyrelu_alpha": a(f=0.2),
+             # The label TensorFlow's own rewrite gives the oneDNN kernels.
+             "_kernel": a(s=b"MklNameChangeOp")}
+    op = tf.compat.v1.get_default_graph()._create_op_internal(  # noqa: SLF001 - see above
+        "_MklNativeFusedMatMul", [x, tf.convert_to_tensor(kernel), tf.convert_to_tensor(bias)],
+        dtypes=[x.dtype], attrs=attrs, name="CachedFusedMatMul")
+    return op.outputs[0]
+
+
+@functools.lru_cache(maxsize=None)
+def weight_cache_available() -> bool:
+    """Whether `_cached_matmul` runs here: oneDNN's CPU kernels, and no GPU to place ops on.
+
+    Probed once by running it on a tiny bfloat16 product and comparing with
+    `tf.matmul`; any error (a build without oneDNN, `TF_ENABLE_ONEDNN_OPTS=0`,
+    a TensorFlow whose op lacks the attribute) means no.
+    """
+    if tf.config.list_logical_devices("GPU"):
+        return False
+    x = tf.reshape(tf.range(12, dtype=tf.float32) / 12.0, [3, 4])
+    w = tf.Variable(tf.cast(tf.reshape(tf.range(8, dtype=tf.float32) / 8.0, [4, 2]),
+                            tf.bfloat16), trainable=False)
+    b = tf.Variable(tf.constant([0.5, -0.5], tf.bfloat16), trainable=False)
+    try:
+        got = tf.function(lambda x: _cached_matmul(x, w, b, None))(tf.cast(x, tf.bfloat16))
+        want = tf.matmul(x, tf.cast(w, tf.float32)) + tf.cast(b, tf.float32)
+        return bool(tf.reduce_all(tf.abs(tf.cast(got, tf.float32) - want) < 0.05))
+    except (tf.errors.OpError, ValueError, TypeError, KeyError):
+        return False
+
+
 class _Dense(tf.Module):
     """`x @ kernel + bias` with Google's `[in, out]` kernel layout.
 
     After `quantize()` it multiplies in int8 (inference only): see `_int8`.
     """
 
-    def __init__(self, scope: str, n_in: int, n_out: int, init_range: float, activation=None):
+    def __init__(self, scope: str, n_in: int, n_out: int, init_range: float, activation=None,
+                 activation_name: str | None = None):
         super().__init__(name=None)
         self.activation = activation
+        self.activation_name = activation_name  # its key in `_ACTIVATIONS`
         init = tf.random.truncated_normal([n_in, n_out], stddev=init_range, seed=None)
         self.kernel = tf.Variable(init, name=f"{scope}/kernel")
         self.bias = tf.Variable(tf.zeros([n_out]), name=f"{scope}/bias")
         self.int8 = None  # the int8 kernel, once `quantize` made it
         self.use_int8 = False
         self.low = None  # kernel and bias in a lower compute dtype, once `keep_copy` made them
+        self.cache_weights = False  # multiply `low` through `_cached_matmul` (`keep_copy`)
 
     def quantize(self) -> None:
         """Multiplies in int8 from now on (`_int8`), with an int8 copy of the kernel.
@@ -212,22 +280,26 @@ class _Dense(tf.Module):
             "bias": tf.Variable(self.bias / scale, trainable=False, name=f"{name}_int8_bias"),
         }
 
-    def keep_copy(self, dtype: tf.DType | None) -> None:
+    def keep_copy(self, dtype: tf.DType | None, cache_weights: bool = False) -> None:
         """Multiplies `dtype` inputs with a copy of the weights in `dtype` (inference only).
 
         Without it the float32 weights are cast at every call, for every
         batch: for bfloat16, 8 ms of a 30 ms call tagging one sentence. The
         copy is taken now (later changes to `kernel` do not reach it, and
-        training never makes one); None drops it.
+        training never makes one); None drops it. Each call makes new
+        variables, so functions traced before keep theirs.
+
+        Args:
+            dtype: the compute dtype of the copy.
+            cache_weights: multiply through `_cached_matmul` inside functions
+                (the caller checked `weight_cache_available()`).
         """
+        self.cache_weights = False
         if dtype is None or dtype == tf.float32:
             self.low = None
             return
         kernel, bias = tf.cast(self.kernel, dtype), tf.cast(self.bias, dtype)
-        if self.low is not None and self.low["kernel"].dtype == dtype:
-            self.low["kernel"].assign(kernel)
-            self.low["bias"].assign(bias)
-            return
+        self.cache_weights = cache_weights
         names = (v.name.rsplit(":", 1)[0] for v in (self.kernel, self.bias))
         self.low = {key: tf.Variable(value, trainable=False, name=f"{name}_{dtype.name}")
                     for key, value, name in zip(("kernel", "bias"), (kernel, bias), names)}
@@ -243,6 +315,13 @@ class _Dense(tf.Module):
         flat = tf.reshape(x, [-1, shape[-1]])  # [B*S, in]
         if self.use_int8:
             y = tf.cast(self._int8(tf.cast(flat, tf.float32)), dtype)
+        elif (self.cache_weights and self.low["kernel"].dtype == dtype
+              and tf.inside_function()):
+            fused = _ONEDNN_FUSED.get(self.activation_name)
+            y = _cached_matmul(flat, self.low["kernel"], self.low["bias"], fused)
+            if self.activation is not None and fused is None:
+                y = self.activation(y)
+            return self._unflatten(y, x, shape)
         elif self.low is not None and self.low["kernel"].dtype == dtype:
             y = tf.nn.bias_add(tf.matmul(flat, self.low["kernel"]), self.low["bias"])
         else:
@@ -252,6 +331,10 @@ class _Dense(tf.Module):
             # On the 2-D product, so oneDNN fuses it with the matmul and bias
             # (an unfused GELU cost as much as the matmul in bf16).
             y = self.activation(y)
+        return self._unflatten(y, x, shape)
+
+    def _unflatten(self, y: tf.Tensor, x: tf.Tensor, shape: tf.Tensor) -> tf.Tensor:
+        """[M, out] back to x's leading shape."""
         # The output size is spelled out: -1 cannot be inferred for an empty
         # batch (a replica of a mirrored step can get zero rows).
         y = tf.reshape(y, tf.concat([shape[:-1], [self.kernel.shape[-1]]], axis=0))
@@ -321,7 +404,8 @@ class _Layer(tf.Module):
         self.attention_norm = _LayerNorm(
             f"{scope}/attention/output/LayerNorm", h, config.layer_norm_eps)
         self.intermediate = _Dense(f"{scope}/intermediate/dense", h, f, r,
-                                   activation=_ACTIVATIONS[config.hidden_act])
+                                   activation=_ACTIVATIONS[config.hidden_act],
+                                   activation_name=config.hidden_act)
         self.output = _Dense(f"{scope}/output/dense", f, h, r)
         self.output_norm = _LayerNorm(f"{scope}/output/LayerNorm", h, config.layer_norm_eps)
         self.hidden_dropout = config.hidden_dropout_prob
@@ -357,16 +441,6 @@ class _Layer(tf.Module):
         if training and self.hidden_dropout > 0:
             out = dropout(out, self.hidden_dropout, seed, self.salt + 2)
         return self.output_norm(out + x)
-
-
-class _Frozen:
-    """Holds the frozen layers' function out of `tf.Module`'s tracking.
-
-    A function with constants, not variables: it must not become part of
-    the encoder's checkpoint or variable lists.
-    """
-
-    layers = None
 
 
 class BertEncoder(checkpoint.NamedModule):
@@ -407,7 +481,6 @@ class BertEncoder(checkpoint.NamedModule):
         self.layers = [
             _Layer(f"bert/encoder/layer_{i}", config, i) for i in range(config.num_hidden_layers)
         ]
-        self._frozen = _Frozen()  # the layers with constant weights (`set_precision`)
 
     @classmethod
     def from_pretrained(
@@ -441,7 +514,7 @@ class BertEncoder(checkpoint.NamedModule):
             return "int8"
         return self.compute_dtype.name
 
-    def set_precision(self, precision: str) -> None:
+    def set_precision(self, precision: str, weight_cache: bool = True) -> None:
         """Sets how the encoder computes: "float32", "bfloat16" or "int8".
 
         float32 and bfloat16 set the compute dtype (variables stay float32;
@@ -451,22 +524,16 @@ class BertEncoder(checkpoint.NamedModule):
         embeddings, LayerNorm, attention scores and softmax stay float32.
         Functions traced before the change keep the old precision.
 
-        bfloat16 also freezes the transformer layers for inference
-        (`training=False`): they then run as one function whose weights are
-        graph constants, taken now, and the bfloat16 copies are dropped.
-        TensorFlow's oneDNN matmuls run 2.3x faster on the Xeon AMX machine
-        with constant weights (the layers 1.5-1.8x, the same results;
-        BENCHMARKS.md, issue 16), at a fixed cost of 330-390 MB of peak
-        memory: TensorFlow keeps several copies of a function's constants
-        (its graph, its library entries, the kernels' tensors). float32
-        gained nothing there and int8 4%, so they stay on the variables.
-        Later changes to the variables do not reach a frozen encoder until
-        `set_precision` is called again.
+        In bfloat16 on a CPU with TensorFlow's oneDNN kernels, the dense
+        layers' copies are multiplied by `_cached_matmul`, which keeps them
+        packed between calls (`weight_cache_available`); `weight_cache=False`
+        keeps to standard ops (`ner.export` does, so a SavedModel runs
+        anywhere).
         """
         if precision not in ("float32", "bfloat16", "int8"):
             raise ValueError(f"precision must be float32, bfloat16 or int8, got {precision!r}")
         self.compute_dtype = tf.bfloat16 if precision == "bfloat16" else tf.float32
-        self._frozen.layers = None
+        cache = weight_cache and precision == "bfloat16" and weight_cache_available()
         for layer in self.layers:
             for dense in (layer.query, layer.key, layer.value, layer.attention_output,
                           layer.intermediate, layer.output):
@@ -474,34 +541,12 @@ class BertEncoder(checkpoint.NamedModule):
                     dense.quantize()
                 else:
                     dense.use_int8 = False
-                dense.keep_copy(self.compute_dtype)
-        if precision == "bfloat16" and self.layers:
-            self._frozen.layers = self._freeze_layers()
-            for layer in self.layers:
-                for dense in (layer.query, layer.key, layer.value, layer.attention_output,
-                              layer.intermediate, layer.output):
-                    dense.keep_copy(None)  # the frozen function holds the copy now
+                dense.keep_copy(self.compute_dtype, cache_weights=cache)
 
     @property
-    def frozen(self) -> bool:
-        """Whether inference runs the layers with constant weights (`set_precision`)."""
-        return self._frozen.layers is not None
-
-    def _freeze_layers(self):
-        """The layers at inference as a function of (x, bias) with constant weights."""
-        h = self.config.hidden_size
-
-        @tf.function(input_signature=[
-            tf.TensorSpec([None, None, h], self.compute_dtype),  # x [B, S, H]
-            tf.TensorSpec([None, 1, 1, None], tf.float32)])  # bias [B, 1, 1, S]
-        def layers(x, bias):
-            states = []
-            for layer in self.layers:
-                x = layer(x, bias, training=False)
-                states.append(x)
-            return states  # each layer's output, [B, S, H]
-
-        return convert_variables_to_constants_v2(layers.get_concrete_function())
+    def weight_cache(self) -> bool:
+        """Whether the dense layers multiply through `_cached_matmul` (`set_precision`)."""
+        return bool(self.layers) and self.layers[0].query.cache_weights
 
     def __call__(
         self,
@@ -554,10 +599,7 @@ class BertEncoder(checkpoint.NamedModule):
         bias = (1.0 - tf.cast(attention_mask, tf.float32)) * _ATTENTION_MASK_VALUE
         bias = bias[:, tf.newaxis, tf.newaxis, :]
         hidden_states = [x]
-        if self._frozen.layers is not None and not training:
-            hidden_states += self._frozen.layers(x, bias)
-        else:
-            for layer in self.layers:
-                x = layer(x, bias, training, dropout_seed)
-                hidden_states.append(x)
-        return EncoderOutput(sequence_output=hidden_states[-1], hidden_states=tuple(hidden_states))
+        for layer in self.layers:
+            x = layer(x, bias, training, dropout_seed)
+            hidden_states.append(x)
+        return EncoderOutput(sequence_output=x, hidden_states=tuple(hidden_states))

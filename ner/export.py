@@ -142,6 +142,9 @@ def export(model_dir: str | os.PathLike, export_dir: str | os.PathLike, version:
     """
     target = _version_dir(export_dir, version)  # fails before the slow part
     tagger = Tagger.load(model_dir, precision=precision)
+    # Standard ops only: the weight-cached matmul is a oneDNN CPU kernel, which
+    # a SavedModel served elsewhere (a GPU, a build without oneDNN) lacks.
+    tagger.model.encoder.set_precision(tagger.precision, weight_cache=False)
     module = ExportModule(tagger.model, tagger.tokenizer, window_batch_size=window_batch_size)
     return save(module, export_dir, version=int(target.name), meta=tagger.meta,
                 settings={"precision": tagger.precision, "window_batch_size": window_batch_size})

@@ -99,10 +99,7 @@ def test_derived_copies_are_never_saved_in_a_model_folder(random_folder, name):
     names = set(model.variables_by_name())
     model.encoder.set_precision(name)
     assert set(model.variables_by_name()) == names
-    # int8 keeps its quantized kernels as variables; the bfloat16 copies
-    # live only as the frozen layers' constants (no second copy in memory).
-    assert model.encoder.frozen == (name == "bfloat16")
-    assert any(f"_{name}" in v.name for v in model.variables) == (name == "int8")
+    assert any(f"_{name}" in v.name for v in model.variables)
     saved = checkpoint.read_checkpoint(random_folder / "model.ckpt")
     assert not any(f"_{name}" in saved_name for saved_name in saved)
 
@@ -205,63 +202,94 @@ def test_export_fixes_the_precision_in_the_graph(random_folder, tmp_path):
         [[(e.label, e.start, e.end) for e in t] for t in want]
 
 
-def _tiny_encoder(seed: int = 0) -> bert.BertEncoder:
-    tf.random.set_seed(seed)
+def _tiny_encoder(hidden_act: str = "gelu") -> bert.BertEncoder:
+    tf.random.set_seed(0)
     return bert.BertEncoder(bert.BertConfig(
         vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=37, max_position_embeddings=64))
+        intermediate_size=37, max_position_embeddings=64, hidden_act=hidden_act))
 
 
-def test_frozen_layers_compute_what_the_variables_do():
-    """set_precision("bfloat16") freezes the layers: same outputs as the variable path, in
-    and out of tf.function, with every hidden state (the layer mix reads them)."""
-    name = "bfloat16"
+def _cached_matmuls(fn, *args) -> list:
+    graph = fn.get_concrete_function(*args).graph
+    ops = [op for op in graph.get_operations() if op.type == "_MklNativeFusedMatMul"]
+    return [op for op in ops if op.get_attr("is_filter_const")]
+
+
+needs_weight_cache = pytest.mark.skipif(not bert.weight_cache_available(),
+                                        reason="no oneDNN CPU kernels here")
+
+
+@needs_weight_cache
+@pytest.mark.parametrize("hidden_act", ["gelu", "gelu_new", "silu"])
+def test_bfloat16_weight_cache_computes_what_the_plain_ops_do(hidden_act):
+    """Every dense layer runs the cached matmul (activation fused where oneDNN has it,
+    after it where not) and gives the standard ops' outputs, hidden states included."""
     ids = tf.constant(np.random.default_rng(5).integers(1, 99, size=(3, 9)), tf.int32)
     mask = tf.constant(np.arange(9)[None, :] < np.array([[9], [4], [1]]), tf.int32)
-    plain = _tiny_encoder()
-    plain.set_precision(name)
-    plain._frozen.layers = None  # the variable path at the same precision
-    want = plain(ids, attention_mask=mask)
-    frozen = _tiny_encoder()
-    frozen.set_precision(name)
-    assert frozen.frozen and not plain.frozen
-    got = frozen(ids, attention_mask=mask)
-    traced = tf.function(lambda i, m: frozen(i, attention_mask=m).hidden_states, input_signature=[
-        tf.TensorSpec([None, None], tf.int32)] * 2)(ids, mask)
-    assert len(got.hidden_states) == len(traced) == 3
-    for a, b, c in zip(want.hidden_states, got.hidden_states, traced):
-        assert a.dtype == b.dtype == c.dtype
-        np.testing.assert_allclose(tf.cast(b, tf.float32), tf.cast(a, tf.float32), atol=1e-2)
-        np.testing.assert_allclose(tf.cast(c, tf.float32), tf.cast(b, tf.float32), atol=1e-2)
-    np.testing.assert_array_equal(got.sequence_output, got.hidden_states[-1])
+    spec = [tf.TensorSpec([None, None], tf.int32)] * 2
+    outputs = {}
+    for cache in (False, True):
+        encoder = _tiny_encoder(hidden_act)
+        encoder.set_precision("bfloat16", weight_cache=cache)
+        assert encoder.weight_cache == cache
+        fn = tf.function(lambda i, m: encoder(i, attention_mask=m).hidden_states,
+                         input_signature=spec)
+        assert len(_cached_matmuls(fn, *spec)) == (12 if cache else 0)  # 6 per layer
+        outputs[cache] = fn(ids, mask)
+        eager = encoder(ids, attention_mask=mask).hidden_states  # eager: standard ops
+        np.testing.assert_allclose(tf.cast(eager[-1], tf.float32),
+                                   tf.cast(outputs[cache][-1], tf.float32), atol=2e-2)
+    assert len(outputs[True]) == 3
+    for a, b in zip(outputs[False], outputs[True]):
+        assert a.dtype == b.dtype == tf.bfloat16
+        np.testing.assert_allclose(tf.cast(b, tf.float32), tf.cast(a, tf.float32), atol=2e-2)
 
 
-def test_frozen_layers_hold_the_weights_of_set_precision_until_called_again():
+@needs_weight_cache
+def test_weight_cache_only_in_bfloat16_and_a_new_copy_for_new_functions():
     encoder = _tiny_encoder()
+    spec = tf.TensorSpec([None, None], tf.int32)
     ids = tf.constant([[5, 6, 7, 8]])
+    for precision in ("float32", "int8") if precision_module_int8() else ("float32",):
+        encoder.set_precision(precision)
+        assert not encoder.weight_cache
     encoder.set_precision("bfloat16")
-    before = encoder(ids).sequence_output
+    before = tf.function(lambda i: encoder(i).sequence_output, input_signature=[spec])
+    first = before(ids)
     kernel = encoder.layers[0].intermediate.kernel
     kernel.assign(kernel * 3.0)
-    np.testing.assert_array_equal(encoder(ids).sequence_output, before)  # constants taken
-    changed = encoder(ids, training=True).sequence_output  # training: the variables
-    encoder.set_precision("bfloat16")  # a new freeze sees the change
-    after = encoder(ids).sequence_output
-    assert np.abs(tf.cast(after - before, tf.float32)).max() > 1e-2
-    encoder.set_precision("float32")
-    assert not encoder.frozen
-    assert encoder(ids).sequence_output.dtype == tf.float32
-    assert changed.dtype == tf.bfloat16
+    np.testing.assert_array_equal(before(ids), first)  # the copy, cached
+    encoder.set_precision("bfloat16")  # a new copy for functions traced from now on
+    after = tf.function(lambda i: encoder(i).sequence_output, input_signature=[spec])
+    assert np.abs(tf.cast(after(ids) - first, tf.float32)).max() > 1e-2
+    np.testing.assert_array_equal(before(ids), first)  # the old function keeps its copy
 
 
-def test_training_never_runs_the_frozen_layers():
+def precision_module_int8() -> bool:
+    return precision.int8_available()
+
+
+def test_weight_cache_is_off_where_unavailable(monkeypatch):
+    monkeypatch.setattr(bert, "weight_cache_available", lambda: False)
     encoder = _tiny_encoder()
     encoder.set_precision("bfloat16")
-    ids = tf.constant([[5, 6, 7, 8]])
+    assert not encoder.weight_cache
+    spec = tf.TensorSpec([None, None], tf.int32)
+    fn = tf.function(lambda i: encoder(i).sequence_output, input_signature=[spec])
+    assert _cached_matmuls(fn, spec) == []
+
+
+def test_training_never_runs_the_cached_matmul():
+    """Training builds the encoder in its compute dtype and never calls set_precision:
+    no copies, no cached matmul, gradients reach the float32 kernels."""
+    tf.random.set_seed(0)
+    encoder = bert.BertEncoder(_tiny_encoder().config, compute_dtype=tf.bfloat16)
+    assert not encoder.weight_cache
+    spec = tf.TensorSpec([None, None], tf.int32)
+    step = tf.function(lambda i: encoder(i, training=True).sequence_output,
+                       input_signature=[spec])
+    assert _cached_matmuls(step, spec) == []
     kernel = encoder.layers[1].output.kernel
     with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(tf.cast(encoder(ids, training=True).sequence_output, tf.float32))
+        loss = tf.reduce_sum(tf.cast(step(tf.constant([[5, 6, 7, 8]])), tf.float32))
     assert tape.gradient(loss, kernel) is not None
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(tf.cast(encoder(ids).sequence_output, tf.float32))
-    assert tape.gradient(loss, kernel) is None  # inference: constants, no path to the kernel
