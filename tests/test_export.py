@@ -20,6 +20,7 @@ import tensorflow as tf
 from ner import checkpoint, features
 from ner.export import ExportModule, export, next_version_dir, save
 from ner.model import TaggerModel
+from ner.precision import int8_available
 from ner.tagger import Tagger
 from tests.test_tagger import OFFSET_CASES
 from tests.tiny_model import write_model_folder
@@ -367,14 +368,18 @@ def test_cli_reports_a_missing_model_folder(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_bfloat16_export_uses_standard_ops_and_tags_as_the_tagger(context_model, parity_texts,
-                                                                   tmp_path):
-    """A bfloat16 SavedModel holds no oneDNN-only op (the Tagger's weight-cached matmul),
-    so it loads anywhere, and tags as the bf16 Tagger does."""
-    tagger = Tagger.load(context_model, precision="bfloat16")
-    path = export(context_model, tmp_path / "ner", precision="bfloat16")
+@pytest.mark.parametrize("precision", ["bfloat16", "int8"])
+def test_low_precision_export_uses_standard_ops_and_tags_as_the_tagger(
+        context_model, parity_texts, tmp_path, precision):
+    """A bfloat16 or int8 SavedModel holds no oneDNN-only op (the Tagger's weight-cached
+    matmuls), so it loads anywhere, and tags as the Tagger does."""
+    if precision == "int8" and not int8_available():
+        pytest.skip("no int8 kernels in this TensorFlow build")
+    tagger = Tagger.load(context_model, precision=precision)
+    path = export(context_model, tmp_path / "ner", precision=precision)
     graph = (path / "saved_model.pb").read_bytes()
-    assert b"_MklNativeFusedMatMul" not in graph and b"MatMul" in graph
+    assert b"_MklNativeFusedMatMul" not in graph and b"_QuantizedMatMul" not in graph
+    assert (b"QuantizedMatMulWithBiasAndDequantize" if precision == "int8" else b"MatMul") in graph
     loaded = tf.saved_model.load(str(path))
     texts = parity_texts[:40]
     out = loaded.signatures["serving_default"](texts=tf.constant(texts))

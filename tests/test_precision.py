@@ -246,13 +246,12 @@ def test_bfloat16_weight_cache_computes_what_the_plain_ops_do(hidden_act):
 
 
 @needs_weight_cache
-def test_weight_cache_only_in_bfloat16_and_a_new_copy_for_new_functions():
+def test_bfloat16_weight_cache_a_new_copy_for_new_functions():
     encoder = _tiny_encoder()
     spec = tf.TensorSpec([None, None], tf.int32)
     ids = tf.constant([[5, 6, 7, 8]])
-    for precision in ("float32", "int8") if precision_module_int8() else ("float32",):
-        encoder.set_precision(precision)
-        assert not encoder.weight_cache
+    encoder.set_precision("float32")
+    assert not encoder.weight_cache
     encoder.set_precision("bfloat16")
     before = tf.function(lambda i: encoder(i).sequence_output, input_signature=[spec])
     first = before(ids)
@@ -265,18 +264,57 @@ def test_weight_cache_only_in_bfloat16_and_a_new_copy_for_new_functions():
     np.testing.assert_array_equal(before(ids), first)  # the old function keeps its copy
 
 
-def precision_module_int8() -> bool:
-    return precision.int8_available()
+needs_fused_int8 = pytest.mark.skipif(not bert.fused_int8_available(),
+                                      reason="no oneDNN int8 CPU kernels here")
+
+
+def _fused_int8_matmuls(fn, *args) -> list:
+    graph = fn.get_concrete_function(*args).graph
+    return [op for op in graph.get_operations() if op.type == "_QuantizedMatMul"]
+
+
+@needs_fused_int8
+@pytest.mark.parametrize("hidden_act", ["gelu", "gelu_new", "silu"])
+def test_int8_fused_matmul_computes_what_the_public_op_does(hidden_act):
+    """In int8 every dense layer runs oneDNN's fused int8 matmul (GELU fused, SiLU after
+    it), told to keep its kernel packed, and gives the public op's outputs. (Whether
+    oneDNN packs a kernel at all depends on the shapes, so that is not checked here.)"""
+    ids = tf.constant(np.random.default_rng(6).integers(1, 99, size=(3, 9)), tf.int32)
+    mask = tf.constant(np.arange(9)[None, :] < np.array([[9], [5], [2]]), tf.int32)
+    spec = [tf.TensorSpec([None, None], tf.int32)] * 2
+    outputs = {}
+    for cache in (False, True):
+        encoder = _tiny_encoder(hidden_act)
+        encoder.set_precision("int8", weight_cache=cache)
+        assert encoder.weight_cache == cache
+        fn = tf.function(lambda i, m: encoder(i, attention_mask=m).hidden_states,
+                         input_signature=spec)
+        fused = _fused_int8_matmuls(fn, *spec)
+        assert len(fused) == (12 if cache else 0)  # 6 per layer
+        assert all(op.get_attr("is_weight_const") and not op.get_attr("is_bias_const")
+                   for op in fused)
+        activations = [op.get_attr("fused_ops") for op in fused]
+        want = [b"GeluExact"] if hidden_act == "gelu" else (
+            [b"GeluApproximate"] if hidden_act == "gelu_new" else [])
+        assert sum(ops == [b"BiasAdd", *want, b"Dequantize"] for ops in activations) == \
+            (2 if want else 12) * cache  # the intermediate layers carry the activation
+        outputs[cache] = fn(ids, mask)
+    float32 = _tiny_encoder(hidden_act)(ids, attention_mask=mask).hidden_states
+    for a, b in zip(outputs[False], outputs[True]):
+        np.testing.assert_allclose(b, a, atol=1e-5)
+    assert np.abs(outputs[True][-1] - float32[-1]).max() > 0  # int8, not float32
 
 
 def test_weight_cache_is_off_where_unavailable(monkeypatch):
     monkeypatch.setattr(bert, "weight_cache_available", lambda: False)
+    monkeypatch.setattr(bert, "fused_int8_available", lambda: False)
     encoder = _tiny_encoder()
-    encoder.set_precision("bfloat16")
-    assert not encoder.weight_cache
     spec = tf.TensorSpec([None, None], tf.int32)
-    fn = tf.function(lambda i: encoder(i).sequence_output, input_signature=[spec])
-    assert _cached_matmuls(fn, spec) == []
+    for precision in ("bfloat16", "int8"):
+        encoder.set_precision(precision)
+        assert not encoder.weight_cache
+        fn = tf.function(lambda i: encoder(i).sequence_output, input_signature=[spec])
+        assert _cached_matmuls(fn, spec) == [] and _fused_int8_matmuls(fn, spec) == []
 
 
 def test_training_never_runs_the_cached_matmul():
