@@ -193,7 +193,7 @@ def assign_pretrained(
             raise ValueError(
                 f"{source}: {name} has shape {tuple(value.shape)} in the checkpoint "
                 f"but {tuple(var.shape)} in the model")
-        var.assign(value.astype(var.dtype.as_numpy_dtype))
+        var.assign(value.astype(var.dtype.as_numpy_dtype, copy=False))
     skipped = sorted(set(weights) - set(by_name))
     logger.info("loaded %d weights from %s; ignored %d (%s)", len(by_name), source,
                 len(skipped), ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""))

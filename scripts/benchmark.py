@@ -63,19 +63,26 @@ def _encoder_flops(config: dict, batches) -> float:
 def _matmul_gflops(precision: str = "float32", seconds: float = 3.0) -> float:
     """GFLOP/s (GOP/s for int8) of the encoder's largest matmul shape on this machine.
 
-    [4096, 384] x [384, 1536], as `tf.matmul` in float32 or bfloat16, or as
-    the int8 dense layer runs it (`ner.bert._Dense._int8`, quantizing the
-    activations included): the roofline of the encoder's arithmetic.
+    [4096, 384] x [384, 1536], as the tagger's dense layers multiply it here:
+    float32 by `tf.matmul`; bfloat16 and int8 as `ner.bert._Dense` does with
+    the packed-weight kernels where this machine has them (`_cached_matmul`,
+    `_fused_int8_matmul`; int8 with quantizing the activations included). The
+    roofline of the encoder's arithmetic.
     """
     import tensorflow as tf
 
     from ner import bert
 
     a = tf.random.normal([4096, 384])
-    if precision == "int8":
+    if precision in ("int8", "bfloat16"):
         dense = bert._Dense("peak", 384, 1536, 0.02)
-        dense.quantize()
-        matmul = tf.function(lambda x: dense._int8(x))
+        if precision == "int8":
+            dense.quantize()
+            dense.cache_weights = bert.fused_int8_available()
+        else:
+            dense.keep_copy(tf.bfloat16, cache_weights=bert.weight_cache_available())
+            a = tf.cast(a, tf.bfloat16)
+        matmul = tf.function(lambda x: dense(x))
         args = (a,)
     else:
         dtype = tf.as_dtype(precision)
