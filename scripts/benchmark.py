@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import os
 import sys
 import time
@@ -58,6 +59,16 @@ def _encoder_flops(config: dict, batches) -> float:
         # attention scores and mixing (2 S H) multiply-adds per position.
         total += 2.0 * layers * rows * seq * (4 * h * h + 2 * h * f + 2 * seq * h)
     return total
+
+
+def _speedup(x: float) -> str:
+    """A ratio where more is better, truncated to 2 decimals: never rounded in our favour."""
+    return f"{math.floor(x * 100) / 100:.2f}"
+
+
+def _slowdown(x: float) -> str:
+    """A ratio where less is better, rounded up to 2 decimals, for the same reason."""
+    return f"{math.ceil(x * 100) / 100:.2f}"
 
 
 def _matmul_gflops(precision: str = "float32", seconds: float = 3.0) -> float:
@@ -346,25 +357,25 @@ def main(argv=None) -> dict:
         result["hf_pipeline"] = result["runs"][hf_name]
         result["speedup"] = result["hf_pipeline"]["seconds"] / result["tagger"]["seconds"]
         for name in ours:
-            print(f"{name}: {result['hf_pipeline']['seconds'] / ours[name]['seconds']:.2f}x the "
-                  f"HF pipeline's throughput ({result['hf_pipeline']['cpu_seconds'] / ours[name]['cpu_seconds']:.2f}x "
+            print(f"{name}: {_speedup(result['hf_pipeline']['seconds'] / ours[name]['seconds'])}x the "
+                  f"HF pipeline's throughput ({_speedup(result['hf_pipeline']['cpu_seconds'] / ours[name]['cpu_seconds'])}x "
                   f"in CPU time)")
     if peers:
         fastest = min(peers, key=lambda name: result["runs"][name]["seconds"])
         result["onnx_peer"] = dict(result["runs"][fastest], name=fastest)
         result["speedup_vs_onnx_peer"] = result["runs"][fastest]["seconds"] / result["tagger"]["seconds"]
-        print(f"{best}: {result['speedup_vs_onnx_peer']:.2f}x the throughput of the faster ONNX "
+        print(f"{best}: {_speedup(result['speedup_vs_onnx_peer'])}x the throughput of the faster ONNX "
               f"Runtime peer ({fastest})")
     if args.saved_model:
         name = f"SavedModel serving_default ({args.saved_model})"
         result["saved_model"] = result["runs"][name]
-        print(f"the SavedModel takes {result['saved_model']['seconds'] / result['tagger']['seconds']:.2f}x "
+        print(f"the SavedModel takes {_slowdown(result['saved_model']['seconds'] / result['tagger']['seconds'])}x "
               f"the tagger's time")
     if baseline_runs:
         result["baseline"] = summary(f"baseline tag_batch ({args.baseline_repo})",
                                      baseline_runs, len(texts), words)
         print(f"this checkout's tag_batch takes "
-              f"{result['tagger']['seconds'] / result['baseline']['seconds']:.2f}x the baseline's time")
+              f"{_slowdown(result['tagger']['seconds'] / result['baseline']['seconds'])}x the baseline's time")
     result["taggers_peak_rss_mib"] = tagger_rss
     result["peak_rss_mib"] = peak_rss_mib()
     print(f"peak RSS in this process: {tagger_rss:.0f} MiB with our tagger(s) alone, "
