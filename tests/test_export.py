@@ -379,6 +379,7 @@ def test_low_precision_export_uses_standard_ops_and_tags_as_the_tagger(
     path = export(context_model, tmp_path / "ner", precision=precision)
     graph = (path / "saved_model.pb").read_bytes()
     assert b"_MklNativeFusedMatMul" not in graph and b"_QuantizedMatMul" not in graph
+    assert b"_MklLayerNorm" not in graph
     assert (b"QuantizedMatMulWithBiasAndDequantize" if precision == "int8" else b"MatMul") in graph
     loaded = tf.saved_model.load(str(path))
     texts = parity_texts[:40]

@@ -305,16 +305,44 @@ def test_int8_fused_matmul_computes_what_the_public_op_does(hidden_act):
     assert np.abs(outputs[True][-1] - float32[-1]).max() > 0  # int8, not float32
 
 
+def _fused_layer_norms(fn, *args) -> list:
+    graph = fn.get_concrete_function(*args).graph
+    return [op for op in graph.get_operations() if op.type == "_MklLayerNorm"]
+
+
+@pytest.mark.skipif(not bert.fused_layer_norm_available(), reason="no oneDNN CPU kernels here")
+@pytest.mark.parametrize("name", ["float32", "bfloat16", "int8"])
+def test_fused_layer_norm_computes_what_the_written_out_one_does(name):
+    """At inference every LayerNorm (embeddings and two per layer) runs oneDNN's fused
+    kernel, whatever the precision, and gives the written-out ops' outputs."""
+    ids = tf.constant(np.random.default_rng(7).integers(1, 99, size=(3, 9)), tf.int32)
+    mask = tf.constant(np.arange(9)[None, :] < np.array([[9], [6], [3]]), tf.int32)
+    spec = [tf.TensorSpec([None, None], tf.int32)] * 2
+    outputs = {}
+    for cache in (False, True):
+        encoder = _tiny_encoder()
+        encoder.set_precision(name, weight_cache=cache)
+        fn = tf.function(lambda i, m: encoder(i, attention_mask=m).hidden_states,
+                         input_signature=spec)
+        assert len(_fused_layer_norms(fn, *spec)) == (5 if cache else 0)
+        outputs[cache] = fn(ids, mask)
+    for a, b in zip(outputs[False], outputs[True]):
+        np.testing.assert_allclose(tf.cast(b, tf.float32), tf.cast(a, tf.float32),
+                                   atol=2e-2 if name == "bfloat16" else 1e-4)
+
+
 def test_weight_cache_is_off_where_unavailable(monkeypatch):
     monkeypatch.setattr(bert, "weight_cache_available", lambda: False)
     monkeypatch.setattr(bert, "fused_int8_available", lambda: False)
+    monkeypatch.setattr(bert, "fused_layer_norm_available", lambda: False)
     encoder = _tiny_encoder()
     spec = tf.TensorSpec([None, None], tf.int32)
-    for precision in ("bfloat16", "int8"):
+    for precision in ("float32", "bfloat16", "int8"):
         encoder.set_precision(precision)
         assert not encoder.weight_cache
         fn = tf.function(lambda i: encoder(i).sequence_output, input_signature=[spec])
         assert _cached_matmuls(fn, spec) == [] and _fused_int8_matmuls(fn, spec) == []
+        assert _fused_layer_norms(fn, spec) == []
 
 
 def test_training_never_runs_the_cached_matmul():
@@ -326,7 +354,7 @@ def test_training_never_runs_the_cached_matmul():
     spec = tf.TensorSpec([None, None], tf.int32)
     step = tf.function(lambda i: encoder(i, training=True).sequence_output,
                        input_signature=[spec])
-    assert _cached_matmuls(step, spec) == []
+    assert _cached_matmuls(step, spec) == [] and _fused_layer_norms(step, spec) == []
     kernel = encoder.layers[1].output.kernel
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(tf.cast(step(tf.constant([[5, 6, 7, 8]])), tf.float32))
