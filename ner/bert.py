@@ -322,7 +322,10 @@ def _quantize_input(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     # [] each; an empty batch gives +inf/-inf, which clip to a valid range.
     lo = tf.minimum(tf.reduce_min(x), 0.0)
     hi = tf.maximum(tf.reduce_max(x), lo + 1e-6)
-    q = tf.quantization.quantize(x, lo, hi, tf.quint8, mode="MIN_FIRST")
+    # The raw op `tf.quantization.quantize` wraps, whose wrapper logs a
+    # deprecation warning (of `tf.quantize_v2`) at every trace.
+    q = tf.raw_ops.QuantizeV2(input=x, min_range=lo, max_range=hi, T=tf.quint8,
+                              mode="MIN_FIRST")
     # The range the codes stand for (quantize may widen it slightly).
     return q.output, q.output_min, q.output_max
 
