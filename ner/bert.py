@@ -177,6 +177,32 @@ class EncoderOutput:
         return ("sequence_output", "hidden_states")
 
 
+def _onednn_op(op_type: str, inputs: list, dtype: tf.DType, attrs: dict, name: str) -> tf.Tensor:
+    """The one output of a oneDNN-internal op, built into the current function's graph.
+
+    TensorFlow creates these ops only in its own graph rewrites and offers no
+    public way to build one with chosen attributes; `_cached_matmul`,
+    `_fused_int8_matmul` and `_fused_layer_norm` use this private graph call.
+    Graph mode only.
+    """
+    inputs = [tf.convert_to_tensor(t) for t in inputs]  # reads variables
+    op = tf.compat.v1.get_default_graph()._create_op_internal(  # noqa: SLF001 - see above
+        op_type, inputs, dtypes=[dtype], attrs=attrs, name=name)
+    return op.outputs[0]
+
+
+def _probe(check) -> bool:
+    """Whether `check()` (a tiny run of a oneDNN-internal op against a reference)
+    holds here: False with a GPU to place ops on, or on any error (a build
+    without oneDNN, `TF_ENABLE_ONEDNN_OPTS=0`, a TensorFlow whose op differs)."""
+    if tf.config.list_logical_devices("GPU"):
+        return False
+    try:
+        return bool(check())
+    except (tf.errors.OpError, ValueError, TypeError, KeyError):
+        return False
+
+
 def _cached_matmul(x: tf.Tensor, kernel: tf.Variable, bias: tf.Variable,
                    activation: bytes | None) -> tf.Tensor:
     """`activation(x @ kernel + bias)` by oneDNN, told that `kernel` never changes.
@@ -209,10 +235,8 @@ def _cached_matmul(x: tf.Tensor, kernel: tf.Variable, bias: tf.Variable,
              "leakyrelu_alpha": a(f=0.2),
              # The label TensorFlow's own rewrite gives the oneDNN kernels.
              "_kernel": a(s=b"MklNameChangeOp")}
-    op = tf.compat.v1.get_default_graph()._create_op_internal(  # noqa: SLF001 - see above
-        "_MklNativeFusedMatMul", [x, tf.convert_to_tensor(kernel), tf.convert_to_tensor(bias)],
-        dtypes=[x.dtype], attrs=attrs, name="CachedFusedMatMul")
-    return op.outputs[0]
+    return _onednn_op("_MklNativeFusedMatMul", [x, kernel, bias], x.dtype, attrs,
+                      "CachedFusedMatMul")
 
 
 def _fused_int8_matmul(q: tf.Tensor, kernel: tf.Variable, low: tf.Variable, high: tf.Variable,
@@ -243,7 +267,7 @@ def _fused_int8_matmul(q: tf.Tensor, kernel: tf.Variable, low: tf.Variable, high
     """
     a = attr_value_pb2.AttrValue
     device = [q, tf.bitcast(kernel, tf.qint8), bias]
-    host = [tf.zeros([]), code_range, tf.convert_to_tensor(low), tf.convert_to_tensor(high)]
+    host = [tf.zeros([]), code_range, low, high]
     fused = [b"BiasAdd"] + ([activation] if activation else []) + [b"Dequantize"]
     types = lambda tensors: a(list=a.ListValue(type=[t.dtype.as_datatype_enum for t in tensors]))
     f32 = tf.float32.as_datatype_enum
@@ -259,62 +283,50 @@ def _fused_int8_matmul(q: tf.Tensor, kernel: tf.Variable, low: tf.Variable, high
              # SCALED codes from 0: the range's minimum is folded into the bias.
              "input_quant_mode": a(s=b"SCALED"), "output_quant_mode": a(s=b"SCALED"),
              "leakyrelu_alpha": a(f=0.2)}
-    op = tf.compat.v1.get_default_graph()._create_op_internal(  # noqa: SLF001 - see above
-        "_QuantizedMatMul", device + host, dtypes=[tf.float32], attrs=attrs,
-        name="CachedQuantizedMatMul")
-    return op.outputs[0]
+    return _onednn_op("_QuantizedMatMul", device + host, tf.float32, attrs,
+                      "CachedQuantizedMatMul")
 
 
 @functools.lru_cache(maxsize=None)
 def weight_cache_available() -> bool:
     """Whether `_cached_matmul` runs here: oneDNN's CPU kernels, and no GPU to place ops on.
 
-    Probed once by running it on a tiny bfloat16 product and comparing with
-    `tf.matmul`; any error (a build without oneDNN, `TF_ENABLE_ONEDNN_OPTS=0`,
-    a TensorFlow whose op lacks the attribute) means no.
+    Probed once (`_probe`) by running it on a tiny bfloat16 product and
+    comparing with `tf.matmul`.
     """
-    if tf.config.list_logical_devices("GPU"):
-        return False
-    x = tf.reshape(tf.range(12, dtype=tf.float32) / 12.0, [3, 4])
-    w = tf.Variable(tf.cast(tf.reshape(tf.range(8, dtype=tf.float32) / 8.0, [4, 2]),
-                            tf.bfloat16), trainable=False)
-    b = tf.Variable(tf.constant([0.5, -0.5], tf.bfloat16), trainable=False)
-    try:
+    def check():
+        x = tf.reshape(tf.range(12, dtype=tf.float32) / 12.0, [3, 4])
+        w = tf.Variable(tf.cast(tf.reshape(tf.range(8, dtype=tf.float32) / 8.0, [4, 2]),
+                                tf.bfloat16), trainable=False)
+        b = tf.Variable(tf.constant([0.5, -0.5], tf.bfloat16), trainable=False)
         got = tf.function(lambda x: _cached_matmul(x, w, b, None))(tf.cast(x, tf.bfloat16))
         want = tf.matmul(x, tf.cast(w, tf.float32)) + tf.cast(b, tf.float32)
-        return bool(tf.reduce_all(tf.abs(tf.cast(got, tf.float32) - want) < 0.05))
-    except (tf.errors.OpError, ValueError, TypeError, KeyError):
-        return False
+        return tf.reduce_all(tf.abs(tf.cast(got, tf.float32) - want) < 0.05)
+    return _probe(check)
 
 
 @functools.lru_cache(maxsize=None)
 def fused_layer_norm_available() -> bool:
-    """Whether `_fused_layer_norm` runs here, probed like `weight_cache_available`."""
-    if tf.config.list_logical_devices("GPU"):
-        return False
-    norm = _LayerNorm("probe", 4, 1e-6)
-    x = tf.reshape(tf.range(24, dtype=tf.float32) ** 1.5, [2, 3, 4])
-    try:
+    """Whether `_fused_layer_norm` runs here (`_probe`, against the written-out ops)."""
+    def check():
+        norm = _LayerNorm("probe", 4, 1e-6)
+        x = tf.reshape(tf.range(24, dtype=tf.float32) ** 1.5, [2, 3, 4])
         got = tf.function(lambda x: _fused_layer_norm(x, norm.gamma, norm.beta, norm.eps))(x)
-        return bool(tf.reduce_all(tf.abs(got - norm(x)) < 1e-3))
-    except (tf.errors.OpError, ValueError, TypeError, KeyError):
-        return False
+        return tf.reduce_all(tf.abs(got - norm(x)) < 1e-3)
+    return _probe(check)
 
 
 @functools.lru_cache(maxsize=None)
 def fused_int8_available() -> bool:
-    """Whether `_fused_int8_matmul` runs here, probed like `weight_cache_available`."""
-    if not weight_cache_available():
-        return False
-    dense = _Dense("probe", 4, 2, 0.5, activation=_ACTIVATIONS["gelu"], activation_name="gelu")
-    dense.quantize()
-    x = tf.reshape(tf.range(12, dtype=tf.float32) / 6.0 - 1.0, [3, 4])
-    try:
+    """Whether `_fused_int8_matmul` runs here (`_probe`, against the public int8 op)."""
+    def check():
+        dense = _Dense("probe", 4, 2, 0.5, activation=_ACTIVATIONS["gelu"],
+                       activation_name="gelu")
+        dense.quantize()
+        x = tf.reshape(tf.range(12, dtype=tf.float32) / 6.0 - 1.0, [3, 4])
         got = tf.function(lambda x: dense._int8(x, fused=True, activation=b"GeluExact"))(x)
-        want = dense.activation(dense._int8(x))
-        return bool(tf.reduce_all(tf.abs(got - want) < 0.05))
-    except (tf.errors.OpError, ValueError, TypeError, KeyError):
-        return False
+        return tf.reduce_all(tf.abs(got - dense.activation(dense._int8(x))) < 0.05)
+    return _probe(check)
 
 
 def _quantize_input(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
@@ -501,11 +513,9 @@ def _fused_layer_norm(x: tf.Tensor, gamma: tf.Variable, beta: tf.Variable,
     only; check `fused_layer_norm_available()` first.
     """
     a = attr_value_pb2.AttrValue
-    op = tf.compat.v1.get_default_graph()._create_op_internal(  # noqa: SLF001 - see above
-        "_MklLayerNorm", [x, tf.convert_to_tensor(gamma), tf.convert_to_tensor(beta)],
-        dtypes=[tf.float32], attrs={"T": a(type=tf.float32.as_datatype_enum), "epsilon": a(f=eps)},
-        name="FusedLayerNorm")
-    return op.outputs[0]
+    return _onednn_op("_MklLayerNorm", [x, gamma, beta], tf.float32,
+                      {"T": a(type=tf.float32.as_datatype_enum), "epsilon": a(f=eps)},
+                      "FusedLayerNorm")
 
 
 class _LayerNorm(tf.Module):

@@ -209,10 +209,21 @@ def _tiny_encoder(hidden_act: str = "gelu") -> bert.BertEncoder:
         intermediate_size=37, max_position_embeddings=64, hidden_act=hidden_act))
 
 
-def _cached_matmuls(fn, *args) -> list:
+def _ops(op_type: str, fn, *args) -> list:
+    """The ops of `op_type` in `fn`'s graph for `args` (signatures)."""
     graph = fn.get_concrete_function(*args).graph
-    ops = [op for op in graph.get_operations() if op.type == "_MklNativeFusedMatMul"]
-    return [op for op in ops if op.get_attr("is_filter_const")]
+    return [op for op in graph.get_operations() if op.type == op_type]
+
+
+def _cached_matmuls(fn, *args) -> list:
+    return [op for op in _ops("_MklNativeFusedMatMul", fn, *args)
+            if op.get_attr("is_filter_const")]
+
+
+def _hidden_states_fn(encoder: bert.BertEncoder, spec: list):
+    """The encoder's hidden states as a function of (ids, mask) with signature `spec`."""
+    return tf.function(lambda i, m: encoder(i, attention_mask=m).hidden_states,
+                       input_signature=spec)
 
 
 needs_weight_cache = pytest.mark.skipif(not bert.weight_cache_available(),
@@ -232,8 +243,7 @@ def test_bfloat16_weight_cache_computes_what_the_plain_ops_do(hidden_act):
         encoder = _tiny_encoder(hidden_act)
         encoder.set_precision("bfloat16", weight_cache=cache)
         assert encoder.weight_cache == cache
-        fn = tf.function(lambda i, m: encoder(i, attention_mask=m).hidden_states,
-                         input_signature=spec)
+        fn = _hidden_states_fn(encoder, spec)
         assert len(_cached_matmuls(fn, *spec)) == (12 if cache else 0)  # 6 per layer
         outputs[cache] = fn(ids, mask)
         eager = encoder(ids, attention_mask=mask).hidden_states  # eager: standard ops
@@ -269,8 +279,7 @@ needs_fused_int8 = pytest.mark.skipif(not bert.fused_int8_available(),
 
 
 def _fused_int8_matmuls(fn, *args) -> list:
-    graph = fn.get_concrete_function(*args).graph
-    return [op for op in graph.get_operations() if op.type == "_QuantizedMatMul"]
+    return _ops("_QuantizedMatMul", fn, *args)
 
 
 @needs_fused_int8
@@ -287,8 +296,7 @@ def test_int8_fused_matmul_computes_what_the_public_op_does(hidden_act):
         encoder = _tiny_encoder(hidden_act)
         encoder.set_precision("int8", weight_cache=cache)
         assert encoder.weight_cache == cache
-        fn = tf.function(lambda i, m: encoder(i, attention_mask=m).hidden_states,
-                         input_signature=spec)
+        fn = _hidden_states_fn(encoder, spec)
         fused = _fused_int8_matmuls(fn, *spec)
         assert len(fused) == (12 if cache else 0)  # 6 per layer
         assert all(op.get_attr("is_weight_const") and not op.get_attr("is_bias_const")
@@ -306,8 +314,7 @@ def test_int8_fused_matmul_computes_what_the_public_op_does(hidden_act):
 
 
 def _fused_layer_norms(fn, *args) -> list:
-    graph = fn.get_concrete_function(*args).graph
-    return [op for op in graph.get_operations() if op.type == "_MklLayerNorm"]
+    return _ops("_MklLayerNorm", fn, *args)
 
 
 @pytest.mark.skipif(not bert.fused_layer_norm_available(), reason="no oneDNN CPU kernels here")
@@ -322,8 +329,7 @@ def test_fused_layer_norm_computes_what_the_written_out_one_does(name):
     for cache in (False, True):
         encoder = _tiny_encoder()
         encoder.set_precision(name, weight_cache=cache)
-        fn = tf.function(lambda i, m: encoder(i, attention_mask=m).hidden_states,
-                         input_signature=spec)
+        fn = _hidden_states_fn(encoder, spec)
         assert len(_fused_layer_norms(fn, *spec)) == (5 if cache else 0)
         outputs[cache] = fn(ids, mask)
     for a, b in zip(outputs[False], outputs[True]):
