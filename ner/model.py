@@ -40,7 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from ner import casing, checkpoint, files
-from ner.bert import BertConfig, BertEncoder, dropout
+from ner.bert import BertConfig, BertEncoder, dropout, skip_random_init
 from ner.crf import CRF, allowed_transitions
 
 CONFIG_FILE = "tagger_config.json"
@@ -342,7 +342,8 @@ class TaggerModel(checkpoint.NamedModule):
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}:{e.lineno}: not valid JSON: {e.msg}") from e
         config = TaggerConfig.from_dict(values, source=str(path))
-        model = cls(config, compute_dtype=compute_dtype)
+        with skip_random_init():  # the checkpoint sets every encoder weight below
+            model = cls(config, compute_dtype=compute_dtype)
         if not (model_dir / (CHECKPOINT_PREFIX + ".index")).is_file():
             raise FileNotFoundError(f"{model_dir}: {CHECKPOINT_PREFIX}.index is missing")
         weights = checkpoint.read_checkpoint(model_dir / CHECKPOINT_PREFIX)

@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from ner import checkpoint
-from ner.bert import BertConfig, BertEncoder
+from ner.bert import BertConfig, BertEncoder, skip_random_init
 from ner.model import select_trainable
 
 TINY = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -64,6 +64,19 @@ def test_variables_carry_google_names():
     expected = dict(EMBEDDING_NAMES, **LAYER_0_NAMES,
                     **{k.replace("layer_0", "layer_1"): s for k, s in LAYER_0_NAMES.items()})
     assert names == expected
+
+
+def test_skip_random_init_builds_zero_weights_only_inside_it():
+    with skip_random_init():
+        skipped = BertEncoder(BertConfig(**TINY))
+    drawn = _tiny_encoder()
+    kernels = [n for n in skipped.variables_by_name() if n.endswith(("kernel", "embeddings"))]
+    assert len(kernels) == 15  # 3 tables, 6 dense layers in each of 2 blocks
+    for name in kernels:
+        assert not np.any(skipped.variables_by_name()[name].numpy()), name
+        assert np.std(drawn.variables_by_name()[name].numpy()) > 0.01, name
+    # LayerNorm scales are ones either way: nothing random to skip.
+    np.testing.assert_array_equal(skipped.embedding_norm.gamma, np.ones(32))
 
 
 def test_freeze_regex_selects_layers_by_name():
