@@ -117,8 +117,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import tensorflow as tf
-import tensorflow_text as tf_text
 
+from ner import text_ops as tf_text  # the four tensorflow_text functions used, alone
 from ner.checkpoint import resolve_bert_dir
 
 __all__ = ["Tokenizer", "ragged_words", "text_batch", "utf8"]

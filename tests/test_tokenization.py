@@ -7,6 +7,8 @@ own output.
 """
 
 import json
+import subprocess
+import sys
 import unicodedata
 
 import pytest
@@ -511,3 +513,49 @@ def test_saved_model_reloads_with_same_ids(tokenizer, reference, tmp_path):
         assert got[key].to_list() == expected[key].to_list()
     flat = [[i for word in sentence for i in word] for sentence in got["ids"].to_list()]
     assert flat == [_reference_ids(reference, t) for t in texts]
+
+
+
+# === Which tensorflow_text op libraries a process loads (ner.text_ops) ===
+
+_LIBRARIES_SCRIPT = """
+import json, re, sys
+{first}
+from ner.tokenization import Tokenizer
+
+def mapped():
+    maps = open("/proc/self/maps").read()
+    return sorted(set(re.findall(r"tensorflow_text/python/ops/(_\\w+)\\.so", maps)))
+
+tokenizer = Tokenizer.from_pretrained()
+ids = tokenizer.tokenize_words([["Straße", "naïve", "東京"]]).flat_values.numpy().tolist()
+before = mapped()
+import tensorflow_text
+import ner.text_ops
+same = (tensorflow_text.FastWordpieceTokenizer is ner.text_ops.FastWordpieceTokenizer
+        and tensorflow_text.regex_split_with_offsets is ner.text_ops.regex_split_with_offsets)
+print(json.dumps(dict(ids=ids, before=before, after=mapped(), same=same)))
+"""
+
+
+def _fresh_process(first: str) -> dict:
+    run = subprocess.run([sys.executable, "-c", _LIBRARIES_SCRIPT.format(first=first)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_tokenizer_loads_only_the_text_op_libraries_it_uses():
+    alone = _fresh_process(first="")
+    # Three libraries of the package's 30-odd (92 MB less resident memory).
+    assert alone["before"] == ["_fast_wordpiece_tokenizer", "_normalize_ops", "_regex_split_ops"]
+    # A later `import tensorflow_text` gets the whole package, reusing the
+    # modules already imported rather than defining them a second time.
+    assert len(alone["after"]) > 20 and alone["same"]
+    # The same ids as with the whole package imported first (the old way).
+    whole = _fresh_process(first="import tensorflow_text")
+    assert len(whole["before"]) > 20 and whole["same"]
+    assert alone["ids"] == whole["ids"]
+    reference = BertTokenizerLegacy(vocab_file=str(resolve_bert_dir(None) / "vocab.txt"),
+                                    do_lower_case=True)
+    assert alone["ids"] == reference.convert_tokens_to_ids(reference.tokenize("Straße naïve 東京"))

@@ -1,0 +1,90 @@
+"""The four `tensorflow_text` functions the tokenizer uses, without the rest of the package.
+
+`import tensorflow_text` loads all of its 30-odd op libraries (each about
+7.7 MB on disk, with its own copy of ICU and Abseil), whatever a program uses:
+92 MB of resident memory in every process that tags (measured with
+`/proc/self/status`: 645 -> 760 MB for the whole package, 645 -> 668 MB for
+the three modules below; TensorFlow Text 2.21, EPYC Zen 4). The tokenizer
+needs three of those libraries: fast WordPiece, Unicode normalisation and
+regex splitting.
+
+The package's `__init__` files import every module, so the modules below are
+imported under placeholder parent packages that have the package's folders
+as their path but run none of its `__init__` code; the placeholders are
+removed again at once. A later `import tensorflow_text` (a user's, or
+`ner.exported`'s) then runs the real `__init__`, which finds these modules
+already imported and reuses them: one `FastWordpieceTokenizer` class, each
+op library loaded once. Where `tensorflow_text` is already imported, or its
+layout differs from the one this expects (another version), the whole
+package is imported instead, as before; only memory differs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import types
+
+__all__ = ["FastWordpieceTokenizer", "normalize_utf8", "regex_split", "regex_split_with_offsets"]
+
+_PACKAGE = "tensorflow_text"
+# The parent packages of the modules imported, as folders under the package.
+_PARENTS = ("python", "python/ops", "core", "core/pybinds")
+_MODULES = ("fast_wordpiece_tokenizer", "normalize_ops", "regex_split_ops")
+
+
+def _import_parts() -> types.SimpleNamespace:
+    """The four functions, importing only the modules that define them."""
+    spec = importlib.util.find_spec(_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(f"No module named {_PACKAGE!r}")
+    root = list(spec.submodule_search_locations)[0]
+    placeholders = {}
+    for folder in ("",) + _PARENTS:
+        name = ".".join([_PACKAGE] + [p for p in folder.split("/") if p])
+        placeholder = types.ModuleType(name)
+        placeholder.__path__ = [f"{root}/{folder}" if folder else root]
+        placeholders[name] = placeholder
+    before = set(sys.modules)
+    sys.modules.update(placeholders)
+    try:
+        wordpiece, normalize, regex = (importlib.import_module(f"{_PACKAGE}.python.ops.{m}")
+                                       for m in _MODULES)
+        return types.SimpleNamespace(
+            FastWordpieceTokenizer=wordpiece.FastWordpieceTokenizer,
+            normalize_utf8=normalize.normalize_utf8,
+            regex_split=regex.regex_split,
+            regex_split_with_offsets=regex.regex_split_with_offsets)
+    except BaseException:
+        # Nothing half-imported stays behind for the real package to trip on.
+        for name in set(sys.modules) - before:
+            if name.startswith(_PACKAGE):
+                del sys.modules[name]
+        raise
+    finally:
+        for name in placeholders:
+            sys.modules.pop(name, None)
+
+
+def _load() -> types.SimpleNamespace:
+    if not any(name == _PACKAGE or name.startswith(_PACKAGE + ".") for name in sys.modules):
+        try:
+            return _import_parts()
+        except Exception:  # another layout (ImportError, AttributeError): the whole package
+            pass
+    import tensorflow_text
+
+    return types.SimpleNamespace(
+        FastWordpieceTokenizer=tensorflow_text.FastWordpieceTokenizer,
+        normalize_utf8=tensorflow_text.normalize_utf8,
+        regex_split=tensorflow_text.regex_split,
+        regex_split_with_offsets=tensorflow_text.regex_split_with_offsets)
+
+
+_parts = _load()
+FastWordpieceTokenizer = _parts.FastWordpieceTokenizer
+normalize_utf8 = _parts.normalize_utf8
+regex_split = _parts.regex_split
+regex_split_with_offsets = _parts.regex_split_with_offsets
+del _parts
