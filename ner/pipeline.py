@@ -57,8 +57,9 @@ __all__ = ["Pipeline", "sorted_batches"]
 # allocator (oneDNN builds) keeps large tensors in a pool that grows by
 # regions of doubling size and never shrinks. With 4,096, tagging the
 # CoNLL-2003 test set in a fresh process grew the pool by a 256 MB region in
-# about half the runs (int8 peak RSS 1,381-1,401 MB against 1,315; float32
-# 1,348 against 1,276); with 2,048 it never did in 7 runs (int8 1,325-1,329).
+# about half the runs (int8 peak RSS 1,381-1,401 MB against 1,316; float32
+# 1,349 against 1,276-1,278); with 2,048 it never did in 7 runs (int8
+# 1,326-1,329).
 # Tagging times were the same (int8 3.16-3.20 s against 3.13-3.22 s; EPYC
 # Zen 4, 2 cores, 2026-12-04).
 BATCH_TOKENS = 2048
