@@ -19,7 +19,7 @@ The pipeline, per element:
    other Beam paths work; then the records are spread over the workers.
 2. Batch and tag: `RunInference` with `NerModelHandler`, which loads the
    model once per worker (`ner.exported.load_tagger`: an exported SavedModel
-   version folder, importing `tensorflow_text` for its ops, or a model
+   version folder, importing `ner.text_ops` for its text ops, or a model
    folder) and tags each batch with `ner.tag.tag_records`, the function
    `ner.tag` calls. Beam's `BatchElements` cuts batches of about
    `--batch_chars` characters.

@@ -391,3 +391,32 @@ def test_low_precision_export_uses_standard_ops_and_tags_as_the_tagger(
         got = [(out["labels"][b, i].numpy().decode(), int(out["char_starts"][b, i]),
                 int(out["char_ends"][b, i])) for i in range(n)]
         assert got == [(e.label, e.start, e.end) for e in expected]
+
+
+_LOADER_CHILD = r"""
+import json, re, sys
+from ner.exported import ExportedTagger
+
+tagger = ExportedTagger.load(sys.argv[1])
+entities = [[[e.label, e.start, e.end, e.text, e.score] for e in found]
+            for found in tagger.tag_batch(json.loads(sys.argv[2]))]
+maps = open("/proc/self/maps").read()
+libraries = sorted(set(re.findall(r"tensorflow_text/python/ops/(_\w+)\.so", maps)))
+print(json.dumps({"entities": entities, "libraries": libraries}))
+"""
+
+
+def test_exported_tagger_loads_with_only_the_tokenizers_text_ops(exported, context_tagger,
+                                                                  parity_texts):
+    texts = parity_texts[:40]
+    run = subprocess.run([sys.executable, "-c", _LOADER_CHILD, str(exported), json.dumps(texts)],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    # The SavedModel's graph needs no op library beyond the tokenizer's three.
+    assert result["libraries"] == ["_fast_wordpiece_tokenizer", "_normalize_ops",
+                                   "_regex_split_ops"]
+    want = [_tuples(found) for found in context_tagger.tag_batch(texts)]
+    assert sum(map(len, want)) > 20
+    for text, got, expected in zip(texts, result["entities"], want):
+        _assert_same_entities(got, expected, repr(text))
