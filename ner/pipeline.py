@@ -60,8 +60,11 @@ __all__ = ["Pipeline", "sorted_batches"]
 # about half the runs (int8 peak RSS 1,381-1,401 MB against 1,316; float32
 # 1,349 against 1,276-1,278); with 2,048 it never did in 7 runs (int8
 # 1,326-1,329).
-# Tagging times were the same (int8 3.16-3.20 s against 3.13-3.22 s; EPYC
-# Zen 4, 2 cores, 2026-12-04).
+# Tagging took the same time (best of 3, the two settings alternating, each
+# in a tagger traced with it; EPYC Zen 4, 2 cores, 2026-12-04): the test set
+# in one call, int8 3.07 s against 3.11, bfloat16 4.26 against 4.33, float32
+# 7.62 against 7.63; in calls of 204 sentences, int8 4.23-4.52 against
+# 4.44-4.45 (two runs).
 BATCH_TOKENS = 2048
 # The encoder's batch shapes [windows, wordpieces] come from a small set
 # (`size_grid`): TensorFlow's oneDNN kernels cache a primitive for every shape
