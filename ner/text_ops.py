@@ -34,8 +34,8 @@ _PARENTS = ("python", "python/ops", "core", "core/pybinds")
 _MODULES = ("fast_wordpiece_tokenizer", "normalize_ops", "regex_split_ops")
 
 
-def _import_parts() -> types.SimpleNamespace:
-    """The four functions, importing only the modules that define them."""
+def _import_parts() -> list[types.ModuleType]:
+    """The modules that define `__all__`, imported alone."""
     spec = importlib.util.find_spec(_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ImportError(f"No module named {_PACKAGE!r}")
@@ -49,13 +49,7 @@ def _import_parts() -> types.SimpleNamespace:
     before = set(sys.modules)
     sys.modules.update(placeholders)
     try:
-        wordpiece, normalize, regex = (importlib.import_module(f"{_PACKAGE}.python.ops.{m}")
-                                       for m in _MODULES)
-        return types.SimpleNamespace(
-            FastWordpieceTokenizer=wordpiece.FastWordpieceTokenizer,
-            normalize_utf8=normalize.normalize_utf8,
-            regex_split=regex.regex_split,
-            regex_split_with_offsets=regex.regex_split_with_offsets)
+        return [importlib.import_module(f"{_PACKAGE}.python.ops.{m}") for m in _MODULES]
     except BaseException:
         # Nothing half-imported stays behind for the real package to trip on.
         for name in set(sys.modules) - before:
@@ -67,24 +61,23 @@ def _import_parts() -> types.SimpleNamespace:
             sys.modules.pop(name, None)
 
 
-def _load() -> types.SimpleNamespace:
+def _load() -> dict:
+    """`__all__`'s functions by name, from the three modules or else the whole package."""
     if not any(name == _PACKAGE or name.startswith(_PACKAGE + ".") for name in sys.modules):
         try:
-            return _import_parts()
-        except Exception:  # another layout (ImportError, AttributeError): the whole package
+            modules = _import_parts()
+            return {name: next(getattr(m, name) for m in modules if hasattr(m, name))
+                    for name in __all__}
+        except Exception:  # another layout (ImportError, StopIteration): the whole package
             pass
     import tensorflow_text
 
-    return types.SimpleNamespace(
-        FastWordpieceTokenizer=tensorflow_text.FastWordpieceTokenizer,
-        normalize_utf8=tensorflow_text.normalize_utf8,
-        regex_split=tensorflow_text.regex_split,
-        regex_split_with_offsets=tensorflow_text.regex_split_with_offsets)
+    return {name: getattr(tensorflow_text, name) for name in __all__}
 
 
-_parts = _load()
-FastWordpieceTokenizer = _parts.FastWordpieceTokenizer
-normalize_utf8 = _parts.normalize_utf8
-regex_split = _parts.regex_split
-regex_split_with_offsets = _parts.regex_split_with_offsets
-del _parts
+_found = _load()
+FastWordpieceTokenizer = _found["FastWordpieceTokenizer"]
+normalize_utf8 = _found["normalize_utf8"]
+regex_split = _found["regex_split"]
+regex_split_with_offsets = _found["regex_split_with_offsets"]
+del _found

@@ -515,7 +515,6 @@ def test_saved_model_reloads_with_same_ids(tokenizer, reference, tmp_path):
     assert flat == [_reference_ids(reference, t) for t in texts]
 
 
-
 # === Which tensorflow_text op libraries a process loads (ner.text_ops) ===
 
 _LIBRARIES_SCRIPT = """
