@@ -574,6 +574,46 @@ class _LayerNorm(tf.Module):
         return tf.cast(y, dtype)
 
 
+class _Packing:
+    """The real wordpieces of a padded `[B, S]` batch as rows `[M, ...]`, and back.
+
+    Inference runs the dense layers, LayerNorms and activations on these rows
+    only, not on padding: in a batch of windows of mixed lengths (a server's
+    call of a few hundred sentences) a third of the cells can be padding.
+    Attention still runs on `[B, S]`, where padding keys are masked, so the
+    real positions get the values they get padded.
+
+    The N real rows are followed by copies of the last up to M, the next
+    size of `rows_grid` (sorted): oneDNN builds and keeps a primitive for
+    every matrix shape it meets, so M comes from a bounded set. Copies of a
+    real row leave the int8 activation range (`_quantize_input`) unchanged.
+    """
+
+    def __init__(self, attention_mask: tf.Tensor, rows_grid: list[int]):
+        shape = tf.shape(attention_mask)
+        self.cells = shape[0] * shape[1]
+        self.shape = shape
+        self.real = tf.where(tf.reshape(attention_mask, [-1]) != 0)[:, 0]  # [N] in B*S
+        n = tf.size(self.real)
+        grid = tf.constant(rows_grid, tf.int32)
+        m = tf.gather(grid, tf.minimum(tf.searchsorted(grid, n[tf.newaxis]),
+                                       len(rows_grid) - 1))[0]
+        m = tf.where(n > 0, tf.maximum(m, n), 0)
+        self.n = n
+        self.rows = tf.gather(self.real, tf.minimum(tf.range(m), n - 1))  # [M]
+
+    def pack(self, x: tf.Tensor) -> tf.Tensor:
+        """[B, S, H] -> [M, H]."""
+        return tf.gather(tf.reshape(x, [self.cells, x.shape[-1]]), self.rows)
+
+    def unpack(self, x: tf.Tensor) -> tf.Tensor:
+        """[M, H] -> [B, S, H], zeros at padding."""
+        h = x.shape[-1]
+        flat = tf.scatter_nd(self.real[:, tf.newaxis], x[:self.n],
+                             tf.cast(tf.stack([self.cells, h]), tf.int64))
+        return tf.reshape(flat, [self.shape[0], self.shape[1], h])
+
+
 class _Layer(tf.Module):
     """One transformer block: self-attention, then the feed-forward network."""
 
@@ -603,13 +643,14 @@ class _Layer(tf.Module):
         return tf.transpose(x, [0, 2, 1, 3])  # [B, N, S, D]
 
     def __call__(self, x: tf.Tensor, attention_bias: tf.Tensor, training: bool,
-                 seed: tf.Tensor | None = None) -> tf.Tensor:
-        # x: [B, S, H]; attention_bias: float32 [B, 1, 1, S].
-        b, s = tf.shape(x)[0], tf.shape(x)[1]
+                 seed: tf.Tensor | None = None, packing: _Packing | None = None) -> tf.Tensor:
+        # x: [B, S, H], or [M, H] with `packing`; attention_bias: float32 [B, 1, 1, S].
         codes = self.query.codes(x)  # int8: x quantized once for all three
-        q = self._split_heads(self.query(x, codes))  # [B, N, S, D]
-        k = self._split_heads(self.key(x, codes))
-        v = self._split_heads(self.value(x, codes))
+        q, k, v = (dense(x, codes) for dense in (self.query, self.key, self.value))
+        if packing is not None:
+            q, k, v = packing.unpack(q), packing.unpack(k), packing.unpack(v)  # [B, S, H]
+        b, s = tf.shape(q)[0], tf.shape(q)[1]
+        q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)  # [B, N, S, D]
         scores = tf.matmul(q, k, transpose_b=True)  # [B, N, S, S]
         # Softmax in float32: bf16 has 8 bits of mantissa, too few for the
         # normaliser of long rows.
@@ -618,7 +659,10 @@ class _Layer(tf.Module):
         if training and self.attention_dropout > 0:
             probs = dropout(probs, self.attention_dropout, seed, self.salt)
         context = tf.matmul(probs, v)  # [B, N, S, D]
-        context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [b, s, -1])  # [B, S, H]
+        context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]),
+                             [b, s, self.num_heads * self.head_size])  # [B, S, H]
+        if packing is not None:
+            context = packing.pack(context)  # [M, H]
         attended = self.attention_output(context)
         if training and self.hidden_dropout > 0:
             attended = dropout(attended, self.hidden_dropout, seed, self.salt + 1)
@@ -757,6 +801,7 @@ class BertEncoder(checkpoint.NamedModule):
         training: bool = False,
         dropout_seed=None,
         extra_embeddings=None,
+        packed_rows: list[int] | None = None,
     ) -> EncoderOutput:
         """Encodes a batch of wordpiece ids.
 
@@ -771,6 +816,10 @@ class BertEncoder(checkpoint.NamedModule):
             extra_embeddings: optional float32 `[B, S, H]` added to the word,
                 segment and position embeddings before their LayerNorm (the
                 tagger's word-shape embeddings, see `ner.casing`).
+            packed_rows: inference only: run the dense layers on the real
+                wordpieces alone (`_Packing`), their number rounded up to this
+                sorted grid of sizes. Outputs at real positions are those of
+                the padded computation (up to rounding); at padding they are 0.
 
         Returns:
             An `EncoderOutput`; its tensors have the compute dtype.
@@ -792,6 +841,12 @@ class BertEncoder(checkpoint.NamedModule):
              + self.position_embeddings[tf.newaxis, :seq_len])
         if extra_embeddings is not None:
             x = x + extra_embeddings
+        packing = None
+        if packed_rows is not None:
+            if training:
+                raise ValueError("packed_rows is for inference only")
+            packing = _Packing(attention_mask, packed_rows)
+            x = packing.pack(x)  # [M, H]
         x = self.embedding_norm(x)
         if training and self.config.hidden_dropout_prob > 0:
             x = dropout(x, self.config.hidden_dropout_prob, dropout_seed, 1)
@@ -801,6 +856,10 @@ class BertEncoder(checkpoint.NamedModule):
         bias = bias[:, tf.newaxis, tf.newaxis, :]
         hidden_states = [x]
         for layer in self.layers:
-            x = layer(x, bias, training, dropout_seed)
+            x = layer(x, bias, training, dropout_seed, packing)
             hidden_states.append(x)
+        if packing is not None:
+            # Functions prune the hidden states their caller does not read.
+            hidden_states = [packing.unpack(h) for h in hidden_states]
+            x = hidden_states[-1]
         return EncoderOutput(sequence_output=x, hidden_states=tuple(hidden_states))

@@ -247,7 +247,7 @@ class TaggerModel(checkpoint.NamedModule):
 
     def potentials(self, input_ids, input_mask, word_starts, word_lengths,
                    training: bool = False, encoder_training: bool | None = None,
-                   dropout_seed=None) -> tf.Tensor:
+                   dropout_seed=None, packed_rows: list[int] | None = None) -> tf.Tensor:
         """Word potentials (CRF emission scores).
 
         Args:
@@ -259,6 +259,8 @@ class TaggerModel(checkpoint.NamedModule):
             encoder_training: dropout in the encoder; defaults to `training`.
                 A frozen encoder runs without it, as fixed features.
             dropout_seed: optional int `[2]` for stateless dropout.
+            packed_rows: inference only: the encoder's dense layers run on
+                real wordpieces alone (see `BertEncoder.__call__`).
 
         Returns:
             float32 [B, W, K]; rows beyond `word_lengths` are zero.
@@ -270,7 +272,8 @@ class TaggerModel(checkpoint.NamedModule):
             if not self.config.head_case_size:
                 extra = tf.gather(self.case_embeddings, shapes)  # [B, S, H]
         out = self.encoder(input_ids, attention_mask=input_mask, training=encoder_training,
-                           dropout_seed=dropout_seed, extra_embeddings=extra)
+                           dropout_seed=dropout_seed, extra_embeddings=extra,
+                           packed_rows=packed_rows)
         if self.config.layer_mix:
             weights = tf.nn.softmax(self.mix_weights)
             stacked = tf.stack([tf.cast(h, tf.float32) for h in out.hidden_states])  # [L, B, S, H]

@@ -81,6 +81,7 @@ BATCH_TOKENS = 2048
 # `python -m ner.tag`) meet 72 encoder shapes instead of 175.
 LENGTH_BITS = 3
 ROWS_BITS = 1
+PACKED_BITS = 3
 WIDTH_MULTIPLE = 16
 # What one more encoder batch costs, in padded wordpieces (`sorted_batches`).
 # The longest run of sorted windows that fits pads short windows to the
@@ -203,6 +204,7 @@ class Pipeline(tf.Module):
         self._closes = tf.constant(table.closes)  # [K]
         self._blank = blank_class()
         self._row_grid = size_grid(ROWS_BITS, 1 << 24)  # windows per encoder batch
+        self._packed_grid = size_grid(PACKED_BITS, 1 << 24)  # real wordpieces per batch
 
         texts = tf.TensorSpec([None], tf.string, name="texts")
         size = tf.TensorSpec([], tf.int32, name="batch_size")
@@ -335,7 +337,7 @@ class Pipeline(tf.Module):
                 length=tf.gather(padded, pick[-1]), width_multiple=WIDTH_MULTIPLE)
             potentials = self.model.potentials(
                 inputs["input_ids"], inputs["input_mask"], inputs["word_starts"],
-                inputs["word_lengths"])  # [v, W, K]
+                inputs["word_lengths"], packed_rows=self._packed_grid)  # [v, W, K]
             rows = tf.RaggedTensor.from_tensor(potentials, lengths=inputs["word_lengths"])
             return (k + 1, found_potentials.write(k, rows.flat_values),
                     found_words.write(k, inputs["words"].flat_values))

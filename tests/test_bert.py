@@ -154,6 +154,57 @@ def test_padding_does_not_change_real_positions():
         np.testing.assert_allclose(np.asarray(a)[real], np.asarray(b)[:, :7][real], atol=1e-5)
 
 
+PACKED_GRID = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128]
+
+
+@pytest.mark.parametrize("precision, atol", [("float32", 1e-5), ("bfloat16", 0.0),
+                                             ("int8", 0.05)])
+def test_packed_rows_give_the_padded_values_at_real_positions(precision, atol):
+    """Inference on real wordpieces only: the same outputs, zeros at padding.
+
+    In bfloat16 the dense layers round alike row by row, so the values are
+    identical; int8 takes its activation range without the padding rows.
+    """
+    encoder = _tiny_encoder()
+    encoder.set_precision(precision)
+    rng = np.random.default_rng(5)
+    ids, mask = _random_batch(rng, seq=9)  # 13 rows of 1-9 real pieces, 35 cells of padding
+    spec = tf.TensorSpec([None, None], tf.int32)
+    states = lambda **kw: tf.function(
+        lambda i, m: [tf.cast(h, tf.float32) for h in encoder(i, attention_mask=m, **kw).hidden_states],
+        input_signature=[spec, spec])(ids.astype(np.int32), mask)
+    padded, packed = states(), states(packed_rows=PACKED_GRID)
+    real = mask.astype(bool)
+    assert (~real).sum() > 0
+    assert len(packed) == 3
+    for a, b in zip(padded, packed):
+        np.testing.assert_allclose(np.asarray(b)[real], np.asarray(a)[real], atol=atol)
+        np.testing.assert_array_equal(np.asarray(b)[~real], 0.0)
+    assert np.abs(np.asarray(padded[-1])[~real]).max() > 0  # the padding rows did differ
+
+
+def test_packed_rows_round_up_to_the_grid_and_copy_a_real_row():
+    from ner.bert import _Packing
+
+    mask = tf.constant([[1, 1, 1, 0], [1, 1, 0, 0], [1, 0, 0, 0]])  # 6 real of 12 cells
+    packing = _Packing(mask, [1, 2, 4, 8, 16])
+    assert packing.rows.numpy().tolist() == [0, 1, 2, 4, 5, 8, 8, 8]
+    assert _Packing(mask, [1, 2, 4]).rows.numpy().tolist() == [0, 1, 2, 4, 5, 8]  # beyond the grid: N
+    x = tf.reshape(tf.range(24, dtype=tf.float32), [3, 4, 2])
+    np.testing.assert_array_equal(packing.unpack(packing.pack(x)),
+                                  x * tf.cast(mask, tf.float32)[:, :, tf.newaxis])
+    empty = _Packing(tf.zeros([0, 5], tf.int32), [1, 2, 4])
+    assert empty.rows.shape == (0,)
+    assert empty.unpack(tf.zeros([0, 3])).shape == (0, 5, 3)
+
+
+def test_packed_rows_are_for_inference_only():
+    encoder = _tiny_encoder()
+    ids, mask = _random_batch(np.random.default_rng(6))
+    with pytest.raises(ValueError, match="inference only"):
+        encoder(ids, attention_mask=mask, training=True, packed_rows=PACKED_GRID)
+
+
 def test_dropout_only_in_training():
     encoder = _tiny_encoder()
     ids, mask = _random_batch(np.random.default_rng(2))
