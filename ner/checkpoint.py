@@ -142,7 +142,7 @@ def read_checkpoint(prefix: str | os.PathLike) -> dict[str, np.ndarray]:
 
 # Names of variables derived from the weights at load (`ner.bert._Dense.quantize`
 # and `keep_copy`).
-_DERIVED = re.compile(r"_(int8(_scale|_low|_column_sums|_bias)?|bfloat16)$")
+_DERIVED = re.compile(r"_(fused|int8(_scale|_low|_column_sums|_bias)?|bfloat16)$")
 
 
 class NamedModule(tf.Module):

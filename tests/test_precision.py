@@ -244,7 +244,7 @@ def test_bfloat16_weight_cache_computes_what_the_plain_ops_do(hidden_act):
         encoder.set_precision("bfloat16", weight_cache=cache)
         assert encoder.weight_cache == cache
         fn = _hidden_states_fn(encoder, spec)
-        assert len(_cached_matmuls(fn, *spec)) == (12 if cache else 0)  # 6 per layer
+        assert len(_cached_matmuls(fn, *spec)) == (8 if cache else 0)  # 4 per layer (q, k, v as one)
         outputs[cache] = fn(ids, mask)
         eager = encoder(ids, attention_mask=mask).hidden_states  # eager: standard ops
         np.testing.assert_allclose(tf.cast(eager[-1], tf.float32),
@@ -298,14 +298,14 @@ def test_int8_fused_matmul_computes_what_the_public_op_does(hidden_act):
         assert encoder.weight_cache == cache
         fn = _hidden_states_fn(encoder, spec)
         fused = _fused_int8_matmuls(fn, *spec)
-        assert len(fused) == (12 if cache else 0)  # 6 per layer
+        assert len(fused) == (8 if cache else 0)  # 4 per layer (q, k, v as one)
         assert all(op.get_attr("is_weight_const") and not op.get_attr("is_bias_const")
                    for op in fused)
         activations = [op.get_attr("fused_ops") for op in fused]
         want = [b"GeluExact"] if hidden_act == "gelu" else (
             [b"GeluApproximate"] if hidden_act == "gelu_new" else [])
         assert sum(ops == [b"BiasAdd", *want, b"Dequantize"] for ops in activations) == \
-            (2 if want else 12) * cache  # the intermediate layers carry the activation
+            (2 if want else 8) * cache  # the intermediate layers carry the activation
         outputs[cache] = fn(ids, mask)
     float32 = _tiny_encoder(hidden_act)(ids, attention_mask=mask).hidden_states
     for a, b in zip(outputs[False], outputs[True]):
