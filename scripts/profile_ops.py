@@ -3,12 +3,16 @@
     python scripts/profile_ops.py --model_dir=runs/default --precision=int8 --sentences=1200
     python scripts/profile_ops.py --model_dir=runs/default --calls_of=170 --sentences=1200
     python scripts/profile_ops.py --model_dir=runs/default --call_sizes=3453,1000,256,170,64
+    python scripts/profile_ops.py --model_dir=runs/default --call_sizes=3453,204 --against_padded
 
 The first two run `Tagger.tag_batch` on the first `--sentences` CoNLL-2003
 test sentences (as raw text) under TensorFlow's profiler, in one call or in
 calls of `--calls_of`, and print the self time per op type (summed over
 threads). `--call_sizes` instead times tagging all sentences in calls of each
-size, twice, and prints wall and CPU seconds.
+size, twice, and prints wall and CPU seconds. With `--against_padded` it
+times two taggers in turns, each traced for itself, `--rounds` times: the
+tagger as it is, and one that computes as the code before 8e4b99e did (dense
+layers on padded batches, query, key and value as three products).
 """
 
 from __future__ import annotations
@@ -49,6 +53,10 @@ def main(argv=None) -> None:
     parser.add_argument("--calls_of", type=int, default=0, help="texts per call (0: one call)")
     parser.add_argument("--call_sizes", help="comma-separated call sizes to time instead")
     parser.add_argument("--top", type=int, default=25, help="op types to print")
+    parser.add_argument("--against_padded", action="store_true",
+                        help="with --call_sizes: also time a tagger without packed rows and "
+                             "without query, key and value side by side, in turns")
+    parser.add_argument("--rounds", type=int, default=2, help="timed passes of --call_sizes")
     args = parser.parse_args(argv)
 
     import tensorflow as tf
@@ -60,18 +68,33 @@ def main(argv=None) -> None:
     texts = texts[:args.sentences] if args.sentences else texts
     tagger = ner.Tagger.load(args.model_dir, precision=args.precision)
     tagger.tag_batch(texts[:256])  # trace and warm up
+    taggers = {"": tagger}
+    if args.against_padded:
+        padded = ner.Tagger.load(args.model_dir, precision=args.precision)
+        padded.pipeline._packed_grid = None  # before its functions are traced
+        for layer in padded.model.encoder.layers:
+            layer.qkv = None
+        taggers = {"packed, q/k/v as one: ": tagger, "padded, q/k/v apart: ": padded}
 
-    def tag(size: int) -> None:
+    def tag(size: int, tagger=tagger) -> None:
         for first in range(0, len(texts), size):
             tagger.tag_batch(texts[first:first + size])
 
     if args.call_sizes:
-        for _ in range(2):
-            for size in (int(n) for n in args.call_sizes.split(",")):
-                cpu, start = time.process_time(), time.perf_counter()
-                tag(size)
-                print(f"{tagger.precision}, calls of {size}: {time.perf_counter() - start:.2f} s "
-                      f"wall, {time.process_time() - cpu:.2f} CPU-s", flush=True)
+        sizes = [int(n) for n in args.call_sizes.split(",")]
+        if args.against_padded:  # every shape traced before the clock runs
+            for each in taggers.values():
+                for size in sizes:
+                    tag(size, each)
+        for round_ in range(args.rounds):
+            names = list(taggers) if round_ % 2 == 0 else list(taggers)[::-1]
+            for name in names:
+                for size in sizes:
+                    cpu, start = time.process_time(), time.perf_counter()
+                    tag(size, taggers[name])
+                    print(f"{name}{tagger.precision}, calls of {size}: "
+                          f"{time.perf_counter() - start:.2f} s wall, "
+                          f"{time.process_time() - cpu:.2f} CPU-s", flush=True)
         return
     with tempfile.TemporaryDirectory() as logdir:
         tf.profiler.experimental.start(logdir)
