@@ -616,7 +616,8 @@ class _Packing:
         shape = tf.shape(attention_mask)
         self.cells = shape[0] * shape[1]
         self.shape = shape
-        self.real = tf.where(tf.reshape(attention_mask, [-1]) != 0)[:, 0]  # [N] in B*S
+        real = tf.reshape(tf.cast(attention_mask, tf.bool), [-1])  # [B*S]
+        self.real = tf.where(real)[:, 0]  # [N] in B*S
         n = tf.size(self.real)
         grid = tf.constant(rows_grid, tf.int32)
         m = tf.gather(grid, tf.minimum(tf.searchsorted(grid, n[tf.newaxis]),
@@ -626,9 +627,8 @@ class _Packing:
         self.rows = tf.gather(self.real, tf.minimum(tf.range(m), n - 1))  # [M]
         # Each cell's packed row; padding reads row 0 (any real row would do).
         # A gather, which TensorFlow runs in parallel, rather than a scatter.
-        self.padding = tf.reshape(attention_mask, [-1]) == 0  # [B*S]
-        self.slots = tf.where(self.padding, 0,
-                              tf.cumsum(tf.cast(~self.padding, tf.int32)) - 1)  # [B*S]
+        self.padding = ~real  # [B*S]
+        self.slots = tf.where(real, tf.cumsum(tf.cast(real, tf.int32)) - 1, 0)  # [B*S]
 
     def pack(self, x: tf.Tensor) -> tf.Tensor:
         """[B, S, H] -> [M, H]."""

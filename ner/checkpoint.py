@@ -140,8 +140,8 @@ def read_checkpoint(prefix: str | os.PathLike) -> dict[str, np.ndarray]:
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
 
-# Names of variables derived from the weights at load (`ner.bert._Dense.quantize`
-# and `keep_copy`).
+# Names of variables derived from the weights at load (`ner.bert._Dense.quantize`,
+# `keep_copy` and `side_by_side`).
 _DERIVED = re.compile(r"_(fused|int8(_scale|_low|_column_sums|_bias)?|bfloat16)$")
 
 

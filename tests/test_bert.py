@@ -190,6 +190,8 @@ def test_packed_rows_round_up_to_the_grid_and_copy_a_real_row():
     packing = _Packing(mask, [1, 2, 4, 8, 16])
     assert packing.rows.numpy().tolist() == [0, 1, 2, 4, 5, 8, 8, 8]
     assert _Packing(mask, [1, 2, 4]).rows.numpy().tolist() == [0, 1, 2, 4, 5, 8]  # beyond the grid: N
+    bools = _Packing(tf.cast(mask, tf.bool), [1, 2, 4, 8, 16])  # the encoder takes either
+    assert bools.rows.numpy().tolist() == packing.rows.numpy().tolist()
     x = tf.reshape(tf.range(24, dtype=tf.float32), [3, 4, 2])
     np.testing.assert_array_equal(packing.unpack(packing.pack(x)),
                                   x * tf.cast(mask, tf.float32)[:, :, tf.newaxis])
