@@ -617,14 +617,13 @@ class _Packing:
         self.cells = shape[0] * shape[1]
         self.shape = shape
         real = tf.reshape(tf.cast(attention_mask, tf.bool), [-1])  # [B*S]
-        self.real = tf.where(real)[:, 0]  # [N] in B*S
-        n = tf.size(self.real)
+        positions = tf.where(real)[:, 0]  # [N] in B*S
+        n = tf.size(positions)
         grid = tf.constant(rows_grid, tf.int32)
         m = tf.gather(grid, tf.minimum(tf.searchsorted(grid, n[tf.newaxis]),
                                        len(rows_grid) - 1))[0]
         m = tf.where(n > 0, tf.maximum(m, n), 0)
-        self.n = n
-        self.rows = tf.gather(self.real, tf.minimum(tf.range(m), n - 1))  # [M]
+        self.rows = tf.gather(positions, tf.minimum(tf.range(m), n - 1))  # [M]
         # Each cell's packed row; padding reads row 0 (any real row would do).
         # A gather, which TensorFlow runs in parallel, rather than a scatter.
         self.padding = ~real  # [B*S]

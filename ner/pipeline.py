@@ -84,12 +84,12 @@ ROWS_BITS = 1
 # Inference runs the encoder's dense layers on each batch's real wordpieces
 # only (`ner.bert._Packing`), their number rounded up to 5 significant bits
 # (at most 1/16 more rows; 4 significant bits measured 1-2% slower, with the
-# first, scatter-based version of 8e4b99e). In calls
-# of 204 CoNLL-2003 test sentences, whose batches pad a third of their cells,
-# int8 tagging took 3.79 s against 4.33 s before (padded, query, key and value
-# as three products), bfloat16 4.72 against 5.71, float32 8.86 against 9.83;
-# one call of all 3,453 (4% padding) about the same: int8 3.12 against 3.07
-# (best of rounds, EPYC Zen 4, 2 cores, 2026-12-05; BENCHMARKS.md, issue 12,
+# first, scatter-based version of 8e4b99e). In calls of 204 CoNLL-2003 test
+# sentences, whose batches pad a third of their cells, int8 tagging took
+# 3.79 s against 4.33 s before (padded, query, key and value as three
+# products), bfloat16 4.72 against 5.71, float32 8.86 against 9.83; one call
+# of all 3,453 (4% padding) about the same: int8 3.12 against 3.07 (best of
+# rounds, EPYC Zen 4, 2 cores, 2026-12-05; BENCHMARKS.md, issue 12,
 # `scripts/profile_ops.py --against_padded`).
 PACKED_BITS = 4
 WIDTH_MULTIPLE = 16
