@@ -36,7 +36,7 @@ from typing import Any, Mapping
 import tensorflow as tf
 from tensorflow.core.framework import attr_value_pb2
 
-from ner import checkpoint
+from ner import checkpoint, shapes
 
 # Activations by the name a config gives them. "gelu" is the exact erf form as
 # Hugging Face defines it; Google's TF1 `modeling.py` computes its "gelu" with
@@ -619,10 +619,7 @@ class _Packing:
         real = tf.reshape(tf.cast(attention_mask, tf.bool), [-1])  # [B*S]
         positions = tf.where(real)[:, 0]  # [N] in B*S
         n = tf.size(positions)
-        grid = tf.constant(rows_grid, tf.int32)
-        m = tf.gather(grid, tf.minimum(tf.searchsorted(grid, n[tf.newaxis]),
-                                       len(rows_grid) - 1))[0]
-        m = tf.where(n > 0, tf.maximum(m, n), 0)
+        m = tf.where(n > 0, shapes.grid_ceil(rows_grid, n[tf.newaxis])[0], 0)
         self.rows = tf.gather(positions, tf.minimum(tf.range(m), n - 1))  # [M]
         # Each cell's packed row; padding reads row 0 (any real row would do).
         # A gather, which TensorFlow runs in parallel, rather than a scatter.

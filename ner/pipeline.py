@@ -44,6 +44,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from ner import alignment, casing, features, schemes, segmentation
+from ner.shapes import grid_ceil, grid_floor, size_grid
 from ner.model import TaggerModel
 from ner.tokenization import Tokenizer, blank_class
 
@@ -103,31 +104,6 @@ WIDTH_MULTIPLE = 16
 BATCH_OVERHEAD = 256
 # Upper bound on sentences x padded words in one CRF decoding batch.
 DECODE_CELLS = 1 << 15
-
-
-def size_grid(bits: int, limit: int) -> list[int]:
-    """The integers 1..`limit` with at most `bits` + 1 significant binary digits, and `limit`.
-
-    `size_grid(1, 20)` is [1, 2, 3, 4, 6, 8, 12, 16, 20]; `size_grid(3, 40)`
-    is 1..16, 18, 20, ..., 32, 36, 40.
-    """
-    grid = {limit}
-    for exponent in range(limit.bit_length()):
-        step = 1 << max(exponent - bits, 0)
-        grid.update(range(1 << exponent, min(1 << (exponent + 1), limit + 1), step))
-    return sorted(grid)
-
-
-def grid_ceil(grid: list[int], values: tf.Tensor) -> tf.Tensor:
-    """Values [n] rounded up to the next of `grid` (sorted; none above its last)."""
-    grid = tf.constant(grid, values.dtype)
-    return tf.gather(grid, tf.searchsorted(grid, values, side="left"))
-
-
-def grid_floor(grid: list[int], values: tf.Tensor) -> tf.Tensor:
-    """Values [n] (each at least `grid[0]`) rounded down to the last of `grid` not above them."""
-    grid = tf.constant(grid, values.dtype)
-    return tf.gather(grid, tf.searchsorted(grid, values, side="right") - 1)
 
 
 def sorted_batches(sizes: tf.Tensor, max_rows, max_cells: int,

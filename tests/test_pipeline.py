@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from ner import pipeline
+from ner import pipeline, shapes
 from ner.tagger import Tagger
 from scripts.long_text import make_text
 from tests.tiny_model import write_model_folder
@@ -97,7 +97,7 @@ def test_sorted_batches_cover_every_item_once_within_limits(max_rows, max_cells)
 
 @pytest.mark.parametrize("max_rows,max_cells", [(128, 4096), (100, 1000), (3, 7)])
 def test_sorted_batches_on_a_row_grid_take_grid_sizes(max_rows, max_cells):
-    grid = pipeline.size_grid(1, 1 << 10)
+    grid = shapes.size_grid(1, 1 << 10)
     sizes = np.random.default_rng(max_rows).integers(1, 60, size=300)
     order, splits = (t.numpy() for t in pipeline.sorted_batches(
         tf.constant(sizes, tf.int64), max_rows, max_cells, grid))
@@ -110,7 +110,7 @@ def test_sorted_batches_on_a_row_grid_take_grid_sizes(max_rows, max_cells):
 
 @pytest.mark.parametrize("overhead", [0, 256, 10**9])
 def test_sorted_batches_with_an_overhead_cover_every_item_within_limits(overhead):
-    grid = pipeline.size_grid(1, 1 << 10)
+    grid = shapes.size_grid(1, 1 << 10)
     sizes = np.random.default_rng(overhead % 97).integers(1, 120, size=300)
     order, splits = (t.numpy() for t in pipeline.sorted_batches(
         tf.constant(sizes, tf.int64), 128, 4096, grid, overhead))
@@ -126,7 +126,7 @@ def test_sorted_batches_with_an_overhead_stop_where_padding_costs_more_than_a_ba
     # long length: 48 x 104 wasted cells, more than a second batch's overhead
     # of 100 and less than one of 10**6.
     sizes = tf.constant([16] * 48 + [120] * 16, tf.int64)
-    grid = pipeline.size_grid(1, 1 << 10)
+    grid = shapes.size_grid(1, 1 << 10)
 
     def runs(overhead):
         _, splits = pipeline.sorted_batches(sizes, 128, 1 << 20, grid, overhead)
@@ -138,15 +138,18 @@ def test_sorted_batches_with_an_overhead_stop_where_padding_costs_more_than_a_ba
 
 
 def test_size_grid_and_rounding():
-    assert pipeline.size_grid(1, 20) == [1, 2, 3, 4, 6, 8, 12, 16, 20]
-    grid = pipeline.size_grid(3, 128)
+    assert shapes.size_grid(1, 20) == [1, 2, 3, 4, 6, 8, 12, 16, 20]
+    grid = shapes.size_grid(3, 128)
     assert grid[:16] == list(range(1, 17)) and grid[-3:] == [112, 120, 128] and len(grid) == 40
     # At most 1/8 of padding above 16.
     assert all(b <= a * 9 / 8 for a, b in zip(grid[15:], grid[16:]))
     values = tf.constant([1, 16, 17, 33, 127, 128], tf.int64)
-    assert pipeline.grid_ceil(grid, values).numpy().tolist() == [1, 16, 18, 36, 128, 128]
-    assert pipeline.grid_floor(grid, tf.constant([1, 17, 35, 127], tf.int64)).numpy().tolist() \
+    assert shapes.grid_ceil(grid, values).numpy().tolist() == [1, 16, 18, 36, 128, 128]
+    assert shapes.grid_floor(grid, tf.constant([1, 17, 35, 127], tf.int64)).numpy().tolist() \
         == [1, 16, 32, 120]
+    # Beyond the grid a value stays as it is (`ner.bert`'s packed rows past 2**24).
+    assert shapes.grid_ceil([1, 2, 4], tf.constant([3, 4, 5, 9], tf.int32)).numpy().tolist() \
+        == [4, 4, 5, 9]
 
 
 def test_sorted_batches_of_nothing():
