@@ -442,6 +442,20 @@ class _Dense(tf.Module):
             "bias": tf.Variable(self.bias / scale, trainable=False, name=f"{name}_int8_bias"),
         }
 
+    def set_precision(self, precision: str, cache_weights: bool = False) -> None:
+        """Multiplies in "float32", "bfloat16" (`keep_copy`) or "int8" (`quantize`).
+
+        `cache_weights`: through `_cached_matmul` in bfloat16, `_fused_int8_matmul`
+        in int8 (the caller checked that it runs here).
+        """
+        if precision == "int8":
+            self.quantize()
+            self.keep_copy(None)
+            self.cache_weights = cache_weights
+        else:
+            self.use_int8 = False
+            self.keep_copy(tf.bfloat16 if precision == "bfloat16" else None, cache_weights)
+
     def keep_copy(self, dtype: tf.DType | None, cache_weights: bool = False) -> None:
         """Multiplies `dtype` inputs with a copy of the weights in `dtype` (inference only).
 
@@ -776,7 +790,7 @@ class BertEncoder(checkpoint.NamedModule):
     @property
     def precision(self) -> str:
         """How the encoder computes: "float32", "bfloat16", "float16" or "int8"."""
-        if self.layers and self.layers[0].query.use_int8:
+        if self.layers and self.layers[0].attention_output.use_int8:
             return "int8"
         return self.compute_dtype.name
 
@@ -812,15 +826,12 @@ class BertEncoder(checkpoint.NamedModule):
         for layer in self.layers:
             layer.qkv = _Dense.side_by_side(f"{layer.scope}/attention/self/qkv",
                                             [layer.query, layer.key, layer.value])
-            for dense in (layer.qkv, layer.query, layer.key, layer.value,
-                          layer.attention_output, layer.intermediate, layer.output):
-                if precision == "int8":
-                    dense.quantize()
-                else:
-                    dense.use_int8 = False
-                dense.keep_copy(self.compute_dtype, cache_weights=cache)
-                if precision == "int8":
-                    dense.cache_weights = cache  # `_fused_int8_matmul`
+            # Inference reads the side-by-side layer only: the three keep
+            # their float32 weights (training's) and no copies.
+            for dense in (layer.query, layer.key, layer.value):
+                dense.set_precision("float32")
+            for dense in (layer.qkv, layer.attention_output, layer.intermediate, layer.output):
+                dense.set_precision(precision, cache)
         fuse_norms = weight_cache and fused_layer_norm_available()
         for norm in [self.embedding_norm] + [n for layer in self.layers
                                              for n in (layer.attention_norm, layer.output_norm)]:
@@ -832,7 +843,7 @@ class BertEncoder(checkpoint.NamedModule):
 
         Through `_cached_matmul` in bfloat16, `_fused_int8_matmul` in int8.
         """
-        return bool(self.layers) and self.layers[0].query.cache_weights
+        return bool(self.layers) and self.layers[0].attention_output.cache_weights
 
     def __call__(
         self,

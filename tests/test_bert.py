@@ -200,21 +200,31 @@ def test_packed_rows_round_up_to_the_grid_and_copy_a_real_row():
     assert empty.unpack(tf.zeros([0, 3])).shape == (0, 5, 3)
 
 
-@pytest.mark.parametrize("precision, atol", [("float32", 1e-5), ("int8", 0.05)])
+@pytest.mark.parametrize("precision, atol", [("float32", 1e-5), ("bfloat16", 0.05),
+                                             ("int8", 0.05)])
 def test_inference_multiplies_query_key_value_side_by_side(precision, atol):
     """`set_precision` adds one [H, 3H] layer per block: same outputs, never saved."""
     encoder = _tiny_encoder()
     ids, mask = _random_batch(np.random.default_rng(7))
     names = set(encoder.variables_by_name())
-    encoder.set_precision(precision)
+    encoder.set_precision("int8")
+    encoder.set_precision(precision)  # drops the int8 layers' state
+    assert encoder.precision == precision
     assert all(layer.qkv is not None for layer in encoder.layers)
     assert encoder.layers[0].qkv.kernel.shape == (32, 96)
     assert set(encoder.variables_by_name()) == names  # a model folder holds no copies
     assert not any("fused" in v.name for v in encoder.trainable_variables)
+    for layer in encoder.layers:  # inference reads qkv only: no copies of the three
+        assert layer.qkv.use_int8 == (precision == "int8")
+        assert (layer.qkv.low is not None) == (precision == "bfloat16")
+        for dense in (layer.query, layer.key, layer.value):
+            assert dense.int8 is None and dense.low is None and not dense.use_int8
     run = tf.function(lambda i, m: encoder(i, attention_mask=m).sequence_output)
     fused = run(ids, mask)
-    for layer in encoder.layers:
+    for layer in encoder.layers:  # the three apart, in the same precision
         layer.qkv = None
+        for dense in (layer.query, layer.key, layer.value):
+            dense.set_precision(precision)
     separate = tf.function(lambda i, m: encoder(i, attention_mask=m).sequence_output)(ids, mask)
     np.testing.assert_allclose(fused, separate, atol=atol)
 
