@@ -385,6 +385,7 @@ class _Dense(tf.Module):
         super().__init__(name=None)
         self.activation = activation
         self.activation_name = activation_name  # its key in `_ACTIVATIONS`
+        self.units = n_out  # without reading `kernel`, which an export may drop
         self.kernel = tf.Variable(_initial_weights([n_in, n_out], init_range),
                                   name=f"{scope}/kernel")
         self.bias = tf.Variable(tf.zeros([n_out]), name=f"{scope}/bias")
@@ -402,6 +403,7 @@ class _Dense(tf.Module):
         dense = cls.__new__(cls)
         tf.Module.__init__(dense, name=None)
         dense.activation, dense.activation_name = None, None
+        dense.units = sum(p.units for p in parts)
         dense.kernel = tf.Variable(tf.concat([p.kernel for p in parts], 1), trainable=False,
                                    name=f"{scope}/kernel_fused")
         dense.bias = tf.Variable(tf.concat([p.bias for p in parts], 0), trainable=False,
@@ -530,8 +532,8 @@ class _Dense(tf.Module):
         """[M, out] back to x's leading shape."""
         # The output size is spelled out: -1 cannot be inferred for an empty
         # batch (a replica of a mirrored step can get zero rows).
-        y = tf.reshape(y, tf.concat([shape[:-1], [self.kernel.shape[-1]]], axis=0))
-        return tf.ensure_shape(y, x.shape[:-1].concatenate([self.kernel.shape[-1]]))
+        y = tf.reshape(y, tf.concat([shape[:-1], [self.units]], axis=0))
+        return tf.ensure_shape(y, x.shape[:-1].concatenate([self.units]))
 
     def _int8(self, x: tf.Tensor, fused: bool = False, activation: bytes | None = None,
               codes: tuple | None = None) -> tf.Tensor:

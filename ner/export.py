@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from ner import cli
@@ -83,7 +84,7 @@ from ner import files
 from ner.pipeline import Pipeline
 from ner.tagger import Tagger
 
-__all__ = ["ExportModule", "export", "next_version_dir", "save"]
+__all__ = ["ExportModule", "drop_unread_variables", "export", "next_version_dir", "save"]
 
 
 # In a SavedModel's assets/: what `export` fixed in the graph.
@@ -146,8 +147,49 @@ def export(model_dir: str | os.PathLike, export_dir: str | os.PathLike, version:
     # a SavedModel served elsewhere (a GPU, a build without oneDNN) lacks.
     tagger.model.encoder.set_precision(tagger.precision, weight_cache=False)
     module = ExportModule(tagger.model, tagger.tokenizer, window_batch_size=window_batch_size)
+    drop_unread_variables(module)
     return save(module, export_dir, version=int(target.name), meta=tagger.meta,
                 settings={"precision": tagger.precision, "window_batch_size": window_batch_size})
+
+
+def drop_unread_variables(module: ExportModule) -> list[str]:
+    """Untracks the model's variables that none of `module`'s signatures reads.
+
+    `tf.saved_model.save` writes every variable the module tracks, and
+    inference reads derived copies of some: query, key and value side by
+    side (`ner.bert._Dense.side_by_side`), and in int8 or bfloat16 the dense
+    layers' int8 or bfloat16 copies instead of their float32 weights. Without
+    this a float32 SavedModel of the default model held 108.7 MB instead of
+    98.2, and an int8 one 120.5 (BENCHMARKS.md, issue 16). The signatures are
+    traced here (saving reuses the traces), and the model is changed for
+    good: call it only on a model made for the export (`export` does).
+
+    Returns:
+        The names of the variables dropped.
+    """
+    read = set()
+    for function in module.signatures().values():
+        read.update(v.ref() for v in function.get_concrete_function().variables)
+    dropped = []
+    for owner in [module.model, *module.model.submodules]:
+        for name, value in list(vars(owner).items()):
+            if name.startswith("_"):
+                continue  # tracking state, not an attribute of the model
+            if isinstance(value, tf.Variable) and value.ref() not in read:
+                dropped.append(value.name)
+                delattr(owner, name)
+            elif isinstance(value, Mapping):  # e.g. `_Dense.int8`
+                unread = [k for k, item in value.items()
+                          if isinstance(item, tf.Variable) and item.ref() not in read]
+                if unread:
+                    dropped += [value[k].name for k in unread]
+                    # A new dict: deleting keys of a tracked one leaves them
+                    # in the checkpoint.
+                    setattr(owner, name, {k: v for k, v in value.items() if k not in unread})
+    left = [v.name for v in module.model.variables if v.ref() not in read]
+    if left:  # held somewhere this walk does not look: kept, so saving stays correct
+        raise RuntimeError(f"variables no signature reads are still tracked: {left[:5]}")
+    return dropped
 
 
 def save(module: ExportModule, export_dir: str | os.PathLike, version: int | None = None,

@@ -9,6 +9,7 @@ depends on each word's context (so wrong windows would show).
 """
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -391,6 +392,30 @@ def test_low_precision_export_uses_standard_ops_and_tags_as_the_tagger(
         got = [(out["labels"][b, i].numpy().decode(), int(out["char_starts"][b, i]),
                 int(out["char_ends"][b, i])) for i in range(n)]
         assert got == [(e.label, e.start, e.end) for e in expected]
+
+
+@pytest.mark.parametrize("precision", ["float32", "int8"])
+def test_saved_model_holds_only_the_weights_its_signatures_read(context_model, tmp_path,
+                                                               precision):
+    """No separate query, key and value beside their side-by-side copy; in int8 no
+    float32 dense weights beside the int8 ones (`drop_unread_variables`)."""
+    if precision == "int8" and not int8_available():
+        pytest.skip("no int8 kernels in this TensorFlow build")
+    path = export(context_model, tmp_path / "ner", precision=precision)
+    saved = dict(tf.train.list_variables(str(path / "variables" / "variables")))
+    weights = [n for n in saved if n.startswith("model/")]
+    assert any("/layers/0/qkv/" in n for n in weights)
+    assert not [n for n in weights if re.search(r"/layers/\d+/(query|key|value)/", n)]
+    folder = dict(tf.train.list_variables(str(context_model / "model.ckpt")))
+    size = lambda shapes: sum(int(np.prod(s)) for s in shapes)
+    if precision == "float32":
+        # The model folder's weights, once each (query, key and value as one).
+        assert size(saved[n] for n in weights) == size(folder.values())
+    else:
+        dense = r"/layers/\d+/(qkv|attention_output|intermediate|output)/"
+        assert not [n for n in weights if re.search(dense + r"(kernel|bias)/", n)]
+        assert not [n for n in weights if "/int8/low/" in n]  # read by oneDNN's fused op only
+        assert [n for n in weights if re.search(dense + r"int8/kernel/", n)]
 
 
 _LOADER_CHILD = r"""
