@@ -44,8 +44,8 @@ from __future__ import annotations
 import tensorflow as tf
 
 from ner import alignment, casing, features, schemes, segmentation
-from ner.shapes import grid_ceil, grid_floor, size_grid
 from ner.model import TaggerModel
+from ner.shapes import grid_ceil, grid_floor, size_grid
 from ner.tokenization import Tokenizer, blank_class
 
 __all__ = ["Pipeline", "sorted_batches"]
