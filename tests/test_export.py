@@ -418,6 +418,35 @@ def test_saved_model_holds_only_the_weights_its_signatures_read(context_model, t
         assert [n for n in weights if re.search(dense + r"int8/kernel/", n)]
 
 
+def test_export_keeps_what_a_bilstm_and_a_layer_mix_read(tmp_path):
+    """The head's BiLSTM and layer mix are read by the signatures, so they stay."""
+    import dataclasses
+
+    from tests.tiny_model import VOCAB
+
+    plain = TaggerModel.load(write_model_folder(tmp_path / "plain", case_features=True))
+    config = dataclasses.replace(plain.config, bilstm_units=5, layer_mix=True)
+    tf.random.set_seed(1)
+    model = TaggerModel(config)
+    rng = np.random.default_rng(2)
+    for variable in model.variables:
+        variable.assign(rng.normal(0.0, 0.3, variable.shape).astype(np.float32))
+    model.save(tmp_path / "m", VOCAB)
+    path = export(tmp_path / "m", tmp_path / "ner")
+    saved = [n for n, _ in tf.train.list_variables(str(path / "variables" / "variables"))]
+    assert any("lstm" in n for n in saved) and any("mix" in n for n in saved)
+    ids = np.array([[2, 5, 6, 14, 15, 8, 29, 3], [2, 7, 20, 16, 12, 13, 3, 0]], np.int32)
+    mask = (ids > 0).astype(np.int32)
+    starts = np.array([[1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 0]], np.int32)
+    lengths = np.array([6, 5], np.int32)
+    want = TaggerModel.load(tmp_path / "m").potentials(ids, mask, starts, lengths).numpy()
+    out = tf.saved_model.load(str(path)).signatures["tag_wordpieces"](
+        input_ids=ids, input_mask=mask, segment_ids=np.zeros_like(ids), word_starts=starts,
+        word_lengths=lengths)
+    assert np.abs(want).max() > 0.1
+    np.testing.assert_allclose(out["potentials"].numpy(), want, atol=1e-4)
+
+
 _LOADER_CHILD = r"""
 import json, re, sys
 from ner.exported import ExportedTagger
