@@ -839,6 +839,19 @@ class BertEncoder(checkpoint.NamedModule):
                                              for n in (layer.attention_norm, layer.output_norm)]:
             norm.fused = fuse_norms
 
+    def query_key_value_apart(self) -> None:
+        """Multiplies query, key and value as three layers again, as before `side_by_side`.
+
+        In the precision and weight cache `set_precision` chose; for
+        comparisons only (`scripts/profile_ops.py --against_padded`, tests).
+        Functions traced before keep the side-by-side layer.
+        """
+        precision, cache = self.precision, self.weight_cache
+        for layer in self.layers:
+            layer.qkv = None
+            for dense in (layer.query, layer.key, layer.value):
+                dense.set_precision(precision, cache)
+
     @property
     def weight_cache(self) -> bool:
         """Whether the dense layers keep their weights packed (`set_precision`).

@@ -72,11 +72,7 @@ def main(argv=None) -> None:
     if args.against_padded:
         padded = ner.Tagger.load(args.model_dir, precision=args.precision)
         padded.pipeline._packed_grid = None  # before its functions are traced
-        encoder = padded.model.encoder
-        for layer in encoder.layers:
-            layer.qkv = None
-            for dense in (layer.query, layer.key, layer.value):
-                dense.set_precision(encoder.precision, encoder.weight_cache)
+        padded.model.encoder.query_key_value_apart()
         taggers = {"packed, q/k/v as one: ": tagger, "padded, q/k/v apart: ": padded}
 
     def tag(size: int, tagger=tagger) -> None:

@@ -221,10 +221,13 @@ def test_inference_multiplies_query_key_value_side_by_side(precision, atol):
             assert dense.int8 is None and dense.low is None and not dense.use_int8
     run = tf.function(lambda i, m: encoder(i, attention_mask=m).sequence_output)
     fused = run(ids, mask)
-    for layer in encoder.layers:  # the three apart, in the same precision
-        layer.qkv = None
+    encoder.query_key_value_apart()  # the three apart, in the same precision
+    assert encoder.precision == precision
+    for layer in encoder.layers:
+        assert layer.qkv is None
         for dense in (layer.query, layer.key, layer.value):
-            dense.set_precision(precision)
+            assert dense.use_int8 == (precision == "int8")
+            assert (dense.low is not None) == (precision == "bfloat16")
     separate = tf.function(lambda i, m: encoder(i, attention_mask=m).sequence_output)(ids, mask)
     np.testing.assert_allclose(fused, separate, atol=atol)
 

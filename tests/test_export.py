@@ -8,6 +8,7 @@ words, one-word and multi-word entities and scores across (0, 1), and
 depends on each word's context (so wrong windows would show).
 """
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -24,7 +25,7 @@ from ner.model import TaggerModel
 from ner.precision import int8_available
 from ner.tagger import Tagger
 from tests.test_tagger import OFFSET_CASES
-from tests.tiny_model import write_model_folder
+from tests.tiny_model import VOCAB, write_model_folder
 
 # Offsets must survive every kind of character (issue 4's list), and the
 # sentence and word rules the graph mirrors: blank lines (also "\r\n" and
@@ -420,10 +421,6 @@ def test_saved_model_holds_only_the_weights_its_signatures_read(context_model, t
 
 def test_export_keeps_what_a_bilstm_and_a_layer_mix_read(tmp_path):
     """The head's BiLSTM and layer mix are read by the signatures, so they stay."""
-    import dataclasses
-
-    from tests.tiny_model import VOCAB
-
     plain = TaggerModel.load(write_model_folder(tmp_path / "plain", case_features=True))
     config = dataclasses.replace(plain.config, bilstm_units=5, layer_mix=True)
     tf.random.set_seed(1)
