@@ -4,6 +4,34 @@ import subprocess
 import sys
 from pathlib import Path
 
+# The worked example of the evaluation tests: two sentences (John Smith visited
+# New York . / The UN said EU and Bonn Berlin) and what conlleval.pl prints for
+# them, worked out by hand from its rules in tests/test_metrics.py.
+EXAMPLE_TOKENS = [["John", "Smith", "visited", "New", "York", "."],
+                  ["The", "UN", "said", "EU", "and", "Bonn", "Berlin"]]
+EXAMPLE_GOLD = [["B-PER", "I-PER", "O", "B-LOC", "I-LOC", "O"],
+                ["O", "B-ORG", "O", "B-ORG", "O", "B-LOC", "I-LOC"]]
+EXAMPLE_PRED = [["B-PER", "I-PER", "O", "B-ORG", "I-ORG", "O"],
+                ["O", "I-ORG", "O", "B-MISC", "O", "B-LOC", "B-LOC"]]
+EXAMPLE_CONLLEVAL = (
+    "processed 13 tokens with 5 phrases; found: 6 phrases; correct: 2.\n"
+    "accuracy:  61.54%; precision:  33.33%; recall:  40.00%; FB1:  36.36\n"
+    "              LOC: precision:   0.00%; recall:   0.00%; FB1:   0.00  2\n"
+    "             MISC: precision:   0.00%; recall:   0.00%; FB1:   0.00  1\n"
+    "              ORG: precision:  50.00%; recall:  50.00%; FB1:  50.00  2\n"
+    "              PER: precision: 100.00%; recall: 100.00%; FB1: 100.00  1\n")
+
+
+def prediction_file(tokens, gold, pred, blank_lines: int = 1) -> str:
+    """The text of a prediction file: `-DOCSTART- O O`, then "word gold pred" lines.
+
+    Sentences are separated by `blank_lines` empty lines; the text ends with
+    the last sentence's newline.
+    """
+    blocks = ["".join(f"{w} {g} {p}\n" for w, g, p in zip(*sentence))
+              for sentence in zip(tokens, gold, pred)]
+    return "-DOCSTART- O O\n\n" + ("\n" * blank_lines).join(blocks)
+
 
 def write_text_file(folder: Path, text: str, name: str = "pred.txt") -> str:
     """Writes `text` (UTF-8) to `folder / name`, e.g. a CoNLL sample; returns the path as str."""

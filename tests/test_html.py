@@ -27,7 +27,8 @@ from evaluation.curves import curves_page, read_log, write_curves  # noqa: E402
 from evaluation.render import format_report  # noqa: E402
 from evaluation.report import run  # noqa: E402
 from ner import schemes  # noqa: E402
-from tests.helpers import run_report_cli, write_text_file  # noqa: E402
+from tests.helpers import (EXAMPLE_GOLD, EXAMPLE_PRED, EXAMPLE_TOKENS,  # noqa: E402
+                           prediction_file, run_report_cli, write_text_file)
 
 SVG = "{http://www.w3.org/2000/svg}"  # html5lib puts inline SVG in its namespace
 HOSTILE_TYPE = 'X&"<b>'  # a type whose name is markup, a quote and an ampersand
@@ -36,23 +37,7 @@ HOSTILE_WORDS = ["<script>alert(1)</script>", '"onmouseover=alert(2)', "Tom&Jerr
 
 # word gold pred; sentences with every error class, and hostile tokens in entities
 # and outside them.
-PREDICTIONS = f"""-DOCSTART- O O
-
-John B-PER B-PER
-Smith I-PER I-PER
-visited O O
-New B-LOC B-ORG
-York I-LOC I-ORG
-. O O
-
-The O O
-UN B-ORG I-ORG
-said O O
-EU B-ORG B-MISC
-and O O
-Bonn B-LOC B-LOC
-Berlin I-LOC B-LOC
-
+PREDICTIONS = prediction_file(EXAMPLE_TOKENS, EXAMPLE_GOLD, EXAMPLE_PRED) + f"""
 <script>alert(1)</script> B-PER B-PER
 "onmouseover=alert(2) I-PER O
 met O O

@@ -8,6 +8,9 @@ import pytest
 from seqeval.scheme import IOB1, IOB2, IOBES, Tokens
 
 from evaluation.metrics import classification_report, format_conlleval, strict_entities
+from tests.helpers import EXAMPLE_CONLLEVAL as CONLLEVAL_A
+from tests.helpers import EXAMPLE_GOLD as GOLD_A
+from tests.helpers import EXAMPLE_PRED as PRED_A
 
 
 # --- strict_entities: seqeval mode='strict' --------------------------------------------
@@ -42,23 +45,13 @@ def test_strict_rejects_prefixes_outside_the_scheme():
 
 # --- classification_report and format_conlleval: numbers worked out by hand ------------
 
-# Two sentences (words: John Smith visited New York . / The UN said EU and Bonn Berlin).
+# tests.helpers' example: two sentences (John Smith visited New York . / The UN said EU
+# and Bonn Berlin).
 # By conlleval's rules: gold chunks PER[0:2] LOC[3:5] | ORG[1:2] ORG[3:4] LOC[5:7] = 5;
 # predicted PER[0:2] ORG[3:5] | ORG[1:2] (orphan I-ORG after O) MISC[3:4] LOC[5:6]
 # LOC[6:7] = 6; correct PER[0:2] and ORG[1:2] = 2. Tags equal on 4 + 4 of 13 words.
 # precision 100*2/6 = 33.33, recall 100*2/5 = 40.00, FB1 2*P*R/(P+R) = 36.36,
 # accuracy 100*8/13 = 61.54; the last number on a type line is its predicted count.
-GOLD_A = [["B-PER", "I-PER", "O", "B-LOC", "I-LOC", "O"],
-          ["O", "B-ORG", "O", "B-ORG", "O", "B-LOC", "I-LOC"]]
-PRED_A = [["B-PER", "I-PER", "O", "B-ORG", "I-ORG", "O"],
-          ["O", "I-ORG", "O", "B-MISC", "O", "B-LOC", "B-LOC"]]
-CONLLEVAL_A = (
-    "processed 13 tokens with 5 phrases; found: 6 phrases; correct: 2.\n"
-    "accuracy:  61.54%; precision:  33.33%; recall:  40.00%; FB1:  36.36\n"
-    "              LOC: precision:   0.00%; recall:   0.00%; FB1:   0.00  2\n"
-    "             MISC: precision:   0.00%; recall:   0.00%; FB1:   0.00  1\n"
-    "              ORG: precision:  50.00%; recall:  50.00%; FB1:  50.00  2\n"
-    "              PER: precision: 100.00%; recall: 100.00%; FB1: 100.00  1\n")
 
 
 @pytest.mark.parametrize("gold, pred, expected", [

@@ -12,42 +12,15 @@ import ner
 from evaluation.analysis import evaluate
 from evaluation.report import InputError, run
 from ner.data import ConllFormatError, read_predictions
-from tests.helpers import run_report_cli, write_text_file
+from tests.helpers import (EXAMPLE_CONLLEVAL, EXAMPLE_GOLD, EXAMPLE_PRED, EXAMPLE_TOKENS,
+                           prediction_file, run_report_cli, write_text_file)
 
-# The example of tests/test_metrics.py as a prediction file, with a document
-# separator and the extra blank lines real files have.
-FILE_A = """-DOCSTART- O O
-
-John B-PER B-PER
-Smith I-PER I-PER
-visited O O
-New B-LOC B-ORG
-York I-LOC I-ORG
-. O O
-
-
-The O O
-UN B-ORG I-ORG
-said O O
-EU B-ORG B-MISC
-and O O
-Bonn B-LOC B-LOC
-Berlin I-LOC B-LOC
-"""
-TOKENS_A = [["John", "Smith", "visited", "New", "York", "."],
-            ["The", "UN", "said", "EU", "and", "Bonn", "Berlin"]]
-GOLD_A = [["B-PER", "I-PER", "O", "B-LOC", "I-LOC", "O"],
-          ["O", "B-ORG", "O", "B-ORG", "O", "B-LOC", "I-LOC"]]
-PRED_A = [["B-PER", "I-PER", "O", "B-ORG", "I-ORG", "O"],
-          ["O", "I-ORG", "O", "B-MISC", "O", "B-LOC", "B-LOC"]]
+# tests.helpers' example as a prediction file, with a document separator and
+# the extra blank lines real files have.
+TOKENS_A, GOLD_A, PRED_A = EXAMPLE_TOKENS, EXAMPLE_GOLD, EXAMPLE_PRED
+FILE_A = prediction_file(TOKENS_A, GOLD_A, PRED_A, blank_lines=2)
 # What conlleval.pl prints for FILE_A (worked out in tests/test_metrics.py).
-CONLLEVAL_A = (
-    "processed 13 tokens with 5 phrases; found: 6 phrases; correct: 2.\n"
-    "accuracy:  61.54%; precision:  33.33%; recall:  40.00%; FB1:  36.36\n"
-    "              LOC: precision:   0.00%; recall:   0.00%; FB1:   0.00  2\n"
-    "             MISC: precision:   0.00%; recall:   0.00%; FB1:   0.00  1\n"
-    "              ORG: precision:  50.00%; recall:  50.00%; FB1:  50.00  2\n"
-    "              PER: precision: 100.00%; recall: 100.00%; FB1: 100.00  1\n")
+CONLLEVAL_A = EXAMPLE_CONLLEVAL
 
 # A third sentence with the error classes example A lacks:
 #   gold PER[0:2]: nothing overlaps              -> missed
