@@ -918,9 +918,10 @@ class BertEncoder(checkpoint.NamedModule):
         if training and self.config.hidden_dropout_prob > 0:
             x = dropout(x, self.config.hidden_dropout_prob, dropout_seed, 1)
         x = tf.cast(x, self.compute_dtype)
-        # [B, 1, 1, S]: broadcast over heads and query positions.
+        # [B, 1, 1, S]: broadcast over heads and query positions. (expand_dims:
+        # a strided slice adding axes is no TFLite builtin, see TaggerModel.potentials.)
         bias = (1.0 - tf.cast(attention_mask, tf.float32)) * _ATTENTION_MASK_VALUE
-        bias = bias[:, tf.newaxis, tf.newaxis, :]
+        bias = tf.expand_dims(tf.expand_dims(bias, 1), 1)
         hidden_states = [x]
         for layer in self.layers:
             x = layer(x, bias, training, dropout_seed, packing)

@@ -297,7 +297,9 @@ class TaggerModel(checkpoint.NamedModule):
             if training and self.config.dropout > 0:
                 words = dropout(words, self.config.dropout, dropout_seed, 1002)
         logits = tf.einsum("bwh,hk->bwk", words, self.dense_kernel) + self.dense_bias
-        return logits * mask[:, :, tf.newaxis]  # [B, W, K]
+        # expand_dims, not mask[:, :, tf.newaxis]: a strided slice that adds an
+        # axis is no TFLite builtin (scripts/benchmark.py --litert converts this).
+        return logits * tf.expand_dims(mask, -1)  # [B, W, K]
 
     def loss(self, features: dict[str, tf.Tensor], label_ids: tf.Tensor, training: bool = True,
              encoder_training: bool | None = None, dropout_seed=None) -> tf.Tensor:

@@ -18,11 +18,18 @@ machine other jobs share (torch's two-thread pipeline measured anywhere from
 25 to 125 s for the same work here, depending on the load).
 
     python scripts/benchmark.py --model_dir=runs/default
+
+`--litert` adds the runtime comparison of BENCHMARKS.md (issue 16): the
+model's word potentials alone (encoder and dense layer, no decoding) on the
+tagger's batches, ours in each of `--precisions` against the same graph
+converted to LiteRT, float32 and with dynamic-range int8 weights (XNNPACK's
+kernels), with how far LiteRT's potentials are from ours in float32.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import importlib.util
 import json
 import math
@@ -107,30 +114,53 @@ def _matmul_gflops(precision: str = "float32", seconds: float = 3.0) -> float:
     return runs * 2 * 4096 * 384 * 1536 / (time.perf_counter() - start) / 1e9
 
 
-def _diagnose(tagger, sentences, batch_size: int) -> dict:
-    """Where the time goes: windows, encoder, the rest; encoder GFLOP/s."""
-    import functools
+def _tagger_batches(tagger, sentences) -> tuple[list, int, int]:
+    """The encoder batches of tagging `sentences`: (batches, windows, wordpieces).
 
+    Windows from `ner.features`, batched by `ner.pipeline.sorted_batches` over
+    their sizes as the tagger batches them (each padded to its longest).
+    """
     import numpy as np
     import tensorflow as tf
 
     from ner import features, pipeline
 
     words = [list(s.tokens) for s in sentences]
-    start = time.perf_counter()
     encoded = features.encode_sentences(tagger.tokenizer, words, tagger.config.max_seq_length,
                                         pack_vocab_size=tagger.config.packing_vocab_size)
-    windows_s = time.perf_counter() - start
     sizes = np.array([len(w.input_ids) for w in encoded.windows])
-    # The tagger's batches: `ner.pipeline.sorted_batches` over the window sizes.
     order, splits = (t.numpy() for t in pipeline.sorted_batches(
-        tf.constant(sizes, tf.int64), batch_size, pipeline.BATCH_TOKENS))
+        tf.constant(sizes, tf.int64), tagger.batch_size, pipeline.BATCH_TOKENS))
     batches = [features.pad_batch(encoded.windows, order[a:b], multiple=1)
                for a, b in zip(splits[:-1], splits[1:])]
+    return batches, len(encoded.windows), int(sizes.sum())
+
+
+def _potentials_function(tagger, packed: bool = False):
+    """`tagger.model.potentials` as a function of a batch's four arrays.
+
+    `packed`: the dense layers on real wordpieces only, as `ner.pipeline` runs them.
+    """
+    import functools
+
+    import tensorflow as tf
+
+    from ner import pipeline
+
+    rows = pipeline.size_grid(pipeline.PACKED_BITS, 1 << 24) if packed else None
     matrix = tf.TensorSpec([None, None], tf.int32)
-    potentials = tf.function(functools.partial(tagger.model.potentials, training=False),
-                             input_signature=[matrix, matrix, matrix, tf.TensorSpec([None], tf.int32)],
-                             autograph=False)
+    return tf.function(functools.partial(tagger.model.potentials, training=False,
+                                         packed_rows=rows),
+                       input_signature=[matrix, matrix, matrix, tf.TensorSpec([None], tf.int32)],
+                       autograph=False)
+
+
+def _diagnose(tagger, sentences) -> dict:
+    """Where the time goes: windows, encoder, the rest; encoder GFLOP/s."""
+    start = time.perf_counter()
+    batches, windows, wordpieces = _tagger_batches(tagger, sentences)
+    windows_s = time.perf_counter() - start
+    potentials = _potentials_function(tagger)
     potentials(*batches[0].features().values())
     start = time.perf_counter()
     for batch in batches:
@@ -138,12 +168,105 @@ def _diagnose(tagger, sentences, batch_size: int) -> dict:
     encoder_s = time.perf_counter() - start
     shapes = [b.input_ids.shape for b in batches]
     flops = _encoder_flops(tagger.config.encoder, shapes)
-    return {"windows": len(encoded.windows), "wordpieces": int(sizes.sum()),
+    return {"windows": windows, "wordpieces": wordpieces,
             "padded_wordpieces": int(sum(r * s for r, s in shapes)),
             "tokenize_and_window_s": windows_s, "encoder_s": encoder_s,
             "encoder_gflop": flops / 1e9, "encoder_gflops_per_s": flops / encoder_s / 1e9,
             "matmul_peak_gflops_per_s": _matmul_gflops(),
             "matmul_peak_by_precision": {p: _matmul_gflops(p) for p in ("float32", "bfloat16", "int8")}}
+
+
+def _litert_interpreter(model: bytes, threads: int):
+    """A LiteRT interpreter: `ai_edge_litert`'s where installed, else TensorFlow's own."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        runtime = "ai_edge_litert " + importlib.metadata.version("ai-edge-litert")
+    except ImportError:
+        import tensorflow as tf
+
+        Interpreter, runtime = tf.lite.Interpreter, "tf.lite.Interpreter (TensorFlow's copy)"
+    return Interpreter(model_content=model, num_threads=threads), runtime
+
+
+def _litert(args, taggers: dict, sentences) -> dict:
+    """Word potentials (encoder and dense layer; decoding left out) through LiteRT against ours.
+
+    The same batches for all (`_tagger_batches`). Ours: the model's
+    potentials as `ner.pipeline` runs them, in each precision of `taggers`.
+    LiteRT: the model's float32 graph with standard ops only (as `ner.export`
+    writes it), converted by TensorFlow's TFLite converter as it is and with
+    dynamic-range int8 weights (`Optimize.DEFAULT` without calibration data:
+    int8 weights, activations quantized per call, XNNPACK's kernels).
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    import ner
+
+    portable = ner.Tagger.load(args.model_dir, batch_size=args.batch_size, precision="float32")
+    portable.model.encoder.set_precision("float32", weight_cache=False)
+    batches, _, _ = _tagger_batches(portable, sentences)
+    feeds = [b.features() for b in batches]
+    threads = args.threads or len(os.sched_getaffinity(0))
+
+    def best_of(run) -> tuple[float, list]:
+        run(feeds[:2])  # warm-up: traces, plans
+        times = []
+        for _ in range(args.rounds):
+            start = time.perf_counter()
+            outputs = run(feeds)
+            times.append(time.perf_counter() - start)
+        return min(times), outputs
+
+    def tf_runner(function):
+        return lambda fs: [function(*f.values()).numpy() for f in fs]
+
+    def litert_runner(model: bytes):
+        interpreter, runtime = _litert_interpreter(model, threads)
+        inputs = {d["name"]: d["index"] for d in interpreter.get_input_details()}
+        output = interpreter.get_output_details()[0]["index"]
+        # The converter names inputs after the function's arguments.
+        index = {key: next(i for name, i in inputs.items() if key in name) for key in feeds[0]}
+        shape = [None]
+
+        def run(fs):
+            found = []
+            for f in fs:
+                if shape[0] != f["input_ids"].shape:
+                    for key, value in f.items():
+                        interpreter.resize_tensor_input(index[key], value.shape)
+                    interpreter.allocate_tensors()
+                    shape[0] = f["input_ids"].shape
+                for key, value in f.items():
+                    interpreter.set_tensor(index[key], value)
+                interpreter.invoke()
+                found.append(interpreter.get_tensor(output).copy())
+            return found
+        return run, runtime
+
+    seconds, reference = best_of(tf_runner(_potentials_function(portable)))
+    result = {"threads": threads, "batches": len(feeds),
+              "ours, float32, standard ops (the converter's input)": {"seconds": seconds}}
+    for tagger in taggers.values():
+        seconds, _ = best_of(tf_runner(_potentials_function(tagger, packed=True)))
+        result[f"ours, {tagger.precision}"] = {"seconds": seconds}
+    function = _potentials_function(portable).get_concrete_function()
+    for name, optimizations in (("float32", []), ("dynamic-range int8", [tf.lite.Optimize.DEFAULT])):
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([function], portable.model)
+        converter.optimizations = optimizations
+        model = converter.convert()
+        run, runtime = litert_runner(model)
+        seconds, outputs = best_of(run)
+        real = [f["word_lengths"][:, None] > np.arange(o.shape[1]) for f, o in zip(feeds, outputs)]
+        diff = max(float(np.abs(o - r)[m].max(initial=0)) for o, r, m in zip(outputs, reference, real))
+        changed = sum(int((o.argmax(-1) != r.argmax(-1))[m].sum())
+                      for o, r, m in zip(outputs, reference, real))
+        result[f"LiteRT, {name}"] = {
+            "seconds": seconds, "runtime": runtime, "model_bytes": len(model),
+            "max_potential_difference": diff, "words_with_another_best_tag": changed,
+            "words": int(sum(m.sum() for m in real))}
+    return result
 
 
 def _saved_model_tagger(export_dir: str):
@@ -271,6 +394,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--diagnose", action="store_true",
                         help="also time the encoder alone and compare its GFLOP/s with a "
                              "plain matmul's, and count the pipeline's padding")
+    parser.add_argument("--litert", action="store_true",
+                        help="also time the word potentials alone (encoder and dense layer) "
+                             "through LiteRT, float32 and dynamic-range int8, against ours in "
+                             "each of --precisions, on the same batches (the runtime "
+                             "comparison of BENCHMARKS.md; ai-edge-litert is used where "
+                             "installed, else TensorFlow's tf.lite)")
     parser.add_argument("--saved_model",
                         help="also time this exported SavedModel version folder (python -m "
                              "ner.export) on the same texts, in this process")
@@ -390,7 +519,7 @@ def main(argv=None) -> dict:
             f"{name} {mib:.0f} MiB" for name, mib in memory.items()))
 
     if args.diagnose:
-        result["diagnosis"] = diagnosis = _diagnose(tagger, sentences, args.batch_size)
+        result["diagnosis"] = diagnosis = _diagnose(tagger, sentences)
         print(f"diagnosis: encoder alone {diagnosis['encoder_s']:.2f}s for {diagnosis['windows']} "
               f"windows, {diagnosis['wordpieces']} wordpieces ({diagnosis['padded_wordpieces']} "
               f"padded), {diagnosis['encoder_gflop']:.0f} GFLOP: "
@@ -406,6 +535,17 @@ def main(argv=None) -> dict:
             result["hf_pipeline"].update(wordpieces=real, padded_wordpieces=padded)
             print(f"diagnosis: the pipeline's model reads {real} wordpieces, {padded} after "
                   f"padding each batch of {args.hf_batch_size} to its longest")
+    if args.litert:
+        result["litert"] = litert = _litert(args, taggers, sentences)
+        print(f"word potentials alone (encoder and dense layer, no decoding), best of "
+              f"{args.rounds}, {litert['threads']} threads, {litert['batches']} batches:")
+        for name, found in litert.items():
+            if isinstance(found, dict):
+                extra = (f"; {found['runtime']}, {found['model_bytes']} bytes; largest "
+                         f"difference from float32 {found['max_potential_difference']:.3g}, "
+                         f"{found['words_with_another_best_tag']} of {found['words']} words "
+                         f"with another best tag" if "runtime" in found else "")
+                print(f"  {name}: {found['seconds']:.2f}s{extra}")
     if args.output:
         Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
     return result
