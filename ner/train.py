@@ -59,7 +59,7 @@ cli.quiet_tensorflow_for_help(__name__)  # before TensorFlow's first import: see
 import numpy as np
 import tensorflow as tf
 
-from ner import checkpoint, data, features, files, spans
+from ner import casing, checkpoint, data, features, files, spans
 from ner import precision as precisions
 from ner.features import Encoded, encode_sentences
 from ner.model import (ModelOptions, TaggerConfig, TaggerModel, data_file_info, model_card,
@@ -122,6 +122,10 @@ class TrainOptions(ModelOptions):
                                       "at epoch ends (0 = at epoch ends only)")
     patience: int = option(0, "stop after this many dev evaluations in a row without a better "
                               "dev F1 (0 = never stop early)")
+    wordpiece_masking: float = option(
+        0.0, "training noise: each step replaces this share of the real wordpieces (never "
+             "[CLS] or [SEP]) with [MASK], keeping their word shape, so a name must also be "
+             "read from its context, as unseen names are at test time (0 = off)")
     ema_decay: float = option(
         0.0, "evaluate and keep an exponential moving average of the trained weights, updated "
              "every step with this decay (e.g. 0.999), instead of the last weights (0 = off)")
@@ -137,6 +141,9 @@ class TrainOptions(ModelOptions):
         for name in ("eval_every_steps", "patience"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name} must be 0 (off) or more, got {getattr(self, name)}")
+        if not 0 <= self.wordpiece_masking < 1:
+            raise ValueError(f"--wordpiece_masking must be in [0, 1) (0 = off), "
+                             f"got {self.wordpiece_masking}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"--ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}")
         for name in (p for p in self.check_precisions.split(",") if p):
@@ -393,6 +400,10 @@ class Trainer:
                                else options.head_learning_rate for v in self.trained]
         self.optimizer = None
         self.average: WeightAverage | None = None
+        vocab = tokenizer.vocab
+        # [MASK] where the vocabulary has it (BERT's do), else [UNK].
+        self.mask_id = vocab.index("[MASK]") if "[MASK]" in vocab else tokenizer.unk_id
+        self.keep_ids = (tokenizer.cls_id, tokenizer.sep_id)
 
     def parameter_counts(self) -> dict[str, int]:
         count = lambda vs: int(sum(np.prod(v.shape) for v in vs))
@@ -421,7 +432,15 @@ class Trainer:
         model, trained, strategy = self.model, self.trained, self.strategy
         encoder_frozen = self.encoder_frozen
 
+        masking = self.options.wordpiece_masking
+        mask_id, keep_ids = self.mask_id, self.keep_ids
+        vocab_size = self.config.packing_vocab_size
+
         def replica_step(feats, labels, seed):
+            if masking:
+                feats = dict(feats, input_ids=mask_wordpieces(
+                    feats["input_ids"], feats["input_mask"], masking, seed, mask_id, keep_ids,
+                    vocab_size))
             with tf.GradientTape() as tape:
                 loss = model.loss(feats, labels, training=True,
                                   encoder_training=not encoder_frozen, dropout_seed=seed)
@@ -491,6 +510,35 @@ class Trainer:
     def state_variables(self) -> dict[str, tf.Variable]:
         return dict(self.model.variables_by_name(), **self.optimizer.variables_by_name(),
                     **(self.average.variables_by_name() if self.average else {}))
+
+
+def mask_wordpieces(input_ids: tf.Tensor, input_mask: tf.Tensor, rate: float, seed: tf.Tensor,
+                    mask_id: int, keep_ids: Sequence[int],
+                    vocab_size: int | None = None) -> tf.Tensor:
+    """`--wordpiece_masking`: real wordpieces replaced by `mask_id` with probability `rate`.
+
+    Args:
+        input_ids, input_mask: int32 [B, S]; ids packed with word shapes
+            when `vocab_size` is given (`ner.casing`): a masked piece keeps
+            its word's shape.
+        rate: probability of each real wordpiece (input_mask 1) not in `keep_ids`.
+        seed: int64 [2], the step's dropout seed: the draw is a function of
+            (run seed, step), so a resumed run masks as the uninterrupted one.
+        mask_id: the id put in, e.g. [MASK]'s.
+        keep_ids: ids never masked ([CLS], [SEP]).
+
+    Returns:
+        int32 [B, S].
+    """
+    pieces, shapes = (casing.unpack(input_ids, vocab_size) if vocab_size
+                      else (input_ids, None))
+    draw = tf.random.stateless_uniform(
+        tf.shape(pieces), seed=tf.random.experimental.stateless_fold_in(seed, 2001))
+    hit = (draw < rate) & (input_mask > 0)
+    for keep in keep_ids:
+        hit &= tf.not_equal(pieces, keep)
+    pieces = tf.where(hit, tf.constant(mask_id, pieces.dtype), pieces)
+    return pieces if shapes is None else pieces + shapes * vocab_size
 
 
 def _write_state(folder: Path, trainer: Trainer, state: dict) -> None:

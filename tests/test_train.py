@@ -219,6 +219,59 @@ def test_ema_decay_must_be_below_one():
         train.TrainOptions(ema_decay=-0.1)
 
 
+def test_wordpiece_masking_masks_real_pieces_only_and_keeps_their_shapes():
+    import tensorflow as tf
+
+    from ner import casing
+
+    vocab, cls, sep, mask_id = 100, 2, 3, 4
+    rng = np.random.default_rng(0)
+    rows, width = 64, 40
+    lengths = rng.integers(3, width, size=rows)
+    real = (np.arange(width) < lengths[:, None]).astype(np.int32)
+    pieces = rng.integers(5, vocab, size=(rows, width)).astype(np.int32) * real
+    shapes = rng.integers(1, casing.NUM_SHAPES, size=(rows, width)).astype(np.int32) * real
+    pieces[:, 0] = cls
+    pieces[np.arange(rows), lengths - 1] = sep
+    shapes[:, 0] = shapes[np.arange(rows), lengths - 1] = casing.NONE
+    packed = pieces + vocab * shapes
+    seed = tf.constant([7, 11], tf.int64)
+
+    def masked(ids, step_seed=seed, **kw):
+        return train.mask_wordpieces(ids, real, 0.3, step_seed, mask_id, (cls, sep), **kw).numpy()
+
+    out = masked(packed, vocab_size=vocab)
+    np.testing.assert_array_equal(out // vocab, shapes)  # shapes kept
+    changed = out % vocab != pieces
+    assert changed.any() and np.all(out[changed] % vocab == mask_id)
+    eligible = (real == 1) & (pieces != cls) & (pieces != sep)
+    assert not changed[~eligible].any()  # never padding, [CLS] or [SEP]
+    assert 0.25 < changed[eligible].mean() < 0.35
+    # A function of (run seed, step): resumed runs mask as uninterrupted ones.
+    np.testing.assert_array_equal(masked(packed, vocab_size=vocab), out)
+    assert (masked(packed, tf.constant([7, 12], tf.int64), vocab_size=vocab) != out).any()
+    # Plain ids: the same draw, the same places.
+    np.testing.assert_array_equal(masked(pieces), out % vocab)
+
+
+def test_wordpiece_masking_reaches_the_training_step(sample_data, tiny_bert_dir, tmp_path):
+    plain = tmp_path / "plain"
+    noisy = tmp_path / "noisy"
+    train.train(_options(sample_data, plain, tiny_bert_dir, epochs=1, max_steps=2))
+    train.train(_options(sample_data, noisy, tiny_bert_dir, epochs=1, max_steps=2,
+                         wordpiece_masking=0.5))
+    a, b = _weights(plain / "model"), _weights(noisy / "model")
+    assert a.keys() == b.keys()
+    assert any(not np.array_equal(a[n], b[n]) for n in a)
+    assert "wordpiece_masking=0.5" in " ".join((noisy / "train.flags").read_text().split())
+
+
+def test_wordpiece_masking_must_be_a_share():
+    for bad in (1.0, -0.1):
+        with pytest.raises(ValueError, match="--wordpiece_masking"):
+            train.TrainOptions(wordpiece_masking=bad)
+
+
 def test_resume_checks_the_options_that_saved_runs_hold():
     # state.json of every run so far holds exactly these keys; another key
     # would make those runs refuse to resume.
