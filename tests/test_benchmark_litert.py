@@ -57,3 +57,24 @@ def test_litert_potentials_match_ours_in_float32(tmp_path, capsys, case_features
     assert int8["model_bytes"] < exact["model_bytes"]
     assert litert["ours, float32"]["seconds"] > 0
     assert "LiteRT, dynamic-range int8" in capsys.readouterr().out
+
+
+def test_a_model_the_converter_refuses_is_reported_not_raised(tmp_path, capsys, monkeypatch):
+    import tensorflow as tf
+
+    def refuse(self):
+        raise RuntimeError("Could not translate MLIR to FlatBuffer.\n"
+                           "model.py:1:1: error: 'tf.TensorListReserve' op requires element_shape")
+
+    monkeypatch.setattr(tf.lite.TFLiteConverter, "convert", refuse)
+    data = tmp_path / "test.txt"
+    data.write_text(CONLL, encoding="utf-8")
+    model = write_model_folder(tmp_path / "model", rules=None)
+    result = main([f"--model_dir={model}", f"--data={data}", "--skip_hf", "--litert",
+                   "--precisions=float32", "--rounds=1", "--warmup=2"])
+    litert = result["litert"]
+    assert litert["ours, float32"]["seconds"] > 0  # ours still timed
+    for name in ("LiteRT, float32", "LiteRT, dynamic-range int8"):
+        assert "tf.TensorListReserve" in litert[name]["error"]
+    assert "LiteRT, float32: not timed, the TFLite converter could not convert" in \
+        capsys.readouterr().out
