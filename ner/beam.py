@@ -232,7 +232,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Tag files, folders or globs with a trained model on Apache Beam and write "
                     "sharded JSONL (or CoNLL). Flags this command does not know are Beam's "
                     "pipeline options (--runner, --direct_num_workers, --project, ...).")
-    add_corpus_flags(parser)
+    add_corpus_flags(parser, stdin=False)
     parser.add_argument("--output", required=True,
                         help="the output folder (local, or any Beam file system such as gs://)")
     parser.add_argument("--num_shards", type=int, default=0,

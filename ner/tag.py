@@ -36,9 +36,11 @@ object, a missing or non-string text field, an empty file): by default the
 documents before it are tagged and written, and the command stops with
 `file:line: reason`; complete shards stay, and the open file or shard is
 left as `.partial`. With `--on_error=skip` each bad record is written to an
-errors file beside the output (`FILE.errors.jsonl`, `errors-NNNNN.jsonl` per
-shard, or standard error for standard output) as `{"source", "line",
-"error"}`, and counted in the summary.
+errors file beside the output as `{"source", "line", "error"}`
+(`--output=out.jsonl` -> `out.errors.jsonl`; `errors-NNNNN.jsonl` beside each
+shard), or, when the output is standard output, as a line
+`ner.tag: skipped file:line: reason` on standard error; and counted in the
+summary.
 
 Progress: a bar on standard error when it is a terminal (input bytes, ETA
 when the input size is known, documents, documents/s, entities); otherwise
@@ -233,17 +235,14 @@ class _OneStream:
 
 
 class _Stream(_OneStream):
-    """Standard output; bad records to standard error (or an errors file)."""
+    """Standard output; each bad record as a line for people on standard error."""
 
-    def __init__(self, out: BinaryIO, errors: BinaryIO | None):
-        self.out, self.errors = out, errors
+    def __init__(self, out: BinaryIO):
+        self.out = out
         self.label = "standard output"
 
     def error(self, index: int, bad: corpus.BadRecord) -> None:
-        if self.errors is None:
-            print(f"ner.tag: skipped {bad.error()}", file=sys.stderr)
-        else:
-            self.errors.write(_json_bytes(bad.to_json()))
+        print(f"ner.tag: skipped {bad.error()}", file=sys.stderr)
 
     def finish(self, documents: int) -> None:
         self.flush()
@@ -441,7 +440,7 @@ def tag_corpus(tagger, paths: Sequence[str], output: str | None, options: TagOpt
     corpus.check_formats([options.format_of(p) for p in paths], options.output_format)
     extension = "conll" if options.output_format == "conll" else "jsonl"
     if output in (None, "-"):
-        sink = _Stream(sys.stdout.buffer, None)
+        sink = _Stream(sys.stdout.buffer)
     elif is_folder_output(output):
         sink = _Shards(Path(output), options.shard_size, extension, _job(paths, options, model))
     else:
@@ -526,11 +525,16 @@ def _progress_bar(paths: Sequence[str], enabled: bool):
 # === Command line ===
 
 
-def add_corpus_flags(parser: argparse.ArgumentParser) -> None:
-    """The flags `python -m ner.tag` and `python -m ner.beam` share."""
+def add_corpus_flags(parser: argparse.ArgumentParser, stdin: bool = True) -> None:
+    """The flags `python -m ner.tag` and `python -m ner.beam` share.
+
+    `stdin`: whether INPUT may be `-` (Beam's workers cannot read this
+    process's standard input).
+    """
     defaults = TagOptions()
     parser.add_argument("inputs", nargs="*", metavar="INPUT",
-                        help="files, folders, glob patterns, or - for standard input")
+                        help="files, folders, glob patterns, or - for standard input" if stdin
+                        else "files, folders or glob patterns (not standard input)")
     parser.add_argument("--model_dir", required=True,
                         help="a training output folder, a model folder, or an exported "
                              "SavedModel version folder (python -m ner.export)")

@@ -153,6 +153,8 @@ def test_beam_bad_input(exported, inputs, tmp_path, capsys):
     assert "holds the output of an earlier run" in capsys.readouterr().err
     assert ner_beam.main([f"--model_dir={exported}", f"--output={tmp_path / 'x'}", "-"]) == 2
     assert "standard input" in capsys.readouterr().err
+    # ... and its help does not offer it (ner.tag's does).
+    assert "not standard input" in " ".join(ner_beam._parser().format_help().split())
 
 
 def test_handler_batches_by_characters(exported):
