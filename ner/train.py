@@ -86,10 +86,11 @@ class TrainOptions(ModelOptions):
     data_dir: str = option("data/conll2003",
                            "folder with train.txt, dev.txt and optionally test.txt (CoNLL format)")
     train_file: str = option("", "training file instead of --data_dir's train.txt: CoNLL, or "
-                                 "texts with character-offset spans when it ends in .jsonl/.json")
-    dev_file: str = option("", "dev file instead of --data_dir's dev.txt (CoNLL or .jsonl spans)")
-    test_file: str = option("", "test file instead of --data_dir's test.txt (CoNLL or .jsonl "
-                                "spans); without either, no test report")
+                                 "texts with character-offset spans when it ends in .jsonl, .json or .ndjson")
+    dev_file: str = option("", "dev file instead of --data_dir's dev.txt (CoNLL, or spans as for "
+                                 "--train_file)")
+    test_file: str = option("", "test file instead of --data_dir's test.txt (CoNLL, or spans as "
+                                "for --train_file); without either, no test report")
     strict_spans: bool = option(False, "a .jsonl span that cuts through a word is an error "
                                        "(default: snapped outward to whole words, with a warning)")
     output_dir: str = option("models/conll2003", "where the model, checkpoints and reports go")
@@ -594,7 +595,6 @@ def train(options: TrainOptions) -> dict[str, Any]:
     if last.exists() and not options.resume:
         raise FileExistsError(f"{out} already holds a training run; pass --resume to continue it "
                               f"or choose another --output_dir")
-    out.mkdir(parents=True, exist_ok=True)
 
     tokenizer = Tokenizer.from_pretrained(options.bert_dir)
     read = functools.partial(read_documents, tokenizer=tokenizer,
@@ -639,6 +639,8 @@ def train(options: TrainOptions) -> dict[str, Any]:
           f"split into several windows, {train_enc.stats.words_dropped} words dropped); "
           f"{time.time() - t0:.1f}s", file=sys.stderr)
     flags = dataclasses.asdict(options)
+    # Only now: a run that fails on its flags or data leaves no empty folder.
+    out.mkdir(parents=True, exist_ok=True)
     files.write_text_atomically(out / FLAGS_FILE, flagfile_text(options))
     # What the model card says of this run; scores and epochs are added as they come.
     card = functools.partial(

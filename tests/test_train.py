@@ -319,6 +319,17 @@ def test_cli_reports_bad_input_in_one_line(tmp_path):
         capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 2
     assert f"train: error: {tmp_path}/train.txt: not found" in result.stderr
+    assert not (tmp_path / "o").exists()  # no empty output folder left behind
+
+
+def test_bad_data_leaves_no_output_folder(sample_data, tiny_bert_dir, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(sample_data, data)
+    with open(data / "dev.txt", "a") as f:
+        f.write("\nrejects VBZ B-VP\n")  # three columns
+    with pytest.raises(ValueError, match="dev.txt:.*expected 4 columns"):
+        train.train(_options(data, tmp_path / "out", tiny_bert_dir))
+    assert not (tmp_path / "out").exists()
 
 
 def test_smoke_training_on_real_conll_sentences(conll_dir, tmp_path):
