@@ -701,7 +701,7 @@ def _openapi_models(options: ServeOptions):
         texts: int
         batches: int
         largest_batch: int
-        limits: dict[str, float]
+        limits: dict[str, int | float]
 
     request_schema = {
         "type": "object",

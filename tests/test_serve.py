@@ -136,6 +136,8 @@ def test_healthz_and_openapi_describe_the_service(server, tagger):
     assert status == 200 and health["status"] == "ok"
     assert health["entity_types"] == tagger.entity_types == ["LOC", "ORG", "PER"]
     assert health["limits"]["max_texts"] == 4
+    # Counts as JSON integers (4, not 4.0), times as numbers.
+    assert all(type(v) is int for k, v in health["limits"].items() if not k.endswith("_ms"))
     status, spec = call(server.port, "GET", "/openapi.json")
     assert status == 200
     operation = spec["paths"]["/v1/tag"]["post"]
