@@ -305,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                        [p for p in args.precisions.split(",") if p], args.tolerance,
                        args.batch_size)
     except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"ner.precision: error: {e}", file=sys.stderr)
         return 2
     base = result["f1"]["float32"]
     print(f"{'precision':10s} {'dev F1':>7s} {'vs fp32':>8s} {'seconds':>8s}  verdict")

@@ -184,6 +184,7 @@ def test_check_command_prints_the_table(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "bfloat16" in out and "accepted" in out and str(folder / precision.CHECK_FILE) in out
     assert precision.main([f"--model_dir={tmp_path / 'none'}", f"--dev_file={dev}"]) == 2
+    assert capsys.readouterr().err.startswith(f"ner.precision: error: {tmp_path / 'none'}")
 
 
 @needs_int8
