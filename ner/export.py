@@ -69,6 +69,8 @@ W words, K tags, E entities.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -208,7 +210,8 @@ def save(module: ExportModule, export_dir: str | os.PathLike, version: int | Non
     # Atomic, so TF Serving, which watches the folder, never loads a
     # half-written version; and a version is never replaced.
     with files.atomic_folder(target, replace=False) as tmp:
-        tf.saved_model.save(module, str(tmp), signatures=module.signatures())
+        with _quiet_tensorflow():
+            tf.saved_model.save(module, str(tmp), signatures=module.signatures())
         if settings is not None:
             (tmp / "assets").mkdir(exist_ok=True)
             (tmp / "assets" / EXPORT_FILE).write_text(files.json_text(settings), encoding="utf-8")
@@ -245,6 +248,23 @@ def _define_flags() -> None:
                       "on GPUs and CPUs with AMX, int8 on CPUs with VNNI or AMX; auto picks the "
                       "fastest that the model folder's accuracy check accepted, on this machine.")
     flags.mark_flags_as_required(["model_dir", "export_dir"])
+
+
+@contextlib.contextmanager
+def _quiet_tensorflow():
+    """TensorFlow's INFO lines off while saving: a line per signature listing ~90
+    renamed inputs, sharding timings and the temporary folder's path say
+    nothing to whoever exports. Its warnings still show."""
+    # A filter, not a level: saving sets absl's logger level back to INFO.
+    loggers = [tf.get_logger(), logging.getLogger("absl")]  # TensorFlow logs through both
+    warnings_up = lambda record: record.levelno >= logging.WARNING
+    for logger in loggers:
+        logger.addFilter(warnings_up)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(warnings_up)
 
 
 def main(argv: list[str]) -> None:

@@ -10,6 +10,7 @@ depends on each word's context (so wrong windows would show).
 
 import dataclasses
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -20,7 +21,7 @@ import pytest
 import tensorflow as tf
 
 from ner import checkpoint, features
-from ner.export import ExportModule, export, next_version_dir, save
+from ner.export import ExportModule, _quiet_tensorflow, export, next_version_dir, save
 from ner.model import TaggerModel
 from ner.precision import int8_available
 from ner.tagger import Tagger
@@ -471,3 +472,19 @@ def test_exported_tagger_loads_with_only_the_tokenizers_text_ops(exported, conte
     assert sum(map(len, want)) > 20
     for text, got, expected in zip(texts, result["entities"], want):
         _assert_same_entities(got, expected, repr(text))
+
+
+def test_saving_drops_tensorflows_info_lines_and_keeps_warnings(tmp_path, caplog):
+    """`ner.export` saves without TensorFlow's INFO chatter (a line per signature
+    listing renamed inputs, sharding timings, the temporary folder)."""
+    module = tf.Module()
+    module.v = tf.Variable(1.0)
+    caplog.set_level(logging.INFO)
+    logging.getLogger("absl").setLevel(logging.INFO)
+    tf.saved_model.save(module, str(tmp_path / "loud"))
+    assert any(r.levelno == logging.INFO for r in caplog.records)  # what it would print
+    caplog.clear()
+    with _quiet_tensorflow():
+        tf.saved_model.save(module, str(tmp_path / "quiet"))
+        tf.get_logger().warning("a warning still shows")
+    assert [r.getMessage() for r in caplog.records] == ["a warning still shows"]
