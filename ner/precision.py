@@ -59,6 +59,11 @@ CHECK_FILE = "precision.json"
 # F1 points on dev a lower precision may lose against float32 and still be used
 # by `auto`.
 TOLERANCE = 0.3
+# `auto` uses a check's timings only when tagging its dev set in float32 took
+# at least this long; shorter ones are noise (a 25-sentence dev set took
+# 0.05-0.08 s per precision on the EPYC Zen 4, and the order came out at
+# random). Otherwise it times the encoder where it runs (`_encoder_seconds`).
+MIN_TIMED_SECONDS = 1.0
 # CPU flags that decide which precision is fast, recorded with the check.
 _FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
 
@@ -176,7 +181,8 @@ def choose(precision: str, model, model_dir: str | os.PathLike | None) -> str:
         precision: one of `CHOICES`. A named precision is used as asked (int8
             raises where the build lacks its kernels). `auto` picks among
             float32 and the precisions the folder's check accepted (`check`):
-            by the check's timings when it ran on a machine like this one,
+            by the check's timings when it ran on a machine like this one
+            and its dev set took at least `MIN_TIMED_SECONDS` in float32,
             else by timing the encoder here; float32 when nothing else passed.
         model: a loaded `TaggerModel`.
         model_dir: its folder (for `precision.json`); None: nothing checked.
@@ -199,7 +205,8 @@ def choose(precision: str, model, model_dir: str | os.PathLike | None) -> str:
         return "float32"
     candidates = ["float32"] + passed
     timings = (found or {}).get("seconds", {})
-    if found.get("machine") == machine() and all(p in timings for p in candidates):
+    if (found.get("machine") == machine() and all(p in timings for p in candidates)
+            and timings["float32"] >= MIN_TIMED_SECONDS):
         source = f"{CHECK_FILE}'s timings on this machine"
     else:
         timings = {p: _encoder_seconds(model, p) for p in candidates}
@@ -280,6 +287,10 @@ def check(model_dir: str | os.PathLike, dev_file: str | os.PathLike | None = Non
                     f"dev F1 {f1:.2f} is {loss:.2f} below float32's "
                     f"{result['f1']['float32']:.2f}, beyond the tolerance of {tolerance}")
         logger.info("%s: dev F1 %.2f in %.1f s", precision, f1, seconds)
+    if result["seconds"]["float32"] < MIN_TIMED_SECONDS:
+        logger.info("the dev set took %.2f s in float32, too little to time precisions by "
+                    "(under %g s): --precision=auto will time the encoder where it runs",
+                    result["seconds"]["float32"], MIN_TIMED_SECONDS)
     if write:
         files.write_json_atomically(folder / CHECK_FILE, result)
     return result

@@ -147,6 +147,28 @@ def test_auto_picks_the_fastest_accepted_by_this_machines_timings(tmp_path):
     assert ner.Tagger.load(folder, precision="auto").precision == "float32"
 
 
+@needs_int8
+def test_auto_times_the_encoder_when_the_checks_timings_are_too_short(tmp_path, monkeypatch):
+    """A tiny dev set times in hundredths of a second: noise, not a ranking."""
+    folder = write_model_folder(tmp_path / "model")
+    timed = []
+
+    def encoder_seconds(model, p):
+        timed.append(p)
+        return {"float32": 1.0, "int8": 2.0}[p]
+
+    monkeypatch.setattr(precision, "_encoder_seconds", encoder_seconds)
+    short = precision.MIN_TIMED_SECONDS / 10
+    _check_file(folder, machine=precision.machine(), accepted=["float32", "int8"],
+                seconds={"float32": short, "int8": short / 2})
+    assert ner.Tagger.load(folder, precision="auto").precision == "float32"
+    assert timed == ["float32", "int8"]
+    timed.clear()  # long enough: the check's own timings decide, nothing is timed
+    _check_file(folder, machine=precision.machine(), accepted=["float32", "int8"],
+                seconds={"float32": 10 * short, "int8": 5 * short})
+    assert ner.Tagger.load(folder, precision="auto").precision == "int8" and timed == []
+
+
 def test_auto_times_the_encoder_on_another_machine(tmp_path):
     folder = write_model_folder(tmp_path / "model")
     _check_file(folder, machine={"cpu": "elsewhere"}, accepted=["float32", "bfloat16"],
