@@ -337,14 +337,21 @@ def test_int8_fused_matmul_computes_what_the_public_op_does(hidden_act):
 
 
 def _fused_layer_norms(fn, *args) -> list:
-    return _ops("_MklLayerNorm", fn, *args)
+    """oneDNN LayerNorm ops in `fn`'s graph and its functions (the branches of a cond)."""
+    graph = fn.get_concrete_function(*args).graph
+    library = graph.as_graph_def().library.function
+    return (_ops("_MklLayerNorm", fn, *args)
+            + [node for f in library for node in f.node_def if node.op == "_MklLayerNorm"])
 
 
 @pytest.mark.skipif(not bert.fused_layer_norm_available(), reason="no oneDNN CPU kernels here")
 @pytest.mark.parametrize("name", ["float32", "bfloat16", "int8"])
-def test_fused_layer_norm_computes_what_the_written_out_one_does(name):
+@pytest.mark.parametrize("min_rows", [0, 1 << 30])
+def test_fused_layer_norm_computes_what_the_written_out_one_does(name, min_rows, monkeypatch):
     """At inference every LayerNorm (embeddings and two per layer) runs oneDNN's fused
-    kernel, whatever the precision, and gives the written-out ops' outputs."""
+    kernel on inputs of at least FUSED_LAYER_NORM_MIN_ROWS rows, the written-out ops
+    on fewer, whatever the precision; both give the written-out ops' outputs."""
+    monkeypatch.setattr(bert, "FUSED_LAYER_NORM_MIN_ROWS", min_rows)  # read when traced
     ids = tf.constant(np.random.default_rng(7).integers(1, 99, size=(3, 9)), tf.int32)
     mask = tf.constant(np.arange(9)[None, :] < np.array([[9], [6], [3]]), tf.int32)
     spec = [tf.TensorSpec([None, None], tf.int32)] * 2
