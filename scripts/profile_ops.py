@@ -4,6 +4,7 @@
     python scripts/profile_ops.py --model_dir=runs/default --calls_of=170 --sentences=1200
     python scripts/profile_ops.py --model_dir=runs/default --call_sizes=3453,1000,256,170,64
     python scripts/profile_ops.py --model_dir=runs/default --call_sizes=3453,204 --against_padded
+    python scripts/profile_ops.py --model_dir=runs/default --call_sizes=1,8 --against=ner.bert.FUSED_LAYER_NORM_MIN_ROWS=0
 
 The first two run `Tagger.tag_batch` on the first `--sentences` CoNLL-2003
 test sentences (as raw text) under TensorFlow's profiler, in one call or in
@@ -12,7 +13,9 @@ threads). `--call_sizes` instead times tagging all sentences in calls of each
 size, twice, and prints wall and CPU seconds. With `--against_padded` it
 times two taggers in turns, each traced for itself, `--rounds` times: the
 tagger as it is, and one that computes as the code before 8e4b99e did (dense
-layers on padded batches, query, key and value as three products).
+layers on padded batches, query, key and value as three products); with
+`--against=MODULE.NAME=VALUE` the other tagger is traced while a module
+constant has another value.
 """
 
 from __future__ import annotations
@@ -44,6 +47,29 @@ def _op_types(logdir: str) -> collections.Counter:
     return totals
 
 
+def _tagger_with(args):
+    """A tagger whose functions are traced while `args.against` (MODULE.NAME=VALUE) holds."""
+    import ast
+    import importlib
+
+    import ner
+
+    target, value = args.against.split("=", 1)
+    module_name, name = target.rsplit(".", 1)
+    module = importlib.import_module(module_name)
+    if not hasattr(module, name):
+        raise SystemExit(f"--against: {module_name} has no {name}")
+    saved = getattr(module, name)
+    setattr(module, name, ast.literal_eval(value))
+    try:
+        tagger = ner.Tagger.load(args.model_dir, precision=args.precision)
+        tagger.tag_batch(["Traced while the setting holds ."])
+        tagger.tag_tokens([["Traced", "."]])
+    finally:
+        setattr(module, name, saved)
+    return tagger
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model_dir", default="runs/default")
@@ -56,6 +82,11 @@ def main(argv=None) -> None:
     parser.add_argument("--against_padded", action="store_true",
                         help="with --call_sizes: also time a tagger without packed rows and "
                              "without query, key and value side by side, in turns")
+    parser.add_argument("--against", metavar="MODULE.NAME=VALUE",
+                        help="with --call_sizes: also time, in turns, a tagger traced while a "
+                             "module constant has another value, e.g. "
+                             "ner.bert.FUSED_LAYER_NORM_MIN_ROWS=0 (constants read when the "
+                             "pipeline's functions are traced)")
     parser.add_argument("--rounds", type=int, default=2, help="timed passes of --call_sizes")
     args = parser.parse_args(argv)
 
@@ -74,6 +105,8 @@ def main(argv=None) -> None:
         padded.pipeline._packed_grid = None  # before its functions are traced
         padded.model.encoder.query_key_value_apart()
         taggers = {"packed, q/k/v as one: ": tagger, "padded, q/k/v apart: ": padded}
+    if args.against:
+        taggers = {"as it is: ": tagger, f"{args.against}: ": _tagger_with(args)}
 
     def tag(size: int, tagger=tagger) -> None:
         for first in range(0, len(texts), size):
@@ -81,7 +114,7 @@ def main(argv=None) -> None:
 
     if args.call_sizes:
         sizes = [int(n) for n in args.call_sizes.split(",")]
-        if args.against_padded:  # every shape traced before the clock runs
+        if len(taggers) > 1:  # every shape traced before the clock runs
             for each in taggers.values():
                 for size in sizes:
                     tag(size, each)
