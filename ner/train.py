@@ -123,6 +123,10 @@ class TrainOptions(ModelOptions):
                                       "at epoch ends (0 = at epoch ends only)")
     patience: int = option(0, "stop after this many dev evaluations in a row without a better "
                               "dev F1 (0 = never stop early)")
+    layer_decay: float = option(
+        1.0, "layer-wise learning-rate decay: encoder layer i of L trains at --learning_rate "
+             "x this^(L-1-i), the embeddings (and word shapes) at x this^L, so lower layers, "
+             "nearer pretraining's general features, move less (1 = off)")
     wordpiece_masking: float = option(
         0.0, "training noise: each step replaces this share of the real wordpieces (never "
              "[CLS] or [SEP]) with [MASK], keeping their word shape, so a name must also be "
@@ -142,6 +146,8 @@ class TrainOptions(ModelOptions):
         for name in ("eval_every_steps", "patience"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name} must be 0 (off) or more, got {getattr(self, name)}")
+        if not 0 < self.layer_decay <= 1:
+            raise ValueError(f"--layer_decay must be in (0, 1] (1 = off), got {self.layer_decay}")
         if not 0 <= self.wordpiece_masking < 1:
             raise ValueError(f"--wordpiece_masking must be in [0, 1) (0 = off), "
                              f"got {self.wordpiece_masking}")
@@ -397,8 +403,10 @@ class Trainer:
         # A wholly frozen encoder is a fixed feature extractor: no dropout in it
         # and no backward pass through it.
         self.encoder_frozen = whole_encoder_frozen
-        self.learning_rates = [options.learning_rate if id(v) in encoder_ids
-                               else options.head_learning_rate for v in self.trained]
+        layers = encoder.config.num_hidden_layers
+        self.learning_rates = [
+            layer_learning_rate(v.name, options.learning_rate, options.layer_decay, layers)
+            if id(v) in encoder_ids else options.head_learning_rate for v in self.trained]
         self.optimizer = None
         self.average: WeightAverage | None = None
         vocab = tokenizer.vocab
@@ -511,6 +519,18 @@ class Trainer:
     def state_variables(self) -> dict[str, tf.Variable]:
         return dict(self.model.variables_by_name(), **self.optimizer.variables_by_name(),
                     **(self.average.variables_by_name() if self.average else {}))
+
+
+def layer_learning_rate(name: str, peak: float, decay: float, num_layers: int) -> float:
+    """`--layer_decay`: the peak learning rate of an encoder-side variable by its depth.
+
+    `bert/encoder/layer_i/...` gets `peak * decay ** (num_layers - 1 - i)`; any
+    other (the embeddings, the word-shape embeddings) sits below layer 0 and
+    gets `peak * decay ** num_layers`.
+    """
+    found = re.match(r"bert/encoder/layer_(\d+)/", name)
+    depth = num_layers - 1 - int(found.group(1)) if found else num_layers
+    return peak * decay ** depth
 
 
 def mask_wordpieces(input_ids: tf.Tensor, input_mask: tf.Tensor, rate: float, seed: tf.Tensor,

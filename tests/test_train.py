@@ -266,6 +266,33 @@ def test_wordpiece_masking_reaches_the_training_step(sample_data, tiny_bert_dir,
     assert "wordpiece_masking=0.5" in " ".join((noisy / "train.flags").read_text().split())
 
 
+def test_layer_decay_gives_lower_layers_smaller_rates(tiny_bert_dir):
+    from ner.tokenization import Tokenizer
+
+    options = train.TrainOptions(bert_dir=str(tiny_bert_dir), learning_rate=1e-3,
+                                 head_learning_rate=1e-2, layer_decay=0.5)
+    trainer = train.Trainer(options, ["O", "B-PER", "I-PER"],
+                            Tokenizer.from_pretrained(str(tiny_bert_dir)),
+                            train.choose_strategy("default"))
+    rates = {v.name.split(":")[0]: lr for v, lr in zip(trainer.trained, trainer.learning_rates)}
+    layers = trainer.config.encoder["num_hidden_layers"]
+    assert layers == 2
+    for name, lr in rates.items():
+        if name.startswith("bert/encoder/layer_1/"):
+            assert lr == pytest.approx(1e-3), name  # the top layer: --learning_rate
+        elif name.startswith("bert/encoder/layer_0/"):
+            assert lr == pytest.approx(5e-4), name
+        elif name.startswith("bert/embeddings/") or "case_embeddings" in name:
+            assert lr == pytest.approx(2.5e-4), name
+        else:
+            assert lr == pytest.approx(1e-2), name  # the head and CRF keep theirs
+    assert any(n.startswith("bert/encoder/layer_0/") for n in rates)
+    assert any("case_embeddings" in n for n in rates)
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="--layer_decay"):
+            train.TrainOptions(layer_decay=bad)
+
+
 def test_wordpiece_masking_must_be_a_share():
     for bad in (1.0, -0.1):
         with pytest.raises(ValueError, match="--wordpiece_masking"):
