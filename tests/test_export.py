@@ -195,7 +195,9 @@ def _tuples(entities) -> list[list]:
 
 def _assert_same_entities(got: list[list], want: list[list], context: str) -> None:
     assert [g[:4] for g in got] == [w[:4] for w in want], context
-    np.testing.assert_allclose([g[4] for g in got], [w[4] for w in want], atol=1e-4,
+    # Up to float rounding: the SavedModel normalises by written-out ops, the
+    # tagger by oneDNN's fused LayerNorm on batches of 160 rows or more.
+    np.testing.assert_allclose([g[4] for g in got], [w[4] for w in want], atol=5e-4,
                                err_msg=context)
 
 

@@ -248,8 +248,11 @@ def test_tag_batch_equals_tag(random_tagger):
         _check_entities(text, a)
         key = lambda es: [(e.label, e.start, e.end, e.text) for e in es]
         assert key(a) == key(b) == key(c)
-        np.testing.assert_allclose([e.score for e in a], [e.score for e in c], rtol=1e-4, atol=1e-6)
-        np.testing.assert_allclose([e.score for e in b], [e.score for e in c], rtol=1e-4, atol=1e-6)
+        # Scores agree up to float rounding: a one-text call normalises its few
+        # rows by written-out ops, a larger batch by oneDNN's fused LayerNorm
+        # (`ner.bert.FUSED_LAYER_NORM_MIN_ROWS`), which round differently.
+        np.testing.assert_allclose([e.score for e in a], [e.score for e in c], atol=5e-4)
+        np.testing.assert_allclose([e.score for e in b], [e.score for e in c], atol=5e-4)
     assert random_tagger.tag_batch([]) == []
 
 
