@@ -86,7 +86,8 @@ class TrainOptions(ModelOptions):
     data_dir: str = option("data/conll2003",
                            "folder with train.txt, dev.txt and optionally test.txt (CoNLL format)")
     train_file: str = option("", "training file instead of --data_dir's train.txt: CoNLL, or "
-                                 "texts with character-offset spans when it ends in .jsonl, .json or .ndjson")
+                                 "texts with character-offset spans when it ends in .jsonl, "
+                                 ".json or .ndjson")
     dev_file: str = option("", "dev file instead of --data_dir's dev.txt (CoNLL, or spans as for "
                                  "--train_file)")
     test_file: str = option("", "test file instead of --data_dir's test.txt (CoNLL, or spans as "
