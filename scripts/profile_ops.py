@@ -63,8 +63,7 @@ def _tagger_with(args):
     setattr(module, name, ast.literal_eval(value))
     try:
         tagger = ner.Tagger.load(args.model_dir, precision=args.precision)
-        tagger.tag_batch(["Traced while the setting holds ."])
-        tagger.tag_tokens([["Traced", "."]])
+        tagger.tag_batch(["Traced while the setting holds ."])  # the one function timed
     finally:
         setattr(module, name, saved)
     return tagger
@@ -79,10 +78,11 @@ def main(argv=None) -> None:
     parser.add_argument("--calls_of", type=int, default=0, help="texts per call (0: one call)")
     parser.add_argument("--call_sizes", help="comma-separated call sizes to time instead")
     parser.add_argument("--top", type=int, default=25, help="op types to print")
-    parser.add_argument("--against_padded", action="store_true",
+    other = parser.add_mutually_exclusive_group()  # one tagger to time against
+    other.add_argument("--against_padded", action="store_true",
                         help="with --call_sizes: also time a tagger without packed rows and "
                              "without query, key and value side by side, in turns")
-    parser.add_argument("--against", metavar="MODULE.NAME=VALUE",
+    other.add_argument("--against", metavar="MODULE.NAME=VALUE",
                         help="with --call_sizes: also time, in turns, a tagger traced while a "
                              "module constant has another value, e.g. "
                              "ner.bert.FUSED_LAYER_NORM_MIN_ROWS=0 (constants read when the "

@@ -482,7 +482,7 @@ def test_saving_drops_tensorflows_info_lines_and_keeps_warnings(tmp_path, caplog
     module = tf.Module()
     module.v = tf.Variable(1.0)
     caplog.set_level(logging.INFO)
-    logging.getLogger("absl").setLevel(logging.INFO)
+    caplog.set_level(logging.INFO, logger="absl")  # restored after the test
     tf.saved_model.save(module, str(tmp_path / "loud"))
     assert any(r.levelno == logging.INFO for r in caplog.records)  # what it would print
     caplog.clear()
