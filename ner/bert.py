@@ -361,17 +361,46 @@ def fused_int8_available() -> bool:
     return _probe(check)
 
 
+# Below this many values `_quantize_input` writes the codes out in plain ops
+# rather than through oneDNN's quantize kernel, whose every call costs tens
+# of microseconds more than a trivial op whatever its size; a call tagging
+# one sentence quantizes 24 inputs of ~20-40 rows. The crossover, timed by
+# `scripts/op_crossover.py`, lies between 256 and 384 rows of 384 values
+# (BENCHMARKS.md, issue 12, "Small calls").
+ONEDNN_QUANTIZE_MIN_VALUES = 1 << 17
+
+
 def _quantize_input(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """float32 [M, in] -> (quint8 codes, lo, hi): one range for all of x (`_Dense._int8`)."""
+    """float32 [M, in] -> (quint8 codes, lo, hi): one range for all of x (`_Dense._int8`).
+
+    Code c stands for lo + c * (hi - lo) / 255. Inside functions, inputs of
+    fewer than `ONEDNN_QUANTIZE_MIN_VALUES` values are quantized by written-out
+    ops (a choice made per call, in the graph), larger ones by oneDNN's kernel.
+    """
     # [] each; an empty batch gives +inf/-inf, which clip to a valid range.
     lo = tf.minimum(tf.reduce_min(x), 0.0)
     hi = tf.maximum(tf.reduce_max(x), lo + 1e-6)
+    if not tf.inside_function():
+        return _quantize_kernel(x, lo, hi)
+    return tf.cond(tf.size(x) >= ONEDNN_QUANTIZE_MIN_VALUES,
+                   lambda: _quantize_kernel(x, lo, hi), lambda: _quantize_written_out(x, lo, hi))
+
+
+def _quantize_kernel(x: tf.Tensor, lo: tf.Tensor, hi: tf.Tensor) -> tuple:
+    """`_quantize_input`'s codes of x over [lo, hi] by oneDNN's quantize kernel."""
     # The raw op `tf.quantization.quantize` wraps, whose wrapper logs a
     # deprecation warning (of `tf.quantize_v2`) at every trace.
     q = tf.raw_ops.QuantizeV2(input=x, min_range=lo, max_range=hi, T=tf.quint8,
                               mode="MIN_FIRST")
     # The range the codes stand for (quantize may widen it slightly).
     return q.output, q.output_min, q.output_max
+
+
+def _quantize_written_out(x: tf.Tensor, lo: tf.Tensor, hi: tf.Tensor) -> tuple:
+    """`_quantize_input`'s codes of x over [lo, hi] by plain ops (x within [lo, hi])."""
+    # In [0, 255] by construction: x - lo lies in [0, hi - lo].
+    codes = tf.cast(tf.round((x - lo) * (255.0 / (hi - lo))), tf.uint8)
+    return tf.bitcast(codes, tf.quint8), lo, hi
 
 
 class _Dense(tf.Module):
@@ -590,11 +619,10 @@ def _fused_layer_norm(x: tf.Tensor, gamma: tf.Variable, beta: tf.Variable,
 
 
 # Below this many rows the written-out LayerNorm is faster than the fused
-# kernel, whose every call costs about 0.25 ms more than a trivial op
-# whatever its size (on [32, 384]: 0.44 ms fused against 0.26 written out;
-# [128, 384]: 0.37 against 0.29; [192, 384]: 0.46 against 0.49; [4096, 384]:
-# 0.77 against 3.03; best of 3x1,000 calls each, EPYC Zen 4, 2 cores,
-# 2026-12-05). A call tagging one sentence runs 13 LayerNorms of ~20 rows.
+# kernel, whose every call costs tens of microseconds more than a trivial op
+# whatever its size; a call tagging one sentence runs 13 LayerNorms of ~20
+# rows. `scripts/op_crossover.py` times the two: the crossover lies between
+# 128 and 192 rows of 384 (BENCHMARKS.md, issue 12, "Small calls").
 FUSED_LAYER_NORM_MIN_ROWS = 160
 
 

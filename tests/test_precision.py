@@ -81,16 +81,39 @@ def test_int8_potentials_stay_close_to_float32(random_folder):
 
 @needs_int8
 @pytest.mark.parametrize("shape, low", [((5, 8), -3.0), ((4, 8), 0.5), ((0, 8), -1.0)])
-def test_int8_dense_matches_float_matmul(shape, low):
-    """Negative minima (the shifted path), all-positive inputs and empty batches."""
+@pytest.mark.parametrize("min_values", [None, 0, 1 << 30])
+def test_int8_dense_matches_float_matmul(shape, low, min_values, monkeypatch):
+    """Negative minima (the shifted path), all-positive inputs and empty batches; eagerly
+    (None) and in a function quantizing through oneDNN's kernel (0) or written-out ops."""
     dense = bert._Dense("d", 8, 6, 0.5)
     dense.bias.assign(tf.linspace(-1.0, 1.0, 6))
     x = tf.random.stateless_uniform(shape, [1, 2], minval=low, maxval=2.0)
     want = tf.nn.bias_add(tf.matmul(x, dense.kernel), dense.bias)
     dense.quantize()
-    got = dense(x)
+    if min_values is None:
+        got = dense(x)
+    else:
+        monkeypatch.setattr(bert, "ONEDNN_QUANTIZE_MIN_VALUES", min_values)  # read when traced
+        got = tf.function(dense)(x)
     assert got.shape == want.shape
     np.testing.assert_allclose(got.numpy(), want.numpy(), atol=0.05 * (2 - low))
+
+
+@pytest.mark.parametrize("low", [-3.0, 0.5])
+@pytest.mark.parametrize("min_values", [0, 1 << 30])
+def test_quantized_codes_stand_for_their_values(low, min_values, monkeypatch):
+    """Inside functions an input of at least ONEDNN_QUANTIZE_MIN_VALUES values is quantized
+    by oneDNN's kernel, a smaller one by written-out ops: either way code c stands for
+    lo + c * (hi - lo) / 255, within half a step of the value it codes, and the codes
+    span the range (the smallest value codes 0 when it is negative, the largest 255)."""
+    monkeypatch.setattr(bert, "ONEDNN_QUANTIZE_MIN_VALUES", min_values)  # read when traced
+    x = tf.random.stateless_uniform([7, 40], [3, 4], minval=low, maxval=2.0)
+    codes, lo, hi = tf.function(bert._quantize_input)(x)
+    codes = tf.bitcast(codes, tf.uint8).numpy().astype(np.float64)
+    step = (hi.numpy() - lo.numpy()) / 255
+    assert lo.numpy() <= min(x.numpy().min(), 0) and hi.numpy() >= x.numpy().max()
+    np.testing.assert_array_less(np.abs(lo.numpy() + codes * step - x.numpy()), step / 2 + 1e-6)
+    assert codes.max() == 255 and (codes.min() == 0) == (low < 0)
 
 
 @pytest.mark.parametrize("name", [pytest.param("int8", marks=needs_int8), "bfloat16"])

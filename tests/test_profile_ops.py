@@ -30,3 +30,25 @@ def test_against_times_both_taggers_in_turns_and_restores_the_constant(tmp_path,
     with pytest.raises(SystemExit, match="ner.bert has no NO_SUCH_NAME"):
         main([f"--model_dir={folder}", f"--data={data}", "--call_sizes=1",
               "--against=ner.bert.NO_SUCH_NAME=1"])
+
+
+def test_op_crossover_times_both_ways_and_names_the_constants_pick(capsys):
+    """scripts/op_crossover.py: a line per step and shape, oneDNN's time, the plain ops',
+    and which of the two `ner.bert`'s constant picks at that size."""
+    from ner import bert
+    from scripts.op_crossover import main as crossover
+
+    if not (bert.fused_layer_norm_available() and bert.fused_int8_available()):
+        pytest.skip("this TensorFlow build has no oneDNN LayerNorm or int8 kernels")
+    crossover(["--rows=8,512", "--width=384,1536", "--calls=2", "--repeats=1"])
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert [(r[0], r[1] + r[2]) for r in rows] == [
+        ("LayerNorm", "[8,384]"), ("LayerNorm", "[512,384]"),
+        ("quantize", "[8,384]"), ("quantize", "[512,384]"),
+        ("quantize", "[8,1536]"), ("quantize", "[512,1536]")]
+    assert all(float(r[3]) > 0 and float(r[4]) > 0 for r in rows)
+    way = lambda large: "oneDNN" if large else "plain ops"
+    want = [way(r >= bert.FUSED_LAYER_NORM_MIN_ROWS) for r in (8, 512)] + [
+        way(r * w >= bert.ONEDNN_QUANTIZE_MIN_VALUES) for w in (384, 1536) for r in (8, 512)]
+    assert [" ".join(r[5:]) for r in rows] == want
+    assert want == ["plain ops", "oneDNN"] * 3  # both ways shown at today's constants
