@@ -246,6 +246,53 @@ def test_a_failing_batch_fails_only_the_request_that_caused_it():
     assert isinstance(bad, ValueError)
 
 
+
+def test_micro_batcher_runs_batches_at_once_one_running_batch_per_request():
+    """workers=2: two batches run at the same time, each in its own thread; a
+    request's texts are in one running batch at a time, so a heavy request
+    leaves the second worker to a small one that arrives while it runs."""
+    lock = threading.Lock()
+    running: list[str] = []  # texts of the batches running now
+    seen: list[list[str]] = []  # what was running as each batch began
+
+    def fn(texts):
+        with lock:
+            running.extend(texts)
+            seen.append(list(running))
+        time.sleep(0.15)
+        with lock:
+            for t in texts:
+                running.remove(t)
+        return [t.upper() for t in texts]
+
+    async def main(workers):
+        # Work 4 a text, 4 a batch: every text is a batch alone.
+        batcher = MicroBatcher(fn, max_batch_size=8, max_wait_s=0.0, max_batch_work=4,
+                               workers=workers)
+        await batcher.start()
+        loop = asyncio.get_running_loop()
+        try:
+            began = loop.time()
+            heavy = asyncio.ensure_future(batcher.submit([f"h{k}" for k in range(4)], [4] * 4))
+            await asyncio.sleep(0.05)  # the heavy request's first batch is running
+            small = await batcher.submit(["s0"], [4])
+            small_s = loop.time() - began
+            return await heavy, small, small_s, loop.time() - began
+        finally:
+            await batcher.stop()
+
+    heavy, small, small_s, total_s = asyncio.run(main(2))
+    assert heavy == ["H0", "H1", "H2", "H3"] and small == ["S0"]
+    # The small request ran beside one of the heavy one's batches.
+    assert any(sorted(t[0] for t in now) == ["h", "s"] for now in seen), seen
+    # Never two of the heavy request's batches at once: they ran one by one.
+    assert all(sum(t[0] == "h" for t in now) <= 1 for now in seen), seen
+    assert total_s >= 4 * 0.15
+    seen.clear()
+    heavy, small, small_s, total_s = asyncio.run(main(1))
+    assert small == ["S0"] and small_s >= 0.29  # one worker: after the running batch
+    assert all(len(now) == 1 for now in seen)
+
 # === Limits and bad input ===
 
 BAD_REQUESTS = [

@@ -164,6 +164,10 @@ def test_options_keep_a_text_within_one_batch_and_name_the_flags():
         ServeOptions(max_connections=0)
     with pytest.raises(ValueError, match="keep_alive_timeout_s must be > 0"):
         ServeOptions(keep_alive_timeout_s=0)
+    with pytest.raises(ValueError, match="tagging_threads must be a positive integer, got 0"):
+        ServeOptions(tagging_threads=0)
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        MicroBatcher(lambda texts: texts, 8, 0.0, workers=0)
 
 
 def test_help_documents_the_limits():
@@ -172,7 +176,7 @@ def test_help_documents_the_limits():
     assert run.returncode in (0, 1), run.stderr  # absl's --help exits with 1
     for flag in ("max_text_wordpieces", "max_request_wordpieces", "max_batch_wordpieces",
                  "max_queued_wordpieces", "max_connections", "max_header_bytes",
-                 "keep_alive_timeout_s", "body_timeout_s", "shutdown_timeout_s"):
+                 "keep_alive_timeout_s", "body_timeout_s", "shutdown_timeout_s", "tagging_threads"):
         assert f"--{flag}" in run.stdout + run.stderr, flag
 
 
@@ -632,20 +636,23 @@ def test_sigterm_during_a_long_batch_exits_within_the_timeout(tmp_path):
              *flags], cwd=REPO, stdout=subprocess.DEVNULL, stderr=log)
     try:
         wait_for_health(process, port, log_path)
-        heavy = socket.create_connection(("127.0.0.1", port), timeout=60)
-        heavy.sendall(post_bytes(["." * 100_000]))
-        assert wait_until(lambda: call(port, "GET", "/healthz")[1]["batches"] >= 1, 30)
+        # Two, one per tagging thread (--tagging_threads, 2 by default), so
+        # that the small requests wait in the queue.
+        heavy = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(2)]
+        for sock in heavy:
+            sock.sendall(post_bytes(["." * 100_000]))
+        assert wait_until(lambda: call(port, "GET", "/healthz")[1]["batches"] >= 2, 30)
         small = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(2)]
         for sock in small:
             sock.sendall(post_bytes(["zoe met john smith ."]))
         time.sleep(0.5)
         sent = time.monotonic()
         process.send_signal(signal.SIGTERM)
-        answers = [read_response(sock) for sock in [heavy, *small]]
+        answers = [read_response(sock) for sock in [*heavy, *small]]
         answered = time.monotonic() - sent
         code = process.wait(timeout=60)
         exited = time.monotonic() - sent
-        for sock in [heavy, *small]:
+        for sock in [*heavy, *small]:
             sock.close()
     finally:
         if process.poll() is None:
