@@ -5,6 +5,7 @@
     python scripts/profile_ops.py --model_dir=runs/default --call_sizes=3453,1000,256,170,64
     python scripts/profile_ops.py --model_dir=runs/default --call_sizes=3453,204 --against_padded
     python scripts/profile_ops.py --model_dir=runs/default --call_sizes=1,8 --against=ner.bert.FUSED_LAYER_NORM_MIN_ROWS=0
+    python scripts/profile_ops.py --model_dir=runs/default --call_sizes=3453,204 --threads=1,2
 
 The first two run `Tagger.tag_batch` on the first `--sentences` CoNLL-2003
 test sentences (as raw text) under TensorFlow's profiler, in one call or in
@@ -15,13 +16,16 @@ times two taggers in turns, each traced for itself, `--rounds` times: the
 tagger as it is, and one that computes as the code before 8e4b99e did (dense
 layers on padded batches, query, key and value as three products); with
 `--against=MODULE.NAME=VALUE` the other tagger is traced while a module
-constant has another value.
+constant has another value. `--threads=1,2` times each call size also with
+its calls spread over two threads at once (as `python -m ner.serve` runs
+batches, `--tagging_threads`).
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import concurrent.futures
 import glob
 import json
 import tempfile
@@ -88,6 +92,9 @@ def main(argv=None) -> None:
                              "ner.bert.FUSED_LAYER_NORM_MIN_ROWS=0 (constants read when the "
                              "pipeline's functions are traced)")
     parser.add_argument("--rounds", type=int, default=2, help="timed passes of --call_sizes")
+    parser.add_argument("--threads", default="1",
+                        help="with --call_sizes: comma-separated numbers of threads that make "
+                             "the calls at once (the calls taken in turn)")
     args = parser.parse_args(argv)
 
     import tensorflow as tf
@@ -108,12 +115,21 @@ def main(argv=None) -> None:
     if args.against:
         taggers = {"as it is: ": tagger, f"{args.against}: ": _tagger_with(args)}
 
-    def tag(size: int, tagger=tagger) -> None:
-        for first in range(0, len(texts), size):
-            tagger.tag_batch(texts[first:first + size])
+    def tag(size: int, tagger=tagger, threads: int = 1) -> None:
+        calls = [texts[first:first + size] for first in range(0, len(texts), size)]
+        if threads == 1:
+            for call in calls:
+                tagger.tag_batch(call)
+            return
+        with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+            # Each thread takes the next call when it is done with one.
+            list(pool.map(tagger.tag_batch, calls))
 
     if args.call_sizes:
         sizes = [int(n) for n in args.call_sizes.split(",")]
+        thread_counts = [int(n) for n in args.threads.split(",")]
+        if min(thread_counts) < 1:
+            parser.error("--threads must be positive")
         if len(taggers) > 1:  # every shape traced before the clock runs
             for each in taggers.values():
                 for size in sizes:
@@ -122,11 +138,13 @@ def main(argv=None) -> None:
             names = list(taggers) if round_ % 2 == 0 else list(taggers)[::-1]
             for name in names:
                 for size in sizes:
-                    cpu, start = time.process_time(), time.perf_counter()
-                    tag(size, taggers[name])
-                    print(f"{name}{tagger.precision}, calls of {size}: "
-                          f"{time.perf_counter() - start:.2f} s wall, "
-                          f"{time.process_time() - cpu:.2f} CPU-s", flush=True)
+                    for threads in thread_counts:
+                        cpu, start = time.process_time(), time.perf_counter()
+                        tag(size, taggers[name], threads)
+                        spread = f" from {threads} threads" if threads > 1 else ""
+                        print(f"{name}{tagger.precision}, calls of {size}{spread}: "
+                              f"{time.perf_counter() - start:.2f} s wall, "
+                              f"{time.process_time() - cpu:.2f} CPU-s", flush=True)
         return
     with tempfile.TemporaryDirectory() as logdir:
         tf.profiler.experimental.start(logdir)

@@ -1,5 +1,6 @@
-"""scripts/profile_ops.py --against: a second tagger traced under another module constant."""
+"""scripts/profile_ops.py (--against, --threads) and scripts/op_crossover.py."""
 
+import re
 import sys
 from pathlib import Path
 
@@ -52,3 +53,16 @@ def test_op_crossover_times_both_ways_and_names_the_constants_pick(capsys):
         way(r * w >= bert.ONEDNN_QUANTIZE_MIN_VALUES) for w in (384, 1536) for r in (8, 512)]
     assert [" ".join(r[5:]) for r in rows] == want
     assert want == ["plain ops", "oneDNN"] * 3  # both ways shown at today's constants
+
+
+def test_threads_time_each_call_size_from_each_number_of_threads(tmp_path, capsys):
+    folder = write_model_folder(tmp_path / "model")
+    data = tmp_path / "test.txt"
+    data.write_text(CONLL)
+    main([f"--model_dir={folder}", f"--data={data}", "--call_sizes=1,2", "--rounds=1",
+          "--threads=1,2"])
+    lines = [line for line in capsys.readouterr().out.splitlines() if "calls of" in line]
+    assert [line.split(":")[0] for line in lines] == [
+        "float32, calls of 1", "float32, calls of 1 from 2 threads",
+        "float32, calls of 2", "float32, calls of 2 from 2 threads"]
+    assert all(re.search(r": \d+\.\d\d s wall, \d+\.\d\d CPU-s$", line) for line in lines)
