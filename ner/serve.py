@@ -1239,6 +1239,29 @@ def make_server(app, options: ServeOptions, log_level: str = "info"):
     return Server(config)
 
 
+def _leave_a_thread_for_counting(tagging_threads: int) -> None:
+    """Gives TensorFlow's inter-op pool a thread beyond the tagging threads' batches.
+
+    TensorFlow runs a graph's ops on a pool of one thread per core by default.
+    With as many batches running as cores, the wordpiece counter's ops waited
+    for theirs: on 2 cores, with six maximal requests in flight, a one-text
+    request took 2.6 s to be counted and tagged, and two requests over the
+    queue bound 1.6-2.0 s to be refused; with a pool of 3 threads, 0.8 s and
+    0.4 s, at the same throughput under 64 clients (BENCHMARKS.md, issue 12,
+    "Two tagging threads"). Left alone when `TF_NUM_INTEROP_THREADS` is set,
+    or once TensorFlow has started (then it says so).
+    """
+    import tensorflow as tf
+
+    wanted = tagging_threads + 1
+    if "TF_NUM_INTEROP_THREADS" in os.environ or len(os.sched_getaffinity(0)) >= wanted:
+        return
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(wanted)
+    except RuntimeError as e:  # TensorFlow already initialised
+        logger.warning("could not give TensorFlow %d inter-op threads: %s", wanted, e)
+
+
 def serve(model_dir: str, options: ServeOptions, precision: str = "auto") -> None:
     """Loads the model and serves until SIGTERM or SIGINT; then drains, and exits.
 
@@ -1246,6 +1269,7 @@ def serve(model_dir: str, options: ServeOptions, precision: str = "auto") -> Non
     `shutdown_timeout_s` to finish, the rest are answered 503; the process then
     ends without waiting for batches still running in the tagging threads.
     """
+    _leave_a_thread_for_counting(options.tagging_threads)
     tag_batch, types, meta, count = load_tagger(model_dir, precision)
     # Warm up: the first call traces the TensorFlow functions (seconds).
     tag_batch(["Warm-up sentence from Paris ."])

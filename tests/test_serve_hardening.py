@@ -12,6 +12,7 @@ TensorFlow batch that runs for many seconds. All traffic goes to 127.0.0.1.
 import asyncio
 import json
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -168,6 +169,20 @@ def test_options_keep_a_text_within_one_batch_and_name_the_flags():
         ServeOptions(tagging_threads=0)
     with pytest.raises(ValueError, match="workers must be at least 1"):
         MicroBatcher(lambda texts: texts, 8, 0.0, workers=0)
+
+
+@pytest.mark.parametrize("env", [{}, {"TF_NUM_INTEROP_THREADS": "2"}])
+def test_a_thread_is_left_for_counting_unless_the_user_chose(env):
+    """With as many tagging threads as cores, TensorFlow's inter-op pool gets one
+    more thread (the wordpiece counter's ops would wait for the batches'),
+    unless TF_NUM_INTEROP_THREADS says otherwise."""
+    cores = len(os.sched_getaffinity(0))
+    code = ("import tensorflow as tf; from ner.serve import _leave_a_thread_for_counting as f; "
+            f"f({cores}); print(tf.config.threading.get_inter_op_parallelism_threads())")
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                         text=True, timeout=300, env={**os.environ, **env})
+    assert run.returncode == 0, run.stderr
+    assert int(run.stdout.split()[-1]) == (0 if env else cores + 1)
 
 
 def test_help_documents_the_limits():
