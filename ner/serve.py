@@ -29,18 +29,19 @@ batches of at most `max_batch_size` texts and `max_batch_wordpieces`
 wordpieces, text by text: each batch first takes one text of every request
 that has not had a turn (oldest first), then one text at a time from each
 request in turn, and runs through `Tagger.tag_batch` in a worker thread; up
-to `tagging_threads` batches run at once (two by default: one batch leaves
-the cores idle for part of its time, which a second fills). The promise: a
-request that arrives while others run is in the next batch that starts
-(unless the first texts of requests that came before it fill that batch), so
-a one-text request waits at most for the first of the running batches to end
-plus its own, each at most `max_batch_wordpieces` (a text is never split,
-hence `max_text_wordpieces <= max_batch_wordpieces`) and sharing the cores
-with the other running batches, plus `max_wait_ms`, however large the other
-requests are. A batch that follows another waits up to `max_wait_ms` for the clients
-it answered to send their next requests (so that concurrent clients share
-one batch instead of two half-size ones taking turns: small batches cost
-more per text); a request that finds the worker idle starts at once. Work accepted
+to `tagging_threads` batches run at once (two by default), and a request has
+texts in at most one running batch, so a heavy request leaves the other
+thread to small ones. The promise: a request that arrives while others run
+is in the next batch that starts (unless the first texts of requests that
+came before it fill that batch), so a one-text request waits at most for the
+first of the running batches to end plus its own, each at most
+`max_batch_wordpieces` (a text is never split, hence `max_text_wordpieces <=
+max_batch_wordpieces`) and sharing the cores with the other running batches,
+plus `max_wait_ms`, however large the other requests are. A batch that
+follows another waits up to `max_wait_ms` for the clients it answered to send
+their next requests (so that concurrent clients share one batch instead of
+two half-size ones taking turns: small batches cost more per text); a
+request that finds a worker idle starts at once. Work accepted
 and not finished is bounded by `max_queued_wordpieces`; a request beyond it
 is answered 503 at once, with `Retry-After` from the recent tagging rate. A
 client that disconnects has its texts that no batch has taken dropped (one
@@ -153,12 +154,12 @@ class ServeOptions:
     keep_alive_timeout_s: float = 5.0
     body_timeout_s: float = 10.0
     shutdown_timeout_s: float = 30.0
-    # Two batches at once: on a 2-core EPYC Zen 4, tagging the CoNLL-2003
-    # test set in int8 in calls of 204 sentences took 3.66-3.86 s from two
-    # threads against 4.88-5.03 s from one (as fast as one call of all of
-    # it: 3.71-3.90 s); bfloat16 4.82-5.10 against 5.57-5.59 s; float32,
-    # bound by its matrix products, 8.37-8.48 against 8.84-9.02 s
-    # (BENCHMARKS.md, issue 12, "Two tagging threads").
+    # Two batches at once (BENCHMARKS.md, issue 12, "Two tagging threads"; a
+    # 2-core EPYC Zen 4, int8): with one heavy request in flight, one-sentence
+    # requests were answered in 16-83 ms instead of 205-530 ms (the heavy
+    # request keeps to one thread); with six, in 0.79-1.01 s instead of
+    # 0.345-0.382 s (two heavy batches share the cores); under 64 light
+    # clients the same sentences/s within the noise, 50-75 MB more memory.
     tagging_threads: int = 2
 
     def __post_init__(self):
@@ -269,9 +270,7 @@ class MicroBatcher:
             unbounded). A request is always admitted into an empty batcher.
         assumed_rate: work per second for `retry_after_s` until a batch has
             been timed (None: 1 s).
-        workers: batches that may run at once, each in its own thread. With
-            TensorFlow two pay on two cores: one batch leaves a core idle for
-            part of its time (tokenizing, small ops), which another fills.
+        workers: batches that may run at once, each in its own thread.
 
     Example:
         >>> async def main():
@@ -1244,11 +1243,11 @@ def _leave_a_thread_for_counting(tagging_threads: int) -> None:
 
     TensorFlow runs a graph's ops on a pool of one thread per core by default.
     With as many batches running as cores, the wordpiece counter's ops waited
-    for theirs: on 2 cores, with six maximal requests in flight, a one-text
-    request took 2.6 s to be counted and tagged, and two requests over the
-    queue bound 1.6-2.0 s to be refused; with a pool of 3 threads, 0.8 s and
-    0.4 s, at the same throughput under 64 clients (BENCHMARKS.md, issue 12,
-    "Two tagging threads"). Left alone when `TF_NUM_INTEROP_THREADS` is set,
+    for theirs: on 2 cores, with six maximal requests in flight, the first
+    one-text request took 2.59 s to be counted and tagged, and two requests
+    over the queue bound 1.56-2.00 s to be refused; with a pool of 3 threads,
+    0.73-0.88 s and 0.37-0.38 s, at the same throughput under 64 clients
+    within the noise (BENCHMARKS.md, issue 12, "Two tagging threads"). Left alone when `TF_NUM_INTEROP_THREADS` is set,
     or once TensorFlow has started (then it says so).
     """
     import tensorflow as tf
@@ -1335,11 +1334,12 @@ def _define_flags() -> None:
                        "answered to send more (fuller batches cost less per text); a request "
                        "that finds a tagging thread idle starts at once.", lower_bound=0)
     flags.DEFINE_integer("tagging_threads", defaults.tagging_threads,
-                         "Batches tagged at once, each in its own thread: a batch leaves the "
-                         "cores idle for part of its time (tokenizing, small ops), which another "
-                         "fills (on 2 cores, int8: about 1.3x the sentences/s of one thread). "
-                         "A request waits for the first running batch to end, and batches "
-                         "running together share the cores.", lower_bound=1)
+                         "Batches tagged at once, each in its own thread; a request has texts "
+                         "in one running batch at a time, so a heavy request leaves the other "
+                         "threads to small ones (answered in tens of milliseconds instead of "
+                         "up to a batch's time). Batches running together share the cores: "
+                         "with several heavy requests in flight a small one waits longer "
+                         "than with 1.", lower_bound=1)
     flags.DEFINE_integer("max_queued_wordpieces", defaults.max_queued_wordpieces,
                          "Bound on work accepted and not finished; beyond it a request is "
                          "answered 503 with Retry-After at once.", lower_bound=1)
