@@ -261,9 +261,10 @@ class MicroBatcher:
             Runs in a single worker thread.
         max_batch_size: texts per batch.
         max_wait_s: how long a batch that is not full may wait for more
-            requests: after another batch, up to this long from its end (the
-            clients it answered come back); on an idle worker, only while
-            requests are being admitted (`admitting`).
+            requests: after another batch, up to this long from its end,
+            until as many requests wait as that batch answered (its clients
+            come back); on an idle worker, only while requests are being
+            admitted (`admitting`).
         max_batch_work: work per batch (None: unbounded); a text with more
             work than this is a batch alone.
         max_queued_work: bound on work admitted and not finished (None:
@@ -312,6 +313,7 @@ class MicroBatcher:
         self._busy_lock = threading.Lock()
         self._admitting = 0  # requests being read or measured (see `admitting`)
         self._last_batch_end = -math.inf
+        self._last_batch_requests = 0  # requests the last batch to end answered
         self.stopped: asyncio.Event | None = None  # set when the shutdown deadline passes
         self.stats = {"requests": 0, "texts": 0, "batches": 0, "largest_batch": 0, "work": 0,
                       "overloaded": 0, "cancelled_texts": 0, "shutdown_refused": 0}
@@ -516,16 +518,18 @@ class MicroBatcher:
                 self._wakeup.clear()
                 await self._wakeup.wait()
             # A worker is free; a batch that is not full may wait a little.
-            # Right after a batch (under load), up to max_wait_s from its end:
-            # the clients it answered send their next requests, and waiting
-            # for them keeps all clients in one batch instead of two
-            # half-size batches taking turns. Otherwise only for requests
-            # being admitted (read and measured), up to max_wait_s.
+            # Right after a batch (under load), up to max_wait_s from its end,
+            # until as many requests wait as that batch answered: its clients
+            # send their next requests, and waiting for them keeps all clients
+            # in one batch instead of two half-size batches taking turns (a
+            # lone client's next request goes at once). Otherwise only for
+            # requests being admitted (read and measured), up to max_wait_s.
             now = loop.time()
             after_batch = now - self._last_batch_end < self.max_wait_s
             deadline = (self._last_batch_end if after_batch else now) + self.max_wait_s
             while self._eligible() and not self._full() and (
-                    after_batch or self._admitting) and loop.time() < deadline:
+                    (after_batch and len(self._eligible()) < self._last_batch_requests)
+                    or self._admitting) and loop.time() < deadline:
                 self._wakeup.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), deadline - loop.time())
@@ -566,7 +570,7 @@ class MicroBatcher:
                 return
         finally:
             self.queued_work -= work
-            del self._running[key]
+            self._last_batch_requests = len(self._running.pop(key))
             self._last_batch_end = loop.time()
         seconds = loop.time() - began
         logger.debug("batch of %d texts, %d units of work, from %d requests: %.3f s",
