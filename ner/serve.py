@@ -39,9 +39,10 @@ first of the running batches to end plus its own, each at most
 max_batch_wordpieces`) and sharing the cores with the other running batches,
 plus `max_wait_ms`, however large the other requests are. A batch that
 follows another waits up to `max_wait_ms` for the clients it answered to send
-their next requests (so that concurrent clients share one batch instead of
-two half-size ones taking turns: small batches cost more per text); a
-request that finds a worker idle starts at once. Work accepted
+their next requests, until as many requests wait as it answered (so that
+concurrent clients share one batch instead of two half-size ones taking
+turns: small batches cost more per text; a lone client's request goes at
+once); a request that finds a worker idle starts at once. Work accepted
 and not finished is bounded by `max_queued_wordpieces`; a request beyond it
 is answered 503 at once, with `Retry-After` from the recent tagging rate. A
 client that disconnects has its texts that no batch has taken dropped (one
@@ -1335,8 +1336,9 @@ def _define_flags() -> None:
                          "faster.", lower_bound=1)
     flags.DEFINE_float("max_wait_ms", defaults.max_wait_ms,
                        "How long a batch that follows another waits for the clients it "
-                       "answered to send more (fuller batches cost less per text); a request "
-                       "that finds a tagging thread idle starts at once.", lower_bound=0)
+                       "answered to send more, until as many requests wait as it answered "
+                       "(fuller batches cost less per text); a request that finds a tagging "
+                       "thread idle starts at once.", lower_bound=0)
     flags.DEFINE_integer("tagging_threads", defaults.tagging_threads,
                          "Batches tagged at once, each in its own thread; a request has texts "
                          "in one running batch at a time, so a heavy request leaves the other "
