@@ -259,7 +259,7 @@ class MicroBatcher:
 
     Args:
         fn: takes a list of texts and returns one result per text, in order.
-            Runs in a single worker thread.
+            Runs in the worker threads, one batch each (`workers`).
         max_batch_size: texts per batch.
         max_wait_s: how long a batch that is not full may wait for more
             requests: after another batch, up to this long from its end,
