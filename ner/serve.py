@@ -442,26 +442,26 @@ class MicroBatcher:
                 queue.remove(job)
 
     def _abort(self, message: str) -> None:
-        running = [job for jobs in self._running.values() for job in jobs]
-        for job in [*self._fresh, *self._rotation, *running]:
+        for job in [*self._fresh, *self._rotation, *self._running_jobs()]:
             self._drop(job)
             if not job.future.done():
                 job.future.set_exception(ShuttingDown(message))
         if self.stopped is not None:
             self.stopped.set()
 
+    def _running_jobs(self) -> list[_Job]:
+        """Requests with a text in a running batch."""
+        return [job for jobs in self._running.values() for job in jobs]
+
     def _eligible(self) -> list[_Job]:
         """Requests a new batch may take texts from: none with a text in a running batch."""
-        running = {id(job) for jobs in self._running.values() for job in jobs}
+        running = {id(job) for job in self._running_jobs()}
         return [*self._fresh, *(job for job in self._rotation if id(job) not in running)]
 
-    def _waiting(self) -> tuple[int, int]:
-        """(texts, work) that a new batch could take."""
-        jobs = self._eligible()
-        return (sum(len(j.texts) - j.next for j in jobs), sum(j.unscheduled_work() for j in jobs))
-
-    def _full(self) -> bool:
-        texts, work = self._waiting()
+    def _full(self, jobs: list[_Job]) -> bool:
+        """Whether `jobs` (`_eligible()`) have a batch's texts or work left to take."""
+        texts = sum(len(j.texts) - j.next for j in jobs)
+        work = sum(j.unscheduled_work() for j in jobs)
         return texts >= self.max_batch_size or (self.max_batch_work is not None
                                                 and work >= self.max_batch_work)
 
@@ -498,7 +498,7 @@ class MicroBatcher:
         # text that does not fit (its request stays first in line), and over
         # requests with texts in a running batch: one request is in one
         # running batch at a time, so a heavy one cannot hold every worker.
-        running = {id(job) for jobs in self._running.values() for job in jobs}
+        running = {id(job) for job in self._running_jobs()}
         progress = True
         while self._rotation and progress and len(batch) < self.max_batch_size:
             progress, skipped = False, []
@@ -528,9 +528,12 @@ class MicroBatcher:
             now = loop.time()
             after_batch = now - self._last_batch_end < self.max_wait_s
             deadline = (self._last_batch_end if after_batch else now) + self.max_wait_s
-            while self._eligible() and not self._full() and (
-                    (after_batch and len(self._eligible()) < self._last_batch_requests)
-                    or self._admitting) and loop.time() < deadline:
+            while loop.time() < deadline:
+                eligible = self._eligible()
+                if not eligible or self._full(eligible) or not (
+                        (after_batch and len(eligible) < self._last_batch_requests)
+                        or self._admitting):
+                    break
                 self._wakeup.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), deadline - loop.time())
@@ -1252,8 +1255,9 @@ def _leave_a_thread_for_counting(tagging_threads: int) -> None:
     one-text request took 2.59 s to be counted and tagged, and two requests
     over the queue bound 1.56-2.00 s to be refused; with a pool of 3 threads,
     0.73-0.88 s and 0.37-0.38 s, at the same throughput under 64 clients
-    within the noise (BENCHMARKS.md, issue 12, "Two tagging threads"). Left alone when `TF_NUM_INTEROP_THREADS` is set,
-    or once TensorFlow has started (then it says so).
+    within the noise (BENCHMARKS.md, issue 12, "Two tagging threads"). Left
+    alone when `TF_NUM_INTEROP_THREADS` is set, or once TensorFlow has started
+    (then it says so).
     """
     import tensorflow as tf
 
