@@ -102,6 +102,15 @@ WIDTH_MULTIPLE = 16
 # this. Calls of 180 CoNLL-2003 test sentences pad 88,556 cells instead of
 # 106,096 (70,208 in one call); 128-256 timed best (issue 12 in BENCHMARKS.md).
 BATCH_OVERHEAD = 256
+# The same for an int8 encoder, whose batches cost more in fixed work per
+# batch (quantizing each dense layer's input, its range, oneDNN's per-call
+# setup) against less per wordpiece. Measured on calls of 150 CoNLL-2003 test
+# sentences (a server's batch): 1,024 took 8.5-10.8% less time than 256
+# (best of 3 rounds, three runs), 2,048 and 4,096 5.6-8.8%; calls of 300
+# 2.0-3.0% less; one call of the test set within the noise. bfloat16 and
+# float32 were 1.9-3.4% slower with 1,024, so they keep 256 (EPYC Zen 4,
+# 2 cores, 2026-12-05; BENCHMARKS.md, issue 12, "Fewer encoder batches in int8").
+BATCH_OVERHEAD_INT8 = 1024
 # Upper bound on sentences x padded words in one CRF decoding batch.
 DECODE_CELLS = 1 << 15
 
@@ -311,8 +320,9 @@ class Pipeline(tf.Module):
         sizes = plan["piece_end"] - plan["piece_start"] + 2  # [V] with [CLS] and [SEP]
         # Batched by padded length (windows of one length together), padded to it.
         padded = grid_ceil(size_grid(LENGTH_BITS, self.model.config.max_seq_length), sizes)
-        order, splits = sorted_batches(padded, batch_size, BATCH_TOKENS, self._row_grid,
-                                       BATCH_OVERHEAD)
+        overhead = BATCH_OVERHEAD_INT8 if self.model.encoder.precision == "int8" \
+            else BATCH_OVERHEAD
+        order, splits = sorted_batches(padded, batch_size, BATCH_TOKENS, self._row_grid, overhead)
         num_batches = tf.size(splits) - 1
         tokenizer = self.tokenizer
 

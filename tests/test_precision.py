@@ -60,6 +60,25 @@ def test_each_precision_loads_and_tags_like_float32(rule_folder, name):
         assert 0 <= a.score <= 1 and abs(a.score - b.score) < 0.02
 
 
+@pytest.mark.parametrize("name,want", [("float32", "BATCH_OVERHEAD"),
+                                       ("bfloat16", "BATCH_OVERHEAD"),
+                                       pytest.param("int8", "BATCH_OVERHEAD_INT8",
+                                                    marks=needs_int8)])
+def test_each_precision_batches_with_its_own_overhead(rule_folder, name, want, monkeypatch):
+    from ner import pipeline
+
+    seen = []
+    original = pipeline.sorted_batches
+    monkeypatch.setattr(pipeline, "sorted_batches",
+                        lambda *args: seen.append(args) or original(*args))
+    monkeypatch.setattr(pipeline, "BATCH_OVERHEAD", 111)  # read when the function is traced
+    monkeypatch.setattr(pipeline, "BATCH_OVERHEAD_INT8", 333)
+    tagger = ner.Tagger.load(rule_folder, precision=name)
+    assert sum(map(len, tagger.tag_batch(TEXTS))) == 8
+    overheads = [args[4] for args in seen if len(args) > 4]  # the encoder's batches
+    assert overheads == [getattr(pipeline, want)]
+
+
 @needs_int8
 def test_int8_potentials_stay_close_to_float32(random_folder):
     model = TaggerModel.load(random_folder)
