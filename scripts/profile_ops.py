@@ -34,8 +34,8 @@ import time
 from _common import default_data
 
 
-def _op_types(logdir: str) -> collections.Counter:
-    """Self time (microseconds) per op type of the profile in `logdir`."""
+def _op_types(logdir: str) -> tuple[collections.Counter, collections.Counter]:
+    """(self time in microseconds, runs) per op type of the profile in `logdir`."""
     from tensorflow.python.profiler.internal import _pywrap_profiler_plugin as plugin
 
     trace = glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True)
@@ -44,11 +44,14 @@ def _op_types(logdir: str) -> collections.Counter:
     table = table[0] if isinstance(table, list) else table
     columns = [c["label"] if isinstance(c, dict) else c for c in table["cols"]]
     kind, self_time = columns.index("Operation Type"), columns.index("Total self-time (us)")
+    occurrences = columns.index("#Occurrences")
     totals: collections.Counter = collections.Counter()
+    runs: collections.Counter = collections.Counter()
     for row in table["rows"]:
         values = [c.get("v") for c in row["c"]]
         totals[values[kind]] += values[self_time]
-    return totals
+        runs[values[kind]] += int(values[occurrences] or 0)
+    return totals, runs
 
 
 def _tagger_with(args):
@@ -150,11 +153,13 @@ def main(argv=None) -> None:
         tf.profiler.experimental.start(logdir)
         tag(args.calls_of or len(texts))
         tf.profiler.experimental.stop()
-        totals = _op_types(logdir)
+        totals, runs = _op_types(logdir)
     total = sum(totals.values())
-    print(f"{len(texts)} sentences, {tagger.precision}, calls of {args.calls_of or len(texts)}")
+    print(f"{len(texts)} sentences, {tagger.precision}, calls of {args.calls_of or len(texts)}: "
+          f"{sum(runs.values())} op runs, {(total - totals['IDLE']) / 1e3:.1f} ms of op time")
     for name, micros in totals.most_common(args.top):
-        print(f"{name:40s} {micros / 1e3:9.1f} ms {100 * micros / total:5.1f}%")
+        print(f"{name:40s} {micros / 1e3:9.1f} ms {100 * micros / total:5.1f}% "
+              f"{runs[name]:8d} runs")
 
 
 if __name__ == "__main__":

@@ -66,3 +66,23 @@ def test_threads_time_each_call_size_from_each_number_of_threads(tmp_path, capsy
         "float32, calls of 1", "float32, calls of 1 from 2 threads",
         "float32, calls of 2", "float32, calls of 2 from 2 threads"]
     assert all(re.search(r": \d+\.\d\d s wall, \d+\.\d\d CPU-s$", line) for line in lines)
+
+
+def test_the_profile_counts_each_op_types_runs(tmp_path, capsys):
+    """Without --call_sizes: per op type its self time and how often it ran; calls of
+    one sentence run the pipeline's ops once per call, so more often than one call."""
+    folder = write_model_folder(tmp_path / "model")
+    data = tmp_path / "test.txt"
+    data.write_text(CONLL)
+    runs = {}
+    for calls_of in (0, 1):
+        main([f"--model_dir={folder}", f"--data={data}", f"--calls_of={calls_of}", "--top=5"])
+        lines = capsys.readouterr().out.splitlines()
+        header = re.search(r"calls of (\d+): (\d+) op runs, ([\d.]+) ms of op time$", lines[-6])
+        assert header and int(header[1]) == (calls_of or 2), lines
+        rows = [re.fullmatch(r"(\S+) +([\d.]+) ms +([\d.]+)% +(\d+) runs", line.strip())
+                for line in lines[-5:]]
+        assert all(rows), lines[-5:]
+        assert sum(int(r[4]) for r in rows) <= int(header[2])
+        runs[calls_of] = int(header[2])
+    assert runs[1] > runs[0]
