@@ -31,13 +31,18 @@ that has not had a turn (oldest first), then one text at a time from each
 request in turn, and runs through `Tagger.tag_batch` in a worker thread; up
 to `tagging_threads` batches run at once (two by default), and a request has
 texts in at most one running batch, so a heavy request leaves the other
-thread to small ones. The promise: a request that arrives while others run
-is in the next batch that starts (unless the first texts of requests that
-came before it fill that batch), so a one-text request waits at most for the
-first of the running batches to end plus its own, each at most
-`max_batch_wordpieces` (a text is never split, hence `max_text_wordpieces <=
-max_batch_wordpieces`) and sharing the cores with the other running batches,
-plus `max_wait_ms`, however large the other requests are. A batch that
+thread to small ones. A request of more than half `max_batch_wordpieces` is
+heavy, and while a batch with texts of a heavy request runs no other batch
+takes texts of heavy requests: however many heavy requests are in flight,
+they take turns in one thread. The promise: a request that arrives while
+others run is in the next batch that starts (unless the first texts of
+requests that came before it fill that batch), so a one-text request waits
+at most for the first of the running batches to end plus its own, each at
+most `max_batch_wordpieces` (a text is never split, hence
+`max_text_wordpieces <= max_batch_wordpieces`) and sharing the cores with
+the other running batches, plus `max_wait_ms`, however large the other
+requests are; with two or more threads, a light request waits only for a
+running batch of light requests. A batch that
 follows another waits up to `max_wait_ms` for the clients it answered to send
 their next requests, until as many requests wait as it answered (so that
 concurrent clients share one batch instead of two half-size ones taking
@@ -159,9 +164,10 @@ class ServeOptions:
     # Two batches at once (BENCHMARKS.md, issue 12, "Two tagging threads"; a
     # 2-core EPYC Zen 4, int8): with one heavy request in flight, one-sentence
     # requests were answered in 16-83 ms instead of 205-530 ms (the heavy
-    # request keeps to one thread); with six, in 0.79-1.01 s instead of
-    # 0.345-0.382 s (two heavy batches share the cores); under 64 light
-    # clients the same sentences/s within the noise, 50-75 MB more memory.
+    # request keeps to one thread); with six, in 0.020-0.048 s since heavy
+    # requests take turns in one thread (0.79-1.01 s before that, and
+    # 0.345-0.382 s with one thread); under 64 light clients the same
+    # sentences/s within the noise, 50-75 MB more memory.
     tagging_threads: int = 2
 
     def __post_init__(self):
@@ -230,6 +236,7 @@ class _Job:
     results: list[Any]
     left: int  # texts without a result yet
     next: int = 0  # first text not yet given to a batch
+    heavy: bool = False  # more work than `MicroBatcher.heavy_work`
 
     def unscheduled_work(self) -> int:
         return sum(self.work[self.next:])
@@ -245,11 +252,14 @@ class MicroBatcher:
     over is passed by (its request stays first in line) and smaller ones
     behind it may still join. Up to `workers` batches run at once, each in a
     worker thread of its own, and a request has texts in at most one running
-    batch: a heavy request leaves the other workers to the rest. So a
-    request that arrives while a heavy one runs is in the next batch that
-    starts, and waits at most for the first of the running batches to end
-    plus its own, not for the heavy request. A text is never split; it is a
-    batch's unit.
+    batch: a heavy request leaves the other workers to the rest. While a
+    batch with texts of a heavy request (more work than `heavy_work`) runs,
+    no other batch takes texts of heavy requests, so several heavy requests
+    share one worker and the others stay free for light ones. So a light
+    request that arrives while heavy ones run is in the next batch that
+    starts, and waits at most for the first running batch of light requests
+    to end plus its own, not for the heavy requests. A text is never split;
+    it is a batch's unit.
 
     Work is whatever the caller measures per text (the server passes
     wordpieces). `submit` refuses a request at once with `Overloaded` when the
@@ -274,6 +284,9 @@ class MicroBatcher:
         assumed_rate: work per second for `retry_after_s` until a batch has
             been timed (None: 1 s).
         workers: batches that may run at once, each in its own thread.
+        heavy_work: a request with more work than this is heavy: one running
+            batch at a time holds texts of heavy requests (None: no request
+            is heavy).
 
     Example:
         >>> async def main():
@@ -290,7 +303,7 @@ class MicroBatcher:
     def __init__(self, fn: Callable[[list[str]], Sequence[Any]], max_batch_size: int,
                  max_wait_s: float, max_batch_work: int | None = None,
                  max_queued_work: int | None = None, assumed_rate: float | None = None,
-                 workers: int = 1):
+                 workers: int = 1, heavy_work: int | None = None):
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self._fn = fn
@@ -300,6 +313,7 @@ class MicroBatcher:
         self.max_wait_s = max_wait_s
         self.max_batch_work = max_batch_work
         self.max_queued_work = max_queued_work
+        self.heavy_work = heavy_work
         self._fresh: collections.deque[_Job] = collections.deque()  # no turn yet, oldest first
         self._rotation: collections.deque[_Job] = collections.deque()  # had a turn, more to do
         self._running: dict[int, list[_Job]] = {}  # per running batch, its requests
@@ -420,7 +434,8 @@ class MicroBatcher:
             return []
         self.check_admission(sum(work))
         job = _Job(list(texts), work, asyncio.get_running_loop().create_future(),
-                   [None] * len(texts), left=len(texts))
+                   [None] * len(texts), left=len(texts),
+                   heavy=self.heavy_work is not None and sum(work) > self.heavy_work)
         self._fresh.append(job)
         self.queued_work += sum(work)
         self.stats["requests"] += 1
@@ -454,10 +469,18 @@ class MicroBatcher:
         """Requests with a text in a running batch."""
         return [job for jobs in self._running.values() for job in jobs]
 
+    def _blocked(self) -> set[int]:
+        """ids of requests a new batch may not take texts from (see the class docstring)."""
+        running = self._running_jobs()
+        blocked = {id(job) for job in running}
+        if any(job.heavy for job in running):
+            blocked.update(id(job) for job in (*self._fresh, *self._rotation) if job.heavy)
+        return blocked
+
     def _eligible(self) -> list[_Job]:
-        """Requests a new batch may take texts from: none with a text in a running batch."""
-        running = {id(job) for job in self._running_jobs()}
-        return [*self._fresh, *(job for job in self._rotation if id(job) not in running)]
+        """Requests a new batch may take texts from."""
+        blocked = self._blocked()
+        return [job for job in (*self._fresh, *self._rotation) if id(job) not in blocked]
 
     def _full(self, jobs: list[_Job]) -> bool:
         """Whether `jobs` (`_eligible()`) have a batch's texts or work left to take."""
@@ -488,24 +511,24 @@ class MicroBatcher:
         # One text of each request that has not had a turn, oldest first. A
         # request whose text does not fit keeps its place for the next batch,
         # and smaller ones behind it may still join this one.
+        blocked = self._blocked()
         waiting = collections.deque()
         for job in self._fresh:
-            if fits(job):
+            if id(job) not in blocked and fits(job):
                 take(job)
             else:
                 waiting.append(job)
         self._fresh = waiting
         # Then one text at a time from each request in turn, passing over a
         # text that does not fit (its request stays first in line), and over
-        # requests with texts in a running batch: one request is in one
-        # running batch at a time, so a heavy one cannot hold every worker.
-        running = {id(job) for job in self._running_jobs()}
+        # requests with texts in a running batch (one request is in one
+        # running batch at a time) or heavy ones while a heavy one runs.
         progress = True
         while self._rotation and progress and len(batch) < self.max_batch_size:
             progress, skipped = False, []
             for _ in range(len(self._rotation)):
                 job = self._rotation.popleft()
-                if id(job) not in running and fits(job):
+                if id(job) not in blocked and fits(job):
                     take(job)
                     progress = True
                 else:
@@ -821,7 +844,8 @@ def create_app(tag_batch: Callable[[list[str]], Sequence[Sequence[Any]]], option
                            max_batch_work=options.max_batch_wordpieces,
                            max_queued_work=options.max_queued_wordpieces,
                            assumed_rate=_ASSUMED_WORDPIECES_PER_S,
-                           workers=options.tagging_threads)
+                           workers=options.tagging_threads,
+                           heavy_work=options.max_batch_wordpieces // 2)
     # Counting has its own thread, so that a request is measured (and refused
     # if over a budget) while a batch runs; requests waiting to be counted
     # share a call, without waiting for one another (max_wait 0).
@@ -1361,11 +1385,11 @@ def _define_flags() -> None:
                        "thread idle starts at once.", lower_bound=0)
     flags.DEFINE_integer("tagging_threads", defaults.tagging_threads,
                          "Batches tagged at once, each in its own thread; a request has texts "
-                         "in one running batch at a time, so a heavy request leaves the other "
-                         "threads to small ones (answered in tens of milliseconds instead of "
-                         "up to a batch's time). Batches running together share the cores: "
-                         "with several heavy requests in flight a small one waits longer "
-                         "than with 1.", lower_bound=1)
+                         "in one running batch at a time, and requests of more than half "
+                         "--max_batch_wordpieces take turns in one thread, so heavy requests "
+                         "leave the other threads to small ones (answered in tens of "
+                         "milliseconds instead of up to a batch's time). Batches running "
+                         "together share the cores.", lower_bound=1)
     flags.DEFINE_integer("max_queued_wordpieces", defaults.max_queued_wordpieces,
                          "Bound on work accepted and not finished; beyond it a request is "
                          "answered 503 with Retry-After at once.", lower_bound=1)

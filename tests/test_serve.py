@@ -293,6 +293,53 @@ def test_micro_batcher_runs_batches_at_once_one_running_batch_per_request():
     assert small == ["S0"] and small_s >= 0.29  # one worker: after the running batch
     assert all(len(now) == 1 for now in seen)
 
+def test_heavy_requests_share_one_worker_and_leave_the_other_to_light_ones():
+    """workers=2, heavy_work: while a batch of a heavy request runs, no other batch
+    takes texts of heavy requests, so two heavy requests run one batch at a time and
+    a light request that arrives meanwhile runs at once beside them. Without
+    heavy_work both workers run heavy batches and the light request waits."""
+    lock = threading.Lock()
+    running: list[str] = []
+    seen: list[list[str]] = []
+
+    def fn(texts):
+        with lock:
+            running.extend(texts)
+            seen.append(list(running))
+        time.sleep(0.15)
+        with lock:
+            for t in texts:
+                running.remove(t)
+        return [t.upper() for t in texts]
+
+    async def main(heavy_work):
+        batcher = MicroBatcher(fn, max_batch_size=8, max_wait_s=0.0, max_batch_work=4,
+                               workers=2, heavy_work=heavy_work)
+        await batcher.start()
+        loop = asyncio.get_running_loop()
+        try:
+            began = loop.time()
+            heavy = [asyncio.ensure_future(batcher.submit([f"{name}{k}" for k in range(3)],
+                                                          [4] * 3)) for name in "hk"]
+            await asyncio.sleep(0.05)  # heavy batches are running
+            light = await batcher.submit(["s0"], [1])
+            light_s = loop.time() - began
+            return await asyncio.gather(*heavy), light, light_s
+        finally:
+            await batcher.stop()
+
+    (h, k), light, light_s = asyncio.run(main(heavy_work=8))
+    assert h == ["H0", "H1", "H2"] and k == ["K0", "K1", "K2"] and light == ["S0"]
+    heavy_batches = lambda now: sum(t[0] in "hk" for t in now)
+    assert all(heavy_batches(now) <= 1 for now in seen), seen
+    assert any(sorted(t[0] for t in now) in (["h", "s"], ["k", "s"]) for now in seen), seen
+    assert light_s < 0.29  # beside the first heavy batch, not after it
+    seen.clear()
+    _, light, light_s = asyncio.run(main(heavy_work=None))
+    assert any(heavy_batches(now) == 2 for now in seen), seen  # both workers heavy
+    assert light == ["S0"] and light_s >= 0.29
+
+
 # === Limits and bad input ===
 
 BAD_REQUESTS = [
