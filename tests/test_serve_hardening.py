@@ -216,7 +216,8 @@ def test_help_documents_the_limits():
     assert run.returncode in (0, 1), run.stderr  # absl's --help exits with 1
     for flag in ("max_text_wordpieces", "max_request_wordpieces", "max_batch_wordpieces",
                  "max_queued_wordpieces", "max_connections", "max_header_bytes",
-                 "keep_alive_timeout_s", "body_timeout_s", "shutdown_timeout_s", "tagging_threads"):
+                 "keep_alive_timeout_s", "body_timeout_s", "shutdown_timeout_s",
+                 "tagging_threads"):
         assert f"--{flag}" in run.stdout + run.stderr, flag
 
 
@@ -428,6 +429,27 @@ def test_over_http_a_small_request_is_answered_while_a_maximal_one_runs(slow_ser
         assert not heavy.done()
         assert heavy.result(timeout=60)[0] == 200
     assert waited <= 2 * BATCH_S + 1.0  # not the ~6 s the heavy request still had
+
+
+@pytest.mark.parametrize("threads", [2, 1])
+def test_over_http_heavy_requests_take_turns_and_a_small_one_runs_beside_them(threads):
+    """Two heavy requests at once (10 texts of 100 characters: 1 s of work each, a
+    batch each): with two tagging threads they take turns in one and a one-sentence
+    request runs in the other at once; with one thread it waits for a heavy batch."""
+    options = ServeOptions(**{**SLOW, "max_batch_wordpieces": 1000, "tagging_threads": threads})
+    with _Server(create_app(SlowTagger(), options), options) as running, \
+            ThreadPoolExecutor(2) as pool:
+        heavy = [pool.submit(tag, running.port, ["x" * 100] * 10) for _ in range(2)]
+        time.sleep(0.3)  # a heavy batch is running
+        began = time.monotonic()
+        status, body = tag(running.port, ["one short sentence ."])
+        waited = time.monotonic() - began
+        assert status == 200 and body == {"entities": [[]]}
+        assert [h.result(timeout=60)[0] for h in heavy] == [200, 200]
+    if threads == 2:
+        assert waited < 0.45  # not behind a heavy batch (up to 0.7 s left of it)
+    else:
+        assert waited >= 0.5
 
 
 def test_a_full_queue_answers_503_json_with_retry_after_at_once(slow_server):
