@@ -247,23 +247,32 @@ def test_a_failing_batch_fails_only_the_request_that_caused_it():
 
 
 
+class _RecordsRunningBatches:
+    """A batch function for `MicroBatcher`: upper-cases its texts after 0.15 s, and
+    records in `seen`, as each batch begins, the texts of every batch running then."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.running: list[str] = []  # texts of the batches running now
+        self.seen: list[list[str]] = []  # what was running as each batch began
+
+    def __call__(self, texts):
+        with self.lock:
+            self.running.extend(texts)
+            self.seen.append(list(self.running))
+        time.sleep(0.15)
+        with self.lock:
+            for t in texts:
+                self.running.remove(t)
+        return [t.upper() for t in texts]
+
+
 def test_micro_batcher_runs_batches_at_once_one_running_batch_per_request():
     """workers=2: two batches run at the same time, each in its own thread; a
     request's texts are in one running batch at a time, so a heavy request
     leaves the second worker to a small one that arrives while it runs."""
-    lock = threading.Lock()
-    running: list[str] = []  # texts of the batches running now
-    seen: list[list[str]] = []  # what was running as each batch began
-
-    def fn(texts):
-        with lock:
-            running.extend(texts)
-            seen.append(list(running))
-        time.sleep(0.15)
-        with lock:
-            for t in texts:
-                running.remove(t)
-        return [t.upper() for t in texts]
+    fn = _RecordsRunningBatches()
+    seen = fn.seen
 
     async def main(workers):
         # Work 4 a text, 4 a batch: every text is a batch alone.
@@ -293,24 +302,14 @@ def test_micro_batcher_runs_batches_at_once_one_running_batch_per_request():
     assert small == ["S0"] and small_s >= 0.29  # one worker: after the running batch
     assert all(len(now) == 1 for now in seen)
 
+
 def test_heavy_requests_share_one_worker_and_leave_the_other_to_light_ones():
     """workers=2, heavy_work: while a batch of a heavy request runs, no other batch
     takes texts of heavy requests, so two heavy requests run one batch at a time and
     a light request that arrives meanwhile runs at once beside them. Without
     heavy_work both workers run heavy batches and the light request waits."""
-    lock = threading.Lock()
-    running: list[str] = []
-    seen: list[list[str]] = []
-
-    def fn(texts):
-        with lock:
-            running.extend(texts)
-            seen.append(list(running))
-        time.sleep(0.15)
-        with lock:
-            for t in texts:
-                running.remove(t)
-        return [t.upper() for t in texts]
+    fn = _RecordsRunningBatches()
+    seen = fn.seen
 
     async def main(heavy_work):
         batcher = MicroBatcher(fn, max_batch_size=8, max_wait_s=0.0, max_batch_work=4,
