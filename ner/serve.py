@@ -327,6 +327,9 @@ class MicroBatcher:
         self.draining = False
         self._threads_busy = 0  # raised before a batch is handed over, lowered by its thread
         self._busy_lock = threading.Lock()
+        # Seconds spent with n threads running a batch, n = 0..workers (`busy_seconds`).
+        self._busy_seconds = [0.0] * (workers + 1)
+        self._busy_since = time.monotonic()
         self._admitting = 0  # requests being read or measured (see `admitting`)
         self._last_batch_end = -math.inf
         self._last_batch_requests = 0  # requests the last batch to end answered
@@ -375,6 +378,23 @@ class MicroBatcher:
     def busy(self) -> bool:
         """Whether a worker thread is running a batch (even for a cancelled caller)."""
         return self._threads_busy > 0
+
+    def busy_seconds(self) -> list[float]:
+        """Seconds since the batcher was made with n worker threads running a batch, n = 0, 1, ...
+
+        What a load leaves idle: with two workers, time at [1] is time one of
+        them had nothing to run. A thread still finishing a batch whose caller
+        was cancelled counts as running.
+        """
+        with self._busy_lock:
+            self._count_busy_time()
+            return list(self._busy_seconds)
+
+    def _count_busy_time(self) -> None:
+        """Adds the time since the last change of `_threads_busy` to its count (lock held)."""
+        now = time.monotonic()
+        self._busy_seconds[min(self._threads_busy, self.workers)] += now - self._busy_since
+        self._busy_since = now
 
     @property
     def queued(self) -> int:
@@ -631,9 +651,11 @@ class MicroBatcher:
                 return self._fn(texts)
             finally:
                 with self._busy_lock:
+                    self._count_busy_time()
                     self._threads_busy -= 1
 
         with self._busy_lock:
+            self._count_busy_time()
             self._threads_busy += 1
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
@@ -782,6 +804,15 @@ def _openapi_models(options: ServeOptions):
         texts: int
         batches: int
         largest_batch: int
+        seconds_with_threads_busy: list[float] = Field(
+            description="Seconds since the start with n tagging threads running a batch, "
+                        "n = 0 .. --tagging_threads: under load, time at n below the "
+                        "maximum is time a thread had nothing to run.")
+        gc_passes: list[int] = Field(
+            description="Python garbage-collector passes per generation (0, 1, 2); each "
+                        "pass stops every thread.")
+        gc_seconds: list[float] = Field(description="Their total seconds per generation.")
+        gc_longest_pause_s: float
         limits: dict[str, int | float]
 
     request_schema = {
@@ -838,6 +869,7 @@ def create_app(tag_batch: Callable[[list[str]], Sequence[Sequence[Any]]], option
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
     TagResponse, ErrorResponse, Health, request_schema = _openapi_models(options)
+    _GC_PAUSES.install()
     batcher = MicroBatcher(lambda texts: [[_entity_dict(e) for e in ents]
                                           for ents in tag_batch(texts)],
                            options.max_batch_size, options.max_wait_ms / 1000.0,
@@ -1015,7 +1047,9 @@ def create_app(tag_batch: Callable[[list[str]], Sequence[Sequence[Any]]], option
                   if k.startswith("max_")}
         return {"status": "ok", "model": _model_info(meta), "entity_types": list(entity_types),
                 "queued": batcher.queued,
-                **batcher.stats, "limits": limits}
+                **batcher.stats, "seconds_with_threads_busy": [
+                    round(x, 3) for x in batcher.busy_seconds()],
+                **_GC_PAUSES.snapshot(), "limits": limits}
 
     return app
 
@@ -1269,6 +1303,48 @@ def make_server(app, options: ServeOptions, log_level: str = "info"):
         timeout_graceful_shutdown=options.shutdown_timeout_s + _SHUTDOWN_BACKSTOP_S,
         lifespan="on", access_log=False, server_header=False, proxy_headers=False)
     return Server(config)
+
+
+class _GcPauses:
+    """Python's cyclic garbage collections in this process, counted and timed per generation.
+
+    Every pass stops every thread (it holds the GIL), so its time is time the
+    event loop and the tagging threads all lose; `/healthz` reports them
+    (`_freeze_loaded_objects` is why the oldest generation's are short).
+    `install()` adds one callback to `gc.callbacks`, once per process:
+    a few microseconds a pass.
+    """
+
+    def __init__(self):
+        self.passes = [0, 0, 0]
+        self.seconds = [0.0, 0.0, 0.0]
+        self.longest_s = 0.0
+        self._began: float | None = None
+        self._installed = False
+
+    def install(self) -> None:
+        if not self._installed:
+            gc.callbacks.append(self._callback)
+            self._installed = True
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        elif self._began is not None:
+            seconds = time.perf_counter() - self._began
+            self._began = None
+            generation = min(int(info.get("generation", 0)), 2)
+            self.passes[generation] += 1
+            self.seconds[generation] += seconds
+            self.longest_s = max(self.longest_s, seconds)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"gc_passes": list(self.passes),
+                "gc_seconds": [round(s, 4) for s in self.seconds],
+                "gc_longest_pause_s": round(self.longest_s, 4)}
+
+
+_GC_PAUSES = _GcPauses()
 
 
 def _freeze_loaded_objects() -> None:

@@ -39,7 +39,11 @@ machine's CPU time over the round (`*_cpu_share`, of `os.cpu_count()`
 cores): what the load generator takes is not available to the server,
 while the baseline `tag_batch` has the machine to itself. Request bodies are
 encoded before the clock starts and answers checked after it stops, to keep
-the generator's share small.
+the generator's share small. From the server's `/healthz` counters each
+round also reports the share of its time with 0, 1, 2, ... tagging threads
+running a batch (`server_threads_busy_share`) and the garbage collector's
+passes over the oldest generation and seconds of all its passes
+(`server_gc_oldest_passes`, `server_gc_seconds`).
 """
 
 from __future__ import annotations
@@ -322,6 +326,28 @@ def server_counters(host: str, port: int) -> dict:
         conn.close()
 
 
+def server_time_split(before: dict, after: dict) -> dict:
+    """Where the server's time went between two `/healthz` readings (a round).
+
+    `server_threads_busy_share[n]`: the share of the round with n tagging
+    threads running a batch; `server_gc_*`: the garbage collector's passes
+    over the oldest generation, and the seconds all its passes stopped the
+    server for. Empty for a server without these counters.
+    """
+    keys = ("seconds_with_threads_busy", "gc_passes", "gc_seconds")
+    if not all(k in before and k in after for k in keys):
+        return {}
+    busy = [b - a for a, b in zip(before["seconds_with_threads_busy"],
+                                  after["seconds_with_threads_busy"])]
+    total = sum(busy)
+    return {
+        "server_threads_busy_share": [round(s / total, 3) if total > 0 else None
+                                      for s in busy],
+        "server_gc_oldest_passes": after["gc_passes"][2] - before["gc_passes"][2],
+        "server_gc_seconds": round(sum(after["gc_seconds"]) - sum(before["gc_seconds"]), 3),
+    }
+
+
 def run_heavy(host: str, port: int, args, texts: list[str]) -> dict:
     """The heavy-client scenario (see the module docstring)."""
     if args.heavy == "dots":
@@ -486,6 +512,7 @@ def load_rounds(host: str, port: int, pid: int | None, args, texts: list[str]) -
         mean_batch = (after["texts"] - counters["texts"]) / max(1, after["batches"]
                                                                  - counters["batches"])
         rounds[-1]["server_mean_batch_texts"] = round(mean_batch, 1)
+        rounds[-1].update(server_time_split(counters, after))
         if baseline:
             # One call on the round's sentences, then calls the size of the
             # server's mean batch: how much is batch size, how much the server.
@@ -519,7 +546,8 @@ def load_rounds(host: str, port: int, pid: int | None, args, texts: list[str]) -
         "server_rss_mb_peak": after and after["peak"],
         "server_rss_mb_after_each_round": rss_after_round,
         "server": {k: v for k, v in json.loads(health).items()
-                   if k in ("requests", "texts", "batches", "largest_batch", "limits")},
+                   if k in ("requests", "texts", "batches", "largest_batch",
+                            "gc_longest_pause_s", "limits")},
         "texts_source": args.data if texts is not _FALLBACK_TEXTS else "built-in",
     })
     return result

@@ -6,6 +6,7 @@ with a tiny rule model (entities known in advance); the SIGTERM test starts
 """
 
 import asyncio
+import gc
 import http.client
 import json
 import signal
@@ -138,6 +139,14 @@ def test_healthz_and_openapi_describe_the_service(server, tagger):
     assert health["limits"]["max_texts"] == 4
     # Counts as JSON integers (4, not 4.0), times as numbers.
     assert all(type(v) is int for k, v in health["limits"].items() if not k.endswith("_ms"))
+    # Time per number of busy tagging threads, and the collector's passes.
+    assert len(health["seconds_with_threads_busy"]) == OPTIONS.tagging_threads + 1
+    assert all(s >= 0 for s in health["seconds_with_threads_busy"])
+    gc.collect()
+    _, after = call(server.port, "GET", "/healthz")
+    assert after["gc_passes"][2] > health["gc_passes"][2]
+    assert sum(after["seconds_with_threads_busy"]) > sum(health["seconds_with_threads_busy"])
+    assert 0 < after["gc_longest_pause_s"] and after["gc_seconds"][2] > 0
     status, spec = call(server.port, "GET", "/openapi.json")
     assert status == 200
     operation = spec["paths"]["/v1/tag"]["post"]
@@ -339,6 +348,31 @@ def test_heavy_requests_share_one_worker_and_leave_the_other_to_light_ones():
     assert light == ["S0"] and light_s >= 0.29
 
 
+def test_micro_batcher_counts_the_time_each_number_of_threads_was_busy():
+    """`busy_seconds()[n]`: time with n workers running a batch. Two one-text
+    requests of 0.15 s each, submitted together: with two workers they run at
+    once (0.15 s at n = 2), with one, one after the other (0.3 s at n = 1)."""
+
+    async def main(workers):
+        batcher = MicroBatcher(_RecordsRunningBatches(), max_batch_size=8, max_wait_s=0.0,
+                               max_batch_work=1, workers=workers)
+        await batcher.start()
+        try:
+            began = time.monotonic()
+            await asyncio.gather(batcher.submit(["a"]), batcher.submit(["b"]))
+            await asyncio.sleep(0.05)  # idle
+            return batcher.busy_seconds(), time.monotonic() - began
+        finally:
+            await batcher.stop()
+
+    busy, elapsed = asyncio.run(main(2))
+    assert len(busy) == 3
+    assert 0.14 <= busy[2] <= 0.25 and busy[1] < 0.05, busy
+    assert busy[0] >= 0.05 and sum(busy) >= elapsed  # counted since it was made
+    busy, elapsed = asyncio.run(main(1))
+    assert len(busy) == 2 and 0.29 <= busy[1] <= 0.4, busy
+
+
 # === Limits and bad input ===
 
 BAD_REQUESTS = [
@@ -507,6 +541,11 @@ def test_scaled_down_load_test_has_no_errors(server):
     # Both sides' CPU is accounted, as a share of the machine over the round.
     assert result["client_cpu_s"] > 0 and result["server_cpu_s"] > 0
     assert 0 < result["client_cpu_share"] <= 1 and 0 < result["server_cpu_share"] <= 1
+    # From the server's counters: the round's time split by busy tagging threads.
+    shares = result["server_threads_busy_share"]
+    assert len(shares) == 2 + 1 and abs(sum(shares) - 1) < 0.01, shares
+    assert shares[0] < 0.9  # the round kept the server busy
+    assert result["server_gc_oldest_passes"] >= 0 and result["server_gc_seconds"] >= 0
 
 
 def test_load_test_refuses_non_loopback_targets():
