@@ -5,7 +5,9 @@
     python -m ner.train --flagfile=models/my/train.flags    # the same run again
 
 `--data_dir` holds `train.txt`, `dev.txt` and (optionally) `test.txt`;
-`--train_file`, `--dev_file` and `--test_file` name other files instead. A
+`--train_file`, `--dev_file` and `--test_file` name other files instead
+(with your own train or dev file and no `--test_file`, there is no test
+report: `--data_dir`'s test set is not used). A
 file ending in `.jsonl`, `.json` or `.ndjson` is read as texts with
 character-offset spans (`ner.spans`), any other as CoNLL (`ner.data`).
 
@@ -91,7 +93,8 @@ class TrainOptions(ModelOptions):
     dev_file: str = option("", "dev file instead of --data_dir's dev.txt (CoNLL, or spans as for "
                                  "--train_file)")
     test_file: str = option("", "test file instead of --data_dir's test.txt (CoNLL, or spans as "
-                                "for --train_file); without either, no test report")
+                                "for --train_file); --data_dir's is used only when train and dev "
+                                "are --data_dir's too; without a test file, no test report")
     strict_spans: bool = option(False, "a .jsonl span that cuts through a word is an error "
                                        "(default: snapped outward to whole words, with a warning)")
     output_dir: str = option("models/conll2003", "where the model, checkpoints and reports go")
@@ -207,6 +210,10 @@ def _labels_to_ids(docs: list[data.Document], index: dict[str, int], path: Path)
 def data_files(options: TrainOptions) -> dict[str, Path | None]:
     """The run's train, dev and test files: `--train_file` etc. where given, else `--data_dir`'s.
 
+    `--data_dir`'s test.txt is the test file only when the train and dev
+    files are `--data_dir`'s too: with `--train_file` or `--dev_file` and no
+    `--test_file` there is no test report.
+
     Returns:
         {"train": Path, "dev": Path, "test": Path, or None when there is no
         test file}.
@@ -220,10 +227,14 @@ def data_files(options: TrainOptions) -> dict[str, Path | None]:
     for split in ("train", "dev", "test"):
         named = getattr(options, f"{split}_file")
         path = Path(named) if named else data_dir / f"{split}.txt"
-        if path.is_file():
-            found[split] = path
-        elif named:
+        if named and not path.is_file():
             raise FileNotFoundError(f"{path}: not found (--{split}_file)")
+        if split == "test" and not named and (options.train_file or options.dev_file):
+            # The user's own train and dev files: --data_dir's test.txt (CoNLL's
+            # by default) is not theirs, and its labels need not be either.
+            found[split] = None
+        elif path.is_file():
+            found[split] = path
         elif split == "test":
             found[split] = None
         else:

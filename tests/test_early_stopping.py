@@ -189,6 +189,15 @@ def test_named_data_files_override_the_data_dir(tmp_path):
     options = train.TrainOptions(data_dir=str(tmp_path), dev_file=str(other))
     assert train.data_files(options) == {"train": tmp_path / "train.txt", "dev": other,
                                          "test": None}
+    # --data_dir's test set is the test file only beside its train and dev sets.
+    (tmp_path / "test.txt").write_text("x O\n")
+    assert train.data_files(train.TrainOptions(data_dir=str(tmp_path)))["test"] \
+        == tmp_path / "test.txt"
+    for own in ({"train_file": str(other)}, {"dev_file": str(other)}):
+        assert train.data_files(train.TrainOptions(data_dir=str(tmp_path), **own))["test"] \
+            is None
+    assert train.data_files(train.TrainOptions(
+        data_dir=str(tmp_path), train_file=str(other), test_file=str(other)))["test"] == other
     with pytest.raises(FileNotFoundError, match=r"nope\.jsonl: not found \(--test_file\)"):
         train.data_files(train.TrainOptions(data_dir=str(tmp_path),
                                             test_file=str(tmp_path / "nope.jsonl")))
