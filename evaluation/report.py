@@ -5,7 +5,9 @@ Either on another system's output in CoNLL columns (``word ... gold pred``)::
     python -m evaluation.report --predictions_in=system.txt --output=report.json
 
 or by tagging a CoNLL file with a trained model (``ner.Tagger``; gold tags are
-read by ``ner.data.read_conll`` and scored in IOB2; each sentence is tagged
+read by ``ner.data.read_conll`` and scored in IOB2; a ``.jsonl``, ``.json`` or
+``.ndjson`` file of texts with character-offset spans is read as
+``python -m ner.train`` reads it, ``ner.spans``; each sentence is tagged
 with its document, so a model trained with document context sees its
 neighbouring sentences, as in training)::
 
@@ -29,6 +31,7 @@ report's content is documented there) and prints
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -69,13 +72,19 @@ def _tag_with_model(model_dir: str, data_path: str, scheme: str, precision: str 
         from ner import Tagger
     except ImportError as exc:
         raise ValueError(f"--model_dir needs ner.Tagger: {exc}") from None
-    documents = read_conll(data_path, scheme=scheme)
-    tokens = [list(sentence.tokens) for sentence in sentences(documents)]
-    gold = [list(sentence.tags) for sentence in sentences(documents)]
+    from ner import spans
+    if not spans.is_span_file(data_path):
+        documents = read_conll(data_path, scheme=scheme)  # its errors before loading the model
     try:
         tagger = Tagger.load(model_dir, precision=precision)
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(model_dir, f"cannot load model: {exc}") from None
+    if spans.is_span_file(data_path):
+        # Texts with character-offset spans, as `python -m ner.train` reads
+        # them: split into words by the model's tokenizer, as it tags texts.
+        documents = spans.read_spans(data_path, tagger.tokenizer)
+    tokens = [list(sentence.tokens) for sentence in sentences(documents)]
+    gold = [list(sentence.tags) for sentence in sentences(documents)]
     pred = [list(tags) for tags in tagger.tag_tokens(tokens, documents=document_ids(documents))]
     if schemes.detect_scheme(pred) == "BIOES":
         pred = [schemes.convert(tags, "BIOES", "IOB2", strict=False) for tags in pred]
@@ -112,6 +121,9 @@ def run(*, predictions_in: str | None = None, model_dir: str | None = None,
     if html:
         from evaluation.html import require_extra
         require_extra()  # before minutes of tagging, not after
+    for path, flag in ((output, "--output"), (predictions, "--predictions"), (html, "--html")):
+        if path:
+            _check_writable(path, flag)
     if predictions_in:
         if not os.path.exists(predictions_in):
             raise InputError(predictions_in, "no such file")
@@ -122,24 +134,45 @@ def run(*, predictions_in: str | None = None, model_dir: str | None = None,
         tokens, gold, pred = _tag_with_model(model_dir, data, scheme, precision)
         scheme = "IOB2"
     result = evaluate(gold, pred, tokens, scheme=scheme, examples=examples)
-    try:
-        if predictions:
-            def iob2(sequences):
-                return [schemes.convert(tags, result["scheme"], "IOB2", strict=False)
-                        for tags in sequences]
-            write_predictions(predictions, tokens, iob2(gold), iob2(fill_predictions(gold, pred)[0]))
-        if output:
+    if predictions:
+        def iob2(sequences):
+            return [schemes.convert(tags, result["scheme"], "IOB2", strict=False)
+                    for tags in sequences]
+        with _writing(predictions):
+            write_predictions(predictions, tokens, iob2(gold),
+                              iob2(fill_predictions(gold, pred)[0]))
+    if output:
+        with _writing(output):
             files.write_text_atomically(output, json.dumps(result, indent=2) + "\n")
-        if html:
-            from evaluation.html import report_page, write_page
-            sources = [("model", model_dir), ("data", data)] if model_dir else [
-                ("predictions", predictions_in)]
-            name = os.path.basename(data or predictions_in or "")
+    if html:
+        from evaluation.html import report_page, write_page
+        sources = [("model", model_dir), ("data", data)] if model_dir else [
+            ("predictions", predictions_in)]
+        name = os.path.basename(data or predictions_in or "")
+        with _writing(html):
             write_page(html, report_page(result, tokens, gold, pred, sources=sources,
                                          title=f"NER evaluation: {name}"))
-    except OSError as exc:
-        raise InputError(exc.filename, f"cannot write: {exc.strerror}") from None
     return result
+
+
+def _check_writable(path: str, flag: str) -> None:
+    """Raises `InputError` now, before any tagging, if `path` cannot be written."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise InputError(path, f"is a folder; {flag} names a file")
+    if not os.path.isdir(folder):
+        raise InputError(path, f"cannot write: no such folder {folder} ({flag})")
+    if not os.access(folder, os.W_OK):
+        raise InputError(path, f"cannot write: folder {folder} is not writable ({flag})")
+
+
+@contextlib.contextmanager
+def _writing(path: str):
+    """Turns an `OSError` writing `path` (or the temporary file beside it) into `InputError`."""
+    try:
+        yield
+    except OSError as exc:
+        raise InputError(path, f"cannot write: {exc.strerror or exc}") from None
 
 
 def _define_flags() -> None:
@@ -150,7 +183,9 @@ def _define_flags() -> None:
                         "Evaluate this file: CoNLL columns 'word ... gold pred', blank lines "
                         "between sentences.")
     flags.DEFINE_string("model_dir", None, "Trained model to tag --data with.")
-    flags.DEFINE_string("data", None, "CoNLL file with gold tags, tagged by --model_dir.")
+    flags.DEFINE_string("data", None, "File with gold tags, tagged by --model_dir: CoNLL, or "
+                        "texts with character-offset spans (.jsonl, .json or .ndjson, as "
+                        "python -m ner.train reads them).")
     flags.DEFINE_enum("precision", "float32", ["auto", "float32", "bfloat16", "int8"],
                       "How --model_dir's encoder computes (python -m ner.precision).")
     flags.DEFINE_enum("scheme", "auto", ["auto", *schemes.SCHEMES], "Tagging scheme of the input.")

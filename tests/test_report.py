@@ -186,6 +186,46 @@ def test_run_with_a_model_tags_the_data_file_by_document(tmp_path, monkeypatch):
         "he O O", "left O O", "", "Bonn B-LOC B-PER", ""]
 
 
+def test_run_with_a_model_scores_a_span_file_as_training_reads_it(tmp_path, monkeypatch):
+    """A .jsonl file of texts with character-offset spans (a model trained on
+    the user's own data) is split into words by the model's tokenizer."""
+    from ner.tokenization import Tokenizer
+
+    class FakeTagger:
+        tokenizer = Tokenizer.from_pretrained()
+
+        @classmethod
+        def load(cls, model_dir, precision):
+            return cls()
+
+        def tag_tokens(self, words, documents=None):
+            return [["B-Drug" if w == "aspirin" else "O" for w in s] for s in words]
+
+    monkeypatch.setattr(ner, "Tagger", FakeTagger, raising=False)
+    data_path = write_text_file(tmp_path, json.dumps(
+        {"text": "Take 5 mg aspirin daily.", "entities": [[5, 9, "Dose"], [10, 17, "Drug"]]})
+        + "\n", "dev.jsonl")
+    out = tmp_path / "out.txt"
+    result = run(model_dir=str(tmp_path), data=data_path, predictions=str(out))
+    assert out.read_text().splitlines() == [
+        "Take O O", "5 B-Dose O", "mg I-Dose O", "aspirin B-Drug B-Drug", "daily O O", ". O O", ""]
+    micro = result["default"]["micro avg"]
+    assert (micro["support"], micro["predicted"], micro["true_positives"]) == (2, 1, 1)
+
+
+def test_outputs_that_cannot_be_written_are_refused_before_any_tagging(tmp_path, monkeypatch):
+    monkeypatch.setattr(ner, "Tagger", None, raising=False)  # tagging would fail
+    data_path = write_text_file(tmp_path, "Bonn B-LOC\n", "data.txt")
+    for flag in ("output", "predictions", "html"):
+        target = str(tmp_path / "absent" / "r.json")
+        with pytest.raises(InputError) as caught:
+            run(model_dir=str(tmp_path), data=data_path, **{flag: target})
+        assert str(caught.value).startswith(f"{target}: cannot write: no such folder")
+        assert f"--{flag}" in str(caught.value) and ".partial" not in str(caught.value)
+    with pytest.raises(InputError, match="is a folder"):
+        run(model_dir=str(tmp_path), data=data_path, output=str(tmp_path))
+
+
 def test_cli_smoke(tmp_path, repo_root):
     path = write_text_file(tmp_path, FILE_A)
     output, predictions = tmp_path / "report.json", tmp_path / "conlleval.txt"
