@@ -21,8 +21,8 @@ Input formats (`FORMATS`), read from a binary stream one line at a time:
   `-DOCSTART-` line starts a document. A file without `-DOCSTART-` lines is
   one document; a document is held in memory whole.
 
-`format_for(path)` takes the format from the extension: `.jsonl` and
-`.ndjson` are JSONL, `.conll`, `.iob` and `.bio` are CoNLL, anything else
+`format_for(path)` takes the format from the extension: `.jsonl`, `.ndjson`
+and `.json` are JSONL (as `python -m ner.train` reads them), `.conll`, `.iob` and `.bio` are CoNLL, anything else
 (`.txt` included) is `lines`.
 
 Every input may start with a UTF-8 byte-order mark (dropped). Bad input
@@ -71,8 +71,9 @@ STDIN = "-"
 #: How standard input is named in records and messages.
 STDIN_SOURCE = "<stdin>"
 
-_EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".conll": "conll", ".iob": "conll",
-               ".bio": "conll"}
+# `.json` as JSON Lines too, as `python -m ner.train` reads it (`ner.spans`).
+_EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".conll": "conll",
+               ".iob": "conll", ".bio": "conll"}
 _BOM = b"\xef\xbb\xbf"
 _DOCSTART = "-DOCSTART-"
 # Column separators of a CoNLL line: ASCII whitespace only, as `ner.data`
@@ -327,9 +328,12 @@ def _json_record(line: str, source: str, number: int, text_field: str,
     try:
         value = json.loads(line)
     except json.JSONDecodeError as e:
-        return BadRecord(source, number, f"not JSON: {e.msg} (column {e.colno})")
+        return BadRecord(source, number, f"not JSON: {e.msg} (column {e.colno})"
+                                         f"{not_json_lines(line, number, e)}")
     if not isinstance(value, dict):
-        return BadRecord(source, number, f"{json_type(value)} where a JSON object was expected")
+        hint = not_json_lines(line, number) if isinstance(value, list) else ""
+        return BadRecord(source, number,
+                         f"{json_type(value)} where a JSON object was expected{hint}")
     if text_field not in value:
         return BadRecord(source, number, f"no {text_field!r} field")
     text = value[text_field]
@@ -337,6 +341,23 @@ def _json_record(line: str, source: str, number: int, text_field: str,
         return BadRecord(source, number,
                          f"the {text_field!r} field is {json_type(text)}, not a string")
     return TextRecord(value, text, source, number, size)
+
+
+# Annotation tools export a whole project as one JSON array too; this
+# library reads one object per line (JSON Lines).
+JSON_LINES_HINT = ("; is the file one JSON array? One JSON object per line is expected "
+                   "(JSON Lines): convert with jq -c '.[]' FILE.json > FILE.jsonl")
+
+
+def not_json_lines(line: str, number: int, error: json.JSONDecodeError | None = None) -> str:
+    """`JSON_LINES_HINT` if the first line of a JSONL file opens a JSON array, else "".
+
+    `error`: why the line is not JSON, if it is not (a pretty-printed array's
+    first line, "[", is not); otherwise the line is valid JSON, an array.
+    """
+    if number == 1 and (error is None or line.lstrip().startswith("[")):
+        return JSON_LINES_HINT
+    return ""
 
 
 def json_type(value: Any) -> str:

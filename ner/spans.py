@@ -60,7 +60,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ner import data, schemes
-from ner.corpus import json_type
+from ner.corpus import json_type, not_json_lines
 from ner.segmentation import split_texts
 from ner.tokenization import text_batch
 
@@ -156,10 +156,13 @@ def _parse_line(line_text: str, source: str, line: int) -> _Record:
     try:
         obj = json.loads(line_text)
     except json.JSONDecodeError as e:
-        raise SpanFormatError(source, line, f"not valid JSON: {e.msg} (column {e.colno})") from None
+        raise SpanFormatError(source, line, f"not valid JSON: {e.msg} (column {e.colno})"
+                              f"{not_json_lines(line_text, line, e)}") from None
     if not isinstance(obj, dict):
+        hint = not_json_lines(line_text, line) if isinstance(obj, list) else ""
         raise SpanFormatError(source, line, f"expected a JSON object "
-                              f"{{\"text\": ..., \"entities\": [...]}}, got {json_type(obj)}")
+                              f"{{\"text\": ..., \"entities\": [...]}}, got {json_type(obj)}"
+                              f"{hint}")
     if "text" not in obj:
         raise SpanFormatError(source, line, "missing \"text\"")
     text = obj["text"]

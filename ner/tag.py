@@ -546,7 +546,7 @@ def add_corpus_flags(parser: argparse.ArgumentParser, stdin: bool = True) -> Non
     parser.add_argument("--input_format", choices=corpus.FORMATS, default=None,
                         help="lines: a document per line; text: a document per file; jsonl: "
                              "a JSON object per line; conll: words in the first column "
-                             "(default: by extension: .jsonl/.ndjson, .conll/.iob/.bio, "
+                             "(default: by extension: .jsonl/.ndjson/.json, .conll/.iob/.bio, "
                              "else lines)")
     parser.add_argument("--text_field", default=defaults.text_field,
                         help="the JSONL field holding the text (default: %(default)s)")

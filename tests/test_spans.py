@@ -216,6 +216,19 @@ def test_bad_lines_are_errors_naming_file_and_line(tokenizer, line, message):
     assert str(e.value) == f"d/dev.jsonl:3: {message}"
 
 
+def test_a_json_array_file_is_told_to_be_json_lines(tokenizer):
+    """Annotation tools export one JSON array too: pretty-printed, or on one line."""
+    hint = ("; is the file one JSON array? One JSON object per line is expected (JSON "
+            "Lines): convert with jq -c '.[]' FILE.json > FILE.jsonl")
+    with pytest.raises(SpanFormatError) as e:
+        parse_spans(["[", '  {"text": "ok", "entities": []}', "]"], tokenizer, "a.json")
+    assert str(e.value) == f"a.json:1: not valid JSON: Expecting value (column 2){hint}"
+    with pytest.raises(SpanFormatError) as e:
+        parse_spans(['[{"text": "ok", "entities": []}]'], tokenizer, "a.json")
+    assert str(e.value) == ('a.json:1: expected a JSON object {"text": ..., "entities": [...]}, '
+                            f"got an array{hint}")
+
+
 def test_file_level_errors_and_line_endings(tokenizer, tmp_path):
     path = tmp_path / "empty.jsonl"
     path.write_text("\n  \n")

@@ -93,9 +93,9 @@ def test_conll_documents_keep_their_lines():
 
 
 def test_format_from_extension():
-    assert [corpus.format_for(p) for p in ("a.jsonl", "b.NDJSON", "c.conll", "d.iob", "e.txt",
-                                           "f")] == ["jsonl", "jsonl", "conll", "conll",
-                                                     "lines", "lines"]
+    assert [corpus.format_for(p) for p in ("a.jsonl", "b.NDJSON", "g.json", "c.conll", "d.iob",
+                                           "e.txt", "f")] == ["jsonl", "jsonl", "jsonl", "conll",
+                                                              "conll", "lines", "lines"]
 
 
 def test_expand_inputs(tmp_path):
@@ -336,6 +336,10 @@ BAD_INPUTS = {
     "invalid UTF-8 in a text file": ("a.md", b"paris\n\nzoe \xc3(\n", 3, "invalid UTF-8"),
     "invalid UTF-8 in CoNLL": ("a.conll", b"paris B-LOC\n\nzo\xe9 O\n", 3, "invalid UTF-8"),
     "not JSON": ("a.jsonl", b'{"text": "paris"}\n{"text": "zoe"\n', 2, "not JSON"),
+    "a JSON array": ("a.json", b'[{"text": "paris"}, {"text": "zoe"}]\n', 1,
+                     "an array where a JSON object was expected; is the file one JSON array? "
+                     "One JSON object per line is expected (JSON Lines): convert with "
+                     "jq -c '.[]' FILE.json > FILE.jsonl"),
     "not an object": ("a.jsonl", b'{"text": "paris"}\n["zoe"]\n', 2,
                       "an array where a JSON object was expected"),
     "missing text": ("a.jsonl", b'{"text": "paris"}\n{"body": "zoe"}\n', 2, "no 'text' field"),
