@@ -58,7 +58,8 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInf
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from ner import corpus
-from ner.tag import TagOptions, add_corpus_flags, count_entities, plural, tag_records
+from ner.tag import (TagOptions, add_corpus_flags, count_entities, overwrites_field, plural,
+                     tag_records)
 
 __all__ = ["NerModelHandler", "build_pipeline", "main"]
 
@@ -142,15 +143,19 @@ class _ReadFile(beam.DoFn):
 class _Format(beam.DoFn):
     """The output text of a tagged record; counts documents and entities."""
 
-    def __init__(self, output_format: str):
-        self._output_format = output_format
+    def __init__(self, options: TagOptions):
+        self._options = options
         self._documents = Metrics.counter(_NAMESPACE, "documents")
         self._entities = Metrics.counter(_NAMESPACE, "entities")
+        self._replaced = Metrics.counter(_NAMESPACE, "replaced_fields")
 
     def process(self, tagged: PredictionResult):
         self._documents.inc()
         self._entities.inc(count_entities(tagged.example, tagged.inference))
-        yield corpus.output_text(tagged.example, tagged.inference, self._output_format)
+        if overwrites_field(tagged.example, self._options):
+            self._replaced.inc()
+        yield corpus.output_text(tagged.example, tagged.inference, self._options.output_format,
+                                 self._options.entities_field)
 
 
 def _error_line(bad: corpus.BadRecord) -> str:
@@ -201,7 +206,7 @@ def build_pipeline(pipeline: beam.Pipeline, paths: Sequence[str], output: str,
     (read.records
      | "Spread" >> beam.Reshuffle()
      | "Tag" >> RunInference(NerModelHandler(model_dir, options.batch_chars, precision))
-     | "Format" >> beam.ParDo(_Format(options.output_format))
+     | "Format" >> beam.ParDo(_Format(options))
      | "Write" >> beam.io.WriteToText(FileSystems.join(output, "part"), file_name_suffix=extension,
                                       num_shards=num_shards))
     if options.on_error == "skip":
@@ -249,6 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         options = TagOptions(input_format=args.input_format, text_field=args.text_field,
+                             entities_field=args.entities_field,
                              output_format=args.output_format, batch_chars=args.batch_chars,
                              on_error=args.on_error)
         if "://" not in args.output and os.path.isdir(args.output) and any(
@@ -288,6 +294,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if errors:
         line += f"; skipped {plural(errors, 'bad record')}"
     print(f"{line} -> {args.output}", file=sys.stderr)
+    replaced = _counter(result, "replaced_fields")
+    if replaced:
+        print(f"ner.beam: warning: {plural(replaced, 'input record')} had an "
+              f"{options.entities_field!r} field, replaced by the predicted entities "
+              f"(--entities_field=NAME writes them to another field)", file=sys.stderr)
     return 0
 
 

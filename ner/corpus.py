@@ -423,7 +423,8 @@ def _columns(line: str) -> list[str]:
 # === Output ===
 
 
-def output_text(record: Record, result: Any, output_format: str) -> str:
+def output_text(record: Record, result: Any, output_format: str,
+                entities_field: str = "entities") -> str:
     """The output of one document, without a final newline.
 
     Args:
@@ -431,6 +432,8 @@ def output_text(record: Record, result: Any, output_format: str) -> str:
         result: its entities (`list[Entity]`) for a `TextRecord`; its labels
             (per sentence, per word) for a `ConllRecord`.
         output_format: one of `OUTPUT_FORMATS`.
+        entities_field: for `jsonl` output of a text, the field the entities
+            go in, beside the input's fields (replacing one of that name).
 
     Returns:
         One JSON line, or for `conll` the document's lines joined by "\\n".
@@ -444,7 +447,7 @@ def output_text(record: Record, result: Any, output_format: str) -> str:
             {"start": e.start, "end": e.end, "label": e.label} for e in result]}
     else:
         value = dict(record.fields)
-        value["entities"] = [dataclasses.asdict(e) for e in result]
+        value[entities_field] = [dataclasses.asdict(e) for e in result]
     return _json_line(value)
 
 

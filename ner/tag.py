@@ -77,6 +77,8 @@ class TagOptions:
         input_format: one of `ner.corpus.FORMATS` for every input; None takes
             each file's format from its extension (`lines` for stdin).
         text_field: the JSONL field holding the text.
+        entities_field: the field of a `jsonl` output the entities go in; an
+            input field of that name is replaced (with a warning, once).
         output_format: one of `ner.corpus.OUTPUT_FORMATS`.
         batch_size: at most this many documents per tagging call.
         batch_chars: at most this many characters per tagging call (a longer
@@ -89,6 +91,7 @@ class TagOptions:
 
     input_format: str | None = None
     text_field: str = "text"
+    entities_field: str = "entities"
     output_format: str = "jsonl"
     batch_size: int = 4096
     batch_chars: int = 200_000
@@ -402,8 +405,23 @@ def _job(paths: Sequence[str], options: TagOptions, model: str | None) -> dict:
             entry.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
         inputs.append(entry)
     return {"inputs": inputs, "text_field": options.text_field,
+            "entities_field": options.entities_field,
             "output_format": options.output_format, "shard_size": options.shard_size,
             "model": model}
+
+
+def overwrites_field(record: corpus.Record, options: TagOptions) -> bool:
+    """Whether the output of `record` replaces an input field with the entities."""
+    return (options.output_format == "jsonl" and isinstance(record, corpus.TextRecord)
+            and options.entities_field in record.fields)
+
+
+def replaced_field_warning(record: corpus.TextRecord, options: TagOptions) -> str:
+    """What `tag_corpus` prints, once, when input records carry the entities' field."""
+    where = f"{record.source}:{record.line}" if record.line else record.source
+    return (f"ner.tag: warning: {where}: the input has an {options.entities_field!r} field; "
+            f"the predicted entities replace it in the output (--entities_field=NAME "
+            f"writes them to another field)")
 
 
 def is_folder_output(output: str) -> bool:
@@ -451,8 +469,10 @@ def tag_corpus(tagger, paths: Sequence[str], output: str | None, options: TagOpt
     pending: list[tuple[int, corpus.Record | corpus.BadRecord]] = []
     chars = 0
 
+    warned_field = False
+
     def flush() -> None:
-        nonlocal pending, chars
+        nonlocal pending, chars, warned_field
         good = [(i, r) for i, r in pending if not isinstance(r, corpus.BadRecord)]
         results = iter(tag_records(tagger, [r for _, r in good])) if good else iter(())
         for index, record in pending:
@@ -460,7 +480,11 @@ def tag_corpus(tagger, paths: Sequence[str], output: str | None, options: TagOpt
                 sink.error(index, record)
                 continue
             result = next(results)
-            sink.write(index, corpus.output_text(record, result, options.output_format))
+            if not warned_field and overwrites_field(record, options):
+                warned_field = True
+                print(replaced_field_warning(record, options), file=sys.stderr)
+            sink.write(index, corpus.output_text(record, result, options.output_format,
+                                                 options.entities_field))
             summary.documents += 1
             summary.entities += count_entities(record, result)
         sink.flush()
@@ -550,6 +574,10 @@ def add_corpus_flags(parser: argparse.ArgumentParser, stdin: bool = True) -> Non
                              "else lines)")
     parser.add_argument("--text_field", default=defaults.text_field,
                         help="the JSONL field holding the text (default: %(default)s)")
+    parser.add_argument("--entities_field", default=defaults.entities_field,
+                        help="the field of the JSONL output the entities go in, beside the "
+                             "input's fields; an input field of that name is replaced, with a "
+                             "warning (default: %(default)s)")
     parser.add_argument("--output_format", choices=corpus.OUTPUT_FORMATS,
                         default=defaults.output_format,
                         help="jsonl: the input's fields plus entities; displacy: what "
@@ -612,6 +640,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         options = TagOptions(input_format=args.input_format, text_field=args.text_field,
+                             entities_field=args.entities_field,
                              output_format=args.output_format, batch_size=args.batch_size,
                              batch_chars=args.batch_chars, shard_size=args.shard_size,
                              on_error=args.on_error, quiet=args.quiet)

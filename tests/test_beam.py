@@ -131,6 +131,26 @@ def test_beam_in_process_conll_output(exported, inputs, tmp_path):
                     "acme B-ORG B-ORG\ncorp I-ORG I-ORG\n")
 
 
+def test_beam_entities_field(exported, tmp_path, capsys):
+    """An input field named like the entities' field: replaced with a warning, or
+    kept with --entities_field, as ner.tag does."""
+    path = tmp_path / "gold.jsonl"
+    path.write_text(json.dumps({"text": "paris", "entities": [[0, 5, "LOC"]]}) + "\n"
+                    + json.dumps({"text": "zoe"}) + "\n", encoding="utf-8")
+    out = tmp_path / "replaced"
+    assert ner_beam.main([f"--model_dir={exported}", f"--output={out}", str(path)]) == 0
+    assert [r["entities"][0]["text"] for r in _records(out.glob("part-*"))] == ["paris", "zoe"]
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "ner.beam: warning: 1 input record had an 'entities' field, replaced by the predicted "
+        "entities (--entities_field=NAME writes them to another field)")
+    out = tmp_path / "kept"
+    assert ner_beam.main([f"--model_dir={exported}", f"--output={out}",
+                          "--entities_field=predicted", str(path)]) == 0
+    got = sorted(_records(out.glob("part-*")), key=lambda r: r["text"])
+    assert got[0]["entities"] == [[0, 5, "LOC"]] and got[0]["predicted"][0]["label"] == "LOC"
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_beam_bad_input(exported, inputs, tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "paris"}\n{"id": 3}\n{"text": "zoe"}\n', encoding="utf-8")

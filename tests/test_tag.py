@@ -135,13 +135,25 @@ def test_lines_equal_tag_batch_in_many_batches(tagger, tmp_path):
     assert not (tmp_path / "out.jsonl.partial").exists()
 
 
-def test_jsonl_fields_survive(tagger, tmp_path):
+def test_jsonl_fields_survive(tagger, tmp_path, capsys):
     rows = [{"id": "a", "body": "john smith in paris", "meta": {"n": [1, 2]}, "entities": "old"},
-            {"body": "lone \ud800 surrogate and acme corp", "id": 7}]
+            {"body": "lone \ud800 surrogate and acme corp", "id": 7, "entities": "older"}]
     lines = [json.dumps(row) for row in rows]
     path = _write(tmp_path / "in.jsonl", lines[0] + "\n\n" + lines[1] + "\n")
     out = tmp_path / "out.jsonl"
-    tag_corpus(tagger, [path], str(out), TagOptions(text_field="body"))
+    # An input field named like the entities' field: kept under another name...
+    tag_corpus(tagger, [path], str(out), TagOptions(text_field="body", quiet=True,
+                                                    entities_field="predicted"))
+    got = _read_jsonl(out)
+    assert [r["entities"] for r in got] == ["old", "older"]
+    assert [e["text"] for e in got[0]["predicted"]] == ["john smith", "paris"]
+    assert capsys.readouterr().err == ""
+    # ... or replaced, with one warning naming the first such record.
+    tag_corpus(tagger, [path], str(out), TagOptions(text_field="body", quiet=True))
+    assert capsys.readouterr().err == (
+        f"ner.tag: warning: {path}:1: the input has an 'entities' field; the predicted "
+        "entities replace it in the output (--entities_field=NAME writes them to another "
+        "field)\n")
     got = _read_jsonl(out)
     assert [r["id"] for r in got] == ["a", 7]
     assert got[0]["meta"] == {"n": [1, 2]} and list(got[0])[:3] == ["id", "body", "meta"]
