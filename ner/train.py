@@ -147,6 +147,14 @@ class TrainOptions(ModelOptions):
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be at least 1")
+        for name in ("learning_rate", "head_learning_rate"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"--{name} must be above 0, got {getattr(self, name)}")
+        if not 0 <= self.warmup_proportion <= 1:
+            raise ValueError(f"--warmup_proportion must be in [0, 1], "
+                             f"got {self.warmup_proportion}")
+        if self.weight_decay < 0:
+            raise ValueError(f"--weight_decay must be 0 (off) or more, got {self.weight_decay}")
         for name in ("eval_every_steps", "patience"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name} must be 0 (off) or more, got {getattr(self, name)}")
@@ -407,6 +415,14 @@ class Trainer:
                 head_case_size=head_case_size if shapes_in_head else 0)
             self.model = TaggerModel(self.config, encoder, compute_dtype=self.compute_dtype)
         self.trained, self.frozen = select_trainable(self.model.trainable_variables, options.freeze)
+        if options.freeze and not self.frozen:
+            raise ValueError(f"--freeze={options.freeze!r} matches no variable, so nothing "
+                             f"would be frozen; names look like "
+                             f"{self.model.trainable_variables[0].name.rsplit(':', 1)[0]}, "
+                             f"bert/encoder/layer_0/attention/self/query/kernel, head/dense/kernel")
+        if not self.trained:
+            raise ValueError(f"--freeze={options.freeze!r} matches every variable, so nothing "
+                             f"would train")
         # Shape embeddings are input embeddings like the encoder's own, on its scale.
         encoder_side = list(encoder.trainable_variables)
         if self.config.case_features and not self.config.head_case_size:

@@ -212,6 +212,24 @@ def test_ema_run_saves_the_average_it_scored(sample_data, tiny_bert_dir, tmp_pat
         train.train(_options(sample_data, out, tiny_bert_dir, epochs=1, resume=True))
 
 
+def test_a_freeze_pattern_that_matches_nothing_or_everything_is_an_error(
+        sample_data, tiny_bert_dir, tmp_path):
+    # A typo would otherwise mean full fine-tuning, and the opposite no training.
+    with pytest.raises(ValueError, match=r"--freeze='nomatch/' matches no variable.*"
+                                         r"bert/encoder/layer_0/attention/self/query/kernel"):
+        train.train(_options(sample_data, tmp_path / "a", tiny_bert_dir, freeze="nomatch/"))
+    with pytest.raises(ValueError, match=r"--freeze='\.' matches every variable"):
+        train.train(_options(sample_data, tmp_path / "b", tiny_bert_dir, freeze="."))
+
+
+@pytest.mark.parametrize("flag, value", [
+    ("learning_rate", -1.0), ("learning_rate", 0.0), ("head_learning_rate", -1e-3),
+    ("warmup_proportion", 1.5), ("warmup_proportion", -0.1), ("weight_decay", -0.01)])
+def test_out_of_range_optimizer_flags_are_errors(flag, value):
+    with pytest.raises(ValueError, match=f"--{flag} must be"):
+        train.TrainOptions(**{flag: value})
+
+
 def test_ema_decay_must_be_below_one():
     with pytest.raises(ValueError, match="--ema_decay"):
         train.TrainOptions(ema_decay=1.0)
