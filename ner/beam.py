@@ -40,8 +40,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
+import shutil
 import sys
 import time
 from typing import Any, Iterable, Sequence
@@ -231,6 +233,15 @@ def _input_error(error: BaseException) -> str | None:
     return match.group(1) if match else None
 
 
+def _remove_temporary_output(output: str) -> None:
+    """Removes the `beam-temp-*` folders a failed run's file sinks leave in a local output."""
+    if "://" in output or not os.path.isdir(output):
+        return
+    for name in os.listdir(output):
+        if name.startswith("beam-temp-"):
+            shutil.rmtree(os.path.join(output, name), ignore_errors=True)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m ner.beam",
@@ -262,6 +273,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"{args.output} holds the output of an earlier run; Beam reruns "
                              "failed work itself, so there is nothing to resume: choose an "
                              "empty or new folder")
+        if "://" not in args.model_dir and not os.path.isdir(args.model_dir):
+            # Before Beam starts: in a worker it fails with a traceback per bundle.
+            raise FileNotFoundError(f"{args.model_dir}: no such folder (--model_dir)")
         paths = expand_inputs(args.inputs, exclude=[args.output] if "://" not in args.output
                               else [])
         if not paths:
@@ -270,15 +284,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if pipeline_options.view_as(StandardOptions).runner is None:
             # Beam's DirectRunner would first try to download its Prism runner.
             pipeline_options.view_as(StandardOptions).runner = _IN_PROCESS_RUNNER
+            # In this process, a bad record's InputError was logged with Beam's
+            # traceback before the one line below says the same; any other
+            # failure is re-raised below with its traceback.
+            logging.getLogger("apache_beam.runners.common").setLevel(logging.CRITICAL)
         pipeline = beam.Pipeline(options=pipeline_options)
         build_pipeline(pipeline, paths, args.output, options, args.model_dir, args.num_shards,
                        args.precision)
         result = pipeline.run()
         result.wait_until_finish()
     except (corpus.InputError, FileNotFoundError, ValueError) as e:
+        _remove_temporary_output(args.output)
         print(f"ner.beam: error: {e}", file=sys.stderr)
         return 1 if isinstance(e, corpus.InputError) else 2
     except Exception as e:  # the runner wraps what failed in a worker
+        _remove_temporary_output(args.output)
         reason = _input_error(e)
         if reason is None:
             raise

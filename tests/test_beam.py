@@ -155,10 +155,17 @@ def test_beam_bad_input(exported, inputs, tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "paris"}\n{"id": 3}\n{"text": "zoe"}\n', encoding="utf-8")
     out = tmp_path / "stop"
+    out.mkdir()  # an empty folder is a valid output
     assert ner_beam.main([f"--model_dir={exported}", f"--output={out}", str(bad)]) == 1
     assert capsys.readouterr().err.strip().splitlines()[-1] == \
         f"ner.beam: error: {bad}:2: no 'text' field"
-    assert not list(out.glob("part-*")) if out.exists() else True
+    assert not list(out.glob("*"))  # no part, no beam-temp-*
+
+    # A model folder that does not exist: one line, before Beam starts.
+    assert ner_beam.main([f"--model_dir={tmp_path / 'nope'}", f"--output={tmp_path / 'n'}",
+                          str(bad)]) == 2
+    assert capsys.readouterr().err == \
+        f"ner.beam: error: {tmp_path / 'nope'}: no such folder (--model_dir)\n"
 
     out = tmp_path / "skip"
     assert ner_beam.main([f"--model_dir={exported}", f"--output={out}", "--on_error=skip",
