@@ -133,6 +133,7 @@ class Summary:
         resumed_shards: those shards.
         seconds: wall time.
         output: where the output went.
+        precision: how the encoder computed (`precision="auto"` chose it), if known.
     """
 
     documents: int = 0
@@ -142,13 +143,15 @@ class Summary:
     resumed_shards: int = 0
     seconds: float = 0.0
     output: str = "standard output"
+    precision: str | None = None
 
     def line(self) -> str:
         """One line for standard error."""
         rate = self.documents / self.seconds if self.seconds > 0 else 0.0
         parts = [f"tagged {plural(self.documents, 'document')} with "
                  f"{plural(self.entities, 'entity', 'entities')} in {self.seconds:.1f} s "
-                 f"({rate:,.1f} documents/s)"]
+                 f"({rate:,.1f} documents/s"
+                 + (f", {self.precision}" if self.precision else "") + ")"]
         if self.errors:
             parts.append(f"skipped {plural(self.errors, 'bad record')}")
         if self.resumed_shards:
@@ -463,7 +466,7 @@ def tag_corpus(tagger, paths: Sequence[str], output: str | None, options: TagOpt
         sink = _Shards(Path(output), options.shard_size, extension, _job(paths, options, model))
     else:
         sink = _File(Path(output))
-    summary = Summary(output=sink.label)
+    summary = Summary(output=sink.label, precision=getattr(tagger, "precision", None))
     show_bar = options.progress if options.progress is not None else sys.stderr.isatty()
     bar = _progress_bar(paths, enabled=show_bar and not options.quiet)
     pending: list[tuple[int, corpus.Record | corpus.BadRecord]] = []

@@ -437,6 +437,6 @@ def test_command_line(model_dir, tmp_path, repo_root):
     assert run.stdout == ""
     last = run.stderr.strip().splitlines()[-1]  # not a terminal: one summary line
     assert last.startswith("ner.tag: tagged 2 documents with 3 entities in ")
-    assert last.endswith(f"-> {out}")
+    assert last.endswith(f"documents/s, float32) -> {out}")  # what auto picked
     assert [[e["text"] for e in r["entities"]] for r in _read_jsonl(out)] == [
         ["John Smith", "Paris"], ["Acme Corp"]]
