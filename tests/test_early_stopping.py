@@ -170,6 +170,10 @@ def test_a_flagfile_gives_the_options_of_the_same_flags_on_the_command_line(tmp_
     example = _parse([f"--flagfile={repo_root / 'docs' / 'example.flags'}"])
     assert example.train_file.endswith("train.jsonl") and example.patience > 0
     assert example.eval_every_steps > 0
+    # Its files are in the repository (data/my_corpus), so the command runs as written.
+    files = train.data_files(train.TrainOptions(**{
+        k: str(repo_root / getattr(example, k)) for k in ("train_file", "dev_file", "test_file")}))
+    assert all(path.stat().st_size > 0 for path in files.values())
     frozen = _parse([f"--flagfile={repo_root / 'docs' / 'frozen_encoder.flags'}"])
     assert (frozen.freeze, frozen.layer_mix, frozen.bilstm_units) == ("bert/", True, 256)
 
