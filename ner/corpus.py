@@ -22,8 +22,8 @@ Input formats (`FORMATS`), read from a binary stream one line at a time:
   one document; a document is held in memory whole.
 
 `format_for(path)` takes the format from the extension: `.jsonl`, `.ndjson`
-and `.json` are JSONL (as `python -m ner.train` reads them), `.conll`, `.iob` and `.bio` are CoNLL, anything else
-(`.txt` included) is `lines`.
+and `.json` are JSONL (as `python -m ner.train` reads them), `.conll`, `.iob`
+and `.bio` are CoNLL, anything else (`.txt` included) is `lines`.
 
 Every input may start with a UTF-8 byte-order mark (dropped). Bad input
 becomes a `BadRecord` naming file, line and reason, where the reader can go

@@ -1311,8 +1311,8 @@ class _GcPauses:
     Every pass stops every thread (it holds the GIL), so its time is time the
     event loop and the tagging threads all lose; `/healthz` reports them
     (`_freeze_loaded_objects` is why the oldest generation's are short).
-    `install()` adds one callback to `gc.callbacks`, once per process:
-    a few microseconds a pass.
+    `install()` adds one callback to `gc.callbacks`, once per process: two
+    short Python calls a pass.
     """
 
     def __init__(self):

@@ -109,6 +109,9 @@ class TagOptions:
                              f"choose one of {', '.join(corpus.OUTPUT_FORMATS)}")
         if self.on_error not in ("stop", "skip"):
             raise ValueError(f"on_error must be 'stop' or 'skip', got {self.on_error!r}")
+        if not self.entities_field or self.entities_field == self.text_field:
+            raise ValueError(f"entities_field must name a field other than the text's "
+                             f"({self.text_field!r}), got {self.entities_field!r}")
         for name in ("batch_size", "batch_chars", "shard_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -407,10 +410,13 @@ def _job(paths: Sequence[str], options: TagOptions, model: str | None) -> dict:
             stat = os.stat(path)
             entry.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
         inputs.append(entry)
-    return {"inputs": inputs, "text_field": options.text_field,
-            "entities_field": options.entities_field,
-            "output_format": options.output_format, "shard_size": options.shard_size,
-            "model": model}
+    job = {"inputs": inputs, "text_field": options.text_field,
+           "output_format": options.output_format, "shard_size": options.shard_size,
+           "model": model}
+    if options.entities_field != "entities":
+        # Only when set, so that jobs begun before the flag existed still resume.
+        job["entities_field"] = options.entities_field
+    return job
 
 
 def overwrites_field(record: corpus.Record, options: TagOptions) -> bool:

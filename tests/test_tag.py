@@ -148,6 +148,8 @@ def test_jsonl_fields_survive(tagger, tmp_path, capsys):
     assert [r["entities"] for r in got] == ["old", "older"]
     assert [e["text"] for e in got[0]["predicted"]] == ["john smith", "paris"]
     assert capsys.readouterr().err == ""
+    with pytest.raises(ValueError, match="entities_field must name a field other than"):
+        TagOptions(text_field="body", entities_field="body")
     # ... or replaced, with one warning naming the first such record.
     tag_corpus(tagger, [path], str(out), TagOptions(text_field="body", quiet=True))
     assert capsys.readouterr().err == (
