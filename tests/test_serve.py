@@ -594,3 +594,28 @@ def test_fuzzing_the_openapi_description_finds_no_server_error(server, mode):
         assert all(400 <= s < 500 for s in statuses)
     else:
         assert statuses.count(200) > len(statuses) // 2
+
+
+def test_load_test_baseline_repeats_in_turns_and_takes_the_median():
+    from scripts.load_test import Baseline
+
+    calls = []
+
+    class Clock:
+        """tag_batch whose calls take 0.03, 0.01, 0.02, ... s in turn."""
+        durations = iter([0.03, 0.01, 0.02, 0.01, 0.01, 0.01])
+
+        def tag_batch(self, texts):
+            calls.append(len(texts))
+            time.sleep(next(self.durations))
+
+    baseline = Baseline.__new__(Baseline)
+    baseline.tagger = Clock()
+    one, chunked = baseline.repeated(["a"] * 4, chunk=2, repeats=2)
+    # In turns: one call of 4, two of 2, one of 4, two of 2.
+    assert calls == [4, 2, 2, 4, 2, 2]
+    assert len(one["runs_texts_per_s"]) == 2 and len(chunked["runs_texts_per_s"]) == 2
+    # The faster middle of two (0.01 s against 0.03; 0.02 against 0.03): the
+    # server's ratio to it is the smaller one.
+    assert one["texts_per_s"] == max(one["runs_texts_per_s"]) and one["seconds"] < 0.03
+    assert chunked["texts_per_s"] == max(chunked["runs_texts_per_s"])
