@@ -5,8 +5,15 @@ entities marked by character offsets, as annotation tools export them. One
 JSON object per line, each line one document:
 
     {"text": "Ada Lovelace lives in London.", "entities": [[0, 12, "PER"], [22, 28, "LOC"]]}
-    {"text": "...", "spans": [{"start": 0, "end": 12, "label": "PER"}]}   # Label Studio style
+    {"text": "...", "spans": [{"start": 0, "end": 12, "label": "PER"}]}
     {"text": "...", "label": [[0, 12, "PER"]]}                           # doccano's JSONL export
+
+or one JSON array of such objects, as Label Studio's JSON-MIN export writes
+it (its spans carry `"labels": ["PER"]`, which is read as `"label": "PER"`):
+
+    [{"text": "...", "label": [{"start": 0, "end": 12, "text": "Ada Lovelace", "labels": ["PER"]}]}]
+
+An array's items are named in messages by the line they start on.
 
 * Offsets are Python string indices (code points) into `text`, the end
   exclusive; labels are entity types, any non-empty string without
@@ -30,7 +37,7 @@ so a model learns on the words it will be asked to label. Then:
   that would fall inside a span ("Dr. Smith") is left out, and logged at
   INFO level.
 * Errors (`SpanFormatError`, a `ValueError`, naming `file:line`): a line
-  that is not JSON or not an object; a missing or non-string `text`; a span
+  (or an array item) that is not JSON or not an object; a missing or non-string `text`; a span
   that is not `[start, end, label]` or `{"start", "end", "label"}`; offsets
   that are not integers, out of range, or with start >= end; a label that is
   not a string or is empty or holds whitespace; a span covering no word
@@ -60,7 +67,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ner import data, schemes
-from ner.corpus import json_type, not_json_lines
+from ner.corpus import json_type
 from ner.segmentation import split_texts
 from ner.tokenization import text_batch
 
@@ -125,6 +132,13 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
 
 def _parse_span(item, key: str, text: str, source: str, line: int) -> _Span:
     if isinstance(item, dict):
+        if "label" not in item and "labels" in item:
+            # Label Studio: "labels": ["PER"], one label per span here.
+            labels = item["labels"]
+            if not (isinstance(labels, list) and len(labels) == 1):
+                raise SpanFormatError(source, line, f"{key}: \"labels\" must hold one label, "
+                                      f"got {json.dumps(labels)[:80]}")
+            item = {**item, "label": labels[0]}
         missing = [name for name in ("start", "end", "label") if name not in item]
         if missing:
             raise SpanFormatError(source, line, f"{key}: missing {', '.join(map(repr, missing))}")
@@ -156,13 +170,16 @@ def _parse_line(line_text: str, source: str, line: int) -> _Record:
     try:
         obj = json.loads(line_text)
     except json.JSONDecodeError as e:
-        raise SpanFormatError(source, line, f"not valid JSON: {e.msg} (column {e.colno})"
-                              f"{not_json_lines(line_text, line, e)}") from None
+        raise SpanFormatError(source, line,
+                              f"not valid JSON: {e.msg} (column {e.colno})") from None
+    return _parse_object(obj, source, line)
+
+
+def _parse_object(obj, source: str, line: int) -> _Record:
+    """One document's JSON object (a JSONL line, or an item of a JSON array file)."""
     if not isinstance(obj, dict):
-        hint = not_json_lines(line_text, line) if isinstance(obj, list) else ""
         raise SpanFormatError(source, line, f"expected a JSON object "
-                              f"{{\"text\": ..., \"entities\": [...]}}, got {json_type(obj)}"
-                              f"{hint}")
+                              f"{{\"text\": ..., \"entities\": [...]}}, got {json_type(obj)}")
     if "text" not in obj:
         raise SpanFormatError(source, line, "missing \"text\"")
     text = obj["text"]
@@ -285,6 +302,54 @@ def _convert_batch(records: list[_Record], tokenizer, source: str, strict: bool
     return docs
 
 
+def _array_records(text: str, first_line: int, source: str) -> list[_Record]:
+    """The items of a file that is one JSON array, each named by the line it starts on."""
+    decoder = json.JSONDecoder()
+    records = []
+
+    counted = [0, first_line]  # a position, and the line it is on
+
+    def line_at(position: int) -> int:
+        # Counted on from the last position asked for (positions only grow),
+        # so that a large array costs one pass, not one per item.
+        counted[1] += text.count("\n", counted[0], position)
+        counted[0] = position
+        return counted[1]
+
+    position = text.index("[") + 1
+    expect_item = True  # at the start, or after a ","
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position == len(text):
+            raise SpanFormatError(source, line_at(len(text.rstrip())), "not valid JSON: the "
+                                  "array is not closed (a \"]\" is missing)")
+        char = text[position]
+        if char == "]":
+            if expect_item and records:
+                raise SpanFormatError(source, line_at(position),
+                                      "not valid JSON: a \",\" before \"]\"")
+            position += 1
+            break
+        if not expect_item:
+            if char != ",":
+                raise SpanFormatError(source, line_at(position), "not valid JSON: expected "
+                                      "\",\" or \"]\" after an item of the array")
+            position += 1
+            expect_item = True
+            continue
+        try:
+            obj, end = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as e:
+            raise SpanFormatError(source, e.lineno + first_line - 1,
+                                  f"not valid JSON: {e.msg} (column {e.colno})") from None
+        records.append(_parse_object(obj, source, line_at(position)))
+        position, expect_item = end, False
+    if text[position:].strip():
+        raise SpanFormatError(source, line_at(position), "not valid JSON: text after the array")
+    return records
+
+
 def parse_spans(lines: Iterable[str], tokenizer, source: str = "<string>", *,
                 strict: bool = False) -> list[data.Document]:
     """Parses JSONL span lines into documents with IOB2 tags (see the module docstring).
@@ -306,9 +371,17 @@ def parse_spans(lines: Iterable[str], tokenizer, source: str = "<string>", *,
             `source:` for a file without any text.
     """
     records = []
+    lines = iter(lines)
     for number, line in enumerate(lines, start=1):
         if number == 1 and line.startswith("\ufeff"):
             line = line[1:]
+        if not records and line.lstrip().startswith("["):
+            # One JSON array of objects (Label Studio's JSON and JSON-MIN
+            # exports): the whole file, each item one document.
+            rest = (text if text.endswith("\n") else text + "\n" for text in lines)
+            records = _array_records(line + "\n" * (not line.endswith("\n")) + "".join(rest),
+                                     number, source)
+            break
         if line.strip():
             records.append(_parse_line(line, source, number))
     if not records:

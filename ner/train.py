@@ -9,7 +9,8 @@
 (with your own train or dev file and no `--test_file`, there is no test
 report: `--data_dir`'s test set is not used). A
 file ending in `.jsonl`, `.json` or `.ndjson` is read as texts with
-character-offset spans (`ner.spans`), any other as CoNLL (`ner.data`).
+character-offset spans (`ner.spans`: one JSON object a line, or one JSON
+array of them), any other as CoNLL (`ner.data`).
 
 Dev F1 is measured at each epoch's end, and with `--eval_every_steps=N`
 also every N training steps; the best model is kept. With `--patience=P`

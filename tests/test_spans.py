@@ -216,17 +216,37 @@ def test_bad_lines_are_errors_naming_file_and_line(tokenizer, line, message):
     assert str(e.value) == f"d/dev.jsonl:3: {message}"
 
 
-def test_a_json_array_file_is_told_to_be_json_lines(tokenizer):
-    """Annotation tools export one JSON array too: pretty-printed, or on one line."""
-    hint = ("; is the file one JSON array? One JSON object per line is expected (JSON "
-            "Lines): convert with jq -c '.[]' FILE.json > FILE.jsonl")
-    with pytest.raises(SpanFormatError) as e:
-        parse_spans(["[", '  {"text": "ok", "entities": []}', "]"], tokenizer, "a.json")
-    assert str(e.value) == f"a.json:1: not valid JSON: Expecting value (column 2){hint}"
-    with pytest.raises(SpanFormatError) as e:
-        parse_spans(['[{"text": "ok", "entities": []}]'], tokenizer, "a.json")
-    assert str(e.value) == ('a.json:1: expected a JSON object {"text": ..., "entities": [...]}, '
-                            f"got an array{hint}")
+def test_a_json_array_file_reads_as_its_objects_one_per_line(tokenizer, tmp_path):
+    """Label Studio's JSON-MIN export: one array; spans with "labels": [label]."""
+    items = [{"id": 1, "text": "Ada Lovelace lives in London.",
+              "label": [{"start": 0, "end": 12, "text": "Ada Lovelace", "labels": ["PER"]},
+                        {"start": 22, "end": 28, "text": "London", "labels": ["LOC"]}]},
+             {"id": 2, "text": "Nothing here.", "label": []}]
+    lines = [json.dumps(item) for item in items]
+    as_lines = parse_spans(lines, tokenizer, "a.jsonl")
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(items, indent=2), encoding="utf-8")
+    from_file = read_spans(path, tokenizer)
+    one_a_line = parse_spans(["\ufeff[" + lines[0] + ",", lines[1] + "]"], tokenizer, "b.json")
+    assert _tagged(from_file) == _tagged(one_a_line) == _tagged(as_lines)
+    assert [d.sentences[0].line for d in one_a_line[:1] + from_file[:1]] == [1, 2]
+    assert _tagged(as_lines)[0] == [("Ada", "B-PER"), ("Lovelace", "I-PER"), ("lives", "O"),
+                                    ("in", "O"), ("London", "B-LOC"), (".", "O")]
+    # Items are named by the line they start on.
+    bad = ["[", '  {"text": "ok", "label": []},', '  {"text": 3, "label": []}', "]"]
+    with pytest.raises(SpanFormatError, match=r'^b\.json:3: "text" must be a string'):
+        parse_spans(bad, tokenizer, "b.json")
+    for lines_, message in (
+            (["[", '{"text": "ok", "label": []}'], r"^c\.json:2: .*array is not closed"),
+            (["[", '{"text": "ok", "label": []},', "]"], r'^c\.json:3: .*a "," before "]"'),
+            (['[{"text": "ok", "label": []} {"text": "x", "label": []}]'],
+             r'^c\.json:1: .*expected "," or "]"'),
+            (["[", '{"text": "ok", "label": [}', "]"], r"^c\.json:2: not valid JSON"),
+            (['[{"text": "ok", "label": []}] x'], r"^c\.json:1: .*text after the array"),
+            (['[{"text": "ok", "label": [{"start": 0, "end": 2, "labels": ["A", "B"]}]}]'],
+             r'^c\.json:1: label\[0\]: "labels" must hold one label')):
+        with pytest.raises(SpanFormatError, match=message):
+            parse_spans(lines_, tokenizer, "c.json")
 
 
 def test_file_level_errors_and_line_endings(tokenizer, tmp_path):
