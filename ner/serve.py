@@ -8,7 +8,9 @@ Endpoints:
   point) offsets into the text, end exclusive, as `ner.Tagger.tag` gives them.
 * `GET /healthz`: liveness plus batching counters, and the model's name,
   version, labels and creation date from its card (`meta.json`; null for a
-  model folder written before cards existed).
+  model folder written before cards existed); the seconds 0, 1, 2, ...
+  tagging threads have been running a batch, and the garbage collector's
+  passes and pauses (`_GcPauses`).
 * `GET /openapi.json`: the OpenAPI description, with the limits. There are no
   `/docs` or `/redoc` pages (theirs load scripts from a CDN).
 
