@@ -356,7 +356,9 @@ def parse_spans(lines: Iterable[str], tokenizer, source: str = "<string>", *,
 
     Args:
         lines: the file's lines, e.g. an open text file (a line that holds
-            only whitespace is skipped).
+            only whitespace is skipped); if the first that holds anything
+            starts with "[", the rest of the file is one JSON array of the
+            documents' objects.
         tokenizer: the `ner.tokenization.Tokenizer` of the model to train
             (its word splitter decides the words).
         source: the name used in messages, normally the file path.
