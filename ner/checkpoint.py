@@ -135,9 +135,32 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
 
 
 def read_checkpoint(prefix: str | os.PathLike) -> dict[str, np.ndarray]:
-    """All tensors of a name-based TF checkpoint (TF1 or ours) by name."""
-    reader = tf.train.load_checkpoint(os.fspath(prefix))
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+    """All tensors of a name-based TF checkpoint (TF1 or ours) by name.
+
+    Raises:
+        FileNotFoundError: a file of the checkpoint is missing (named).
+        ValueError: its files are damaged or cut short (named), not
+            TensorFlow's message alone, which names no file.
+    """
+    prefix = os.fspath(prefix)
+    files = f"{prefix}.index and {prefix}.data-*"
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+    except tf.errors.NotFoundError as e:
+        raise FileNotFoundError(f"{files}: a file of the checkpoint is missing "
+                                f"({_first_line(e.message)})") from None
+    except (tf.errors.OpError, IndexError, ValueError) as e:
+        reason = _first_line(e.message if isinstance(e, tf.errors.OpError) else str(e))
+        if "No such file or directory" in reason:
+            raise FileNotFoundError(f"{files}: a file of the checkpoint is missing "
+                                    f"({reason})") from None
+        raise ValueError(f"{files}: not a readable TensorFlow checkpoint ({reason}); the files "
+                         f"are damaged or cut short: copy them again") from None
+
+
+def _first_line(message: str) -> str:
+    return message.strip().splitlines()[0] if message.strip() else "no detail"
 
 
 # Names of variables derived from the weights at load (`ner.bert._Dense.quantize`,

@@ -62,6 +62,25 @@ class Entity:
     score: float
 
 
+def _check_vocab_size(lines: int, vocab_size: int, folder: Path) -> None:
+    """Raises ValueError when vocab.txt cannot be the vocabulary of the folder's weights.
+
+    More wordpieces than the encoder's embedding rows would look up rows that
+    do not exist; far fewer (under half) is a cut-down or foreign file, which
+    loads and then tags with the wrong ids. A few fewer is allowed: some
+    encoders pad their vocab_size past the vocabulary's end.
+    """
+    where = f"{folder / VOCAB_FILE}: {lines:,} wordpieces"
+    if lines > vocab_size:
+        raise ValueError(f"{where}, more than the encoder's vocab_size {vocab_size:,} "
+                         f"({folder / CONFIG_FILE}): the vocabulary does not belong to these "
+                         f"weights")
+    if lines < vocab_size // 2:
+        raise ValueError(f"{where}, far fewer than the encoder's vocab_size {vocab_size:,} "
+                         f"({folder / CONFIG_FILE}): a cut-down or foreign vocabulary; copy "
+                         f"the model folder again")
+
+
 class Tagger:
     """A trained model plus its tokenizer, for tagging text.
 
@@ -114,13 +133,16 @@ class Tagger:
                 nor a training output folder with a finished `model/`, or a
                 file of the model folder is missing.
             ValueError: tagger_config.json, vocab.txt or meta.json is invalid,
-                or the weights do not match the config (the message names the
-                file); an unknown precision, or int8 where TensorFlow lacks it.
+                vocab.txt does not fit the encoder's vocab_size, the checkpoint
+                is damaged, or the weights do not match the config (the message
+                names the file); an unknown precision, or int8 where
+                TensorFlow lacks it.
         """
         folder = resolve_model_dir(Path(model_dir))
         model = TaggerModel.load(folder)
-        precisions.choose(precision, model, folder)
         tokenizer = Tokenizer(folder / VOCAB_FILE, do_lower_case=model.config.do_lower_case)
+        _check_vocab_size(tokenizer.vocab_size, int(model.config.encoder["vocab_size"]), folder)
+        precisions.choose(precision, model, folder)
         tagger = cls(model, tokenizer, batch_size=batch_size)
         tagger.meta = read_meta(folder)
         return tagger

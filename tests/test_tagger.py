@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import shutil
 import unicodedata
 
@@ -347,6 +348,37 @@ def test_load_errors(rule_dir, tmp_path):
     (bad_label / "tagger_config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="PER"):
         Tagger.load(bad_label)
+
+
+def test_damaged_model_files_are_errors_naming_them(rule_dir, tmp_path):
+    """A cut-down or foreign vocab.txt, and a damaged or incomplete checkpoint."""
+    vocab_size = json.loads((rule_dir / "tagger_config.json").read_text())["encoder"][
+        "vocab_size"]
+    lines = (rule_dir / "vocab.txt").read_text().splitlines()
+    assert len(lines) == vocab_size  # as training writes it
+    for name, vocab, message in (("short", lines[:vocab_size // 2 - 1], "far fewer than"),
+                                 ("long", lines + ["extra1", "extra2"], "more than")):
+        folder = tmp_path / name
+        shutil.copytree(rule_dir, folder)
+        (folder / "vocab.txt").write_text("".join(v + "\n" for v in vocab))
+        with pytest.raises(ValueError, match=rf"{re.escape(str(folder / 'vocab.txt'))}: "
+                                             rf"[\d,]+ wordpieces, {message}"):
+            Tagger.load(folder)
+    index = "model.ckpt.index"
+    data = next(p.name for p in rule_dir.iterdir() if p.name.startswith("model.ckpt.data"))
+    for name, damage, error, message in (
+            ("cut_index", lambda f: (f / index).write_bytes((f / index).read_bytes()[:40]),
+             ValueError, "not a readable TensorFlow checkpoint"),
+            ("cut_data", lambda f: (f / data).write_bytes((f / data).read_bytes()[:100]),
+             ValueError, "not a readable TensorFlow checkpoint"),
+            ("no_data", lambda f: (f / data).unlink(), FileNotFoundError,
+             "a file of the checkpoint is missing")):
+        folder = tmp_path / name
+        shutil.copytree(rule_dir, folder)
+        damage(folder)
+        with pytest.raises(error, match=rf"{re.escape(str(folder / 'model.ckpt'))}\.index and "
+                                        rf".*\.data-\*: {message}"):
+            Tagger.load(folder)
 
 
 def test_evaluation_report_tags_a_conll_file(rule_dir, tmp_path):
