@@ -243,7 +243,7 @@ def check(model_dir: str | os.PathLike, dev_file: str | os.PathLike | None = Non
     Raises:
         FileNotFoundError: no dev file given and none in the model card, or it is missing.
     """
-    from ner import data
+    from ner import data, schemes
     from ner.model import TaggerModel, read_meta
     from ner.tagger import Tagger, resolve_model_dir
     from ner.tokenization import Tokenizer
@@ -252,17 +252,30 @@ def check(model_dir: str | os.PathLike, dev_file: str | os.PathLike | None = Non
     for p in precisions:
         _check_name(p, PRECISIONS)
     folder = resolve_model_dir(Path(model_dir))
-    if dev_file is None:
+    from_card = dev_file is None
+    if from_card:
         meta = read_meta(folder) or {}
         dev_file = meta.get("data", {}).get("dev", {}).get("path")
         if not dev_file:
             raise FileNotFoundError(f"{folder}: the model card names no dev file; pass --dev_file")
     if not Path(dev_file).is_file():
+        if from_card:
+            raise FileNotFoundError(
+                f"dev file {dev_file} does not exist: the model card ({folder / 'meta.json'}) "
+                f"names it as training saw it, and a relative path is read from the current "
+                f"folder ({os.getcwd()}); run from there, or pass --dev_file")
         raise FileNotFoundError(f"dev file {dev_file} does not exist")
     model = TaggerModel.load(folder)
     tokenizer = Tokenizer(folder / "vocab.txt", do_lower_case=model.config.do_lower_case)
     documents = read_documents(Path(dev_file), tokenizer)  # CoNLL, or JSONL spans
     sentences, ids = data.sentences(documents), data.document_ids(documents)
+    entities = sum(len(schemes.chunks(s.tags)) for s in sentences)
+    if entities and 100.0 / entities > tolerance:
+        # One entity found or lost moves F1 by about 100 / entities points.
+        logger.warning("%s has %d entities: one more or less moves F1 by about %.2f points, "
+                       "more than the tolerance of %g, so accepting or rejecting a precision "
+                       "on it is mostly chance; pass a larger --dev_file", dev_file, entities,
+                       100.0 / entities, tolerance)
     result: dict[str, Any] = {"model_dir": str(folder), "dev_file": str(dev_file), "sentences": len(sentences),
                               "tolerance": tolerance, "machine": machine(), "f1": {},
                               "seconds": {}, "accepted": ["float32"], "rejected": {}}

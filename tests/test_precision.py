@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -233,10 +234,30 @@ def test_check_writes_scores_and_rejects_beyond_the_tolerance(tmp_path):
     assert ner.Tagger.load(folder, precision="auto").precision == "float32"
 
 
-def test_check_needs_a_dev_file(tmp_path):
+def test_check_needs_a_dev_file(tmp_path, monkeypatch):
     folder = write_model_folder(tmp_path / "model")
     with pytest.raises(FileNotFoundError, match="names no dev file; pass --dev_file"):
         precision.check(folder)
+    # The card's path, relative to where training ran, read from elsewhere.
+    (folder / "meta.json").write_text(json.dumps({"data": {"dev": {"path": "data/dev.txt"}}}))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"dev file data/dev.txt does not exist: the "
+                                                r"model card .* current folder \(" +
+                                                re.escape(str(tmp_path))):
+        precision.check(folder)
+
+
+def test_check_warns_when_the_dev_set_is_too_small_to_judge(tmp_path, caplog):
+    folder = write_model_folder(tmp_path / "model")
+    dev = tmp_path / "dev.txt"
+    dev.write_text(DEV)
+    with caplog.at_level("WARNING", logger="ner.precision"):
+        precision.check(folder, dev, precisions=[], tolerance=0.3)
+    assert "one more or less moves F1 by about" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="ner.precision"):
+        precision.check(folder, dev, precisions=[], tolerance=100.0)
+    assert "moves F1" not in caplog.text
 
 
 def test_check_command_prints_the_table(tmp_path, capsys):
