@@ -209,6 +209,10 @@ def choose(precision: str, model, model_dir: str | os.PathLike | None) -> str:
             and timings["float32"] >= MIN_TIMED_SECONDS):
         source = f"{CHECK_FILE}'s timings on this machine"
     else:
+        logger.warning("precision auto: timing the encoder in %s on this machine, a few "
+                       "seconds at every load: %s has no timings of this machine over at "
+                       "least %g s (python -m ner.precision here, with a dev set that long, "
+                       "records them)", ", ".join(candidates), CHECK_FILE, MIN_TIMED_SECONDS)
         timings = {p: _encoder_seconds(model, p) for p in candidates}
         source = "timing the encoder here"
     best = min(candidates, key=lambda p: timings[p])
