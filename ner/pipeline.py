@@ -479,6 +479,20 @@ class Pipeline(tf.Module):
 
     def _serve_words(self, words, sentence_lengths, documents):
         """`word_tags` with label names: `label_ids` int32 [N], `labels` string [N]."""
+        # A client's inputs, checked so that a mistake is named (a gather
+        # deep in the graph would fail on "indices[0] = 5 is not in [0, 3)").
+        checks = [
+            tf.debugging.assert_non_negative(
+                sentence_lengths, message="tag_words: sentence_lengths must be >= 0"),
+            tf.debugging.assert_equal(
+                tf.reduce_sum(sentence_lengths), tf.size(words, out_type=tf.int64),
+                message="tag_words: sentence_lengths must add up to the number of words"),
+            tf.debugging.assert_equal(
+                tf.size(documents), tf.size(sentence_lengths),
+                message="tag_words: documents must have one entry per sentence, as "
+                        "sentence_lengths")]
+        with tf.control_dependencies(checks):
+            words = tf.identity(words)
         tags = self._word_tags(words, sentence_lengths, documents,
                                tf.constant(self.batch_size, tf.int32))
         return {"label_ids": tags, "labels": tf.gather(self._label_names, tags)}

@@ -490,3 +490,17 @@ def test_saving_drops_tensorflows_info_lines_and_keeps_warnings(tmp_path, caplog
         tf.saved_model.save(module, str(tmp_path / "quiet"))
         tf.get_logger().warning("a warning still shows")
     assert [r.getMessage() for r in caplog.records] == ["a warning still shows"]
+
+
+def test_tag_words_names_inconsistent_inputs(context_tagger):
+    """The exported tag_words signature checks what a client passes."""
+    sign = context_tagger.pipeline.tag_words
+    words = tf.constant(["John", "lives", "here"])
+    good = sign(words, tf.constant([2, 1], tf.int64), tf.constant([0, 0], tf.int64))
+    assert good["labels"].shape == (3,)
+    for lengths, documents, message in (
+            ([5], [0], "sentence_lengths must add up to the number of words"),
+            ([4, -1], [0, 0], "sentence_lengths must be >= 0"),
+            ([2, 1], [0], "documents must have one entry per sentence")):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            sign(words, tf.constant(lengths, tf.int64), tf.constant(documents, tf.int64))
