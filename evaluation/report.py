@@ -73,13 +73,14 @@ def _tag_with_model(model_dir: str, data_path: str, scheme: str, precision: str 
     except ImportError as exc:
         raise ValueError(f"--model_dir needs ner.Tagger: {exc}") from None
     from ner import spans
-    if not spans.is_span_file(data_path):
+    span_file = spans.is_span_file(data_path)
+    if not span_file:
         documents = read_conll(data_path, scheme=scheme)  # its errors before loading the model
     try:
         tagger = Tagger.load(model_dir, precision=precision)
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(model_dir, f"cannot load model: {exc}") from None
-    if spans.is_span_file(data_path):
+    if span_file:
         # Texts with character-offset spans, as `python -m ner.train` reads
         # them: split into words by the model's tokenizer, as it tags texts.
         documents = spans.read_spans(data_path, tagger.tokenizer)

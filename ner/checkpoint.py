@@ -147,12 +147,9 @@ def read_checkpoint(prefix: str | os.PathLike) -> dict[str, np.ndarray]:
     try:
         reader = tf.train.load_checkpoint(prefix)
         return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
-    except tf.errors.NotFoundError as e:
-        raise FileNotFoundError(f"{files}: a file of the checkpoint is missing "
-                                f"({_first_line(e.message)})") from None
     except (tf.errors.OpError, IndexError, ValueError) as e:
         reason = _first_line(e.message if isinstance(e, tf.errors.OpError) else str(e))
-        if "No such file or directory" in reason:
+        if isinstance(e, tf.errors.NotFoundError) or "No such file or directory" in reason:
             raise FileNotFoundError(f"{files}: a file of the checkpoint is missing "
                                     f"({reason})") from None
         raise ValueError(f"{files}: not a readable TensorFlow checkpoint ({reason}); the files "

@@ -329,11 +329,10 @@ def _json_record(line: str, source: str, number: int, text_field: str,
         value = json.loads(line)
     except json.JSONDecodeError as e:
         return BadRecord(source, number, f"not JSON: {e.msg} (column {e.colno})"
-                                         f"{not_json_lines(line, number, e)}")
+                                         f"{_array_hint(line, number)}")
     if not isinstance(value, dict):
-        hint = not_json_lines(line, number) if isinstance(value, list) else ""
-        return BadRecord(source, number,
-                         f"{json_type(value)} where a JSON object was expected{hint}")
+        return BadRecord(source, number, f"{json_type(value)} where a JSON object was expected"
+                                         f"{_array_hint(line, number)}")
     if text_field not in value:
         return BadRecord(source, number, f"no {text_field!r} field")
     text = value[text_field]
@@ -343,20 +342,15 @@ def _json_record(line: str, source: str, number: int, text_field: str,
     return TextRecord(value, text, source, number, size)
 
 
-# Annotation tools export a whole project as one JSON array too; this
-# library reads one object per line (JSON Lines).
-JSON_LINES_HINT = ("; is the file one JSON array? One JSON object per line is expected "
-                   "(JSON Lines): convert with jq -c '.[]' FILE.json > FILE.jsonl")
+def _array_hint(line: str, number: int) -> str:
+    """A hint for a bad first line that opens a JSON array, else "".
 
-
-def not_json_lines(line: str, number: int, error: json.JSONDecodeError | None = None) -> str:
-    """`JSON_LINES_HINT` if the first line of a JSONL file opens a JSON array, else "".
-
-    `error`: why the line is not JSON, if it is not (a pretty-printed array's
-    first line, "[", is not); otherwise the line is valid JSON, an array.
+    Annotation tools export a whole project as one JSON array too (one line,
+    or "[" alone on the first); this reader takes one object per line.
     """
-    if number == 1 and (error is None or line.lstrip().startswith("[")):
-        return JSON_LINES_HINT
+    if number == 1 and line.lstrip().startswith("["):
+        return ("; is the file one JSON array? One JSON object per line is expected "
+                "(JSON Lines): convert with jq -c '.[]' FILE.json > FILE.jsonl")
     return ""
 
 

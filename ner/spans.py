@@ -11,7 +11,7 @@ JSON object per line, each line one document:
 or one JSON array of such objects, as Label Studio's JSON-MIN export writes
 it (its spans carry `"labels": ["PER"]`, which is read as `"label": "PER"`):
 
-    [{"text": "...", "label": [{"start": 0, "end": 12, "text": "Ada Lovelace", "labels": ["PER"]}]}]
+    [{"text": "...", "label": [{"start": 0, "end": 12, "text": "Ada", "labels": ["PER"]}]}]
 
 An array's items are named in messages by the line they start on.
 
@@ -37,8 +37,9 @@ so a model learns on the words it will be asked to label. Then:
   that would fall inside a span ("Dr. Smith") is left out, and logged at
   INFO level.
 * Errors (`SpanFormatError`, a `ValueError`, naming `file:line`): a line
-  (or an array item) that is not JSON or not an object; a missing or non-string `text`; a span
-  that is not `[start, end, label]` or `{"start", "end", "label"}`; offsets
+  (or an array item) that is not JSON or not an object; a missing or
+  non-string `text`; a span that is not `[start, end, label]` or
+  `{"start", "end", "label"}`; offsets
   that are not integers, out of range, or with start >= end; a label that is
   not a string or is empty or holds whitespace; a span covering no word
   (only whitespace); two spans that overlap, in characters or in the words

@@ -477,7 +477,6 @@ def tag_corpus(tagger, paths: Sequence[str], output: str | None, options: TagOpt
     bar = _progress_bar(paths, enabled=show_bar and not options.quiet)
     pending: list[tuple[int, corpus.Record | corpus.BadRecord]] = []
     chars = 0
-
     warned_field = False
 
     def flush() -> None:

@@ -420,7 +420,8 @@ class Trainer:
             raise ValueError(f"--freeze={options.freeze!r} matches no variable, so nothing "
                              f"would be frozen; names look like "
                              f"{self.model.trainable_variables[0].name.rsplit(':', 1)[0]}, "
-                             f"bert/encoder/layer_0/attention/self/query/kernel, head/dense/kernel")
+                             f"bert/encoder/layer_0/attention/self/query/kernel, "
+                             f"head/dense/kernel")
         if not self.trained:
             raise ValueError(f"--freeze={options.freeze!r} matches every variable, so nothing "
                              f"would train")

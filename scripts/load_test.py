@@ -562,12 +562,11 @@ def load_rounds(host: str, port: int, pid: int | None, args, texts: list[str]) -
     if baselines:
         result["tag_batch_baseline"] = baselines
         for key in ("ratio_to_tag_batch", "ratio_to_tag_batch_in_server_batch_sizes"):
-            # The true median: with two rounds the upper one flattered the server.
-            result[f"{key}_median"] = round(statistics.median(r[key] for r in rounds), 3)
+            # The true median, unrounded: with two rounds the upper one flattered
+            # the server, and rounding a mean of two could too.
+            result[f"{key}_median"] = statistics.median(r[key] for r in rounds)
     after = rss_mb(pid) if pid else None
-    conn = http.client.HTTPConnection(host, port, timeout=30)
-    _, health = request(conn, "GET", "/healthz")
-    conn.close()
+    health = server_counters(host, port)
     result.update({
         "texts_per_request": "-".join(map(str, sorted(set(args.texts_per_request)))),
         "warmup_errors": warm["errors"],
@@ -575,7 +574,7 @@ def load_rounds(host: str, port: int, pid: int | None, args, texts: list[str]) -
         "server_rss_mb_after": after and after["rss"],
         "server_rss_mb_peak": after and after["peak"],
         "server_rss_mb_after_each_round": rss_after_round,
-        "server": {k: v for k, v in json.loads(health).items()
+        "server": {k: v for k, v in health.items()
                    if k in ("requests", "texts", "batches", "largest_batch",
                             "gc_longest_pause_s", "limits")},
         "texts_source": args.data if texts is not _FALLBACK_TEXTS else "built-in",
