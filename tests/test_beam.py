@@ -161,6 +161,16 @@ def test_beam_bad_input(exported, inputs, tmp_path, capsys):
         f"ner.beam: error: {bad}:2: no 'text' field"
     assert not list(out.glob("*"))  # no part, no beam-temp-*
 
+    # A failed run's file sink may have begun writing into a beam-temp-*
+    # folder (whether it had depends on the order the runner took the work
+    # in); the run removes such folders.
+    out = tmp_path / "temp"
+    (out / "beam-temp-part-0123").mkdir(parents=True)
+    (out / "beam-temp-part-0123" / "shard").write_text("{}\n", encoding="utf-8")
+    assert ner_beam.main([f"--model_dir={exported}", f"--output={out}", str(bad)]) == 1
+    capsys.readouterr()
+    assert out.is_dir() and not list(out.glob("*"))
+
     # A model folder that does not exist: one line, before Beam starts.
     assert ner_beam.main([f"--model_dir={tmp_path / 'nope'}", f"--output={tmp_path / 'n'}",
                           str(bad)]) == 2
