@@ -815,6 +815,12 @@ def _openapi_models(options: ServeOptions):
                         "pass stops every thread.")
         gc_seconds: list[float] = Field(description="Their total seconds per generation.")
         gc_longest_pause_s: float
+        counting_calls: int = Field(
+            description="Calls that counted requests' wordpieces (for the budgets), each "
+                        "over the requests waiting to be counted.")
+        counting_texts: int
+        counting_seconds: float = Field(
+            description="Seconds the counting thread was running a call.")
         limits: dict[str, int | float]
 
     request_schema = {
@@ -1051,6 +1057,9 @@ def create_app(tag_batch: Callable[[list[str]], Sequence[Sequence[Any]]], option
                 "queued": batcher.queued,
                 **batcher.stats, "seconds_with_threads_busy": [
                     round(x, 3) for x in batcher.busy_seconds()],
+                "counting_calls": counter.stats["batches"], "counting_texts":
+                    counter.stats["texts"], "counting_seconds": round(
+                    counter.busy_seconds()[1], 3),
                 **_GC_PAUSES.snapshot(), "limits": limits}
 
     return app

@@ -356,7 +356,9 @@ def server_time_split(before: dict, after: dict) -> dict:
     `server_threads_busy_share[n]`: the share of the round with n tagging
     threads running a batch; `server_gc_*`: the garbage collector's passes
     over the oldest generation, and the seconds all its passes stopped the
-    server for. Empty for a server without these counters.
+    server for; `server_counting_*`: the calls that counted requests'
+    wordpieces for the budgets, their texts and seconds. Empty for a server
+    without these counters.
     """
     keys = ("seconds_with_threads_busy", "gc_passes", "gc_seconds")
     if not all(k in before and k in after for k in keys):
@@ -364,12 +366,16 @@ def server_time_split(before: dict, after: dict) -> dict:
     busy = [b - a for a, b in zip(before["seconds_with_threads_busy"],
                                   after["seconds_with_threads_busy"])]
     total = sum(busy)
-    return {
+    split = {
         "server_threads_busy_share": [round(s / total, 3) if total > 0 else None
                                       for s in busy],
         "server_gc_oldest_passes": after["gc_passes"][2] - before["gc_passes"][2],
         "server_gc_seconds": round(sum(after["gc_seconds"]) - sum(before["gc_seconds"]), 3),
     }
+    if "counting_calls" in before and "counting_calls" in after:
+        for key in ("counting_calls", "counting_texts", "counting_seconds"):
+            split[f"server_{key}"] = round(after[key] - before[key], 3)
+    return split
 
 
 def run_heavy(host: str, port: int, args, texts: list[str]) -> dict:

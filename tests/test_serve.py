@@ -147,6 +147,12 @@ def test_healthz_and_openapi_describe_the_service(server, tagger):
     assert after["gc_passes"][2] > health["gc_passes"][2]
     assert sum(after["seconds_with_threads_busy"]) > sum(health["seconds_with_threads_busy"])
     assert 0 < after["gc_longest_pause_s"] and after["gc_seconds"][2] > 0
+    # Counting wordpieces for the budgets: its calls, texts and seconds.
+    assert tag(server.port, ["john smith", "paris"])[0] == 200
+    _, counted = call(server.port, "GET", "/healthz")
+    assert counted["counting_calls"] == after["counting_calls"] + 1
+    assert counted["counting_texts"] == after["counting_texts"] + 2
+    assert counted["counting_seconds"] >= after["counting_seconds"]
     status, spec = call(server.port, "GET", "/openapi.json")
     assert status == 200
     operation = spec["paths"]["/v1/tag"]["post"]
@@ -546,6 +552,10 @@ def test_scaled_down_load_test_has_no_errors(server):
     assert len(shares) == 2 + 1 and abs(sum(shares) - 1) < 0.01, shares
     assert shares[0] < 0.9  # the round kept the server busy
     assert result["server_gc_oldest_passes"] >= 0 and result["server_gc_seconds"] >= 0
+    # Every request was counted, in at most one call each.
+    assert 0 < result["server_counting_calls"] <= 200
+    assert result["server_counting_texts"] == result["texts"]
+    assert result["server_counting_seconds"] > 0
 
 
 def test_load_test_refuses_non_loopback_targets():
