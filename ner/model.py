@@ -54,9 +54,13 @@ META_FORMAT_VERSION = 1
 _MATCHES_NOTHING = re.compile(r"(?!)")
 
 
-def option(default: Any, help: str) -> Any:
-    """A dataclass field that is also a command-line flag with this help text."""
-    return dataclasses.field(default=default, metadata={"help": help})
+def option(default: Any, help: str, kind: type | None = None) -> Any:
+    """A dataclass field that is also a command-line flag with this help text.
+
+    `kind`: the flag's type where the default does not show it (a bool
+    defaulting to None: unset, `--name` or `--noname`).
+    """
+    return dataclasses.field(default=default, metadata={"help": help, "kind": kind})
 
 
 @dataclasses.dataclass
@@ -455,10 +459,16 @@ def _version_of(distribution: str) -> str | None:
         return None
 
 
+# Boolean flags whose default, None, means "decide from the data".
+_UNSET_BOOLS = frozenset({"do_lower_case"})
+
+
 def train_command(flags: dict[str, Any]) -> str:
     """The `python -m ner.train` command line that sets every flag to these values."""
     words = ["python", "-m", "ner.train"]
     for name, value in flags.items():
+        if value is None and name in _UNSET_BOOLS:
+            continue  # neither --name nor --noname
         if isinstance(value, bool):
             words.append(f"--{name}" if value else f"--no{name}")
         else:

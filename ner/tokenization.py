@@ -110,6 +110,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 import os
 import re
 import unicodedata
@@ -120,6 +121,8 @@ import tensorflow as tf
 
 from ner import text_ops as tf_text  # the four tensorflow_text functions used, alone
 from ner.checkpoint import resolve_bert_dir
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["Tokenizer", "ragged_words", "text_batch", "utf8"]
 
@@ -356,6 +359,39 @@ def _casing_from_folder(folder: Path) -> bool | None:
     return None
 
 
+# The vocabulary itself tells an uncased checkpoint from a cased one: an
+# uncased vocabulary was built from lower-cased text and has no wordpiece with
+# a capital letter (bert-base-uncased and the default encoder: 0 of 26,930
+# wordpieces with letters), a cased one has many. Google's TF1 releases state
+# the casing nowhere but in their folder name, which we never read.
+_MIN_LETTERED_PIECES = 1000  # fewer: too small a vocabulary to judge
+_CASED_SHARE = 0.05  # at least this share of lettered pieces with a capital: cased
+
+
+def _casing_from_vocab(path: Path) -> tuple[bool | None, str]:
+    """(`do_lower_case` the vocabulary implies or None, the evidence in words)."""
+    lettered = capitals = 0
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                piece = line.rstrip("\r\n")
+                if piece.startswith("[") and piece.endswith("]"):
+                    continue  # [PAD], [unused0], ...
+                if any(c.lower() != c.upper() for c in piece):
+                    lettered += 1
+                    capitals += any(c.isupper() for c in piece)
+    except UnicodeDecodeError:
+        return None, "not UTF-8"  # `_load_vocab` names the line
+    evidence = f"{capitals:,} of its {lettered:,} wordpieces with letters have capitals"
+    if lettered < _MIN_LETTERED_PIECES:
+        return None, evidence
+    if capitals == 0:
+        return True, evidence
+    if capitals >= _CASED_SHARE * lettered:
+        return False, evidence
+    return None, evidence
+
+
 def _check_supported_options(folder: Path, do_lower_case: bool) -> None:
     """Rejects tokenizer_config.json options this tokenizer does not implement.
 
@@ -570,15 +606,36 @@ class Tokenizer(tf.Module):
                 `do_basic_tokenize` false).
         """
         folder = resolve_bert_dir(path)
-        if do_lower_case is None:
-            do_lower_case = _casing_from_folder(folder)
-        if do_lower_case is None:
+        vocab = folder / "vocab.txt"
+        if not vocab.is_file():
+            raise FileNotFoundError(f"{folder}: no vocab.txt")
+        implied, evidence = _casing_from_vocab(vocab)
+        if do_lower_case is not None:
+            source = "do_lower_case given"
+        else:
+            do_lower_case, source = _casing_from_folder(folder), "the folder's config"
+        if do_lower_case is None and implied is not None:
+            do_lower_case = implied
+            logger.info("%s: %s, since %s (no config file states do_lower_case)", folder,
+                        "uncased" if implied else "cased", evidence)
+        elif do_lower_case is None:
+            _load_vocab(vocab)  # a malformed vocabulary is the error to report
             raise ValueError(
-                f"{folder}: casing could not be determined, no tokenizer_config.json, "
-                "bert_config.json or "
-                "config.json has 'do_lower_case'; pass do_lower_case=True for an uncased checkpoint or "
-                "do_lower_case=False for a cased one (it is never guessed from the path)"
+                f"{folder}: casing could not be determined: no tokenizer_config.json, "
+                "bert_config.json or config.json has 'do_lower_case', and the vocabulary does "
+                f"not tell ({evidence}); pass do_lower_case=True for an uncased checkpoint or "
+                "do_lower_case=False for a cased one (python -m ner.train: --do_lower_case or "
+                "--nodo_lower_case; it is never guessed from the path)"
             )
+        elif implied is not None and implied != do_lower_case:
+            # A vocabulary without capitals read cased turns every capitalised
+            # word into [UNK] or single letters; a cased one read uncased can
+            # never produce its capitalised pieces.
+            logger.warning(
+                "%s: do_lower_case=%s (%s), but %s: this looks like %s checkpoint; if it is, "
+                "pass do_lower_case=%s (python -m ner.train: %s)", folder, do_lower_case,
+                source, evidence, "an uncased" if implied else "a cased", implied,
+                "--do_lower_case" if implied else "--nodo_lower_case")
         _check_supported_options(folder, do_lower_case)
         return cls(folder / "vocab.txt", do_lower_case=do_lower_case)
 

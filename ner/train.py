@@ -101,6 +101,10 @@ class TrainOptions(ModelOptions):
     output_dir: str = option("models/conll2003", "where the model, checkpoints and reports go")
     bert_dir: str | None = option(
         None, "Google or Hugging Face BERT folder; empty = the offline default encoder")
+    do_lower_case: bool | None = option(
+        None, "--do_lower_case for an uncased checkpoint, --nodo_lower_case for a cased one; "
+              "unset: the folder's tokenizer_config.json or config says, else its vocab.txt "
+              "(no wordpiece with capitals: uncased)", kind=bool)
     epochs: int = option(6, "training epochs")
     batch_size: int = option(32, "windows per training step")
     learning_rate: float = option(1.5e-4, "peak learning rate of the encoder")
@@ -602,7 +606,8 @@ def _write_state(folder: Path, trainer: Trainer, state: dict) -> None:
 # variables, the windows or the batches (dropout and learning rates may change).
 # Saved runs hold these keys in state.json; a key added here stops them resuming.
 _RESUME_KEYS = tuple(f.name for f in dataclasses.fields(ModelOptions) if f.name != "dropout") + (
-    "bert_dir", "freeze", "batch_size", "epochs", "seed", "train_limit", "max_steps")
+    "bert_dir", "freeze", "batch_size", "epochs", "seed", "train_limit", "max_steps",
+    "do_lower_case")
 
 
 def _with_last(items):
@@ -646,7 +651,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
         raise FileExistsError(f"{out} already holds a training run; pass --resume to continue it "
                               f"or choose another --output_dir")
 
-    tokenizer = Tokenizer.from_pretrained(options.bert_dir)
+    tokenizer = Tokenizer.from_pretrained(options.bert_dir, do_lower_case=options.do_lower_case)
     read = functools.partial(read_documents, tokenizer=tokenizer,
                              strict_spans=options.strict_spans)
     train_docs = read(paths["train"])
@@ -900,7 +905,7 @@ def _define_flags(flag_values=None) -> None:
     flag_values = flags.FLAGS if flag_values is None else flag_values
     for field in dataclasses.fields(TrainOptions):
         kind = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float}.get(
-            type(field.default), flags.DEFINE_string)
+            field.metadata.get("kind") or type(field.default), flags.DEFINE_string)
         kind(field.name, field.default, field.metadata["help"], flag_values=flag_values)
 
 

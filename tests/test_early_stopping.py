@@ -166,6 +166,13 @@ def test_a_flagfile_gives_the_options_of_the_same_flags_on_the_command_line(tmp_
     assert from_file.patience == 3 and from_file.freeze.endswith("[0-2]/")
     # A flag after the file overrides it.
     assert _parse([f"--flagfile={path}", "--patience=1"]).patience == 1
+    # The casing: unset (decided from the checkpoint folder), set or unset.
+    assert from_file.do_lower_case is None and "lower_case" not in train.flagfile_text(from_file)
+    for flag, value in (("--do_lower_case", True), ("--nodo_lower_case", False)):
+        options = _parse([flag])
+        assert options.do_lower_case is value
+        assert f"\n{flag}\n" in train.flagfile_text(options)
+        assert _parse([flag, "--flagfile=/dev/null"]) == options
     # The committed example parses and uses the flags the README describes.
     example = _parse([f"--flagfile={repo_root / 'docs' / 'example.flags'}"])
     assert example.train_file.endswith("train.jsonl") and example.patience > 0

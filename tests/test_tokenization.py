@@ -421,6 +421,57 @@ def test_casing_is_never_guessed(tmp_path):
     assert Tokenizer.from_pretrained(folder, do_lower_case=False).do_lower_case is False
 
 
+_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def _words(n, capitalised_every=0):
+    """n distinct lettered wordpieces; every k-th capitalised (0: none)."""
+    words = [f"w{chr(97 + i % 26)}{i}" for i in range(n)]
+    if capitalised_every:
+        words = [w.title() if i % capitalised_every == 0 else w for i, w in enumerate(words)]
+    return words
+
+
+def test_casing_comes_from_the_vocabulary_when_no_config_states_it(tmp_path, caplog):
+    # Google's TF1 releases: bert_config.json without do_lower_case.
+    uncased = _folder(tmp_path / "uncased", _SPECIALS + tuple(_words(1200)),
+                      bert_config={"vocab_size": 1205})
+    with caplog.at_level("INFO", logger="ner.tokenization"):
+        assert Tokenizer.from_pretrained(uncased).do_lower_case is True
+    assert "uncased, since 0 of its 1,200 wordpieces with letters have capitals" in caplog.text
+    cased = _folder(tmp_path / "cased", _SPECIALS + tuple(_words(1200, capitalised_every=4)),
+                    bert_config={"vocab_size": 1205})
+    assert Tokenizer.from_pretrained(cased).do_lower_case is False
+    # A few capitals among many (1%), or too few pieces to judge: not decided.
+    unclear = _folder(tmp_path / "unclear", _SPECIALS + tuple(_words(1200, capitalised_every=100)),
+                      bert_config={})
+    with pytest.raises(ValueError, match=r"vocabulary does not tell \(12 of its 1,200 .*"
+                                         r"--do_lower_case or --nodo_lower_case"):
+        Tokenizer.from_pretrained(unclear)
+    assert Tokenizer.from_pretrained(unclear, do_lower_case=True).do_lower_case is True
+
+
+def test_a_casing_the_vocabulary_contradicts_is_warned_about(tmp_path, caplog):
+    uncased = _SPECIALS + tuple(_words(1200))
+    stated = _folder(tmp_path / "stated", uncased, bert_config={"do_lower_case": False})
+    with caplog.at_level("WARNING", logger="ner.tokenization"):
+        assert Tokenizer.from_pretrained(stated).do_lower_case is False  # as stated
+    assert "do_lower_case=False (the folder's config), but 0 of its 1,200 wordpieces with " \
+           "letters have capitals: this looks like an uncased checkpoint" in caplog.text
+    caplog.clear()
+    cased = _folder(tmp_path / "cased", _SPECIALS + tuple(_words(1200, capitalised_every=2)),
+                    config={})
+    with caplog.at_level("WARNING", logger="ner.tokenization"):
+        Tokenizer.from_pretrained(cased, do_lower_case=True)
+    assert "do_lower_case=True (do_lower_case given), but 600 of its 1,200" in caplog.text
+    assert "a cased checkpoint; if it is, pass do_lower_case=False (python -m ner.train: " \
+           "--nodo_lower_case)" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="ner.tokenization"):
+        Tokenizer.from_pretrained(cased, do_lower_case=False)
+    assert caplog.text == ""
+
+
 @pytest.mark.parametrize(
     "configs, message",
     [

@@ -318,11 +318,14 @@ def test_wordpiece_masking_must_be_a_share():
 
 
 def test_resume_checks_the_options_that_saved_runs_hold():
-    # state.json of every run so far holds exactly these keys; another key
-    # would make those runs refuse to resume.
+    # state.json of every run so far holds these keys; another key would make
+    # those runs refuse to resume, unless its default is None (a missing key
+    # reads as None): do_lower_case.
     assert sorted(train._RESUME_KEYS) == sorted((
         "bert_dir", "max_seq_length", "bilstm_units", "layer_mix", "document_context", "freeze",
-        "case_features", "batch_size", "epochs", "seed", "train_limit", "max_steps"))
+        "case_features", "batch_size", "epochs", "seed", "train_limit", "max_steps",
+        "do_lower_case"))
+    assert train.TrainOptions().do_lower_case is None
 
 
 def test_options_mirror_the_model_options_and_flags():
