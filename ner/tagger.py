@@ -62,23 +62,27 @@ class Entity:
     score: float
 
 
-def _check_vocab_size(lines: int, vocab_size: int, folder: Path) -> None:
-    """Raises ValueError when vocab.txt cannot be the vocabulary of the folder's weights.
+def check_vocab_size(lines: int, vocab_size: int, vocab: Path, config: Path,
+                     remedy: str = "copy the model folder again") -> None:
+    """Raises ValueError when a vocab.txt cannot be the vocabulary of the weights.
 
     More wordpieces than the encoder's embedding rows would look up rows that
     do not exist; far fewer (under half) is a cut-down or foreign file, which
     loads and then tags with the wrong ids. A few fewer is allowed: some
     encoders pad their vocab_size past the vocabulary's end.
+
+    Args:
+        lines: wordpieces in `vocab`.
+        vocab_size: the encoder's, as `config` states it.
+        remedy: what to do about a cut-down or foreign vocabulary.
     """
-    where = f"{folder / VOCAB_FILE}: {lines:,} wordpieces"
+    where = f"{vocab}: {lines:,} wordpieces"
     if lines > vocab_size:
         raise ValueError(f"{where}, more than the encoder's vocab_size {vocab_size:,} "
-                         f"({folder / CONFIG_FILE}): the vocabulary does not belong to these "
-                         f"weights")
+                         f"({config}): the vocabulary does not belong to these weights")
     if lines < vocab_size // 2:
         raise ValueError(f"{where}, far fewer than the encoder's vocab_size {vocab_size:,} "
-                         f"({folder / CONFIG_FILE}): a cut-down or foreign vocabulary; copy "
-                         f"the model folder again")
+                         f"({config}): a cut-down or foreign vocabulary; {remedy}")
 
 
 class Tagger:
@@ -141,7 +145,8 @@ class Tagger:
         folder = resolve_model_dir(Path(model_dir))
         model = TaggerModel.load(folder)
         tokenizer = Tokenizer(folder / VOCAB_FILE, do_lower_case=model.config.do_lower_case)
-        _check_vocab_size(tokenizer.vocab_size, int(model.config.encoder["vocab_size"]), folder)
+        check_vocab_size(tokenizer.vocab_size, int(model.config.encoder["vocab_size"]),
+                         folder / VOCAB_FILE, folder / CONFIG_FILE)
         precisions.choose(precision, model, folder)
         tagger = cls(model, tokenizer, batch_size=batch_size)
         tagger.meta = read_meta(folder)

@@ -67,7 +67,7 @@ from ner import precision as precisions
 from ner.features import Encoded, encode_sentences
 from ner.model import (ModelOptions, TaggerConfig, TaggerModel, data_file_info, model_card,
                        option, select_trainable, train_command, write_meta)
-from ner.tagger import Tagger
+from ner.tagger import Tagger, check_vocab_size
 from ner.optimization import AdamW
 
 logger = logging.getLogger("ner.train")
@@ -610,6 +610,18 @@ _RESUME_KEYS = tuple(f.name for f in dataclasses.fields(ModelOptions) if f.name 
     "do_lower_case")
 
 
+def _check_encoder_vocabulary(bert_dir: str | None, tokenizer) -> None:
+    """Refuses a vocab.txt that does not fit the encoder, before training rather than after."""
+    folder = checkpoint.resolve_bert_dir(bert_dir)
+    config = folder / ("bert_config.json" if checkpoint.folder_format(folder) == "google"
+                       else "config.json")
+    from ner.bert import BertConfig
+
+    check_vocab_size(tokenizer.vocab_size, BertConfig.from_json_file(config).vocab_size,
+                     folder / "vocab.txt", config, remedy=f"use the vocab.txt of {folder}'s "
+                     "checkpoint")
+
+
 def _with_last(items):
     """(item, whether it is the last) for each item of an iterable, read one ahead."""
     it = iter(items)
@@ -652,6 +664,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
                               f"or choose another --output_dir")
 
     tokenizer = Tokenizer.from_pretrained(options.bert_dir, do_lower_case=options.do_lower_case)
+    _check_encoder_vocabulary(options.bert_dir, tokenizer)
     read = functools.partial(read_documents, tokenizer=tokenizer,
                              strict_spans=options.strict_spans)
     train_docs = read(paths["train"])

@@ -370,6 +370,18 @@ def test_cli_reports_bad_input_in_one_line(tmp_path):
     assert not (tmp_path / "o").exists()  # no empty output folder left behind
 
 
+def test_a_vocabulary_that_does_not_fit_the_encoder_is_refused_before_training(
+        sample_data, tiny_bert_dir, tmp_path):
+    bert = tmp_path / "bert"
+    shutil.copytree(tiny_bert_dir, bert)
+    with open(bert / "vocab.txt", "a", encoding="utf-8") as f:
+        f.write("".join(f"extra{i}\n" for i in range(100)))
+    with pytest.raises(ValueError, match=rf"{bert / 'vocab.txt'}: 30,622 wordpieces, more than "
+                                         rf"the encoder's vocab_size 30,522 \({bert}/bert_config"):
+        train.train(_options(sample_data, tmp_path / "out", bert))
+    assert not (tmp_path / "out").exists()
+
+
 def test_bad_data_leaves_no_output_folder(sample_data, tiny_bert_dir, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(sample_data, data)
