@@ -250,6 +250,30 @@ def test_span_probability_matches_brute_force():
     np.testing.assert_allclose(got[0, 2], marginals[0, 3, tags[0, 3]], rtol=1e-5)
 
 
+def test_span_probability_stays_exact_in_a_very_long_sentence():
+    # Without transitions the words are independent: a span's probability is
+    # the product of its words' softmax probabilities. 30,000 words of
+    # potentials around 40 take the log-space sums past 10^6, where float32's
+    # spacing is 0.125 (every probability came out as exp(-k / 8)); and
+    # 10,000 spans over 30,000 words must not cost entities x words memory.
+    rng = np.random.default_rng(11)
+    words, k, spans = 30_000, 3, 10_000
+    potentials = (40 + rng.normal(size=(1, words, k))).astype(np.float32)
+    tags = rng.integers(0, k, size=(1, words))
+    starts = np.sort(rng.choice(words - 3, size=spans, replace=False))[None]
+    ends = starts + rng.integers(1, 4, size=(1, spans))
+    zeros = np.zeros(k, np.float32)
+    # In a graph, as the tagger runs it (eager scans take a minute here).
+    got = tf.function(crf.crf_span_probability)(
+        potentials, [words], np.zeros((k, k), np.float32), zeros, zeros, tags, starts,
+        ends).numpy()
+    p = potentials[0].astype(np.float64)
+    word_p = np.exp(p - p.max(1, keepdims=True))
+    word_p = (word_p / word_p.sum(1, keepdims=True))[np.arange(words), tags[0]]
+    expected = [np.prod(word_p[s:e]) for s, e in zip(starts[0], ends[0])]
+    np.testing.assert_allclose(got[0], expected, rtol=1e-4)
+
+
 # --------------------------------------------------------------------------
 # Gradients
 # --------------------------------------------------------------------------
