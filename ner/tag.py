@@ -27,8 +27,9 @@ Output (`--output`):
   each written as `part-NNNNN.jsonl.partial` and renamed when complete. A
   rerun of the same command skips every complete shard, so an interrupted
   job resumes where it stopped; `job.json` records the inputs (sizes and
-  modification times; standard input only by name) and options, and a rerun
-  with other ones is refused rather than mixed in. `summary.json` is
+  modification times; standard input only by name), options, precision and
+  the model's version, and a rerun with other ones is refused rather than
+  mixed in. `summary.json` is
   written when the job is done.
 
 Bad input (`ner.corpus.BadRecord`: invalid UTF-8, a line that is not a JSON
@@ -395,14 +396,21 @@ def _check_job(path: Path, job: dict) -> None:
     except (OSError, ValueError) as e:
         raise corpus.InputError(str(path), None, f"unreadable job description ({e}); "
                                 "delete the folder or choose another --output") from None
-    changed = [key for key in sorted(set(old) | set(job)) if old.get(key) != job.get(key)]
+    changed = [key for key in sorted(set(old) | set(job)) if old.get(key) != job.get(key)
+               and (key in old or key not in _LATER_JOB_KEYS)]
     if changed:
         raise ValueError(
             f"{path.parent} holds shards of another job: {', '.join(changed)} changed since "
             f"they were written (see {path}); use another --output folder, or delete this one")
 
 
-def _job(paths: Sequence[str], options: TagOptions, model: str | None) -> dict:
+# Keys a job records since a later version: a job.json without them (begun
+# before) still resumes, unchecked on them.
+_LATER_JOB_KEYS = frozenset({"precision", "model_version"})
+
+
+def _job(paths: Sequence[str], options: TagOptions, model: str | None,
+         precision: str | None = None, model_version: str | None = None) -> dict:
     inputs = []
     for path in paths:
         entry: dict[str, Any] = {"path": path, "format": options.format_of(path)}
@@ -416,6 +424,12 @@ def _job(paths: Sequence[str], options: TagOptions, model: str | None) -> dict:
     if options.entities_field != "entities":
         # Only when set, so that jobs begun before the flag existed still resume.
         job["entities_field"] = options.entities_field
+    # Shards tagged in another precision, or by another version of the model's
+    # weights (a model retrained into the same folder), would mix in one output.
+    if precision is not None:
+        job["precision"] = precision
+    if model_version is not None:
+        job["model_version"] = model_version
     return job
 
 
@@ -469,7 +483,10 @@ def tag_corpus(tagger, paths: Sequence[str], output: str | None, options: TagOpt
     if output in (None, "-"):
         sink = _Stream(sys.stdout.buffer)
     elif is_folder_output(output):
-        sink = _Shards(Path(output), options.shard_size, extension, _job(paths, options, model))
+        meta = getattr(tagger, "meta", None) or {}
+        sink = _Shards(Path(output), options.shard_size, extension, _job(
+            paths, options, model, precision=getattr(tagger, "precision", None),
+            model_version=meta.get("version")))
     else:
         sink = _File(Path(output))
     summary = Summary(output=sink.label, precision=getattr(tagger, "precision", None))

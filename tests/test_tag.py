@@ -332,6 +332,34 @@ def test_resume_skips_complete_shards(tagger, tmp_path):
         tag_corpus(tagger, [path, path], str(out), options)
 
 
+class _As:
+    """`tagger` reporting another precision and model card."""
+
+    def __init__(self, tagger, precision, meta):
+        self.tagger, self.precision, self.meta = tagger, precision, meta
+
+    def tag_batch(self, texts, batch_size=None):
+        return self.tagger.tag_batch(texts)
+
+
+def test_a_rerun_with_another_precision_or_model_version_is_refused(tagger, tmp_path):
+    path = _write(tmp_path / "in.txt", "\n".join(TEXTS) + "\n")
+    options = TagOptions(shard_size=2)
+    out = tmp_path / "out"
+    tag_corpus(_As(tagger, "float32", {"version": "aaaa"}), [path], f"{out}/", options)
+    job = json.loads((out / "job.json").read_text())
+    assert (job["precision"], job["model_version"]) == ("float32", "aaaa")
+    tag_corpus(_As(tagger, "float32", {"version": "aaaa"}), [path], str(out), options)  # same
+    with pytest.raises(ValueError, match="another job: precision changed"):
+        tag_corpus(_As(tagger, "int8", {"version": "aaaa"}), [path], str(out), options)
+    with pytest.raises(ValueError, match="another job: model_version changed"):
+        tag_corpus(_As(tagger, "float32", {"version": "bbbb"}), [path], str(out), options)
+    # A job begun before these were recorded resumes.
+    del job["precision"], job["model_version"]
+    (out / "job.json").write_text(json.dumps(job))
+    tag_corpus(_As(tagger, "int8", {"version": "bbbb"}), [path], str(out), options)
+
+
 def test_file_output_is_replaced_only_when_complete(tagger, tmp_path):
     path = _write(tmp_path / "in.txt", "\n".join(TEXTS) + "\n")
     out = tmp_path / "out.jsonl"
