@@ -711,15 +711,16 @@ def train(options: TrainOptions) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     files.write_text_atomically(out / FLAGS_FILE, flagfile_text(options))
     # What the model card says of this run; scores and epochs are added as they come.
+    data_info = {"train": data_file_info(paths["train"], len(data.sentences(train_docs)),
+                                         len(train_sents)),
+                 "dev": data_file_info(paths["dev"], len(dev_sents)),
+                 **({"test": data_file_info(test_path, len(test[0]))} if test else {})}
     card = functools.partial(
         model_card, name=out.resolve().name, config=trainer.config,
         flags=flags, compute_dtype=trainer.compute_dtype.name,
         parameters=trainer.parameter_counts(),
         encoder_parameters=int(sum(np.prod(v.shape) for v in trainer.model.encoder.variables)),
-        data={"train": data_file_info(paths["train"], len(data.sentences(train_docs)),
-                                      len(train_sents)),
-              "dev": data_file_info(paths["dev"], len(dev_sents)),
-              **({"test": data_file_info(test_path, len(test[0]))} if test else {})})
+        data=data_info)
 
     batch_size = options.batch_size
     steps_per_epoch = len(list(features.batches(train_enc.windows, batch_size, shuffle=True,
@@ -736,9 +737,13 @@ def train(options: TrainOptions) -> dict[str, Any]:
 
     # `evals_since_best`: dev evaluations in a row without a better F1 (the
     # patience counter); `stopped_early`: why the run stopped, None until then.
+    # The training and dev files' contents: what the run learns from and
+    # chooses its best model by (their paths may move).
+    data_sha256 = {split: data_info[split]["sha256"] for split in ("train", "dev")}
     state = {"epoch": 0, "step": 0, "best_f1": -1.0, "best_epoch": 0, "best_step": 0,
              "evals_since_best": 0, "stopped_early": None, "history": [],
-             "options": {k: getattr(options, k) for k in _RESUME_KEYS}}
+             "options": {k: getattr(options, k) for k in _RESUME_KEYS},
+             "data_sha256": data_sha256}
     if options.resume and last.exists():
         saved = json.loads((last / "state.json").read_text())
         changed = {k: (saved["options"].get(k), v) for k, v in state["options"].items()
@@ -746,6 +751,15 @@ def train(options: TrainOptions) -> dict[str, Any]:
         if changed:
             raise ValueError(f"--resume with options that differ from the saved run: "
                              f"{ {k: f'{a!r} -> {b!r}' for k, (a, b) in changed.items()} }")
+        # States saved before the files' contents were recorded resume unchecked.
+        moved = [split for split, sha in saved.get("data_sha256", data_sha256).items()
+                 if data_sha256.get(split) != sha]
+        if moved:
+            raise ValueError(
+                "--resume with other data than the saved run's: the contents of the "
+                + " and ".join(f"{split} file ({paths[split]})" for split in moved)
+                + " changed since it was trained on them; resume with the same files, or "
+                "train into another --output_dir")
         checkpoint.assign_pretrained(trainer.state_variables(),
                                      checkpoint.read_checkpoint(last / "train.ckpt"), str(last))
         # States saved before early stopping existed lack its keys.

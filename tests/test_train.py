@@ -123,6 +123,13 @@ def test_interrupted_run_resumes_to_the_same_weights(sample_data, tiny_bert_dir,
 
     with pytest.raises(ValueError, match="differ from the saved run"):
         train.train(options(sample_data, resumed, tiny_bert_dir, epochs=3, seed=4, resume=True))
+    other = tmp_path / "other_data"
+    shutil.copytree(sample_data, other)
+    with open(other / "train.txt", "a", encoding="utf-8") as f:
+        f.write("\nparis NNP B-NP B-LOC\n")
+    with pytest.raises(ValueError, match=r"other data than the saved run's: the contents of the "
+                                         rf"train file \({other / 'train.txt'}\) changed"):
+        train.train(options(other, resumed, tiny_bert_dir, epochs=3, resume=True))
     train.train(options(sample_data, resumed, tiny_bert_dir, epochs=3, resume=True))
     log = [json.loads(line)["epoch"] for line in (resumed / "train_log.jsonl").read_text().splitlines()]
     assert log == [1, 2, 3]  # epoch 1 was not repeated
