@@ -480,7 +480,8 @@ def model_card(*, name: str, config: TaggerConfig, flags: dict[str, Any],
                data: dict[str, dict], dev: dict | None, test: dict | None,
                seconds_per_epoch: Sequence[float], best_epoch: int, compute_dtype: str,
                parameters: dict[str, int], encoder_parameters: int,
-               created: datetime.datetime | None = None) -> dict[str, Any]:
+               created: datetime.datetime | None = None,
+               best_step: int | None = None) -> dict[str, Any]:
     """The model card of a trained model: what `python -m ner.train` writes as meta.json.
 
     Args:
@@ -492,6 +493,7 @@ def model_card(*, name: str, config: TaggerConfig, flags: dict[str, Any],
             None (no test file; a card written before the test is scored).
         seconds_per_epoch: training seconds of each epoch run so far.
         best_epoch: the epoch whose weights these are.
+        best_step: the training step whose weights these are (None: not recorded).
         compute_dtype: the encoder's compute dtype during training.
         parameters: {"trainable": int, "frozen": int} of the whole model.
         encoder_parameters: the encoder's parameter count.
@@ -541,6 +543,7 @@ def model_card(*, name: str, config: TaggerConfig, flags: dict[str, Any],
         "scheme": config.scheme,
         "training": {"flags": dict(flags), "command": train_command(flags),
                      "epochs_run": len(seconds_per_epoch), "best_epoch": best_epoch,
+                     **({} if best_step is None else {"best_step": best_step}),
                      "seconds_per_epoch": [round(float(x), 2) for x in seconds_per_epoch],
                      "compute_dtype": compute_dtype,
                      "parameters": {k: int(v) for k, v in parameters.items()}},

@@ -610,6 +610,30 @@ _RESUME_KEYS = tuple(f.name for f in dataclasses.fields(ModelOptions) if f.name 
     "do_lower_case")
 
 
+def _adopt_a_later_best_model(model: Path, state: dict) -> None:
+    """Takes the model folder's score as the best when it was saved after the checkpoint.
+
+    An evaluation within an epoch (`--eval_every_steps`) saves a better model
+    at once, but the checkpoint only at the epoch's end: a run killed between
+    the two resumes from a checkpoint whose best score is older than the
+    model folder's. Without this, a replay that never beat the older score
+    left the newer weights in place under a card naming the older epoch.
+    """
+    meta_path = model / "meta.json"
+    if not meta_path.is_file():
+        return
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    step = meta.get("training", {}).get("best_step")  # cards before it: unknown
+    dev = (meta.get("scores") or {}).get("dev")
+    if step is None or dev is None or step <= state["best_step"]:
+        return
+    state.update(best_f1=float(dev["default"]["micro avg"]["f1"]),
+                 best_epoch=meta["training"]["best_epoch"], best_step=step)
+    print(f"the model in {model} was saved after the checkpoint (epoch {state['best_epoch']}, "
+          f"step {step}, dev F1 {100 * state['best_f1']:.2f}): it stays the best so far",
+          file=sys.stderr)
+
+
 def _check_encoder_vocabulary(bert_dir: str | None, tokenizer) -> None:
     """Refuses a vocab.txt that does not fit the encoder, before training rather than after."""
     folder = checkpoint.resolve_bert_dir(bert_dir)
@@ -764,6 +788,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
                                      checkpoint.read_checkpoint(last / "train.ckpt"), str(last))
         # States saved before early stopping existed lack its keys.
         state = dict({k: v for k, v in state.items() if k != "options"}, **saved)
+        _adopt_a_later_best_model(out / "model", state)
         print(f"resumed after epoch {state['epoch']} (step {state['step']}, best dev F1 "
               f"{state['best_f1']:.4f}, {state['evals_since_best']} evaluation(s) since)",
               file=sys.stderr)
@@ -781,10 +806,13 @@ def train(options: TrainOptions) -> dict[str, Any]:
         with trainer.evaluation_weights():
             dev_result, _ = evaluate_split(dev_tagger, dev_sents, dev_docs)
             dev = dev_result["default"]["micro avg"]
-            improved = dev["f1"] > state["best_f1"]
+            # Or the evaluation that saved the model a resumed run adopted
+            # (below), replayed: saved again, as the uninterrupted run did.
+            improved = dev["f1"] > state["best_f1"] or (
+                state["step"] == state["best_step"] and dev["f1"] >= state["best_f1"])
             if improved:
                 trainer.model.save(out / "model", tokenizer.vocab, meta=card(
-                    dev=dev_result, test=None, best_epoch=epoch,
+                    dev=dev_result, test=None, best_epoch=epoch, best_step=state["step"],
                     seconds_per_epoch=[h["seconds"] for h in state["history"]] + [train_seconds]))
         with writer.as_default(step=state["step"]):
             for key in ("precision", "recall", "f1"):
@@ -900,7 +928,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
         print(format_report(test_result))
         summary["test_f1"] = _f1(test_result)
     write_meta(out / "model", card(dev=dev_result, test=test_result if test else None,
-                                   best_epoch=state["best_epoch"],
+                                   best_epoch=state["best_epoch"], best_step=state["best_step"],
                                    seconds_per_epoch=[h["seconds"] for h in state["history"]]))
     lower = [p for p in options.check_precisions.split(",") if p]
     if lower:

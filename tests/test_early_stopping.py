@@ -6,6 +6,7 @@ advance. The final scoring of the best model (a loaded `Tagger`) is left real.
 """
 
 import copy
+import functools
 import json
 import shutil
 
@@ -113,6 +114,58 @@ def test_patience_stops_where_the_dev_curve_says_and_a_resumed_run_keeps_countin
     train.train(_options(sample_file, out, tiny_bert_dir, resume=True))
     assert scripted.calls == 0 and len(_log(out)) == 4
     assert "had stopped early" in capsys.readouterr().err
+
+
+class _DiesAtEvaluation(ScriptedDev):
+    """`ScriptedDev` that kills the run at the evaluation after its scripted ones."""
+
+    def __call__(self, tagger, sents, documents):
+        if not self.f1s:
+            raise KeyboardInterrupt("killed during an evaluation")
+        return super().__call__(tagger, sents, documents)
+
+
+def test_a_model_saved_within_an_epoch_stays_the_best_after_a_kill(
+        sample_file, tiny_bert_dir, tmp_path, monkeypatch, capsys):
+    # 4 steps an epoch, evaluated at 3, 4 | 6, 8: the model saved at step 6
+    # (0.7) is newer than the checkpoint of epoch 1 (best 0.5, step 4), and
+    # the run dies at step 8, before epoch 2's checkpoint.
+    killed = tmp_path / "killed"
+    options = functools.partial(_options, sample_file, bert_dir=tiny_bert_dir, epochs=2,
+                                eval_every_steps=3, patience=5)
+    monkeypatch.setattr(train, "evaluate_split", _DiesAtEvaluation([0.1, 0.5, 0.7]))
+    with pytest.raises(KeyboardInterrupt):
+        train.train(options(out=killed))
+    assert (_state(killed)["best_f1"], _state(killed)["best_step"]) == (0.5, 4)
+    meta = json.loads((killed / "model" / "meta.json").read_text())
+    assert (meta["training"]["best_epoch"], meta["training"]["best_step"]) == (2, 6)
+    capsys.readouterr()
+
+    # The replay scores step 6 lower (as with another learning rate): the
+    # model of step 6 stays the best, and both evaluations count for patience.
+    out = tmp_path / "lower"
+    shutil.copytree(killed, out)
+    monkeypatch.setattr(train, "evaluate_split", ScriptedDev([0.6, 0.65]))
+    summary = train.train(options(out=out, resume=True))
+    assert "the model in " in capsys.readouterr().err
+    state = _state(out)
+    assert (state["best_f1"], state["best_step"], state["evals_since_best"]) == (0.7, 6, 2)
+    assert (summary["best_epoch"], summary["best_step"]) == (2, 6)
+    assert json.loads((out / "model" / "meta.json").read_text())["training"]["best_step"] == 6
+
+    # The replay scores it the same (the same run, replayed): the model is
+    # saved again and the counter starts over there, as without the kill.
+    out = tmp_path / "same"
+    shutil.copytree(killed, out)
+    monkeypatch.setattr(train, "evaluate_split", ScriptedDev([0.7, 0.65]))
+    train.train(options(out=out, resume=True))
+    err = capsys.readouterr().err
+    assert ("was saved after the checkpoint (epoch 2, step 6, dev F1 70.00): it stays the best "
+            "so far") in err
+    assert [line.endswith("(best so far)") for line in err.splitlines()
+            if line.startswith("epoch 2 step 6: ")] == [True]
+    state = _state(out)
+    assert (state["best_f1"], state["best_step"], state["evals_since_best"]) == (0.7, 6, 1)
 
 
 def test_eval_every_steps_evaluates_within_epochs_and_can_stop_there(
