@@ -268,7 +268,8 @@ def parse_conll(lines: Iterable[str], source: str = "<string>", scheme: str = "a
     hint = ""
     if declared == "auto" and resolved == "IOB2":
         hint = (" (the scheme was detected as IOB2 because B- tags also start chunks; "
-                "pass scheme='IOB1' to read such I- tags as chunk starts)")
+                "pass scheme='IOB1' (python -m ner.train and evaluation.report: --scheme=IOB1) "
+                "to read such I- tags as chunk starts)")
     out = []
     for docstart, sents in docs:
         converted = []

@@ -96,6 +96,8 @@ class TrainOptions(ModelOptions):
     test_file: str = option("", "test file instead of --data_dir's test.txt (CoNLL, or spans as "
                                 "for --train_file); --data_dir's is used only when train and dev "
                                 "are --data_dir's too; without a test file, no test report")
+    scheme: str = option("auto", "tag scheme of the CoNLL files: auto (detected), IOB1, IOB2 "
+                                 "or BIOES; converted to IOB2 for training")
     strict_spans: bool = option(False, "a .jsonl span that cuts through a word is an error "
                                        "(default: snapped outward to whole words, with a warning)")
     output_dir: str = option("models/conll2003", "where the model, checkpoints and reports go")
@@ -145,6 +147,11 @@ class TrainOptions(ModelOptions):
              "every step with this decay (e.g. 0.999), instead of the last weights (0 = off)")
 
     def __post_init__(self):
+        from ner import schemes
+
+        if self.scheme != "auto" and self.scheme not in schemes.SCHEMES:
+            raise ValueError(f"--scheme={self.scheme!r}: expected auto or one of "
+                             f"{', '.join(schemes.SCHEMES)}")
         if self.precision not in ("auto", "float32", "bfloat16"):
             raise ValueError(f"--precision={self.precision!r}: expected auto, float32 or bfloat16")
         if self.strategy not in ("auto", "default", "mirrored"):
@@ -257,9 +264,11 @@ def data_files(options: TrainOptions) -> dict[str, Path | None]:
     return found
 
 
-def read_documents(path: Path, tokenizer, strict_spans: bool = False) -> list[data.Document]:
+def read_documents(path: Path, tokenizer, strict_spans: bool = False,
+                   scheme: str = "auto") -> list[data.Document]:
     """A data file's documents: character-offset spans (`ner.spans`) for `.jsonl`/`.json`
-    files, split into words by `tokenizer` as the tagger splits texts; CoNLL otherwise.
+    files, split into words by `tokenizer` as the tagger splits texts; CoNLL otherwise,
+    in tag scheme `scheme` (`ner.data.read_conll`).
 
     Raises:
         ConllFormatError: naming the file and line of what cannot be read
@@ -267,7 +276,7 @@ def read_documents(path: Path, tokenizer, strict_spans: bool = False) -> list[da
     """
     if spans.is_span_file(path):
         return spans.read_spans(path, tokenizer, strict=strict_spans)
-    return data.read_conll(path)
+    return data.read_conll(path, scheme=scheme)
 
 
 def read_split(path: Path, index: dict[str, int], limit: int = 0,
@@ -607,7 +616,7 @@ def _write_state(folder: Path, trainer: Trainer, state: dict) -> None:
 # Saved runs hold these keys in state.json; a key added here stops them resuming.
 _RESUME_KEYS = tuple(f.name for f in dataclasses.fields(ModelOptions) if f.name != "dropout") + (
     "bert_dir", "freeze", "batch_size", "epochs", "seed", "train_limit", "max_steps",
-    "do_lower_case")
+    "do_lower_case", "scheme")
 
 
 def _adopt_a_later_best_model(model: Path, state: dict) -> None:
@@ -690,7 +699,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
     tokenizer = Tokenizer.from_pretrained(options.bert_dir, do_lower_case=options.do_lower_case)
     _check_encoder_vocabulary(options.bert_dir, tokenizer)
     read = functools.partial(read_documents, tokenizer=tokenizer,
-                             strict_spans=options.strict_spans)
+                             strict_spans=options.strict_spans, scheme=options.scheme)
     train_docs = read(paths["train"])
     labels = data.label_list(train_docs)
     index = {label: i for i, label in enumerate(labels)}
@@ -770,8 +779,10 @@ def train(options: TrainOptions) -> dict[str, Any]:
              "data_sha256": data_sha256}
     if options.resume and last.exists():
         saved = json.loads((last / "state.json").read_text())
-        changed = {k: (saved["options"].get(k), v) for k, v in state["options"].items()
-                   if saved["options"].get(k) != v}
+        # A key a saved run lacks (saved before its option existed) had the default.
+        defaults = {f.name: f.default for f in dataclasses.fields(TrainOptions)}
+        was = {k: saved["options"].get(k, defaults[k]) for k in state["options"]}
+        changed = {k: (was[k], v) for k, v in state["options"].items() if was[k] != v}
         if changed:
             raise ValueError(f"--resume with options that differ from the saved run: "
                              f"{ {k: f'{a!r} -> {b!r}' for k, (a, b) in changed.items()} }")

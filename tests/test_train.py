@@ -325,14 +325,25 @@ def test_wordpiece_masking_must_be_a_share():
 
 
 def test_resume_checks_the_options_that_saved_runs_hold():
-    # state.json of every run so far holds these keys; another key would make
-    # those runs refuse to resume, unless its default is None (a missing key
-    # reads as None): do_lower_case.
+    # state.json of the runs saved so far holds these keys; a key added later
+    # (do_lower_case, scheme) reads as its default in a state without it.
     assert sorted(train._RESUME_KEYS) == sorted((
         "bert_dir", "max_seq_length", "bilstm_units", "layer_mix", "document_context", "freeze",
         "case_features", "batch_size", "epochs", "seed", "train_limit", "max_steps",
-        "do_lower_case"))
-    assert train.TrainOptions().do_lower_case is None
+        "do_lower_case", "scheme"))
+
+
+def test_scheme_reads_conll_files_in_the_scheme_named(tmp_path):
+    # B- tags make it look like IOB2, where an I- after O is an error.
+    path = tmp_path / "iob1.txt"
+    path.write_text("John NNP B-NP B-PER\nSmith NNP I-NP I-PER\nmet VBD B-VP O\n"
+                    "Mary NNP B-NP I-PER\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"iob1.txt:4: 'I-PER' after 'O' .*--scheme=IOB1"):
+        train.read_documents(path, None)
+    assert [s.tags for d in train.read_documents(path, None, scheme="IOB1")
+            for s in d.sentences] == [("B-PER", "I-PER", "O", "B-PER")]
+    with pytest.raises(ValueError, match="--scheme='IOB3': expected auto or one of IOB1, IOB2"):
+        train.TrainOptions(scheme="IOB3")
 
 
 def test_options_mirror_the_model_options_and_flags():
