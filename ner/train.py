@@ -695,6 +695,15 @@ def train(options: TrainOptions) -> dict[str, Any]:
     if last.exists() and not options.resume:
         raise FileExistsError(f"{out} already holds a training run; pass --resume to continue it "
                               f"or choose another --output_dir")
+    if (out / "model").exists() and not last.exists():
+        # A run stopped in its first epoch, after an evaluation within it had
+        # saved a model: nothing to resume from, and a new run would replace it.
+        raise FileExistsError(f"{out} holds a model but no checkpoint to resume from (a run "
+                              f"stopped in its first epoch); delete {out / 'model'} to train "
+                              f"into this folder again, or choose another --output_dir")
+    if options.resume and not last.exists():
+        print(f"--resume: nothing to resume in {out} (no {last}); starting a new run",
+              file=sys.stderr)
 
     tokenizer = Tokenizer.from_pretrained(options.bert_dir, do_lower_case=options.do_lower_case)
     _check_encoder_vocabulary(options.bert_dir, tokenizer)
@@ -997,6 +1006,16 @@ def main(argv):
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"train: error: {e}", file=sys.stderr)
         raise SystemExit(2)
+    except KeyboardInterrupt:
+        state = Path(flags.FLAGS.output_dir) / "checkpoints" / "last" / "state.json"
+        if state.is_file():
+            epoch = json.loads(state.read_text(encoding="utf-8"))["epoch"]
+            advice = (f"run the same command with --resume to continue from the end of epoch "
+                      f"{epoch}")
+        else:
+            advice = "no epoch had finished, so there is nothing to resume from"
+        print(f"\ntrain: interrupted; {advice}", file=sys.stderr)
+        raise SystemExit(130)
     print(json.dumps(summary, indent=2), file=sys.stderr)
 
 

@@ -400,6 +400,37 @@ def test_a_vocabulary_that_does_not_fit_the_encoder_is_refused_before_training(
     assert not (tmp_path / "out").exists()
 
 
+def test_a_folder_with_a_model_and_no_checkpoint_is_not_trained_over(sample_data,
+                                                                      tiny_bert_dir, tmp_path,
+                                                                      capsys):
+    # --resume with nothing to resume from starts a new run, and says so.
+    out = tmp_path / "out"
+    train.train(_options(sample_data, out, tiny_bert_dir, epochs=1, resume=True))
+    assert f"--resume: nothing to resume in {out}" in capsys.readouterr().err
+    # A run stopped within its first epoch leaves a model and no checkpoint.
+    shutil.rmtree(out / "checkpoints")
+    for resume in (False, True):
+        with pytest.raises(FileExistsError, match="holds a model but no checkpoint"):
+            train.train(_options(sample_data, out, tiny_bert_dir, epochs=1, resume=resume))
+
+
+def test_an_interrupted_command_says_how_to_resume(tmp_path):
+    (tmp_path / "checkpoints" / "last").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "last" / "state.json").write_text('{"epoch": 2}')
+    script = ("import sys; from absl import app; from ner import train\n"
+              "def interrupted(options): raise KeyboardInterrupt\n"
+              "train.train = interrupted; train._define_flags()\n"
+              "app.run(train.main, argv=['train', *sys.argv[1:]])\n")
+    for folder, advice in ((tmp_path, "run the same command with --resume to continue from the "
+                                      "end of epoch 2"),
+                           (tmp_path / "new", "no epoch had finished, so there is nothing to "
+                                               "resume from")):
+        result = subprocess.run([sys.executable, "-c", script, f"--output_dir={folder}"],
+                                capture_output=True, text=True, cwd=REPO, timeout=120)
+        assert result.returncode == 130
+        assert result.stderr.strip().splitlines()[-1] == f"train: interrupted; {advice}"
+
+
 def test_bad_data_leaves_no_output_folder(sample_data, tiny_bert_dir, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(sample_data, data)
