@@ -202,6 +202,26 @@ def select_trainable(variables: Sequence[tf.Variable], pattern: str
     return trained, frozen
 
 
+def frozen_groups(trained: Sequence[tf.Variable], frozen: Sequence[tf.Variable]) -> list[str]:
+    """What a freeze pattern froze, by layer: "bert/encoder/layer_3/", or
+    "bert/encoder/layer_3/ (4 of 16)" for a layer it froze in part.
+
+    A pattern is searched anywhere in a name, so "layer_1" also freezes
+    layers 10 and 11 of a 12-layer encoder: this list shows it.
+    """
+    def group(variable: tf.Variable) -> str:
+        name = variable.name.rsplit(":", 1)[0]
+        found = re.match(r"(.*?/layer_\d+/)", name)
+        return found.group(1) if found else "/".join(name.split("/")[:2]) + "/"
+
+    sizes: dict[str, list[int]] = {}
+    for variables, k in ((frozen, 0), (trained, 1)):
+        for variable in variables:
+            sizes.setdefault(group(variable), [0, 0])[k] += 1
+    return [name if not rest else f"{name} ({n} of {n + rest})"
+            for name, (n, rest) in sizes.items() if n]
+
+
 class TaggerModel(checkpoint.NamedModule):
     """Encoder plus tagging head; computes word potentials and the CRF loss.
 

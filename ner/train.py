@@ -65,8 +65,8 @@ import tensorflow as tf
 from ner import casing, checkpoint, data, features, files, spans
 from ner import precision as precisions
 from ner.features import Encoded, encode_sentences
-from ner.model import (ModelOptions, TaggerConfig, TaggerModel, data_file_info, model_card,
-                       option, select_trainable, train_command, write_meta)
+from ner.model import (ModelOptions, TaggerConfig, TaggerModel, data_file_info, frozen_groups,
+                       model_card, option, select_trainable, train_command, write_meta)
 from ner.tagger import Tagger, check_vocab_size
 from ner.optimization import AdamW
 
@@ -115,8 +115,10 @@ class TrainOptions(ModelOptions):
     warmup_proportion: float = option(0.1, "share of steps with linear warmup")
     weight_decay: float = option(0.01, "AdamW decoupled weight decay")
     seed: int = option(42, "random seed (same seed, data and machine: same result)")
-    freeze: str = option("", "regex over variable names to freeze, e.g. 'bert/' or "
-                             "'bert/embeddings/|bert/encoder/layer_[0-2]/'")
+    freeze: str = option("", "regex searched anywhere in each variable's name; the matches are "
+                             "frozen, e.g. 'bert/' or 'bert/embeddings/|bert/encoder/layer_[0-2]/' "
+                             "(end a layer with '/': 'layer_1' also matches layer_10 and "
+                             "layer_11); the run prints what it froze")
     max_steps: int = option(0, "stop after this many steps (0 = no limit), for smoke runs")
     train_limit: int = option(0, "use only the first N training sentences (0 = all)")
     resume: bool = option(False, "continue the run in --output_dir from its last finished epoch")
@@ -776,6 +778,9 @@ def train(options: TrainOptions) -> dict[str, Any]:
           f"{f' (--freeze={options.freeze})' if options.freeze else ''}; compute dtype "
           f"{trainer.compute_dtype.name}; XLA {'on' if options.xla else 'off'}; "
           f"{strategy.num_replicas_in_sync} replica(s)", file=sys.stderr)
+    if options.freeze:
+        print(f"frozen by --freeze: {', '.join(frozen_groups(trainer.trained, trainer.frozen))}",
+              file=sys.stderr)
 
     # `evals_since_best`: dev evaluations in a row without a better F1 (the
     # patience counter); `stopped_early`: why the run stopped, None until then.

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from ner.bert import BertConfig
-from ner.model import TaggerConfig, TaggerModel, select_trainable
+from ner.model import TaggerConfig, TaggerModel, frozen_groups, select_trainable
 
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 ENCODER = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -170,3 +170,18 @@ def test_load_errors_name_the_folder(tmp_path):
     (tmp_path / "m" / "tagger_config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="variables with no weight.*head/bilstm"):
         TaggerModel.load(tmp_path / "m")
+
+
+def test_frozen_groups_show_what_a_freeze_pattern_matched_by_layer():
+    names = ["bert/embeddings/word_embeddings", "bert/embeddings/LayerNorm/gamma"] + [
+        f"bert/encoder/layer_{i}/{part}" for i in range(12)
+        for part in ("attention/self/query/kernel", "output/dense/kernel")] + ["head/dense/kernel"]
+    variables = [tf.Variable(0.0, name=name) for name in names]
+    # Searched anywhere: "layer_1" matches layers 10 and 11 too.
+    assert frozen_groups(*select_trainable(variables, "bert/embeddings/|layer_1")) == [
+        "bert/embeddings/", "bert/encoder/layer_1/", "bert/encoder/layer_10/",
+        "bert/encoder/layer_11/"]
+    assert frozen_groups(*select_trainable(variables, "layer_[0-1]/|query")) == [
+        "bert/encoder/layer_0/", "bert/encoder/layer_1/"] + [
+        f"bert/encoder/layer_{i}/ (1 of 2)" for i in range(2, 12)]
+    assert frozen_groups(*select_trainable(variables, "")) == []
