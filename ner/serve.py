@@ -700,13 +700,24 @@ def parse_tag_request(body: bytes, content_type: str | None, options: ServeOptio
             raise ApiError(415, "unsupported_media_type",
                            f"the body must be UTF-8, got {charset[8:]!r}")
     try:
-        text = body.decode("utf-8")
+        # A byte-order mark, which JSON allows parsers to ignore, is ignored.
+        text = body.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as e:
         raise ApiError(400, "invalid_utf8",
                        f"the body is not valid UTF-8: byte {e.start} "
                        f"({body[e.start:e.start + 1]!r}) {e.reason}") from None
+    def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ApiError(400, "malformed_json",
+                               f"the body is not valid JSON for this API: field {key!r} appears "
+                               "more than once", field=key)
+            seen.add(key)
+        return dict(pairs)
+
     try:
-        value = json.loads(text)
+        value = json.loads(text, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as e:
         raise ApiError(400, "malformed_json",
                        f"the body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"

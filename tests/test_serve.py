@@ -392,6 +392,7 @@ BAD_REQUESTS = [
     (b'{"texts": "john smith"}', None, 422, "invalid_type", "texts"),
     (b'{"texts": null}', None, 422, "invalid_type", "texts"),
     (b'{"texts": ["ok", 7]}', None, 422, "invalid_type", "texts[1]"),
+    (b'{"texts": ["a"], "texts": ["b"]}', None, 400, "malformed_json", "texts"),
     (b'{"texts": [["nested"]]}', None, 422, "invalid_type", "texts[0]"),
     (b"{}", None, 422, "missing_field", "texts"),
     (b'{"texts": [], "lang": "en"}', None, 422, "unknown_field", "lang"),
@@ -433,6 +434,11 @@ def test_unknown_paths_and_methods_get_json_errors(server):
     assert status == 405 and body["error"]["code"] == "method_not_allowed"
     status, body = call(server.port, "GET", "/nope")
     assert status == 404 and body["error"]["code"] == "not_found"
+
+
+def test_a_byte_order_mark_is_ignored():
+    body = '\ufeff{"texts": ["Zoë"]}'.encode("utf-8")
+    assert parse_tag_request(body, "application/json", ServeOptions()) == ["Zoë"]
 
 
 def test_deeply_nested_json_is_rejected_cleanly():
