@@ -18,7 +18,8 @@ An array's items are named in messages by the line they start on.
 * Offsets are Python string indices (code points) into `text`, the end
   exclusive; labels are entity types, any non-empty string without
   whitespace (`PER`, `Drug`, `B-cell`): the tag set is whatever the training
-  file uses (`ner.data.label_list`).
+  file uses (`ner.data.label_list`). `O` is not a label (an error); one that
+  looks like a tag (`B-LOC`, which would train as `B-B-LOC`) is warned about.
 * Exactly one of `entities`, `spans`, `label` must be present (`[]` for a
   text without entities); other fields (`id`, `meta`, ...) are ignored.
   Blank lines are skipped; a UTF-8 byte-order mark is dropped.
@@ -63,6 +64,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
@@ -164,6 +166,27 @@ def _parse_span(item, key: str, text: str, source: str, line: int) -> _Span:
         raise SpanFormatError(source, line, f"{key}: label {_quote(label)} must be non-empty "
                               "and without whitespace")
     return _Span(start, end, label, key)
+
+
+# A label that looks like a tag: its scheme prefix is added again ("B-LOC"
+# would train as B-B-LOC). Not an error: "B-cell" is an entity type.
+_TAG_LIKE = re.compile(r"[BIESLU]-[A-Z0-9_]+")
+
+
+def _check_labels(records: list[_Record], source: str) -> None:
+    """"O" as a span label is an error; tag-like labels are warned about, once each."""
+    warned = set()
+    for record in records:
+        for span in record.spans:
+            if span.label == "O":
+                raise SpanFormatError(source, record.line, f"{span.key}: label \"O\" marks words "
+                                      "outside entities; give such words no span")
+            if _TAG_LIKE.fullmatch(span.label) and span.label not in warned:
+                warned.add(span.label)
+                logger.warning("%s:%d: %s: label %s looks like a tag with its scheme prefix; "
+                               "labels are entity types, and this one trains as the tag "
+                               "B-%s (if it is an entity type, ignore this)", source,
+                               record.line, span.key, _quote(span.label), span.label)
 
 
 def _parse_line(line_text: str, source: str, line: int) -> _Record:
@@ -389,6 +412,7 @@ def parse_spans(lines: Iterable[str], tokenizer, source: str = "<string>", *,
             records.append(_parse_line(line, source, number))
     if not records:
         raise SpanFormatError(source, None, "no texts (empty file or only blank lines)")
+    _check_labels(records, source)
     docs = []
     for i in range(0, len(records), _BATCH):
         docs += _convert_batch(records[i:i + _BATCH], tokenizer, source, strict)

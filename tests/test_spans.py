@@ -204,6 +204,8 @@ def test_sentences_are_the_taggers(tokenizer, tmp_path):
      'label[0]: label "New Type" must be non-empty and without whitespace'),
     ('{"text": "xy", "label": [[0, 1, ""]]}',
      'label[0]: label "" must be non-empty and without whitespace'),
+    ('{"text": "x y", "entities": [[0, 1, "A"], [2, 3, "O"]]}',
+     'entities[1]: label "O" marks words outside entities; give such words no span'),
     ('{"text": "a   b", "entities": [[1, 4, "A"]]}',
      'span [1, 4) "   " A covers no word (only whitespace)'),
     ('{"text": "a \\u200b b", "entities": [[2, 3, "A"]]}',
@@ -272,3 +274,15 @@ def test_training_reads_span_files_by_their_extension(tokenizer, tmp_path):
     from_conll = train.read_documents(tmp_path / "a.txt", tokenizer)
     assert _tagged(from_spans) == _tagged(from_conll) == [[("Ada", "B-PER"),
                                                           ("Lovelace", "I-PER")]]
+
+
+def test_a_label_that_looks_like_a_tag_is_warned_about_once(tokenizer, caplog):
+    lines = ['{"text": "paris and rome", "entities": [[0, 5, "B-LOC"], [10, 14, "B-LOC"]]}',
+             '{"text": "b cells", "entities": [[0, 7, "B-cell"]]}']
+    with caplog.at_level("WARNING", logger="ner.spans"):
+        docs = parse_spans(lines, tokenizer, "d/train.jsonl")
+    assert docs[0].sentences[0].tags == ("B-B-LOC", "O", "B-B-LOC")
+    assert [r.getMessage() for r in caplog.records] == [
+        'd/train.jsonl:1: entities[0]: label "B-LOC" looks like a tag with its scheme prefix; '
+        'labels are entity types, and this one trains as the tag B-B-LOC (if it is an entity '
+        'type, ignore this)']
