@@ -86,6 +86,13 @@ def _tag_with_model(model_dir: str, data_path: str, scheme: str, precision: str 
         documents = spans.read_spans(data_path, tagger.tokenizer)
     tokens = [list(sentence.tokens) for sentence in sentences(documents)]
     gold = [list(sentence.tags) for sentence in sentences(documents)]
+    unknown = sorted({tag[2:] for tags in gold for tag in tags if tag != "O"}
+                     - set(tagger.entity_types))
+    if unknown:
+        # Data of another label set (training refuses it; a report scores it).
+        print(f"report: warning: {data_path} has entity types the model does not tag "
+              f"({', '.join(unknown)}; the model's: {', '.join(tagger.entity_types)}): every "
+              f"entity of those types counts as missed", file=sys.stderr)
     pred = [list(tags) for tags in tagger.tag_tokens(tokens, documents=document_ids(documents))]
     if schemes.detect_scheme(pred) == "BIOES":
         pred = [schemes.convert(tags, "BIOES", "IOB2", strict=False) for tags in pred]

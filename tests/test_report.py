@@ -157,6 +157,8 @@ def test_run_with_a_model_tags_the_data_file_by_document(tmp_path, monkeypatch):
     calls = []
 
     class FakeTagger:
+        entity_types = ["LOC", "PER"]
+
         @classmethod
         def load(cls, model_dir, precision):
             assert model_dir == str(tmp_path) and precision == "float32"  # the report's default
@@ -186,13 +188,15 @@ def test_run_with_a_model_tags_the_data_file_by_document(tmp_path, monkeypatch):
         "he O O", "left O O", "", "Bonn B-LOC B-PER", ""]
 
 
-def test_run_with_a_model_scores_a_span_file_as_training_reads_it(tmp_path, monkeypatch):
+def test_run_with_a_model_scores_a_span_file_as_training_reads_it(tmp_path, monkeypatch,
+                                                                   capsys):
     """A .jsonl file of texts with character-offset spans (a model trained on
     the user's own data) is split into words by the model's tokenizer."""
     from ner.tokenization import Tokenizer
 
     class FakeTagger:
         tokenizer = Tokenizer.from_pretrained()
+        entity_types = ["Drug"]
 
         @classmethod
         def load(cls, model_dir, precision):
@@ -211,6 +215,10 @@ def test_run_with_a_model_scores_a_span_file_as_training_reads_it(tmp_path, monk
         "Take O O", "5 B-Dose O", "mg I-Dose O", "aspirin B-Drug B-Drug", "daily O O", ". O O", ""]
     micro = result["default"]["micro avg"]
     assert (micro["support"], micro["predicted"], micro["true_positives"]) == (2, 1, 1)
+    # Dose is not a type the model tags: said, since it can only count as missed.
+    assert capsys.readouterr().err == (
+        f"report: warning: {data_path} has entity types the model does not tag (Dose; the "
+        "model's: Drug): every entity of those types counts as missed\n")
 
 
 def test_outputs_that_cannot_be_written_are_refused_before_any_tagging(tmp_path, monkeypatch):
