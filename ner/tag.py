@@ -45,7 +45,8 @@ summary.
 
 Progress: a bar on standard error when it is a terminal (input bytes, ETA
 when the input size is known, documents, documents/s, entities); otherwise
-one summary line at the end; `--quiet` for neither.
+(a log file, nohup, cron) the same as a line a minute; then one summary line
+at the end; `--quiet` for neither.
 """
 
 from __future__ import annotations
@@ -491,7 +492,8 @@ def tag_corpus(tagger, paths: Sequence[str], output: str | None, options: TagOpt
         sink = _File(Path(output))
     summary = Summary(output=sink.label, precision=getattr(tagger, "precision", None))
     show_bar = options.progress if options.progress is not None else sys.stderr.isatty()
-    bar = _progress_bar(paths, enabled=show_bar and not options.quiet)
+    bar = _progress_bar(paths, enabled=show_bar and not options.quiet,
+                        lines=options.progress is None and not options.quiet)
     pending: list[tuple[int, corpus.Record | corpus.BadRecord]] = []
     chars = 0
     warned_field = False
@@ -514,11 +516,11 @@ def tag_corpus(tagger, paths: Sequence[str], output: str | None, options: TagOpt
             summary.entities += count_entities(record, result)
         sink.flush()
         if bar is not None:
-            bar.update(sum(r.size for _, r in good))
             elapsed = time.perf_counter() - start
             bar.set_postfix_str(f"{summary.documents:,} docs, "
                                 f"{summary.documents / max(elapsed, 1e-9):,.1f} docs/s, "
                                 f"{summary.entities:,} entities", refresh=False)
+            bar.update(sum(r.size for _, r in good))
         pending, chars = [], 0
 
     index = 0
@@ -561,12 +563,47 @@ def tag_corpus(tagger, paths: Sequence[str], output: str | None, options: TagOpt
     return summary
 
 
-def _progress_bar(paths: Sequence[str], enabled: bool):
-    if not enabled:
+#: Seconds between progress lines when standard error is not a terminal.
+PROGRESS_LINE_SECONDS = 60.0
+
+
+class _ProgressLines:
+    """Progress as a line every `PROGRESS_LINE_SECONDS` (a log file, nohup, cron),
+    with tqdm's interface as `tag_corpus` uses it."""
+
+    def __init__(self, total: int | None):
+        self.total, self.done, self.postfix = total, 0, ""
+        self.start = self.last = time.perf_counter()
+
+    def update(self, n: int) -> None:
+        self.done += n
+        now = time.perf_counter()
+        if now - self.last < PROGRESS_LINE_SECONDS:
+            return
+        self.last = now
+        read = f"{self.done / 2**20:,.1f} MiB"
+        if self.total:
+            share = self.done / self.total
+            left = (now - self.start) * (1 - share) / max(share, 1e-9)
+            read += f" of {self.total / 2**20:,.1f} MiB ({100 * share:.0f}%, {left:,.0f} s left)"
+        print(f"ner.tag: {read} read; {self.postfix}", file=sys.stderr, flush=True)
+
+    def set_postfix_str(self, text: str, refresh: bool = False) -> None:
+        self.postfix = text
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(paths: Sequence[str], enabled: bool, lines: bool = False):
+    """A tqdm bar when `enabled`; else, with `lines`, a progress line a minute."""
+    if not enabled and not lines:
         return None
+    total = None if corpus.STDIN in paths else sum(os.path.getsize(p) for p in paths)
+    if not enabled:
+        return _ProgressLines(total)
     from tqdm import tqdm
 
-    total = None if corpus.STDIN in paths else sum(os.path.getsize(p) for p in paths)
     return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="ner.tag",
                 file=sys.stderr, dynamic_ncols=True)
 

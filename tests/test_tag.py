@@ -273,6 +273,24 @@ def test_progress_bar_on_request(tagger, tmp_path, capsys):
     assert "ner.tag" in err and "2 docs" in err and "docs/s" in err and "2 entities" in err
 
 
+def test_progress_lines_when_standard_error_is_not_a_terminal(tagger, tmp_path, capsys,
+                                                               monkeypatch):
+    path = _write(tmp_path / "in.txt", "john smith\nparis\nzoe\n")
+    monkeypatch.setattr(tag, "PROGRESS_LINE_SECONDS", 0.0)  # a line per batch
+    tag_corpus(tagger, [path], str(tmp_path / "out.jsonl"), TagOptions(batch_size=2))
+    lines = [line for line in capsys.readouterr().err.splitlines() if "read;" in line]
+    size = os.path.getsize(path) / 2**20
+    assert lines[-1].startswith(f"ner.tag: {size:,.1f} MiB of {size:,.1f} MiB (100%, 0 s left) "
+                                "read; 3 docs, ")
+    assert len(lines) == 2 and lines[-1].endswith(" docs/s, 3 entities")
+    monkeypatch.setattr(tag, "PROGRESS_LINE_SECONDS", 60.0)
+    tag_corpus(tagger, [path], str(tmp_path / "out.jsonl"), TagOptions(batch_size=2))
+    assert "read;" not in capsys.readouterr().err  # no line before a minute has passed
+    monkeypatch.setattr(tag, "PROGRESS_LINE_SECONDS", 0.0)
+    tag_corpus(tagger, [path], str(tmp_path / "out.jsonl"), TagOptions(progress=False))
+    assert "read;" not in capsys.readouterr().err  # --noprogress: none
+
+
 # === Folders of shards: resuming ===
 
 
