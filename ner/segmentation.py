@@ -9,7 +9,8 @@ sentences it will later be asked to tag.
 1. Words. `Tokenizer.tf_split_words_with_offsets` splits every text into
    words with UTF-8 byte offsets (rules in `ner/tokenization.py`: whitespace
    separates words, every punctuation character and CJK ideograph is a word,
-   "U.S."-style abbreviations stay whole, control and zero-width characters
+   "U.S."-style abbreviations and hyphenated words ("Jean-Luc") stay whole,
+   control and zero-width characters
    stay inside their word, and a word with no wordpieces is dropped).
 2. Sentences. The model was trained on CoNLL sentences, so words are grouped
    into sentences: a new sentence begins after a word ".", "!" or "?" when
