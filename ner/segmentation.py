@@ -14,11 +14,13 @@ sentences it will later be asked to tag.
    stay inside their word, and a word with no wordpieces is dropped).
 2. Sentences. The model was trained on CoNLL sentences, so words are grouped
    into sentences: a new sentence begins after a word ".", "!" or "?" when
-   the next word starts with an upper-case (or title-case) letter, and after
-   a blank line (two or more line breaks between words). Nothing else splits
-   a sentence: "in the U.S. Army" stays whole ("U.S." is one word), and so
-   does "he said. the"; a title before a name ("Dr. Smith") does split, a
-   price of the simple rule. Sentence length is unlimited.
+   the next word starts with an upper-case (or title-case) letter, unless
+   the "." is a title's ("Dr. Smith", "St. Louis", "Mr.", "Gen.", ... in
+   `_TITLE`, the period right after it), and after a blank line (two or more
+   line breaks between words). Nothing else splits a sentence: "in the U.S.
+   Army" stays whole ("U.S." is one word), and so does "he said. the"; a
+   sentence ending in a title ("... met the Dr. He left") runs on into the
+   next, a price of the simple rule. Sentence length is unlimited.
 
 All TensorFlow ops, usable eagerly and inside a SavedModel.
 
@@ -38,6 +40,9 @@ __all__ = ["split_texts"]
 _FINAL_WORD = r"[.!?][\pM\pC]*"
 # A word that can open a sentence after a final word.
 _CAPITALISED_WORD = r"(?s)\pC*[\p{Lu}\p{Lt}].*"
+# Titles that stand before a name: their period ends no sentence ("Dr. Smith",
+# "St. Louis"). Not "Inc.", "Corp.", "Jr.": they often do end one.
+_TITLE = r"Mr|Mrs|Ms|Dr|St|Prof|Gen|Sen|Rep|Gov|Lt|Col|Capt|Sgt|Mt|Ft|Rev|Hon"
 
 
 def split_texts(tokenizer, texts) -> dict:
@@ -93,6 +98,11 @@ def split_texts(tokenizer, texts) -> dict:
     gap_breaks = (tf.gather(breaks_before, global_start[1:])
                   - tf.gather(breaks_before, global_end[:-1]))  # [N - 1]
     final = tf.strings.regex_full_match(strings, _FINAL_WORD)  # [N]
+    # ... unless it is the period of a title, written right after it.
+    title = tf.strings.regex_full_match(strings, _TITLE)  # [N]
+    touching = tf.equal(global_end[:-1], global_start[1:])  # [N - 1] no gap before word i + 1
+    final &= ~tf.concat([tf.zeros([tf.minimum(tf.size(strings), 1)], tf.bool),
+                         title[:-1] & touching], 0)
     capital = tf.strings.regex_full_match(strings, _CAPITALISED_WORD)  # [N]
     new_text = text_of_word[1:] != text_of_word[:-1]  # [N - 1]
     boundary = tf.concat(

@@ -142,15 +142,23 @@ def test_spans_that_overlap_only_once_snapped_are_an_error(tokenizer):
 
 
 def test_an_entity_is_never_cut_by_the_sentence_rule(tokenizer, caplog):
-    text = "We met Dr. Smith today."
+    text = "We met Smith Jr. Brown today."
     plain = _tagged(_parse(tokenizer, {"text": text, "entities": []}))
-    assert [len(s) for s in plain] == [4, 3]  # "... Dr ." | "Smith ...": the tagger's rule
+    assert [len(s) for s in plain] == [5, 3]  # "... Jr ." | "Brown ...": the tagger's rule
     with caplog.at_level(logging.INFO, logger="ner.spans"):
-        docs = _parse(tokenizer, {"text": text, "entities": [[7, 16, "PER"]]})
-    assert _tagged(docs) == [[("We", "O"), ("met", "O"), ("Dr", "B-PER"), (".", "I-PER"),
-                              ("Smith", "I-PER"), ("today", "O"), (".", "O")]]
-    assert any('t.jsonl:1: span [7, 16) "Dr. Smith" crosses a sentence boundary' in m
+        docs = _parse(tokenizer, {"text": text, "entities": [[7, 22, "PER"]]})
+    assert _tagged(docs) == [[("We", "O"), ("met", "O"), ("Smith", "B-PER"), ("Jr", "I-PER"),
+                              (".", "I-PER"), ("Brown", "I-PER"), ("today", "O"), (".", "O")]]
+    assert any('t.jsonl:1: span [7, 22) "Smith Jr. Brown" crosses a sentence boundary' in m
                for m in caplog.messages)
+
+
+def test_a_titles_period_ends_no_sentence(tokenizer):
+    text = "We met Dr. Smith in St. Louis. Then Mr . Brown left."
+    assert [[w for w, _ in s] for s in _tagged(_parse(tokenizer, {"text": text,
+                                                                  "entities": []}))] == [
+        ["We", "met", "Dr", ".", "Smith", "in", "St", ".", "Louis", "."],
+        ["Then", "Mr", "."], ["Brown", "left", "."]]  # a period apart from its title ends one
 
 
 def test_sentences_are_the_taggers(tokenizer, tmp_path):
