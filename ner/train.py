@@ -48,6 +48,7 @@ import dataclasses
 import functools
 import json
 import logging
+import os
 import re
 import shlex
 import sys
@@ -796,7 +797,11 @@ def train(options: TrainOptions) -> dict[str, Any]:
         # A key a saved run lacks (saved before its option existed) had the default.
         defaults = {f.name: f.default for f in dataclasses.fields(TrainOptions)}
         was = {k: saved["options"].get(k, defaults[k]) for k in state["options"]}
-        changed = {k: (was[k], v) for k, v in state["options"].items() if was[k] != v}
+        # The same folder named relative once and absolute once is the same.
+        same = lambda k, a, b: a == b or (k == "bert_dir" and a and b  # noqa: E731
+                                          and os.path.realpath(a) == os.path.realpath(b))
+        changed = {k: (was[k], v) for k, v in state["options"].items()
+                   if not same(k, was[k], v)}
         if changed:
             raise ValueError(f"--resume with options that differ from the saved run: "
                              f"{ {k: f'{a!r} -> {b!r}' for k, (a, b) in changed.items()} }")

@@ -130,7 +130,9 @@ def test_interrupted_run_resumes_to_the_same_weights(sample_data, tiny_bert_dir,
     with pytest.raises(ValueError, match=r"other data than the saved run's: the contents of the "
                                          rf"train file \({other / 'train.txt'}\) changed"):
         train.train(options(other, resumed, tiny_bert_dir, epochs=3, resume=True))
-    train.train(options(sample_data, resumed, tiny_bert_dir, epochs=3, resume=True))
+    # The same encoder folder, named relative to the working folder this time.
+    monkeypatch.chdir(tiny_bert_dir.parent)
+    train.train(options(sample_data, resumed, tiny_bert_dir.name, epochs=3, resume=True))
     log = [json.loads(line)["epoch"] for line in (resumed / "train_log.jsonl").read_text().splitlines()]
     assert log == [1, 2, 3]  # epoch 1 was not repeated
     a = checkpoint.read_checkpoint(straight / "checkpoints" / "last" / "train.ckpt")
