@@ -105,22 +105,33 @@ def resolve_bert_dir(path: str | os.PathLike | None) -> Path:
     return folder
 
 
+def google_checkpoint(folder: Path) -> Path | None:
+    """The prefix of a Google folder's TF checkpoint: `bert_model.ckpt`, else
+    the folder's one `*.ckpt*.index` (pretraining runs write `model.ckpt-N`,
+    as BioBERT's release does); None for none or several."""
+    if (folder / "bert_model.ckpt.index").is_file():
+        return folder / "bert_model.ckpt"
+    found = [p for p in folder.glob("*.index") if ".ckpt" in p.name]
+    return found[0].with_suffix("") if len(found) == 1 else None
+
+
 def folder_format(folder: Path) -> str:
     """'google' or 'huggingface', judged by which files the folder holds."""
-    if (folder / "bert_config.json").is_file() and (folder / "bert_model.ckpt.index").is_file():
+    if (folder / "bert_config.json").is_file() and google_checkpoint(folder) is not None:
         return "google"
     if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
         return "huggingface"
     raise FileNotFoundError(
         f"{folder}: not a BERT folder; expected either Google's bert_config.json + "
-        f"bert_model.ckpt.index/.data-* or Hugging Face's config.json + model.safetensors "
+        f"bert_model.ckpt.index/.data-* (or one other *.ckpt*.index) or Hugging Face's "
+        f"config.json + model.safetensors "
         f"(found: {sorted(p.name for p in folder.iterdir())})")
 
 
 def read_bert_folder(folder: Path) -> tuple[Path, dict[str, np.ndarray]]:
     """A pretrained folder's config file and its weights under Google's names."""
     if folder_format(folder) == "google":
-        return folder / "bert_config.json", read_checkpoint(folder / "bert_model.ckpt")
+        return folder / "bert_config.json", read_checkpoint(google_checkpoint(folder))
     return folder / "config.json", read_safetensors(folder / "model.safetensors")
 
 

@@ -2,6 +2,7 @@
 
     python scripts/long_text.py --model_dir=runs/default --sizes=100000,1000000
     python scripts/long_text.py --model_dir=runs/default --saved_model=exported/ner/1
+    python scripts/long_text.py --model_dir=runs/default --sizes=250000,500000 --one_sentence
 
 The text repeats a 16-word English sentence up to each size in bytes (1 MB
 is about 190k words). Each (front end, size) runs in a fresh process, which
@@ -27,16 +28,20 @@ _REPO = Path(__file__).resolve().parent.parent
 SENTENCE = "Angela Merkel met Emmanuel Macron in Paris on Tuesday and the EU summit ends today . "
 
 
-def make_text(size: int) -> str:
-    """The sentence repeated to `size` characters (ASCII, so also bytes)."""
-    return (SENTENCE * (size // len(SENTENCE) + 1))[:size].rstrip()
+def make_text(size: int, one_sentence: bool = False) -> str:
+    """The sentence repeated to `size` characters (ASCII, so also bytes);
+    `one_sentence`: without its periods, one run-on sentence (a transcript,
+    scraped text), where a sentence's cost must stay linear too."""
+    sentence = SENTENCE.replace(" . ", " ") if one_sentence else SENTENCE
+    return (sentence * (size // len(sentence) + 1))[:size].rstrip()
 
 
 def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _child(front_end: str, target: str, size: int, repeats: int) -> dict:
+def _child(front_end: str, target: str, size: int, repeats: int,
+           one_sentence: bool = False) -> dict:
     """Runs in a fresh process: load, warm up, tag `repeats` times, measure."""
     if str(_REPO) not in sys.path:
         sys.path.insert(0, str(_REPO))
@@ -54,7 +59,7 @@ def _child(front_end: str, target: str, size: int, repeats: int) -> dict:
         tag = lambda text: int(serve(texts=tf.constant([text.encode()]))["num_entities"][0])
     tag(make_text(2000))
     loaded = _peak_mib()
-    text = make_text(size)
+    text = make_text(size, one_sentence)
     seconds = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -76,12 +81,14 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--repeats", type=int, default=1,
                         help="tag each text this many times in its process; the best time counts "
                              "(a shared machine's load swings single runs)")
+    parser.add_argument("--one_sentence", action="store_true",
+                        help="the sentence without its periods: the whole text one sentence")
     parser.add_argument("--output", help="also write the rows as JSON here")
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         print(json.dumps(_child(args.child[0], args.child[1], int(args.child[2]),
-                                int(args.child[3]))))
+                                int(args.child[3]), args.child[4] == "1")))
         return []
 
     targets = [("tagger", args.model_dir)] + ([("saved_model", args.saved_model)]
@@ -92,7 +99,7 @@ def main(argv=None) -> list[dict]:
         previous = None
         for size in sizes:
             out = subprocess.run([sys.executable, __file__, "--child", front_end, target,
-                                  str(size), str(args.repeats)],
+                                  str(size), str(args.repeats), str(int(args.one_sentence))],
                                  check=True, capture_output=True, text=True)
             row = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append(row)

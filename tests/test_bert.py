@@ -323,6 +323,12 @@ def test_google_checkpoint_maps_one_to_one(tmp_path):
     assert sorted(got) == sorted(weights)
     for name, value in weights.items():
         np.testing.assert_array_equal(got[name].numpy(), value, err_msg=name)
+    # Named as a pretraining run names it (BioBERT's release: model.ckpt-1000000).
+    for path in (tmp_path / "google").glob("bert_model.ckpt*"):
+        path.rename(path.with_name(path.name.replace("bert_model.ckpt", "model.ckpt-1000000")))
+    again = BertEncoder.from_pretrained(tmp_path / "google").variables_by_name()
+    for name, value in weights.items():
+        np.testing.assert_array_equal(again[name].numpy(), value, err_msg=name)
 
 
 def test_checkpoint_mismatch_names_both_sides(tmp_path):
