@@ -461,15 +461,20 @@ def data_file_info(path: str | os.PathLike, sentences: int, used: int | None = N
         used: how many of them training used, when fewer (`--train_limit`).
     """
     path = Path(path)
+    info = {"file": path.name, "path": str(path), "sentences": sentences,
+            "sha256": file_sha256(path)}
+    if used is not None and used != sentences:
+        info["used_sentences"] = used
+    return info
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The hex sha256 of a file's bytes."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-    info = {"file": path.name, "path": str(path), "sentences": sentences,
-            "sha256": digest.hexdigest()}
-    if used is not None and used != sentences:
-        info["used_sentences"] = used
-    return info
+    return digest.hexdigest()
 
 
 def _version_of(distribution: str) -> str | None:

@@ -66,8 +66,9 @@ import tensorflow as tf
 from ner import casing, checkpoint, data, features, files, spans
 from ner import precision as precisions
 from ner.features import Encoded, encode_sentences
-from ner.model import (ModelOptions, TaggerConfig, TaggerModel, data_file_info, frozen_groups,
-                       model_card, option, select_trainable, train_command, write_meta)
+from ner.model import (ModelOptions, TaggerConfig, TaggerModel, data_file_info, file_sha256,
+                       frozen_groups, model_card, option, select_trainable, train_command,
+                       write_meta)
 from ner.tagger import Tagger, check_vocab_size
 from ner.optimization import AdamW
 
@@ -616,10 +617,35 @@ def _write_state(folder: Path, trainer: Trainer, state: dict) -> None:
 
 # What a resumed run must share with the saved one: all that shapes the
 # variables, the windows or the batches (dropout and learning rates may change).
-# Saved runs hold these keys in state.json; a key added here stops them resuming.
+# Saved runs hold these keys in state.json; one added later reads as its
+# option's default in a state without it.
 _RESUME_KEYS = tuple(f.name for f in dataclasses.fields(ModelOptions) if f.name != "dropout") + (
     "bert_dir", "freeze", "batch_size", "epochs", "seed", "train_limit", "max_steps",
     "do_lower_case", "scheme")
+
+
+def _check_resumable(saved: dict, options: TrainOptions, paths: dict) -> None:
+    """Refuses to resume a saved state with other options or other data."""
+    # A key a saved run lacks (saved before its option existed) had the default.
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainOptions)}
+    was = {k: saved["options"].get(k, defaults[k]) for k in _RESUME_KEYS}
+    # The same folder named relative once and absolute once is the same.
+    same = lambda k, a, b: a == b or (k == "bert_dir" and a and b  # noqa: E731
+                                      and os.path.realpath(a) == os.path.realpath(b))
+    changed = {k: (was[k], getattr(options, k)) for k in _RESUME_KEYS
+               if not same(k, was[k], getattr(options, k))}
+    if changed:
+        raise ValueError(f"--resume with options that differ from the saved run: "
+                         f"{ {k: f'{a!r} -> {b!r}' for k, (a, b) in changed.items()} }")
+    # States saved before the files' contents were recorded resume unchecked.
+    moved = [split for split, sha in saved.get("data_sha256", {}).items()
+             if file_sha256(paths[split]) != sha]
+    if moved:
+        raise ValueError(
+            "--resume with other data than the saved run's: the contents of the "
+            + " and ".join(f"{split} file ({paths[split]})" for split in moved)
+            + " changed since it was trained on them; resume with the same files, or "
+            "train into another --output_dir")
 
 
 def _adopt_a_later_best_model(model: Path, state: dict) -> None:
@@ -707,6 +733,10 @@ def train(options: TrainOptions) -> dict[str, Any]:
     if options.resume and not last.exists():
         print(f"--resume: nothing to resume in {out} (no {last}); starting a new run",
               file=sys.stderr)
+    saved = None
+    if options.resume and last.exists():
+        saved = json.loads((last / "state.json").read_text(encoding="utf-8"))
+        _check_resumable(saved, options, paths)  # before the model loads: fails fast
 
     tokenizer = Tokenizer.from_pretrained(options.bert_dir, do_lower_case=options.do_lower_case)
     _check_encoder_vocabulary(options.bert_dir, tokenizer)
@@ -792,28 +822,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
              "evals_since_best": 0, "stopped_early": None, "history": [],
              "options": {k: getattr(options, k) for k in _RESUME_KEYS},
              "data_sha256": data_sha256}
-    if options.resume and last.exists():
-        saved = json.loads((last / "state.json").read_text())
-        # A key a saved run lacks (saved before its option existed) had the default.
-        defaults = {f.name: f.default for f in dataclasses.fields(TrainOptions)}
-        was = {k: saved["options"].get(k, defaults[k]) for k in state["options"]}
-        # The same folder named relative once and absolute once is the same.
-        same = lambda k, a, b: a == b or (k == "bert_dir" and a and b  # noqa: E731
-                                          and os.path.realpath(a) == os.path.realpath(b))
-        changed = {k: (was[k], v) for k, v in state["options"].items()
-                   if not same(k, was[k], v)}
-        if changed:
-            raise ValueError(f"--resume with options that differ from the saved run: "
-                             f"{ {k: f'{a!r} -> {b!r}' for k, (a, b) in changed.items()} }")
-        # States saved before the files' contents were recorded resume unchecked.
-        moved = [split for split, sha in saved.get("data_sha256", data_sha256).items()
-                 if data_sha256.get(split) != sha]
-        if moved:
-            raise ValueError(
-                "--resume with other data than the saved run's: the contents of the "
-                + " and ".join(f"{split} file ({paths[split]})" for split in moved)
-                + " changed since it was trained on them; resume with the same files, or "
-                "train into another --output_dir")
+    if saved is not None:
         checkpoint.assign_pretrained(trainer.state_variables(),
                                      checkpoint.read_checkpoint(last / "train.ckpt"), str(last))
         # States saved before early stopping existed lack its keys.

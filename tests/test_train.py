@@ -451,7 +451,7 @@ def test_smoke_training_on_real_conll_sentences(conll_dir, tmp_path):
         docs = data.read_conll(conll_dir / f"{split}.txt")
         data.write_conll(train._limit_documents(docs, n), tmp_path / f"{split}.txt")
     options = train.TrainOptions(data_dir=str(tmp_path), output_dir=str(tmp_path / "out"),
-                                 epochs=1, max_steps=30, batch_size=16)
+                                 epochs=1, max_steps=30, batch_size=16, check_precisions="")
     summary = train.train(options)
     assert summary["dev_f1"] > 0.05, summary
 
@@ -496,7 +496,8 @@ def test_printed_scores_are_the_reports_to_every_digit(sample_data, tiny_bert_di
     trained = subprocess.run(
         [sys.executable, "-m", "ner.train", f"--data_dir={folder}", f"--output_dir={out}",
          f"--bert_dir={tiny_bert_dir}", "--epochs=3", "--batch_size=8", "--learning_rate=1e-3",
-         "--head_learning_rate=3e-2", "--max_seq_length=24", "--document_context", "--seed=3"],
+         "--head_learning_rate=3e-2", "--max_seq_length=24", "--document_context", "--seed=3",
+         "--check_precisions="],
         capture_output=True, text=True, cwd=repo_root, timeout=600)
     assert trained.returncode == 0, trained.stderr[-3000:]
 
