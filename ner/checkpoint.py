@@ -128,11 +128,17 @@ def folder_format(folder: Path) -> str:
         f"(found: {sorted(p.name for p in folder.iterdir())})")
 
 
+def config_file(folder: Path) -> Path:
+    """A pretrained folder's config file: Google's bert_config.json, or
+    Hugging Face's config.json."""
+    return folder / ("bert_config.json" if folder_format(folder) == "google" else "config.json")
+
+
 def read_bert_folder(folder: Path) -> tuple[Path, dict[str, np.ndarray]]:
     """A pretrained folder's config file and its weights under Google's names."""
     if folder_format(folder) == "google":
-        return folder / "bert_config.json", read_checkpoint(google_checkpoint(folder))
-    return folder / "config.json", read_safetensors(folder / "model.safetensors")
+        return config_file(folder), read_checkpoint(google_checkpoint(folder))
+    return config_file(folder), read_safetensors(folder / "model.safetensors")
 
 
 def read_safetensors(path: Path) -> dict[str, np.ndarray]:

@@ -373,20 +373,15 @@ _MIN_LETTERED_PIECES = 1000  # fewer: too small a vocabulary to judge
 _CASED_SHARE = 0.05  # at least this share of lettered pieces with a capital: cased
 
 
-def _casing_from_vocab(path: Path) -> tuple[bool | None, str]:
-    """(`do_lower_case` the vocabulary implies or None, the evidence in words)."""
+def _casing_from_vocab(vocab: list[str]) -> tuple[bool | None, str]:
+    """(`do_lower_case` the wordpieces imply or None, the evidence in words)."""
     lettered = capitals = 0
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                piece = line.rstrip("\r\n")
-                if piece.startswith("[") and piece.endswith("]"):
-                    continue  # [PAD], [unused0], ...
-                if any(c.lower() != c.upper() for c in piece):
-                    lettered += 1
-                    capitals += any(c.isupper() for c in piece)
-    except UnicodeDecodeError:
-        return None, "not UTF-8"  # `_load_vocab` names the line
+    for piece in vocab:
+        if piece.startswith("[") and piece.endswith("]"):
+            continue  # [PAD], [unused0], ...
+        if any(c.lower() != c.upper() for c in piece):
+            lettered += 1
+            capitals += any(c.isupper() for c in piece)
     evidence = f"{capitals:,} of its {lettered:,} wordpieces with letters have capitals"
     if lettered < _MIN_LETTERED_PIECES:
         return None, evidence
@@ -614,7 +609,9 @@ class Tokenizer(tf.Module):
         vocab = folder / "vocab.txt"
         if not vocab.is_file():
             raise FileNotFoundError(f"{folder}: no vocab.txt")
-        implied, evidence = _casing_from_vocab(vocab)
+        # Read and checked here for its casing (a malformed file is named by
+        # line), and again by the constructor, which takes a file.
+        implied, evidence = _casing_from_vocab(_load_vocab(vocab))
         if do_lower_case is not None:
             source = "do_lower_case given"
         else:
@@ -624,7 +621,6 @@ class Tokenizer(tf.Module):
             logger.info("%s: %s, since %s (no config file states do_lower_case)", folder,
                         "uncased" if implied else "cased", evidence)
         elif do_lower_case is None:
-            _load_vocab(vocab)  # a malformed vocabulary is the error to report
             raise ValueError(
                 f"{folder}: casing could not be determined: no tokenizer_config.json, "
                 "bert_config.json or config.json has 'do_lower_case', and the vocabulary does "

@@ -675,8 +675,7 @@ def _adopt_a_later_best_model(model: Path, state: dict) -> None:
 def _check_encoder_vocabulary(bert_dir: str | None, tokenizer) -> None:
     """Refuses a vocab.txt that does not fit the encoder, before training rather than after."""
     folder = checkpoint.resolve_bert_dir(bert_dir)
-    config = folder / ("bert_config.json" if checkpoint.folder_format(folder) == "google"
-                       else "config.json")
+    config = checkpoint.config_file(folder)
     from ner.bert import BertConfig
 
     check_vocab_size(tokenizer.vocab_size, BertConfig.from_json_file(config).vocab_size,

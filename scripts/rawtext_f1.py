@@ -18,33 +18,24 @@ import argparse
 
 from _common import default_data
 
-
-def gold_spans(sentences) -> tuple[list[str], set]:
-    """(texts, {(sentence, start, end, type)}) of sentences joined by spaces."""
-    texts, spans = [], set()
-    for k, sentence in enumerate(sentences):
-        starts, position = [], 0
-        for word in sentence.tokens:
-            starts.append(position)
-            position += len(word) + 1
-        texts.append(" ".join(sentence.tokens))
-        spans |= chunks(k, sentence.tokens, sentence.tags, starts)
-    return texts, spans
+from ner import schemes
 
 
-def chunks(k: int, words, tags, starts) -> set:
-    """IOB2 `tags` of `words` (at character `starts`) as character spans."""
-    found, i = set(), 0
-    while i < len(tags):
-        if tags[i].startswith("B-"):
-            j = i + 1
-            while j < len(tags) and tags[j] == "I-" + tags[i][2:]:
-                j += 1
-            found.add((k, starts[i], starts[j - 1] + len(words[j - 1]), tags[i][2:]))
-            i = j
-        else:
-            i += 1
-    return found
+def word_starts(words) -> list[int]:
+    """Each word's character offset in the words joined by single spaces."""
+    starts, position = [], 0
+    for word in words:
+        starts.append(position)
+        position += len(word) + 1
+    return starts
+
+
+def spans(k: int, words, tags) -> set:
+    """Sentence `k`'s entities (`ner.schemes.chunks`, conlleval's rules) as
+    (k, start, end, type) character spans in its words joined by spaces."""
+    starts = word_starts(words)
+    return {(k, starts[first], starts[last - 1] + len(words[last - 1]), kind)
+            for kind, first, last in schemes.chunks(tags)}
 
 
 def score(gold: set, predicted: set) -> str:
@@ -70,18 +61,13 @@ def main(argv=None) -> None:
     from ner import data
 
     sentences = data.sentences(data.read_conll(args.data))
-    texts, gold = gold_spans(sentences)
+    gold = {span for k, s in enumerate(sentences) for span in spans(k, s.tokens, s.tags)}
     tagger = ner.Tagger.load(args.model_dir, precision=args.precision)
+    texts = [" ".join(s.tokens) for s in sentences]
     from_text = {(k, e.start, e.end, e.label)
                  for k, entities in enumerate(tagger.tag_batch(texts)) for e in entities}
-    from_words = set()
-    for k, (sentence, tags) in enumerate(zip(sentences, tagger.tag_tokens(
-            [list(s.tokens) for s in sentences]))):
-        starts, position = [], 0
-        for word in sentence.tokens:
-            starts.append(position)
-            position += len(word) + 1
-        from_words |= chunks(k, sentence.tokens, list(tags), starts)
+    from_words = {span for k, (s, tags) in enumerate(zip(sentences, tagger.tag_tokens(
+        [list(s.tokens) for s in sentences]))) for span in spans(k, s.tokens, list(tags))}
     print(f"{args.data}, {len(sentences)} sentences, {tagger.precision}")
     print(f"raw text (tag_batch):    {score(gold, from_text)}")
     print(f"CoNLL words (tag_tokens): {score(gold, from_words)}")
