@@ -29,8 +29,10 @@ Output (`--output`):
   job resumes where it stopped; `job.json` records the inputs (sizes and
   modification times; standard input only by name), options, precision and
   the model's version, and a rerun with other ones is refused rather than
-  mixed in. `summary.json` is
-  written when the job is done.
+  mixed in. It also records a digest of each complete shard's input records,
+  checked when a rerun reads past them (standard input, a file edited in
+  place). A folder with shards and no `job.json` is refused. `summary.json`
+  is written when the job is done.
 
 Bad input (`ner.corpus.BadRecord`: invalid UTF-8, a line that is not a JSON
 object, a missing or non-string text field, an empty file): by default the
@@ -53,6 +55,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -69,6 +72,10 @@ __all__ = ["Summary", "TagOptions", "add_corpus_flags", "count_entities", "main"
 _SHARD = re.compile(r"part-(\d{5,})\.(jsonl|conll)$")
 _JOB_FILE = "job.json"
 _SUMMARY_FILE = "summary.json"
+# What a folder job writes besides job.json (complete or not).
+_OUTPUT_FILE = re.compile(r"(part|errors)-\d{5,}\.\w+(\.partial)?$|summary\.json$")
+# job.json's key for the digests of the complete shards' inputs.
+_SHARD_INPUTS = "shard_inputs_sha256"
 
 
 @dataclasses.dataclass
@@ -301,10 +308,17 @@ class _Shards:
     def __init__(self, folder: Path, shard_size: int, extension: str, job: dict):
         self.folder, self.shard_size, self.extension = folder, shard_size, extension
         folder.mkdir(parents=True, exist_ok=True)
-        _check_job(folder / _JOB_FILE, job)
+        self.job = _check_job(folder, job)
         self.complete = {int(m.group(1)) for p in folder.iterdir()
                          if (m := _SHARD.match(p.name)) and m.group(2) == extension}
         self.resumed = len(self.complete)  # shards complete before this run
+        # The digest of each shard's input records (`_input_bytes`), recorded
+        # in job.json as the shard completes. A complete shard's input is
+        # hashed again when a rerun reads past it: standard input has no size
+        # or time to compare, and a file may change without either changing.
+        self.recorded: dict[str, str] = dict(self.job.get(_SHARD_INPUTS, {}))
+        self.digests: dict[int, str] = {}
+        self.hashing: tuple[int, Any] | None = None  # (shard, sha256) being read
         self.shard: int | None = None  # the open shard
         self.out: BinaryIO | None = None
         self.errors: BinaryIO | None = None
@@ -316,6 +330,30 @@ class _Shards:
 
     def done(self, index: int) -> bool:
         return index // self.shard_size in self.complete
+
+    def read(self, index: int, record: corpus.Record | corpus.BadRecord) -> None:
+        """Hashes one input record; index is the document it belongs to."""
+        shard = index // self.shard_size
+        if self.hashing is None or self.hashing[0] != shard:
+            self.end_of_input()
+            self.hashing = (shard, hashlib.sha256())
+        self.hashing[1].update(_input_bytes(record))
+
+    def end_of_input(self) -> None:
+        """The shard being hashed has all its records: checked against its output's."""
+        if self.hashing is None:
+            return
+        shard, digest = self.hashing[0], self.hashing[1].hexdigest()
+        self.hashing = None
+        self.digests[shard] = digest
+        recorded = self.recorded.get(_shard_key(shard))
+        if shard in self.complete and recorded is not None and recorded != digest:
+            first = shard * self.shard_size + 1
+            raise ValueError(
+                f"{self.folder} holds shards of another job: the input of "
+                f"{self._name(shard).name} (documents {first:,}-{first + self.shard_size - 1:,}) "
+                f"is not the one it was tagged from (see {self.folder / _JOB_FILE}); use "
+                "another --output folder, or delete this one")
 
     def _open(self, index: int) -> None:
         shard = index // self.shard_size
@@ -335,6 +373,10 @@ class _Shards:
             errors_path.unlink(missing_ok=True)  # an interrupted run's
         _close_and_rename(self.out, _partial(self._name(self.shard)), self._name(self.shard))
         self.complete.add(self.shard)
+        if self.shard in self.digests:
+            self.recorded[_shard_key(self.shard)] = self.digests[self.shard]
+            self.job[_SHARD_INPUTS] = self.recorded
+            files.write_json_atomically(self.folder / _JOB_FILE, self.job)
         self.shard, self.out, self.errors = None, None, None
 
     def write(self, index: int, text: str) -> None:
@@ -352,6 +394,13 @@ class _Shards:
             self.out.flush()
 
     def finish(self, documents: int) -> None:
+        self.end_of_input()
+        beyond = sorted(self.complete - set(self.digests) - {self.shard})
+        if beyond:
+            raise ValueError(
+                f"{self.folder} holds shards of another job: {self._name(beyond[0]).name} and "
+                f"{len(beyond) - 1} more lie beyond the end of this input ({documents:,} "
+                f"documents); use another --output folder, or delete this one")
         self._close()
         errors = 0
         for path in self.folder.glob("errors-*.jsonl"):
@@ -387,22 +436,50 @@ def _json_bytes(value: dict) -> bytes:
     return (json.dumps(value, ensure_ascii=False) + "\n").encode("utf-8", "backslashreplace")
 
 
-def _check_job(path: Path, job: dict) -> None:
-    """Writes the job description, or checks that it is the one already there."""
+def _input_bytes(record: corpus.Record | corpus.BadRecord) -> bytes:
+    """What a record's output is made from, as bytes to hash (ASCII JSON)."""
+    if isinstance(record, corpus.ConllRecord):
+        value = [record.source, record.line, record.lines]
+    elif isinstance(record, corpus.TextRecord):
+        value = [record.source, record.line, record.fields, record.text]
+    else:
+        value = record.to_json()
+    return json.dumps(value, sort_keys=True).encode("ascii") + b"\n"
+
+
+def _shard_key(shard: int) -> str:
+    return f"{shard:05d}"
+
+
+def _check_job(folder: Path, job: dict) -> dict:
+    """Writes the job description, or checks that it is the one already there.
+
+    Returns the job as recorded (with the shards' input digests so far).
+    """
+    path = folder / _JOB_FILE
     if not path.exists():
+        # Output without a job description belongs to an unknown job (or to
+        # one whose job.json was deleted): resuming would keep it unchecked.
+        others = sorted(p.name for p in folder.iterdir() if _OUTPUT_FILE.match(p.name))
+        if others:
+            raise ValueError(
+                f"{folder} holds output of an unknown job ({', '.join(others[:3])}"
+                f"{', ...' if len(others) > 3 else ''}) and no {_JOB_FILE} to check it "
+                "against; use another --output folder, or delete this one")
         files.write_json_atomically(path, job)
-        return
+        return dict(job)
     try:
         old = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise corpus.InputError(str(path), None, f"unreadable job description ({e}); "
                                 "delete the folder or choose another --output") from None
     changed = [key for key in sorted(set(old) | set(job)) if old.get(key) != job.get(key)
-               and (key in old or key not in _LATER_JOB_KEYS)]
+               and key != _SHARD_INPUTS and (key in old or key not in _LATER_JOB_KEYS)]
     if changed:
         raise ValueError(
             f"{path.parent} holds shards of another job: {', '.join(changed)} changed since "
             f"they were written (see {path}); use another --output folder, or delete this one")
+    return old
 
 
 # Keys a job records since a later version: a job.json without them (begun
@@ -526,6 +603,8 @@ def tag_corpus(tagger, paths: Sequence[str], output: str | None, options: TagOpt
     index = 0
     try:
         for record in read_inputs(paths, options):
+            if isinstance(sink, _Shards):
+                sink.read(index, record)
             if isinstance(record, corpus.BadRecord):
                 if options.on_error == "stop":
                     flush()

@@ -350,6 +350,69 @@ def test_resume_skips_complete_shards(tagger, tmp_path):
         tag_corpus(tagger, [path, path], str(out), options)
 
 
+def _stdin(monkeypatch, text: str) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode("utf-8"))))
+
+
+def test_a_rerun_from_standard_input_resumes_only_the_same_input(tagger, tmp_path, monkeypatch):
+    # Standard input has no size or time to compare: each complete shard's
+    # input is hashed, and a rerun that reads other records there is refused.
+    out = tmp_path / "out"
+    options = TagOptions(shard_size=2, batch_size=1)
+    _stdin(monkeypatch, "\n".join(TEXTS) + "\n")
+    with pytest.raises(_Killed):
+        tag_corpus(_DiesAfter(tagger, 5), ["-"], f"{out}/", options)
+    assert sorted(json.loads((out / "job.json").read_text())["shard_inputs_sha256"]) == [
+        "00000", "00001"]
+
+    _stdin(monkeypatch, "\n".join(["Paris", *TEXTS[1:]]) + "\n")
+    with pytest.raises(ValueError, match=r"another job: the input of part-00000.jsonl "
+                                         r"\(documents 1-2\) is not the one it was tagged from"):
+        tag_corpus(tagger, ["-"], str(out), options)
+    # Fewer documents than the complete shards hold.
+    _stdin(monkeypatch, "\n".join(TEXTS[:2]) + "\n")
+    with pytest.raises(ValueError, match=r"another job: part-00001.jsonl and 0 more lie beyond "
+                                         r"the end of this input \(2 documents\)"):
+        tag_corpus(tagger, ["-"], str(out), options)
+
+    _stdin(monkeypatch, "\n".join(TEXTS) + "\n")
+    again = _DiesAfter(tagger, 100)
+    summary = tag_corpus(again, ["-"], str(out), options)
+    assert again.texts == TEXTS[4:]
+    assert (summary.documents, summary.resumed_documents) == (3, 4)
+    assert [r["text"] for n in range(4) for r in _read_jsonl(out / f"part-{n:05d}.jsonl")] == TEXTS
+
+
+def test_a_file_changed_in_place_is_caught_by_its_contents(tagger, tmp_path):
+    # Same size, same modification time: only the contents tell.
+    path = tmp_path / "in.txt"
+    _write(path, "\n".join(TEXTS) + "\n")
+    stat = path.stat()
+    out = tmp_path / "out"
+    tag_corpus(tagger, [str(path)], f"{out}/", TagOptions(shard_size=2))
+    _write(path, "\n".join([TEXTS[0].replace("Paris", "Lyons"), *TEXTS[1:]]) + "\n")
+    assert path.stat().st_size == stat.st_size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with pytest.raises(ValueError, match="the input of part-00000.jsonl"):
+        tag_corpus(tagger, [str(path)], str(out), TagOptions(shard_size=2))
+
+
+@pytest.mark.parametrize("name", ["part-00000.jsonl", "part-00003.jsonl.partial",
+                                  "errors-00001.jsonl", "summary.json"])
+def test_a_folder_with_output_but_no_job_description_is_refused(tagger, tmp_path, name):
+    path = _write(tmp_path / "in.txt", "\n".join(TEXTS) + "\n")
+    out = tmp_path / "out"
+    _write(out / name, '{"text": "another corpus"}\n')
+    _write(out / "notes.txt", "a user's own file\n")
+    with pytest.raises(ValueError, match=rf"out holds output of an unknown job \({name}\) and "
+                                         "no job.json to check it against"):
+        tag_corpus(tagger, [path], str(out), TagOptions(shard_size=2))
+    assert not (out / "job.json").exists()
+    (out / name).unlink()
+    tag_corpus(tagger, [path], str(out), TagOptions(shard_size=2))  # only the user's file
+    assert (out / "notes.txt").exists() and (out / "part-00003.jsonl").exists()
+
+
 class _As:
     """`tagger` reporting another precision and model card."""
 
