@@ -276,13 +276,29 @@ def _lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
         yield number, raw
 
 
+# Leading bytes of compressed files, which are read as text otherwise.
+_COMPRESSED = {b"\x1f\x8b": ("gzip", "zcat"), b"BZh": ("bzip2", "bzcat"),
+               b"\xfd7zXZ\x00": ("xz", "xzcat"), b"\x28\xb5\x2f\xfd": ("zstd", "zstdcat"),
+               b"PK\x03\x04": ("zip", "unzip -p")}
+
+
+def _compressed_hint(first: bytes) -> str:
+    """For an invalid first line: what the file looks like, if compressed."""
+    for magic, (kind, command) in _COMPRESSED.items():
+        if first.startswith(magic):
+            return (f"; the file looks {kind}-compressed, which is not read: decompress it "
+                    f"first (`{command} FILE | python -m ner.tag -`)")
+    return ""
+
+
 def _decode(raw: bytes, source: str, number: int) -> str | BadRecord:
     """The line without its ending, or a BadRecord for invalid UTF-8."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
+        hint = _compressed_hint(raw) if number == 1 else ""
         return BadRecord(source, number, f"invalid UTF-8 (byte {e.start + 1} of the line: "
-                                         f"{raw[e.start:e.start + 1]!r})")
+                                         f"{raw[e.start:e.start + 1]!r}){hint}")
     if text.endswith("\n"):
         text = text[:-2] if text.endswith("\r\n") else text[:-1]
     return text
@@ -297,7 +313,7 @@ def _text_file(data: bytes, source: str) -> TextRecord | BadRecord:
         line_start = data.rfind(b"\n", 0, e.start) + 1
         return BadRecord(source, data.count(b"\n", 0, e.start) + 1,
                          f"invalid UTF-8 (byte {e.start - line_start + 1} of the line: "
-                         f"{data[e.start:e.start + 1]!r})")
+                         f"{data[e.start:e.start + 1]!r}){_compressed_hint(data)}")
     return TextRecord({"source": source, "text": text}, text, source, 1, len(data))
 
 

@@ -469,6 +469,13 @@ BAD_INPUTS = {
     "text not a string": ("a.jsonl", b'{"text": "paris"}\n{"text": 3}\n', 2,
                           "the 'text' field is a number, not a string"),
     "empty file": ("a.txt", b"", None, "empty file"),
+    "a gzip file": ("a.txt.gz", b"\x1f\x8b\x08\x00\x9a\x0b\nrest", 1,
+                    "invalid UTF-8 (byte 2 of the line: b'\\x8b'); the file looks "
+                    "gzip-compressed, which is not read: decompress it first "
+                    "(`zcat FILE | python -m ner.tag -`)"),
+    "a zip file in text format": ("a.md", b"PK\x03\x04\x14\x00\xff", 1,
+                                  "invalid UTF-8 (byte 7 of the line: b'\\xff'); the file "
+                                  "looks zip-compressed"),
     "empty JSONL": ("a.jsonl", b"\n\n", None, "no JSON objects"),
 }
 
