@@ -36,10 +36,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Sequence
 
-from evaluation.metrics import classification_report, format_conlleval
+from evaluation.metrics import classification_report, format_conlleval, strict_entities
 from ner import schemes
 
-__all__ = ["ERROR_CLASSES", "classify_spans", "evaluate", "fill_predictions",
+__all__ = ["ERROR_CLASSES", "classify_spans", "evaluate", "fill_predictions", "scheme_label",
            "sentence_errors"]
 
 #: The error classes of ``evaluate(...)["errors"]``, besides "correct".
@@ -144,6 +144,14 @@ def _as_iob2(gold: Sequence[Sequence[str]], filled: Sequence[Sequence[str]], sch
             [schemes.convert(tags, scheme, "IOB2", strict=False) for tags in filled])
 
 
+def scheme_label(result: dict) -> str:
+    """How a report names the input's scheme: "IOB2", or "IOB1 gold, IOB2 predictions"."""
+    predicted = result.get("predicted_scheme", result["scheme"])
+    if predicted == result["scheme"]:
+        return result["scheme"]
+    return f"{result['scheme']} gold, {predicted} predictions"
+
+
 def sentence_errors(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str | None]],
                     scheme: str) -> list[dict]:
     """Every sentence with an entity error, with all its entities: what error browsers show.
@@ -201,13 +209,17 @@ def evaluate(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str | None]]
         tokens: optional list of sentences of str words, for example texts.
         scheme: str, ``"auto"`` (:func:`ner.schemes.detect_scheme`, the
             predictions counting only for BIOES) or a scheme name: the scheme
-            of the input tags.
+            of the input tags. With ``"auto"``, predictions that are plainly
+            in the other of IOB1 and IOB2 (an IOB2 tagger scored on IOB1
+            gold) are read in their own scheme in strict mode and for invalid
+            transitions; see :func:`scheme_label`.
         examples: int, how many examples to keep per error class.
 
     Returns:
         A JSON-ready dict::
 
-            {"scheme": str,                 # scheme of the input
+            {"scheme": str,                 # scheme of the input (the gold tags)
+             "predicted_scheme": str,       # the predictions' (see scheme)
              "sentences": int, "tokens": int,
              "default": dict,  # classification_report(mode="default") on IOB2 tags
              "strict": dict,   # classification_report(mode="strict", scheme=scheme)
@@ -242,10 +254,27 @@ def evaluate(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str | None]]
     if scheme == "auto":
         _check_tags(gold, filled, None)  # every prefix, to get well-formed tags
         scheme = schemes.detect_scheme(gold, predicted=filled)
+        # CoNLL-2003 comes in IOB1 and taggers write IOB2 (ours always): the
+        # predictions are read in their own scheme when theirs is plainly the
+        # other one, or every B-X after O would be an ill-formed entity.
+        predicted_scheme = (schemes.detect_scheme(filled, undecided=scheme)
+                            if scheme in ("IOB1", "IOB2") else scheme)
+    else:
+        predicted_scheme = scheme = schemes.scheme_name(scheme)
     scheme = schemes.scheme_name(scheme)
     _check_tags(gold, filled, scheme)
 
-    strict = classification_report(gold, filled, mode="strict", scheme=scheme)
+    if predicted_scheme == scheme:
+        strict = classification_report(gold, filled, mode="strict", scheme=scheme)
+    else:
+        # Each column's well-formed entities in its own scheme, spelled in
+        # IOB2, for seqeval's strict IOB2 to count as they are.
+        def well_formed(sequences, own):
+            return [schemes.spell(strict_entities(tags, own), len(tags), "IOB2")
+                    for tags in sequences]
+        strict = classification_report(well_formed(gold, scheme),
+                                       well_formed(filled, predicted_scheme),
+                                       mode="strict", scheme="IOB2")
     gold2, pred2 = _as_iob2(gold, filled, scheme)
     default = classification_report(gold2, pred2, mode="default")
 
@@ -274,7 +303,7 @@ def evaluate(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str | None]]
 
     invalid = []
     for s, tags in enumerate(filled):
-        for i in schemes.invalid_transitions(tags, scheme):
+        for i in schemes.invalid_transitions(tags, predicted_scheme):
             example = {"sentence": s, "position": i,
                        "previous": tags[i - 1] if i > 0 else None,
                        "tag": tags[i] if i < len(tags) else None}
@@ -290,6 +319,7 @@ def evaluate(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str | None]]
 
     return {
         "scheme": scheme,
+        "predicted_scheme": predicted_scheme,
         "sentences": len(gold),
         "tokens": default["tokens"],
         "default": default,
@@ -298,7 +328,7 @@ def evaluate(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str | None]]
         "errors": {"counts": dict(counts), "by_type": by_type, "examples": found},
         "confusion": {"labels": labels, "matrix": matrix},
         "invalid_transitions": {
-            "scheme": scheme,
+            "scheme": predicted_scheme,
             "count": len(invalid),
             "gold_count": sum(len(schemes.invalid_transitions(tags, scheme)) for tags in gold),
             "examples": invalid[:examples],

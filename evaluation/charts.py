@@ -20,7 +20,7 @@ import contextlib
 import io
 from typing import Any, Iterator, Sequence
 
-from evaluation.analysis import ERROR_CLASSES
+from evaluation.analysis import ERROR_CLASSES, scheme_label
 from evaluation.render import ERROR_HEADINGS, score_cells
 
 __all__ = ["confusion_chart", "curve_charts", "errors_chart", "scores_chart"]
@@ -105,7 +105,7 @@ def scores_chart(result: dict) -> str:
             ax.grid(axis="y", color="#dddddd", linewidth=0.6)
             ax.set_axisbelow(True)
             ax.set_title("mode default (conlleval)" if mode == "default"
-                         else f"mode strict ({result['scheme']})")
+                         else f"mode strict ({scheme_label(result)})")
         axes[0].set_ylabel("percent")
         handles, labels = axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside upper center", ncols=3, fontsize=8, frameon=False)

@@ -43,7 +43,7 @@ import os
 from collections import Counter
 from typing import Any, Iterable, Mapping, Sequence
 
-from evaluation.analysis import ERROR_CLASSES, sentence_errors
+from evaluation.analysis import ERROR_CLASSES, scheme_label, sentence_errors
 from evaluation.render import ERROR_DESCRIPTIONS, ERROR_HEADINGS, score_cells
 
 __all__ = ["EXTRA", "MissingExtraError", "entities_page", "render_template", "report_page",
@@ -267,7 +267,8 @@ def report_page(result: dict, tokens: Sequence[Sequence[str]], gold: Sequence[Se
     counts = result["errors"]["counts"]
     return render_template(
         "report.html.j2", script=_FILTER_SCRIPT, title=title, sources=list(sources),
-        result=result, rows=rows, types=types, colours=type_colours(types),
+        result=result, scheme=scheme_label(result), rows=rows, types=types,
+        colours=type_colours(types),
         accuracy=f"{100 * default['accuracy']:.2f}",
         micro_default=score_cells(default["micro avg"]),
         micro_strict=score_cells(strict["micro avg"]),

@@ -7,7 +7,7 @@ round alike.
 
 from __future__ import annotations
 
-from evaluation.analysis import ERROR_CLASSES
+from evaluation.analysis import ERROR_CLASSES, scheme_label
 from evaluation.metrics import conlleval_percentages
 
 __all__ = ["ERROR_DESCRIPTIONS", "ERROR_HEADINGS", "format_report", "score_cells"]
@@ -67,7 +67,7 @@ def format_report(result: dict) -> str:
         conlleval rounds them), the conlleval block, the error breakdown, the
         confusion matrix, invalid transitions and words without prediction.
     """
-    default, strict, scheme = result["default"], result["strict"], result["scheme"]
+    default, strict, scheme = result["default"], result["strict"], scheme_label(result)
     out = [f"Input scheme: {scheme} (scored as IOB2). {result['sentences']} sentences, "
            f"{result['tokens']} tokens.",
            "Mode default = conlleval.pl / seqeval default (orphan I- tags start entities); "
@@ -76,7 +76,7 @@ def format_report(result: dict) -> str:
     width = max([17, *(len(t) for t in default["types"]), *(len(t) for t in strict["types"])])
     cells = f"{'prec':>7} {'rec':>7} {'F1':>7} {'support':>8} {'found':>6}"
     out.append(f"{'':{width}} | {'mode: default (conlleval)':^38} | "
-               f"{'mode: strict (' + scheme + ')':^38}")
+               f"{'mode: strict (' + _short(scheme) + ')':^38}")
     out.append(f"{'type':{width}} | {cells} | {cells}")
 
     def row(scores: dict | None, averaged: bool) -> str:
@@ -140,6 +140,11 @@ def format_report(result: dict) -> str:
         word = f" {example['word']!r}" if "word" in example else ""
         out.append(f"    sentence {example['sentence']}, word {example['position']}{word}")
     return "\n".join(line.rstrip() for line in out) + "\n"
+
+
+def _short(scheme_label: str) -> str:
+    """A scheme label within a column of 38: "IOB1 gold/IOB2 pred"."""
+    return scheme_label.replace(", ", "/").replace(" predictions", " pred")
 
 
 def _describe(span: list | None, text: str | None) -> str:

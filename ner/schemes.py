@@ -157,8 +157,8 @@ def parse_tags(tags: Sequence[str], scheme: str | None = None) -> list[tuple[str
     return parsed
 
 
-def detect_scheme(tag_sequences: Iterable[Sequence[str]], predicted: Iterable[Sequence[str]] = ()
-                  ) -> str:
+def detect_scheme(tag_sequences: Iterable[Sequence[str]], predicted: Iterable[Sequence[str]] = (),
+                  *, undecided: str = "IOB2") -> str:
     """Guesses the scheme of a corpus.
 
     Args:
@@ -170,8 +170,9 @@ def detect_scheme(tag_sequences: Iterable[Sequence[str]], predicted: Iterable[Se
     Returns:
         str: "BIOES" if any tag is `S-` or `E-`; "IOB1" if some `I-X` of
         `tag_sequences` starts a chunk (after `O`, another type, or at the
-        start of a sentence) and no `B-X` does; otherwise "IOB2" (also for a
-        corpus without entities, where the schemes coincide).
+        start of a sentence) and no `B-X` does; "IOB2" if some `B-X` starts
+        one; otherwise `undecided` ("IOB2" by default: in a corpus without
+        entities the schemes coincide).
 
     Raises:
         TagError: naming sentence and position of a malformed tag.
@@ -195,6 +196,8 @@ def detect_scheme(tag_sequences: Iterable[Sequence[str]], predicted: Iterable[Se
                 prev_type = type_
     if bioes:
         return "BIOES"
+    if not (orphan_i or b_starts):
+        return undecided
     return "IOB1" if orphan_i and not b_starts else "IOB2"
 
 

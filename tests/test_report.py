@@ -9,6 +9,8 @@ import random
 import pytest
 
 import ner
+from ner import schemes
+from evaluation import render
 from evaluation.analysis import evaluate
 from evaluation.report import InputError, run
 from ner.data import ConllFormatError, read_predictions
@@ -97,6 +99,35 @@ def test_evaluate_counts_words_without_prediction():
     assert default["types"]["LOC"]["true_positives"] == 0
     assert default["micro avg"]["true_positives"] == 2
     assert default["correct_tags"] == 4
+
+
+def test_iob2_predictions_on_iob1_gold_are_read_in_their_own_scheme(assert_equals_seqeval):
+    # The original CoNLL-2003 files are IOB1; a tagger writes IOB2. Read with
+    # IOB1's rules, every predicted B-X after O would be an ill-formed entity.
+    gold = [["I-PER", "I-PER", "B-PER", "O", "I-LOC"], ["O", "I-ORG", "I-ORG"]]
+    pred = [["B-PER", "I-PER", "B-PER", "O", "B-LOC"], ["O", "B-ORG", "I-ORG"]]
+    result = evaluate(gold, pred)
+    assert (result["scheme"], result["predicted_scheme"]) == ("IOB1", "IOB2")
+    for mode in ("default", "strict"):
+        micro = result[mode]["micro avg"]
+        assert (micro["support"], micro["predicted"], micro["true_positives"]) == (4, 4, 4), mode
+    assert result["invalid_transitions"] == {"scheme": "IOB2", "count": 0, "gold_count": 0,
+                                             "examples": []}
+    # The same entities in each column's own scheme, as seqeval scores them.
+    assert_equals_seqeval(result["strict"], [schemes.convert(t, "IOB1", "IOB2") for t in gold],
+                          pred)
+    # An ill-formed prediction in its own scheme still does not count in strict mode.
+    result = evaluate(gold, [pred[0], ["O", "I-ORG", "I-ORG"]])
+    assert result["strict"]["micro avg"]["true_positives"] == 3
+    assert result["default"]["micro avg"]["true_positives"] == 4
+    assert result["invalid_transitions"]["count"] == 1
+    text = render.format_report(result)
+    assert "Input scheme: IOB1 gold, IOB2 predictions (scored as IOB2)" in text
+    assert "Invalid transitions in predictions (IOB2 rules): 1" in text
+    # A scheme the user names applies to both columns, as before.
+    named = evaluate(gold, pred, scheme="IOB1")
+    assert named["predicted_scheme"] == "IOB1"
+    assert named["strict"]["micro avg"]["true_positives"] == 1  # only B-PER after I-PER
 
 
 def test_evaluate_iob1_input():

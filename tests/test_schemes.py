@@ -115,6 +115,14 @@ def test_detect_scheme(tag_sequences, predicted, expected):
     assert detect_scheme(tag_sequences, predicted=predicted) == expected
 
 
+@pytest.mark.parametrize("tag_sequences, expected", [
+    ([["O", "O"]], "IOB1"), ([], "IOB1"), ([["I-PER", "I-PER", "O"]], "IOB1"),
+    ([["O", "B-PER"]], "IOB2"), ([["I-PER", "B-PER"]], "IOB1"),
+])
+def test_detect_scheme_says_undecided_when_no_chunk_start_tells(tag_sequences, expected):
+    assert detect_scheme(tag_sequences, undecided="IOB1") == expected
+
+
 def test_detect_scheme_rejects_malformed_tag():
     with pytest.raises(TagError, match="sentence 1, position 0: malformed tag 'B_PER'"):
         detect_scheme([["O"], ["B_PER"]])
