@@ -197,6 +197,29 @@ def test_report_escapes_hostile_tokens_and_types(report):
     assert any(_text(t) == HOSTILE_TYPE for t in tree.iter(f"{SVG}text"))
 
 
+def test_text_from_the_data_is_isolated_and_wraps(report):
+    # A bidi override (U+202E) in a word must not reorder the labels and
+    # words after it, and a long word must not widen the page: every piece
+    # of data text is a <bdi>, and its boxes wrap anywhere.
+    _, _, page, tree = report
+    for kind in ("gold", "pred"):
+        for p in tree.findall(f".//p[@class='{kind}']"):
+            assert p.text is None or not p.text.strip()
+            for child in p:
+                if child.tag == "mark":
+                    assert [c.tag for c in child] == ["bdi"]
+                else:
+                    assert child.tag == "bdi", child.tag
+                    assert not (child.tail or "").strip()
+    assert all(len(q) == 1 and q[0].tag == "bdi" for q in tree.iter("q"))
+    assert ".row p, ul.errors, article.doc p.text { overflow-wrap: anywhere; }" in page
+    text = "Zoe \u202eevil"
+    page = html_lib.entities_page([{"text": text, "entities": [
+        {"label": "PER", "start": 0, "end": 3}]}])
+    paragraph = _parse(page).find(".//article[@class='doc']/p[@class='text']")
+    assert [(c.tag, _text(c)) for c in paragraph] == [("mark", "Zoe"), ("bdi", " \u202eevil")]
+
+
 def test_report_page_refuses_a_result_of_other_tags(report):
     result, _, _, _ = report
     words, gold, pred = _words_gold_pred()
