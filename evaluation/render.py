@@ -93,7 +93,21 @@ def format_report(result: dict) -> str:
                    f"{row(strict[average], True)}")
     out.append(f"{'token accuracy':{width}} | {100 * default['accuracy']:7.2f}")
 
-    out += ["", "conlleval.pl output (mode default):", result["conlleval"].rstrip("\n"), ""]
+    out += ["", "conlleval.pl output (mode default):", result["conlleval"].rstrip("\n")]
+    docstarts, counted = result.get("docstart_lines", (0, True))
+    if docstarts and counted:
+        # conlleval.pl reads a -DOCSTART- line as one more token, O O.
+        tokens = default["tokens"] + docstarts
+        accuracy = 100 * (default["correct_tags"] + docstarts) / tokens
+        out.append(f"(conlleval.pl on the input file also counts its {docstarts} -DOCSTART- "
+                   f"lines as tokens: processed {tokens} tokens, accuracy: {accuracy:6.2f}%; "
+                   "the entities are the same.)")
+    elif docstarts:
+        out.append(f"(The input's {docstarts} -DOCSTART- lines are not tokens here. "
+                   "conlleval.pl reads each as a token, but these lack the token lines' column "
+                   "count or end in two different tags: it refuses the input file or counts "
+                   "them otherwise.)")
+    out.append("")
 
     errors = result["errors"]
     out.append("Errors (gold entities, except spurious = predicted entities; "

@@ -39,7 +39,8 @@ import sys
 from evaluation.analysis import evaluate, fill_predictions
 from evaluation.render import format_report
 from ner import files, schemes
-from ner.data import document_ids, read_conll, read_predictions, sentences, write_predictions
+from ner.data import (count_docstart_lines, document_ids, read_conll, read_predictions, sentences,
+                      write_predictions)
 
 __all__ = ["InputError", "main", "run"]
 
@@ -55,6 +56,13 @@ class InputError(ValueError):
         self.path = path
 
 
+def _check_file(path: str) -> None:
+    if not os.path.exists(path):
+        raise InputError(path, "no such file")
+    if os.path.isdir(path):
+        raise InputError(path, "a folder, where a file is expected")
+
+
 def _tag_with_model(model_dir: str, data_path: str, scheme: str, precision: str = "float32"
                     ) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
     """Tags ``data_path`` with the model in ``model_dir``: ``(tokens, gold, pred)``, all IOB2.
@@ -63,8 +71,7 @@ def _tag_with_model(model_dir: str, data_path: str, scheme: str, precision: str 
     back in IOB2; predictions in BIOES (a model trained that way) are
     rewritten to IOB2 too, so the scores use IOB2 throughout.
     """
-    if not os.path.exists(data_path):
-        raise InputError(data_path, "no such file")
+    _check_file(data_path)
     if not os.path.isdir(model_dir):
         raise InputError(model_dir, "no such model directory")
     # Imported here so that evaluating a prediction file never needs TensorFlow.
@@ -133,8 +140,7 @@ def run(*, predictions_in: str | None = None, model_dir: str | None = None,
         if path:
             _check_writable(path, flag)
     if predictions_in:
-        if not os.path.exists(predictions_in):
-            raise InputError(predictions_in, "no such file")
+        _check_file(predictions_in)
         tokens, gold, pred = read_predictions(predictions_in, scheme)
     else:
         if not (model_dir and data):
@@ -142,6 +148,8 @@ def run(*, predictions_in: str | None = None, model_dir: str | None = None,
         tokens, gold, pred = _tag_with_model(model_dir, data, scheme, precision)
         scheme = "IOB2"
     result = evaluate(gold, pred, tokens, scheme=scheme, examples=examples)
+    if predictions_in:
+        result["docstart_lines"] = count_docstart_lines(predictions_in)
     if predictions:
         def iob2(sequences):
             return [schemes.convert(tags, result["scheme"], "IOB2", strict=False)

@@ -43,9 +43,10 @@ Output formats (`OUTPUT_FORMATS`), one output per input document:
 * `displacy`: `{"text", "ents": [{"start", "end", "label"}]}`, what spaCy's
   `displacy.render(..., manual=True)` draws.
 * `conll` (CoNLL input only): the document's lines as they were, each token
-  line with the predicted tag appended as one more column; what
-  `python -m evaluation.report --predictions_in` reads when the input had a
-  gold column.
+  line with the predicted tag appended as one more column (and `O` to each
+  `-DOCSTART-` line, so that every line has the same columns, as
+  `conlleval.pl` requires); what `python -m evaluation.report
+  --predictions_in` reads when the input had a gold column.
 """
 
 from __future__ import annotations
@@ -488,7 +489,11 @@ def _conll_lines(record: ConllRecord, labels: Sequence[Sequence[str]]) -> Iterat
     flat = iter([tag for tags in labels for tag in tags])
     for line in record.lines:
         fields = _columns(line)
-        if not fields or fields[0] == _DOCSTART:
-            yield line.strip()
+        if not fields:
+            yield ""
+        elif fields[0] == _DOCSTART:
+            # Predicted O, like the gold column: every line has the same
+            # columns, which conlleval.pl requires (it reads this as a token).
+            yield line.strip() + ("\t" if "\t" in line.strip() else " ") + "O"
         else:
             yield line.rstrip() + ("\t" if "\t" in line.strip() else " ") + next(flat)

@@ -51,6 +51,7 @@ from ner import schemes
 __all__ = [
     "ConllFormatError",
     "Document",
+    "count_docstart_lines",
     "Sentence",
     "document_ids",
     "entity_types",
@@ -330,8 +331,10 @@ def _parse_predictions(lines: Iterable[str], source: str, scheme: str
     # a line one column short lacks its prediction, which is reported, not fatal.
     width = max(widths, key=lambda n: (widths[n], n))
     if width < 3:
-        raise ConllFormatError(source, sents[0][0],
-                               f"expected at least 3 columns (word ... gold pred), got {width}")
+        line = next(start + k for start, rows in sents for k, fields in enumerate(rows)
+                    if len(fields) == width)
+        raise ConllFormatError(source, line, f"expected at least 3 columns (word ... gold pred), "
+                               f"got {width}, as most lines have")
     for start, rows in sents:
         for k, fields in enumerate(rows):
             if len(fields) not in (width, width - 1):
@@ -351,6 +354,31 @@ def _parse_predictions(lines: Iterable[str], source: str, scheme: str
             except schemes.TagError as e:
                 raise ConllFormatError(source, numbers[e.index], f"{name} {e.reason}") from None
     return tokens, gold, pred
+
+
+def count_docstart_lines(path: str | os.PathLike) -> tuple[int, bool]:
+    """The `-DOCSTART-` lines of a prediction file, which `read_predictions` skips.
+
+    `conlleval.pl` does not know them: it reads each as one more token (its
+    last two columns, `O O` in CoNLL files), and refuses a file whose lines
+    differ in column count.
+
+    Returns:
+        (how many, whether they all have the column count of most token
+        lines and equal last two columns, as conlleval.pl needs to count
+        them as correct tokens).
+    """
+    def count(f, source):
+        docstarts, widths = [], Counter()
+        for item in _scan(f):
+            if isinstance(item, str):
+                docstarts.append(item.split())
+            else:
+                widths.update(len(fields) for fields in item[1])
+        width = max(widths, key=lambda n: (widths[n], n)) if widths else 0
+        return len(docstarts), all(len(d) == width and d[-1] == d[-2] for d in docstarts)
+
+    return _read(path, count)
 
 
 def read_predictions(path: str | os.PathLike, scheme: str = "auto"

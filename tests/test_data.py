@@ -17,6 +17,7 @@ from ner.data import (
     ConllFormatError,
     Document,
     Sentence,
+    count_docstart_lines,
     document_ids,
     entity_types,
     label_list,
@@ -413,6 +414,9 @@ def test_read_predictions_extra_columns_and_missing_prediction(tmp_path):
     ("a B-PER B-PER\nb I-PER E-PER\n", "IOB2", 2,
      "predicted tag 'E-PER' is not allowed in scheme IOB2"),
     ("a O\nb O\n", "auto", 1, "expected at least 3 columns"),
+    # The line named has the width most lines have, not merely the first one.
+    ("John B-PER B-PER\nSmith I-PER\nin O\nParis B-LOC\n", "auto", 2,
+     "expected at least 3 columns (word ... gold pred), got 2, as most lines have"),
     ("", "auto", None, "empty file: no token lines"),
     ("-DOCSTART- O O\n\n", "auto", None, "empty file: no token lines"),
 ])
@@ -423,6 +427,16 @@ def test_read_predictions_bad_input_names_file_and_line(tmp_path, text, scheme, 
     assert (caught.value.source, caught.value.line) == (path, line)
     assert message in str(caught.value)
     assert str(caught.value).startswith(f"{path}:{line}: " if line else f"{path}: ")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("-DOCSTART- -X- O O\n\nEU NNP B-ORG B-ORG\n\n-DOCSTART- -X- O O\n\nx NN O O\n", (2, True)),
+    ("-DOCSTART- -X- O\n\nEU NNP B-ORG B-ORG\n", (1, False)),    # conlleval.pl refuses it
+    ("-DOCSTART- -X- O B-ORG\n\nEU NNP B-ORG B-ORG\n", (1, False)),  # not a correct O O
+    ("EU B-ORG B-ORG\n", (0, True)),
+])
+def test_count_docstart_lines(tmp_path, text, expected):
+    assert count_docstart_lines(_write_text(tmp_path, text)) == expected
 
 
 def test_read_predictions_missing_file(tmp_path):

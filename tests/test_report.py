@@ -181,6 +181,27 @@ def test_run_names_a_missing_file(tmp_path):
         run(predictions_in=str(tmp_path / "absent.txt"))
     with pytest.raises(InputError, match="absent.txt: no such file"):
         run(model_dir=str(tmp_path), data=str(tmp_path / "absent.txt"))
+    for kwargs in ({"predictions_in": str(tmp_path)},
+                   {"model_dir": str(tmp_path), "data": str(tmp_path)}):
+        with pytest.raises(InputError, match=f"^{tmp_path}: a folder, where a file is expected"):
+            run(**kwargs)
+
+
+def test_the_conlleval_block_says_what_conlleval_counts_of_docstart_lines(tmp_path):
+    # conlleval.pl reads "-DOCSTART- -X- O O" as one more (correct) token.
+    text = ("-DOCSTART- -X- O O\n\nJohn NNP B-PER B-PER\nran VB O B-LOC\n\n"
+            "-DOCSTART- -X- O O\n\nParis NNP B-LOC O\n")
+    result = run(predictions_in=write_text_file(tmp_path, text))
+    assert result["docstart_lines"] == (2, True)
+    report = render.format_report(result)
+    assert "processed 3 tokens with 2 phrases; found: 2 phrases; correct: 1." in report
+    assert ("(conlleval.pl on the input file also counts its 2 -DOCSTART- lines as tokens: "
+            "processed 5 tokens, accuracy:  60.00%; the entities are the same.)") in report
+    # Lines conlleval.pl would not count as correct tokens: said, not computed.
+    result = run(predictions_in=write_text_file(tmp_path, text.replace("-X- O O", "O O")))
+    assert "lack the token lines' column count" in render.format_report(result)
+    result = run(predictions_in=write_text_file(tmp_path, text.replace("-DOCSTART- -X- O O\n", "")))
+    assert "DOCSTART" not in render.format_report(result)
 
 
 def test_run_with_a_model_tags_the_data_file_by_document(tmp_path, monkeypatch):

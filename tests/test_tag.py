@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ner import corpus, tag
-from ner.data import read_predictions
+from ner.data import count_docstart_lines, read_predictions
 from ner.tag import TagOptions, tag_corpus
 from ner.tagger import Tagger
 from tests.tiny_model import write_model_folder
@@ -89,7 +89,7 @@ def test_conll_documents_keep_their_lines():
     assert records[0].lines == ("-DOCSTART- -X- -X- O", "", "EU NNP B-NP B-ORG",
                                 "rejects VBZ B-VP O", "", "", "Peter NNP B-NP B-PER", "")
     out = corpus.output_text(records[1], [["B-LOC"]], "conll")
-    assert out == "-DOCSTART- -X- -X- O\n\nx\tO\tB-LOC"
+    assert out == "-DOCSTART- -X- -X- O O\n\nx\tO\tB-LOC"
 
 
 def test_format_from_extension():
@@ -207,8 +207,13 @@ def test_conll_output_is_the_input_with_a_tag_column(tagger, tmp_path):
     out = tmp_path / "pred.conll"
     tag_corpus(tagger, [path], str(out), TagOptions(output_format="conll"))
     lines = out.read_text(encoding="utf-8").split("\n")
-    assert [line.rsplit(" ", 1)[0] if line.split() and line.split()[0] != "-DOCSTART-" else line
-            for line in lines] == CONLL.split("\n")
+    assert [line.rsplit(" ", 1)[0] for line in lines] == CONLL.split("\n")
+    # Every line has one column count, as conlleval.pl requires: the
+    # -DOCSTART- lines too, with O predicted.
+    assert {len(line.split()) for line in lines if line} == {5}
+    assert [line for line in lines if line.startswith("-DOCSTART-")] == [
+        "-DOCSTART- -X- -X- O O"] * 2
+    assert count_docstart_lines(out) == (2, True)
     # What evaluation.report --predictions_in reads: word ... gold pred.
     tokens, gold, pred = read_predictions(out)
     sentences = [["john", "smith", "lives", "in", "paris"], ["acme", "corp"], ["zoe"]]
