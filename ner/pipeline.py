@@ -115,6 +115,18 @@ BATCH_OVERHEAD_INT8 = 1024
 DECODE_CELLS = 1 << 15
 
 
+def _signature_shapes(**inputs: tf.Tensor) -> list[tf.Tensor]:
+    """A signature's inputs, checked at run time against their declared shapes.
+
+    A loaded SavedModel's signature does not check the shapes of what it is
+    given: a scalar `texts` failed deep in the graph with "slice index 0 of
+    dimension 0 out of bounds". Now: "Shape of tensor texts [] is not
+    compatible with expected shape [?]", at a node named `texts_shape`.
+    """
+    return [tf.ensure_shape(value, value.shape, name=f"{name}_shape")
+            for name, value in inputs.items()]
+
+
 def sorted_batches(sizes: tf.Tensor, max_rows, max_cells: int,
                    row_grid: list[int] | None = None,
                    batch_overhead: int | None = None) -> tuple[tf.Tensor, tf.Tensor]:
@@ -464,6 +476,7 @@ class Pipeline(tf.Module):
 
     def _serve_texts(self, texts):
         """`entities` padded per text: [B, E] tensors and `num_entities` [B]."""
+        texts, = _signature_shapes(texts=texts)
         found = dict(self._entities(texts, tf.constant(self.batch_size, tf.int32)))
         text_id = found.pop("text_id")
         num_texts = tf.shape(texts, out_type=tf.int64)[0]
@@ -479,6 +492,8 @@ class Pipeline(tf.Module):
 
     def _serve_words(self, words, sentence_lengths, documents):
         """`word_tags` with label names: `label_ids` int32 [N], `labels` string [N]."""
+        words, sentence_lengths, documents = _signature_shapes(
+            words=words, sentence_lengths=sentence_lengths, documents=documents)
         # A client's inputs, checked so that a mistake is named (a gather
         # deep in the graph would fail on "indices[0] = 5 is not in [0, 3)").
         checks = [
@@ -499,6 +514,9 @@ class Pipeline(tf.Module):
 
     def _serve_wordpieces(self, input_ids, input_mask, segment_ids, word_starts, word_lengths):
         """Potentials and per-row Viterbi tags of client-built windows."""
+        input_ids, input_mask, segment_ids, word_starts, word_lengths = _signature_shapes(
+            input_ids=input_ids, input_mask=input_mask, segment_ids=segment_ids,
+            word_starts=word_starts, word_lengths=word_lengths)
         check = tf.debugging.assert_equal(
             segment_ids, tf.zeros_like(segment_ids),
             message="segment_ids must be all 0: the model was trained on single-segment windows")
@@ -508,6 +526,7 @@ class Pipeline(tf.Module):
 
     def _serve_decode(self, potentials, lengths):
         """Viterbi tags of padded potentials [B, W, K] with lengths [B]."""
+        potentials, lengths = _signature_shapes(potentials=potentials, lengths=lengths)
         tags, _ = self.model.crf.decode(potentials, lengths)  # [B, W]
         real = tf.sequence_mask(lengths, tf.shape(tags)[1])  # [B, W]
         names = tf.where(real, tf.gather(self._label_names, tags), "")

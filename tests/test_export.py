@@ -101,6 +101,16 @@ try:
     utf8_error = ""
 except tf.errors.InvalidArgumentError as e:
     utf8_error = e.message
+shape_errors = []
+words = loaded.signatures["tag_words"]
+for call in (lambda: tag(texts=tf.constant("Paris")), lambda: tag(texts=tf.constant([["Paris"]])),
+             lambda: words(words=tf.constant("Paris"), sentence_lengths=tf.constant([1], tf.int64),
+                           documents=tf.constant([0], tf.int64))):
+    try:
+        call()
+        shape_errors.append("")
+    except tf.errors.InvalidArgumentError as e:
+        shape_errors.append(e.message)
 leaked = sorted(m for m in sys.modules if m == "ner" or m.startswith("ner.")
                 if sys.modules[m] is not None)
 json.dump({"entities": entities,
@@ -110,7 +120,8 @@ json.dump({"entities": entities,
            "segment_error": segment_error, "utf8_error": utf8_error,
            "empty_shapes": {k: v.shape.as_list() for k, v in empty.items()},
            "blank_counts": blank["num_entities"].numpy().tolist(),
-           "blank_shape": blank["labels"].shape.as_list(), "leaked": leaked},
+           "blank_shape": blank["labels"].shape.as_list(), "leaked": leaked,
+           "shape_errors": shape_errors},
           open(result_path, "w", encoding="utf-8"))
 """
 
@@ -312,6 +323,12 @@ def test_saved_model_in_a_fresh_process_matches_the_tagger(exported, listing, co
     assert result["blank_counts"] == [0, 0, 0] and result["blank_shape"] == [3, 0]
     assert "texts must be valid UTF-8; invalid at batch positions" in result["utf8_error"]
     assert "[1]" in result["utf8_error"]
+    # Inputs of another shape are named (a signature does not check shapes).
+    for error, message in zip(result["shape_errors"], [
+            "Shape of tensor texts [] is not compatible with expected shape [?].",
+            "Shape of tensor texts [1,1] is not compatible with expected shape [?].",
+            "Shape of tensor words [] is not compatible with expected shape [?]."], strict=True):
+        assert message in error, error
 
 
 def test_in_graph_windows_without_document_context_match_the_tagger(context_tagger, conll_dir):
