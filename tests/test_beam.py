@@ -126,8 +126,8 @@ def test_beam_in_process_conll_output(exported, inputs, tmp_path):
     assert ner_beam.main([f"--model_dir={exported}", f"--output={out}", "--output_format=conll",
                           "--num_shards=1", *conll]) == 0
     text = (out / "part-00000-of-00001.conll").read_text(encoding="utf-8")
-    assert text == ("-DOCSTART- -X- -X- O\n\njohn B-PER B-PER\nsmith I-PER I-PER\n"
-                    "lives O O\n\nparis B-LOC B-LOC\n\n-DOCSTART- -X- -X- O\n\n"
+    assert text == ("-DOCSTART- -X- -X- O O\n\njohn B-PER B-PER\nsmith I-PER I-PER\n"
+                    "lives O O\n\nparis B-LOC B-LOC\n\n-DOCSTART- -X- -X- O O\n\n"
                     "acme B-ORG B-ORG\ncorp I-ORG I-ORG\n")
 
 
