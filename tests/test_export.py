@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from ner import checkpoint, features
 from ner.export import ExportModule, _quiet_tensorflow, export, next_version_dir, save
+from ner.exported import load_tagger
 from ner.model import TaggerModel
 from ner.precision import int8_available
 from ner.tagger import Tagger
@@ -394,11 +395,16 @@ def test_cli_reports_a_missing_model_folder(tmp_path):
 def test_low_precision_export_uses_standard_ops_and_tags_as_the_tagger(
         context_model, parity_texts, tmp_path, precision):
     """A bfloat16 or int8 SavedModel holds no oneDNN-only op (the Tagger's weight-cached
-    matmuls), so it loads anywhere, and tags as the Tagger does."""
+    matmuls), so it loads anywhere, and tags as the Tagger does.
+
+    The int8 export (about 25 s of tracing on 2 cores) is also the one whose
+    weights (`_assert_holds_only_what_it_reads`) and loaded precision
+    (`_assert_loads_in_its_precision`) are checked.
+    """
     if precision == "int8" and not int8_available():
         pytest.skip("no int8 kernels in this TensorFlow build")
-    tagger = Tagger.load(context_model, precision=precision)
     path = export(context_model, tmp_path / "ner", precision=precision)
+    tagger = Tagger.load(context_model, precision=precision)
     graph = (path / "saved_model.pb").read_bytes()
     assert b"_MklNativeFusedMatMul" not in graph and b"_QuantizedMatMul" not in graph
     assert b"_MklLayerNorm" not in graph
@@ -413,16 +419,33 @@ def test_low_precision_export_uses_standard_ops_and_tags_as_the_tagger(
         got = [(out["labels"][b, i].numpy().decode(), int(out["char_starts"][b, i]),
                 int(out["char_ends"][b, i])) for i in range(n)]
         assert got == [(e.label, e.start, e.end) for e in expected]
+    if precision == "int8":
+        _assert_holds_only_what_it_reads(path, context_model, precision)
+        _assert_loads_in_its_precision(path, tagger, texts)
 
 
-@pytest.mark.parametrize("precision", ["float32", "int8"])
-def test_saved_model_holds_only_the_weights_its_signatures_read(context_model, tmp_path,
-                                                               precision):
+def _assert_loads_in_its_precision(version: Path, tagger: Tagger, texts: list[str]) -> None:
+    """`ner.exported.load_tagger` (what `ner.serve` and `ner.tag` load) reads the
+    precision an int8 graph was exported in, refuses another, and tags as `tagger`."""
+    loaded = load_tagger(version)
+    assert loaded.precision == "int8"
+    assert load_tagger(version, precision="int8").precision == "int8"
+    with pytest.raises(ValueError, match="exported with precision int8"):
+        load_tagger(version, precision="float32")
+    assert [[(e.label, e.start, e.end) for e in t] for t in loaded.tag_batch(texts)] == \
+        [[(e.label, e.start, e.end) for e in t] for t in tagger.tag_batch(texts)]
+
+
+def test_saved_model_holds_only_the_weights_its_signatures_read(context_model, tmp_path):
+    """No separate query, key and value beside their side-by-side copy (the int8
+    export: `test_low_precision_export_uses_standard_ops_and_tags_as_the_tagger`)."""
+    path = export(context_model, tmp_path / "ner")
+    _assert_holds_only_what_it_reads(path, context_model, "float32")
+
+
+def _assert_holds_only_what_it_reads(path: Path, context_model: Path, precision: str) -> None:
     """No separate query, key and value beside their side-by-side copy; in int8 no
     float32 dense weights beside the int8 ones (`drop_unread_variables`)."""
-    if precision == "int8" and not int8_available():
-        pytest.skip("no int8 kernels in this TensorFlow build")
-    path = export(context_model, tmp_path / "ner", precision=precision)
     saved = dict(tf.train.list_variables(str(path / "variables" / "variables")))
     weights = [n for n in saved if n.startswith("model/")]
     assert any("/layers/0/qkv/" in n for n in weights)

@@ -11,7 +11,6 @@ import tensorflow as tf
 
 import ner
 from ner import bert, checkpoint, precision
-from ner.exported import load_tagger
 from ner.model import TaggerModel
 from tests.tiny_model import write_model_folder
 
@@ -280,21 +279,6 @@ def test_check_command_prints_the_table(tmp_path, capsys):
 
 
 @needs_int8
-def test_export_fixes_the_precision_in_the_graph(random_folder, tmp_path):
-    from ner import export
-
-    version = export.export(random_folder, tmp_path / "export", precision="int8")
-    tagger = load_tagger(version)
-    assert tagger.precision == "int8"
-    assert load_tagger(version, precision="int8").precision == "int8"
-    with pytest.raises(ValueError, match="exported with precision int8"):
-        load_tagger(version, precision="float32")
-    texts = ["john smith lives in paris", "zoe met acme corp ."]
-    want = ner.Tagger.load(random_folder, precision="int8").tag_batch(texts)
-    assert [[(e.label, e.start, e.end) for e in t] for t in tagger.tag_batch(texts)] == \
-        [[(e.label, e.start, e.end) for e in t] for t in want]
-
-
 def _tiny_encoder(hidden_act: str = "gelu") -> bert.BertEncoder:
     tf.random.set_seed(0)
     return bert.BertEncoder(bert.BertConfig(
