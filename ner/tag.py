@@ -29,10 +29,10 @@ Output (`--output`):
   job resumes where it stopped; `job.json` records the inputs (sizes and
   modification times; standard input only by name), options, precision and
   the model's version, and a rerun with other ones is refused rather than
-  mixed in. It also records a digest of each complete shard's input records,
-  checked when a rerun reads past them (standard input, a file edited in
-  place). A folder with shards and no `job.json` is refused. `summary.json`
-  is written when the job is done.
+  mixed in. `inputs.sha256` records a digest of each complete shard's input
+  records, checked when a rerun reads past them (standard input, a file
+  edited in place). A folder with shards and no `job.json` is refused.
+  `summary.json` is written when the job is done.
 
 Bad input (`ner.corpus.BadRecord`: invalid UTF-8, a line that is not a JSON
 object, a missing or non-string text field, an empty file): by default the
@@ -72,10 +72,13 @@ __all__ = ["Summary", "TagOptions", "add_corpus_flags", "count_entities", "main"
 _SHARD = re.compile(r"part-(\d{5,})\.(jsonl|conll)$")
 _JOB_FILE = "job.json"
 _SUMMARY_FILE = "summary.json"
+# The sha256 of each shard's input records, a line "part-NNNNN.EXT HEX" each,
+# appended before the shard is renamed complete: appended, not a key of
+# job.json rewritten per shard, so that writing it stays linear in the shards.
+_DIGESTS_FILE = "inputs.sha256"
 # What a folder job writes besides job.json (complete or not).
-_OUTPUT_FILE = re.compile(r"(part|errors)-\d{5,}\.\w+(\.partial)?$|summary\.json$")
-# job.json's key for the digests of the complete shards' inputs.
-_SHARD_INPUTS = "shard_inputs_sha256"
+_OUTPUT_FILE = re.compile(
+    r"(part|errors)-\d{5,}\.\w+(\.partial)?$|summary\.json$|" + re.escape(_DIGESTS_FILE) + "$")
 
 
 @dataclasses.dataclass
@@ -308,15 +311,15 @@ class _Shards:
     def __init__(self, folder: Path, shard_size: int, extension: str, job: dict):
         self.folder, self.shard_size, self.extension = folder, shard_size, extension
         folder.mkdir(parents=True, exist_ok=True)
-        self.job = _check_job(folder, job)
+        _check_job(folder, job)
         self.complete = {int(m.group(1)) for p in folder.iterdir()
                          if (m := _SHARD.match(p.name)) and m.group(2) == extension}
         self.resumed = len(self.complete)  # shards complete before this run
         # The digest of each shard's input records (`_input_bytes`), recorded
-        # in job.json as the shard completes. A complete shard's input is
-        # hashed again when a rerun reads past it: standard input has no size
-        # or time to compare, and a file may change without either changing.
-        self.recorded: dict[str, str] = dict(self.job.get(_SHARD_INPUTS, {}))
+        # as the shard completes. A complete shard's input is hashed again
+        # when a rerun reads past it: standard input has no size or time to
+        # compare, and a file may change without either changing.
+        self.recorded = _read_digests(folder / _DIGESTS_FILE)
         self.digests: dict[int, str] = {}
         self.hashing: tuple[int, Any] | None = None  # (shard, sha256) being read
         self.shard: int | None = None  # the open shard
@@ -346,13 +349,13 @@ class _Shards:
         shard, digest = self.hashing[0], self.hashing[1].hexdigest()
         self.hashing = None
         self.digests[shard] = digest
-        recorded = self.recorded.get(_shard_key(shard))
+        recorded = self.recorded.get(self._name(shard).name)
         if shard in self.complete and recorded is not None and recorded != digest:
             first = shard * self.shard_size + 1
             raise ValueError(
                 f"{self.folder} holds shards of another job: the input of "
                 f"{self._name(shard).name} (documents {first:,}-{first + self.shard_size - 1:,}) "
-                f"is not the one it was tagged from (see {self.folder / _JOB_FILE}); use "
+                f"is not the one it was tagged from (see {self.folder / _DIGESTS_FILE}); use "
                 "another --output folder, or delete this one")
 
     def _open(self, index: int) -> None:
@@ -371,12 +374,15 @@ class _Shards:
             _close_and_rename(self.errors, _partial(errors_path), errors_path)
         else:
             errors_path.unlink(missing_ok=True)  # an interrupted run's
+        name = self._name(self.shard).name
+        if self.shard in self.digests:
+            # Before the rename: a complete shard always has its digest.
+            with open(self.folder / _DIGESTS_FILE, "ab") as f:
+                f.write(f"{name} {self.digests[self.shard]}\n".encode("ascii"))
+                f.flush()
+                os.fsync(f.fileno())
         _close_and_rename(self.out, _partial(self._name(self.shard)), self._name(self.shard))
         self.complete.add(self.shard)
-        if self.shard in self.digests:
-            self.recorded[_shard_key(self.shard)] = self.digests[self.shard]
-            self.job[_SHARD_INPUTS] = self.recorded
-            files.write_json_atomically(self.folder / _JOB_FILE, self.job)
         self.shard, self.out, self.errors = None, None, None
 
     def write(self, index: int, text: str) -> None:
@@ -447,15 +453,19 @@ def _input_bytes(record: corpus.Record | corpus.BadRecord) -> bytes:
     return json.dumps(value, sort_keys=True).encode("ascii") + b"\n"
 
 
-def _shard_key(shard: int) -> str:
-    return f"{shard:05d}"
+def _read_digests(path: Path) -> dict[str, str]:
+    """Shard file name -> its input's digest; the last line wins, a torn one is skipped."""
+    recorded = {}
+    if path.exists():
+        for line in path.read_text(encoding="ascii", errors="replace").splitlines():
+            name, _, digest = line.partition(" ")
+            if _SHARD.match(name) and re.fullmatch(r"[0-9a-f]{64}", digest):
+                recorded[name] = digest
+    return recorded
 
 
-def _check_job(folder: Path, job: dict) -> dict:
-    """Writes the job description, or checks that it is the one already there.
-
-    Returns the job as recorded (with the shards' input digests so far).
-    """
+def _check_job(folder: Path, job: dict) -> None:
+    """Writes the job description, or checks that it is the one already there."""
     path = folder / _JOB_FILE
     if not path.exists():
         # Output without a job description belongs to an unknown job (or to
@@ -467,19 +477,18 @@ def _check_job(folder: Path, job: dict) -> dict:
                 f"{', ...' if len(others) > 3 else ''}) and no {_JOB_FILE} to check it "
                 "against; use another --output folder, or delete this one")
         files.write_json_atomically(path, job)
-        return dict(job)
+        return
     try:
         old = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise corpus.InputError(str(path), None, f"unreadable job description ({e}); "
                                 "delete the folder or choose another --output") from None
     changed = [key for key in sorted(set(old) | set(job)) if old.get(key) != job.get(key)
-               and key != _SHARD_INPUTS and (key in old or key not in _LATER_JOB_KEYS)]
+               and (key in old or key not in _LATER_JOB_KEYS)]
     if changed:
         raise ValueError(
             f"{path.parent} holds shards of another job: {', '.join(changed)} changed since "
             f"they were written (see {path}); use another --output folder, or delete this one")
-    return old
 
 
 # Keys a job records since a later version: a job.json without them (begun

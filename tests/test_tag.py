@@ -324,9 +324,9 @@ def test_resume_skips_complete_shards(tagger, tmp_path):
     clean = tmp_path / "clean"
     tag_corpus(tagger, [path], f"{clean}/", options)
     names = sorted(p.name for p in clean.iterdir())
-    assert names == ["job.json", "part-00000.jsonl", "part-00001.jsonl", "part-00002.jsonl",
-                     "part-00003.jsonl", "summary.json"]
-    assert [r["text"] for n in names[1:5] for r in _read_jsonl(clean / n)] == TEXTS
+    assert names == ["inputs.sha256", "job.json", "part-00000.jsonl", "part-00001.jsonl",
+                     "part-00002.jsonl", "part-00003.jsonl", "summary.json"]
+    assert [r["text"] for n in names[2:6] for r in _read_jsonl(clean / n)] == TEXTS
     assert json.loads((clean / "summary.json").read_text()) == {
         "documents": 7, "errors": 0, "shards": 4}
 
@@ -335,7 +335,8 @@ def test_resume_skips_complete_shards(tagger, tmp_path):
         tag_corpus(_DiesAfter(tagger, 5), [path], f"{out}/", options)
     # Two complete shards; the third holds one document and does not look finished.
     assert sorted(p.name for p in out.iterdir()) == [
-        "job.json", "part-00000.jsonl", "part-00001.jsonl", "part-00002.jsonl.partial"]
+        "inputs.sha256", "job.json", "part-00000.jsonl", "part-00001.jsonl",
+        "part-00002.jsonl.partial"]
     assert len(_read_jsonl(out / "part-00002.jsonl.partial")) == 1
     (out / "part-00000.jsonl").write_text('{"kept": true}\n')  # must not be rewritten
 
@@ -344,7 +345,7 @@ def test_resume_skips_complete_shards(tagger, tmp_path):
     assert again.texts == TEXTS[4:]  # only the documents of shards 2 and 3
     assert (summary.documents, summary.resumed_shards, summary.resumed_documents) == (3, 2, 4)
     assert _read_jsonl(out / "part-00000.jsonl") == [{"kept": True}]
-    for name in names[2:5]:
+    for name in names[3:6]:
         assert (out / name).read_bytes() == (clean / name).read_bytes()
     assert not list(out.glob("*.partial"))
 
@@ -367,8 +368,8 @@ def test_a_rerun_from_standard_input_resumes_only_the_same_input(tagger, tmp_pat
     _stdin(monkeypatch, "\n".join(TEXTS) + "\n")
     with pytest.raises(_Killed):
         tag_corpus(_DiesAfter(tagger, 5), ["-"], f"{out}/", options)
-    assert sorted(json.loads((out / "job.json").read_text())["shard_inputs_sha256"]) == [
-        "00000", "00001"]
+    assert [line.split()[0] for line in (out / "inputs.sha256").read_text().splitlines()] == [
+        "part-00000.jsonl", "part-00001.jsonl"]
 
     _stdin(monkeypatch, "\n".join(["Paris", *TEXTS[1:]]) + "\n")
     with pytest.raises(ValueError, match=r"another job: the input of part-00000.jsonl "
@@ -388,6 +389,18 @@ def test_a_rerun_from_standard_input_resumes_only_the_same_input(tagger, tmp_pat
     assert [r["text"] for n in range(4) for r in _read_jsonl(out / f"part-{n:05d}.jsonl")] == TEXTS
 
 
+def test_a_torn_digest_line_is_skipped(tmp_path):
+    # A kill while appending leaves a torn last line: that shard is not yet
+    # complete, and the line is ignored rather than failing the rerun.
+    digest = "ab" * 32
+    (tmp_path / "inputs.sha256").write_text(
+        f"part-00000.jsonl {digest}\npart-00001.jsonl {'cd' * 32}\npart-00002.jsonl ab12",
+        encoding="ascii")
+    assert tag._read_digests(tmp_path / "inputs.sha256") == {
+        "part-00000.jsonl": digest, "part-00001.jsonl": "cd" * 32}
+    assert tag._read_digests(tmp_path / "absent") == {}
+
+
 def test_a_file_changed_in_place_is_caught_by_its_contents(tagger, tmp_path):
     # Same size, same modification time: only the contents tell.
     path = tmp_path / "in.txt"
@@ -403,7 +416,7 @@ def test_a_file_changed_in_place_is_caught_by_its_contents(tagger, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["part-00000.jsonl", "part-00003.jsonl.partial",
-                                  "errors-00001.jsonl", "summary.json"])
+                                  "errors-00001.jsonl", "summary.json", "inputs.sha256"])
 def test_a_folder_with_output_but_no_job_description_is_refused(tagger, tmp_path, name):
     path = _write(tmp_path / "in.txt", "\n".join(TEXTS) + "\n")
     out = tmp_path / "out"
