@@ -37,7 +37,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
-import importlib.util
 import operator
 import os
 from collections import Counter
@@ -45,6 +44,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from evaluation.analysis import ERROR_CLASSES, scheme_label, sentence_errors
 from evaluation.render import ERROR_DESCRIPTIONS, ERROR_HEADINGS, score_cells
+from ner import cli
 
 __all__ = ["EXTRA", "MissingExtraError", "entities_page", "render_template", "report_page",
            "require_extra", "type_colours", "write_page"]
@@ -111,12 +111,9 @@ class MissingExtraError(ImportError):
 def require_extra() -> None:
     """Raises :class:`MissingExtraError`, naming the extra and the missing packages, unless
     Jinja2 and matplotlib can be imported."""
-    missing = [name for name in _EXTRA_MODULES if importlib.util.find_spec(name) is None]
-    if missing:
-        raise MissingExtraError(
-            f"HTML pages need the '{EXTRA}' extra, which is not installed (missing: "
-            f"{', '.join(missing)}): pip install 'bert-ner-tf[{EXTRA}]', or "
-            f"pip install -e '.[{EXTRA}]' in a checkout")
+    message = cli.missing_extra(EXTRA, _EXTRA_MODULES, "HTML pages")
+    if message:
+        raise MissingExtraError(message)
 
 
 def _environment():

@@ -233,6 +233,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    from absl import app
+    from ner import cli
+
     _define_flags()
-    app.run(main)
+    cli.run_absl(main)

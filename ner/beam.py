@@ -48,16 +48,35 @@ import sys
 import time
 from typing import Any, Iterable, Sequence
 
+from ner import cli
+
+_MISSING = cli.missing_extra("beam", ["apache_beam"], "ner.beam and its jobs")
+if _MISSING:
+    if __name__ == "__main__":  # one line, not a traceback, even for --help
+        print(f"beam: error: {_MISSING}", file=sys.stderr)
+        sys.exit(2)
+    raise ImportError(_MISSING)
+
+
+class _NoGcpNotice(logging.Filter):
+    """Drops Beam's import-time warning that Google Cloud's libraries are missing:
+    this module uses none of them, and the line stood before every `--help`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "apitools not found" not in record.getMessage()
+
+
+logging.getLogger().addFilter(_NoGcpNotice())
 try:
-    import apache_beam as beam
-except ImportError as e:  # pragma: no cover (the test extra installs it)
-    raise ImportError("ner.beam needs Apache Beam, the beam extra: "
-                      "pip install -e '.[beam]'") from e
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
-from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+    import apache_beam as beam  # noqa: E402
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.metrics import Metrics
+    from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+finally:
+    logging.getLogger().filters[:] = [
+        f for f in logging.getLogger().filters if not isinstance(f, _NoGcpNotice)]
 
 from ner import corpus
 from ner.tag import (TagOptions, add_corpus_flags, count_entities, overwrites_field, plural,

@@ -98,7 +98,11 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from ner import cli
 from ner.corpus import json_type
+
+#: What the `serve` extra provides, imported when the server starts.
+SERVE_MODULES = ("fastapi", "uvicorn", "h11")
 
 logger = logging.getLogger(__name__)
 
@@ -1413,7 +1417,13 @@ def serve(model_dir: str, options: ServeOptions, precision: str = "auto") -> Non
     On the signal: no new connections or requests; requests in flight get
     `shutdown_timeout_s` to finish, the rest are answered 503; the process then
     ends without waiting for batches still running in the tagging threads.
+
+    Raises:
+        ImportError: the `serve` extra is not installed (before the model loads).
     """
+    missing = cli.missing_extra("serve", SERVE_MODULES, "ner.serve")
+    if missing:
+        raise ImportError(missing)
     _leave_a_thread_for_counting(options.tagging_threads)
     tag_batch, types, meta, count = load_tagger(model_dir, precision)
     # Warm up: the first call traces the TensorFlow functions (seconds).
@@ -1523,13 +1533,13 @@ def main(argv: list[str]) -> None:
     try:
         options = ServeOptions(**values)
         serve(flags.FLAGS.model_dir, options, flags.FLAGS.precision)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError, ImportError) as e:
         print(f"serve: error: {e}", file=sys.stderr)
         sys.exit(2)
 
 
 if __name__ == "__main__":
-    from absl import app as absl_app
+    from ner import cli
 
     _define_flags()
-    absl_app.run(main)
+    cli.run_absl(main)

@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
 
 flags.DEFINE_string("data_dir", "data/conll2003", "folder with train.txt")
 flags.DEFINE_integer("steps", 40, "timed steps per trainer")
@@ -199,4 +199,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from _common import REPO  # noqa: F401  (puts the repository on sys.path)
+    from ner import cli
+
+    cli.run_absl(main)

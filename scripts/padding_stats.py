@@ -4,7 +4,7 @@
 """
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 flags.DEFINE_string("data", "data/conll2003/train.txt", "CoNLL file")
 flags.DEFINE_integer("batch_size", 32, "rows per batch")
@@ -32,4 +32,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    from _common import REPO  # noqa: F401  (puts the repository on sys.path)
+    from ner import cli
+
+    cli.run_absl(main)

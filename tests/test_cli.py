@@ -1,4 +1,5 @@
-"""Every command line answers `--help` with its help, not with TensorFlow's start-up logs."""
+"""Every command line answers `--help` with its help, not with TensorFlow's start-up logs,
+and exits 0; a missing extra is one line naming it."""
 
 import ast
 import subprocess
@@ -13,6 +14,9 @@ COMMANDS = [
     (["-m", "ner.export"], "ner/export.py"),
     (["-m", "ner.serve"], "ner/serve.py"),
     (["-m", "evaluation.report"], "evaluation/report.py"),
+    (["-m", "evaluation.curves"], "evaluation/curves.py"),
+    (["-m", "ner.tag"], None),
+    (["-m", "ner.beam"], None),
     (["-m", "ner.precision"], None),
     (["-m", "ner.average"], None),
     (["scripts/benchmark.py"], None),
@@ -44,7 +48,7 @@ def helps(repo_root):
 @pytest.mark.parametrize("args, doc_file", COMMANDS)
 def test_help_comes_first(helps, repo_root, args, doc_file):
     returncode, text = helps[" ".join(args)]
-    assert returncode in (0, 1), text[-2000:]  # absl's --help exits with 1
+    assert returncode == 0, text[-2000:]  # absl's own --help exits 1 (ner.cli.run_absl)
     first = text.splitlines()[0] if text else ""
     if doc_file is None:
         assert first.startswith("usage: "), text[:2000]
@@ -52,3 +56,27 @@ def test_help_comes_first(helps, repo_root, args, doc_file):
         doc = ast.get_docstring(ast.parse((repo_root / doc_file).read_text(encoding="utf-8")))
         assert first == doc.splitlines()[0], text[:2000]
     assert "--" in text  # the flags follow
+
+
+def _without(module: str) -> str:
+    """Python code that makes `module` look uninstalled, then runs argv as `python -m`."""
+    return (f"import importlib.util, runpy, sys; real = importlib.util.find_spec; "
+            f"importlib.util.find_spec = lambda name, *a: None if name == {module!r} "
+            f"else real(name, *a); sys.modules[{module!r}] = None; "
+            f"runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)")
+
+
+@pytest.mark.parametrize("module, missing, args", [
+    ("ner.serve", "fastapi", ["--model_dir=absent"]),
+    ("ner.beam", "apache_beam", ["--help"]),
+])
+def test_a_missing_extra_is_one_line_naming_it(repo_root, module, missing, args):
+    run = subprocess.run([sys.executable, "-c", _without(missing), module, *args], cwd=repo_root,
+                         capture_output=True, text=True, timeout=300)
+    extra = module.split(".")[1]
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert run.stderr.strip().splitlines()[-1] == (
+        f"{extra}: error: {'ner.serve' if extra == 'serve' else 'ner.beam and its jobs'}"
+        f": the '{extra}' extra is not installed (missing: {missing}); pip install "
+        f"'bert-ner-tf[{extra}]', or pip install -e '.[{extra}]' in a checkout")
+    assert "Traceback" not in run.stderr
