@@ -46,7 +46,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TextIO, TypeVar
 
-from ner import schemes
+from ner import files, schemes
 
 __all__ = [
     "ConllFormatError",
@@ -485,8 +485,7 @@ def write_conll(
         # Write to memory first so that a ValueError leaves no half-written file.
         buf = io.StringIO()
         _write(documents, buf, scheme)
-        with open(path_or_file, "w", encoding="utf-8", newline="\n") as f:
-            f.write(buf.getvalue())
+        files.write_text_atomically(path_or_file, buf.getvalue())  # never half-written
     else:
         _write(documents, path_or_file, scheme)
 

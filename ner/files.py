@@ -8,9 +8,13 @@ half-written model, checkpoint, report or SavedModel behind.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import json
 import os
+import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -21,14 +25,73 @@ def _partial(target: Path) -> Path:
     return target.with_name(f".{target.name}.partial-{os.getpid()}")
 
 
+_RENAME_EXCHANGE = 2  # linux/fs.h
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swaps two paths in one step (Linux `renameat2(RENAME_EXCHANGE)`); False where
+    the system or the file system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    at_fdcwd = -100
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EPERM):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def recover_folder(target: str | os.PathLike) -> bool:
+    """Puts back `target` from `target.old` where a kill left only the old copy.
+
+    Where the two paths cannot be swapped in one step (`_exchange`), replacing
+    a folder is two renames, and a process killed between them leaves
+    `target.old` and no `target`. Readers of a folder that may be replaced
+    (training's `--resume`) call this first. Returns whether it recovered.
+    """
+    target = Path(target)
+    old = target.with_name(target.name + ".old")
+    if target.exists() or not old.is_dir():
+        return False
+    os.replace(old, target)
+    return True
+
+
+def _remove_stale_partials(target: Path) -> None:
+    """Deletes partial folders of `target` left by processes that no longer run."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.partial-(\d+)$")
+    for path in target.parent.glob(f".{target.name}.partial-*"):
+        match = pattern.match(path.name)
+        if match and int(match.group(1)) != os.getpid() and not _running(int(match.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True
+
+
 @contextlib.contextmanager
 def atomic_folder(target: str | os.PathLike, replace: bool = True) -> Iterator[Path]:
     """Yields an empty folder beside `target` that becomes `target` when the block ends.
 
-    With `replace`, an existing `target` is renamed aside first and deleted only
-    once the new folder is in place, so one complete copy exists at every moment.
-    Without it, an existing `target` is never replaced: `FileExistsError`.
-    If the block raises, the partial folder is deleted and `target` is untouched.
+    With `replace`, an existing `target` is swapped with the new folder in one
+    step where the system can (`renameat2` on Linux); elsewhere it is renamed
+    aside first, so that a kill between the two renames leaves `target.old`,
+    which `recover_folder` puts back. Either way one complete copy exists at
+    every moment. Without `replace`, an existing `target` is never replaced:
+    `FileExistsError`. If the block raises, the partial folder is deleted and
+    `target` is untouched. Partial folders of killed processes are deleted.
 
     Example:
         >>> with atomic_folder("runs/model") as tmp:
@@ -36,6 +99,8 @@ def atomic_folder(target: str | os.PathLike, replace: bool = True) -> Iterator[P
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    recover_folder(target)
+    _remove_stale_partials(target)
     tmp = _partial(target)
     shutil.rmtree(tmp, ignore_errors=True)  # left by a killed process of the same id
     tmp.mkdir()
@@ -45,12 +110,18 @@ def atomic_folder(target: str | os.PathLike, replace: bool = True) -> Iterator[P
         if target.exists():
             if not replace:
                 raise FileExistsError(f"{target} exists already")
-            old = target.with_name(target.name + ".old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-        os.replace(tmp, target)
+            if _exchange(tmp, target):
+                old = tmp  # now the previous copy
+            else:
+                old = target.with_name(target.name + ".old")
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(target, old)
+                os.replace(tmp, target)
+        else:
+            os.replace(tmp, target)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     if old is not None:
         shutil.rmtree(old)
@@ -61,7 +132,7 @@ def write_text_atomically(path: str | os.PathLike, text: str) -> None:
     path = Path(path)
     tmp = _partial(path)
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

@@ -160,7 +160,7 @@ class TrainOptions(ModelOptions):
             raise ValueError(f"--precision={self.precision!r}: expected auto, float32 or bfloat16")
         if self.strategy not in ("auto", "default", "mirrored"):
             raise ValueError(f"--strategy={self.strategy!r}: expected auto, default or mirrored")
-        for name in ("epochs", "batch_size"):
+        for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be at least 1")
         for name in ("learning_rate", "head_learning_rate"):
@@ -171,7 +171,7 @@ class TrainOptions(ModelOptions):
                              f"got {self.warmup_proportion}")
         if self.weight_decay < 0:
             raise ValueError(f"--weight_decay must be 0 (off) or more, got {self.weight_decay}")
-        for name in ("eval_every_steps", "patience"):
+        for name in ("eval_every_steps", "patience", "max_steps", "train_limit"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name} must be 0 (off) or more, got {getattr(self, name)}")
         if not 0 < self.layer_decay <= 1:
@@ -707,6 +707,17 @@ def flagfile_text(options: TrainOptions) -> str:
             + "".join(word + "\n" for word in words))
 
 
+def _same_flags(flagfile: Path, options: TrainOptions) -> bool:
+    """Whether `flagfile` (a run's train.flags) holds `options`, --resume aside."""
+    def flags(text: str) -> list[str]:
+        return [line for line in text.splitlines() if line not in ("--resume", "--noresume")]
+    try:
+        recorded = flagfile.read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return flags(recorded) == flags(flagfile_text(options))
+
+
 def _scores(dev: dict) -> str:
     return f"{100 * dev['precision']:.2f}/{100 * dev['recall']:.2f}/{100 * dev['f1']:.2f}"
 
@@ -720,15 +731,31 @@ def train(options: TrainOptions) -> dict[str, Any]:
     out = Path(options.output_dir)
     paths = data_files(options)
     last = out / "checkpoints" / "last"
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--output_dir {out} is a file, not a folder")
+    writable = next(p for p in (out, *out.absolute().parents) if p.exists())
+    if not os.access(writable, os.W_OK | os.X_OK):
+        raise PermissionError(f"--output_dir {out}: {writable} is not writable")
+    # A kill between the two renames that replace a folder leaves `X.old`
+    # (where one atomic swap is not available: ner.files.atomic_folder).
+    for folder in (last, out / "model"):
+        if files.recover_folder(folder):
+            print(f"recovered {folder} from {folder.name}.old, left by a run killed while "
+                  "replacing it", file=sys.stderr)
     if last.exists() and not options.resume:
         raise FileExistsError(f"{out} already holds a training run; pass --resume to continue it "
                               f"or choose another --output_dir")
     if (out / "model").exists() and not last.exists():
         # A run stopped in its first epoch, after an evaluation within it had
         # saved a model: nothing to resume from, and a new run would replace it.
-        raise FileExistsError(f"{out} holds a model but no checkpoint to resume from (a run "
-                              f"stopped in its first epoch); delete {out / 'model'} to train "
-                              f"into this folder again, or choose another --output_dir")
+        if not (options.resume and _same_flags(out / FLAGS_FILE, options)):
+            raise FileExistsError(
+                f"{out} holds a model but no checkpoint to resume from (a run stopped in its "
+                f"first epoch); delete {out / 'model'} to train into this folder again, or "
+                "choose another --output_dir")
+        print(f"--resume: {out} holds a model saved within the first epoch of this run and no "
+              "checkpoint (one is written at each epoch's end); starting the run again",
+              file=sys.stderr)
     if options.resume and not last.exists():
         print(f"--resume: nothing to resume in {out} (no {last}); starting a new run",
               file=sys.stderr)
@@ -797,11 +824,16 @@ def train(options: TrainOptions) -> dict[str, Any]:
         data=data_info)
 
     batch_size = options.batch_size
+    # Counted as the epochs cut them (--xla's batches of one size are more).
     steps_per_epoch = len(list(features.batches(train_enc.windows, batch_size, shuffle=True,
-                                                seed=options.seed)))
+                                                seed=options.seed * 1000 + 1,
+                                                fixed_batch_size=options.xla)))
     total_steps = steps_per_epoch * options.epochs
     if options.max_steps:
         total_steps = min(total_steps, options.max_steps)
+    if options.eval_every_steps > total_steps:
+        print(f"--eval_every_steps={options.eval_every_steps}: more than the run's "
+              f"{total_steps} steps; dev is scored at each epoch's end only", file=sys.stderr)
     trainer.build_optimizer(total_steps)
     counts = trainer.parameter_counts()
     print(f"parameters: {counts['trainable']:,} trainable, {counts['frozen']:,} frozen"
@@ -1021,7 +1053,7 @@ def main(argv):
     try:
         options = options_from_flags(flags.FLAGS)
         summary = train(options)
-    except (FileNotFoundError, FileExistsError, ValueError) as e:
+    except (FileNotFoundError, FileExistsError, PermissionError, ValueError) as e:
         print(f"train: error: {e}", file=sys.stderr)
         raise SystemExit(2)
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ tests/test_schemes.py.
 """
 
 import io
+import os
 import time
 
 import pytest
@@ -442,6 +443,21 @@ def test_count_docstart_lines(tmp_path, text, expected):
 def test_read_predictions_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError):
         read_predictions(str(tmp_path / "absent.txt"))
+
+
+def test_a_write_killed_midway_leaves_the_previous_file(tmp_path, monkeypatch):
+    # training's test_predictions.txt, the report's --predictions: all or nothing.
+    path = tmp_path / "out.txt"
+    path.write_text("previous\n")
+
+    def killed(*args):
+        raise KeyboardInterrupt("killed before the rename")
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_predictions(str(path), PRED_TOKENS, PRED_GOLD, PRED_PRED)
+    assert path.read_text() == "previous\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
 
 
 def test_write_predictions_round_trip(tmp_path):

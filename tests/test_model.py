@@ -1,6 +1,10 @@
 """The tagging head and the model folder."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -157,6 +161,69 @@ def test_a_failed_save_leaves_the_previous_folder_whole(tmp_path, monkeypatch):
         with files.atomic_folder(tmp_path / "m", replace=False) as tmp:
             (tmp / "x").write_text("new")
     assert sorted((p.name, p.read_bytes()) for p in (tmp_path / "m").iterdir()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def _folder_states(tmp_path, monkeypatch) -> list[list[str]]:
+    """What is beside `m` before each rename or swap while `m` is replaced, and after."""
+    from ner import files
+
+    seen = []
+    real_replace, real_exchange = os.replace, files._exchange
+
+    def look() -> None:
+        seen.append(sorted(p.name for p in tmp_path.iterdir()))
+
+    monkeypatch.setattr(os, "replace", lambda a, b: (look(), real_replace(a, b))[1])
+    monkeypatch.setattr(files, "_exchange", lambda a, b: (look(), real_exchange(a, b))[1])
+    with files.atomic_folder(tmp_path / "m") as tmp:
+        (tmp / "x").write_text("new")
+    look()
+    return seen
+
+
+def test_a_replaced_folder_exists_at_every_moment(tmp_path, monkeypatch):
+    # A kill -9 can land between any two steps: "m" must exist at each.
+    from ner import files
+
+    with files.atomic_folder(tmp_path / "m") as tmp:
+        (tmp / "x").write_text("old")
+    partial = f".m.partial-{os.getpid()}"
+    assert _folder_states(tmp_path, monkeypatch) == [[partial, "m"], ["m"]]
+    assert (tmp_path / "m" / "x").read_text() == "new"
+
+
+def test_a_kill_between_two_renames_is_recovered(tmp_path, monkeypatch):
+    # Where paths cannot be swapped in one step, a kill between the two
+    # renames leaves only m.old; the next writer or reader puts it back.
+    from ner import files
+
+    with files.atomic_folder(tmp_path / "m") as tmp:
+        (tmp / "x").write_text("old")
+    real_replace = os.replace
+
+    def killed_after_first(a, b):
+        real_replace(a, b)
+        if Path(b).name == "m.old":
+            raise KeyboardInterrupt("killed")
+
+    monkeypatch.setattr(files, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(os, "replace", killed_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        with files.atomic_folder(tmp_path / "m") as tmp:
+            (tmp / "x").write_text("new")
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.old"]
+    assert files.recover_folder(tmp_path / "m")
+    assert (tmp_path / "m" / "x").read_text() == "old"
+    assert not files.recover_folder(tmp_path / "m")  # nothing to recover now
+    # A partial folder of a process that no longer runs is deleted by the next writer.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (tmp_path / f".m.partial-{dead}").mkdir()
+    (tmp_path / f".m.partial-{dead}" / "weights").write_text("a killed run's")
+    with files.atomic_folder(tmp_path / "m") as tmp:
+        (tmp / "x").write_text("newer")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
 
 

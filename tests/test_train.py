@@ -233,7 +233,8 @@ def test_a_freeze_pattern_that_matches_nothing_or_everything_is_an_error(
 
 @pytest.mark.parametrize("flag, value", [
     ("learning_rate", -1.0), ("learning_rate", 0.0), ("head_learning_rate", -1e-3),
-    ("warmup_proportion", 1.5), ("warmup_proportion", -0.1), ("weight_decay", -0.01)])
+    ("warmup_proportion", 1.5), ("warmup_proportion", -0.1), ("weight_decay", -0.01),
+    ("max_steps", -5), ("train_limit", -5), ("eval_batch_size", 0), ("batch_size", 0)])
 def test_out_of_range_optimizer_flags_are_errors(flag, value):
     with pytest.raises(ValueError, match=f"--{flag} must be"):
         train.TrainOptions(**{flag: value})
@@ -409,11 +410,39 @@ def test_a_folder_with_a_model_and_no_checkpoint_is_not_trained_over(sample_data
     out = tmp_path / "out"
     train.train(_options(sample_data, out, tiny_bert_dir, epochs=1, resume=True))
     assert f"--resume: nothing to resume in {out}" in capsys.readouterr().err
-    # A run stopped within its first epoch leaves a model and no checkpoint.
+    # A run stopped within its first epoch leaves a model and no checkpoint:
+    # not trained over by another run, or without --resume...
     shutil.rmtree(out / "checkpoints")
-    for resume in (False, True):
+    for overrides in ({"resume": False}, {"resume": True, "seed": 4}):
         with pytest.raises(FileExistsError, match="holds a model but no checkpoint"):
-            train.train(_options(sample_data, out, tiny_bert_dir, epochs=1, resume=resume))
+            train.train(_options(sample_data, out, tiny_bert_dir, epochs=1, **overrides))
+    capsys.readouterr()
+    # ...but the same run resumed (as `make train` reruns it) starts again.
+    train.train(_options(sample_data, out, tiny_bert_dir, epochs=1, resume=True))
+    assert "holds a model saved within the first epoch of this run" in capsys.readouterr().err
+    assert (out / "checkpoints" / "last" / "state.json").exists()
+
+
+def test_a_kill_between_the_renames_of_a_folder_is_recovered_on_resume(
+        sample_data, tiny_bert_dir, tmp_path, capsys, monkeypatch):
+    # Where a folder cannot be swapped in one step, a kill between its two
+    # renames leaves only model.old (or checkpoints/last.old).
+    out = tmp_path / "out"
+    train.train(_options(sample_data, out, tiny_bert_dir, epochs=1))
+    for folder in (out / "model", out / "checkpoints" / "last"):
+        folder.rename(folder.with_name(folder.name + ".old"))
+    summary = train.train(_options(sample_data, out, tiny_bert_dir, epochs=1, resume=True))
+    err = capsys.readouterr().err
+    assert f"recovered {out / 'model'} from model.old" in err
+    assert f"recovered {out / 'checkpoints' / 'last'} from last.old" in err
+    assert summary["best_epoch"] == 1 and (out / "model" / "meta.json").exists()
+    (tmp_path / "a_file").write_text("not a folder")
+    with pytest.raises(FileExistsError, match="a_file is a file, not a folder"):
+        train.train(_options(sample_data, tmp_path / "a_file", tiny_bert_dir, epochs=1))
+    # (root writes anywhere, so the check is seen through os.access)
+    monkeypatch.setattr(train.os, "access", lambda path, mode: Path(path) != tmp_path)
+    with pytest.raises(PermissionError, match=f"new/out: {tmp_path} is not writable"):
+        train.train(_options(sample_data, tmp_path / "new" / "out", tiny_bert_dir, epochs=1))
 
 
 def test_an_interrupted_command_says_how_to_resume(tmp_path):
