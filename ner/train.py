@@ -707,6 +707,31 @@ def flagfile_text(options: TrainOptions) -> str:
             + "".join(word + "\n" for word in words))
 
 
+def _recorded_flags(model: Path) -> dict[str, Any] | None:
+    """The training flags in a model folder's card, or None."""
+    try:
+        meta = json.loads((model / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    flags = meta.get("training", {}).get("flags")
+    return dict(flags) if isinstance(flags, dict) else None
+
+
+def _warn_of_changed_options(flagfile: Path, options: TrainOptions) -> None:
+    """Says which flags a resume changes (those `_RESUME_KEYS` allows to change)."""
+    try:
+        before = set(flagfile.read_text(encoding="utf-8").splitlines())
+    except OSError:
+        return
+    now = flagfile_text(options).splitlines()
+    changed = [line for line in now if line not in before
+               and line not in ("--resume", "--noresume") and not line.startswith("#")]
+    if changed:
+        print(f"--resume with other flags than the run so far ({' '.join(changed)}): "
+              f"train.flags and the model card will name these, though the epochs before "
+              "were trained with the earlier ones", file=sys.stderr)
+
+
 def _same_flags(flagfile: Path, options: TrainOptions) -> bool:
     """Whether `flagfile` (a run's train.flags) holds `options`, --resume aside."""
     def flags(text: str) -> list[str]:
@@ -763,6 +788,14 @@ def train(options: TrainOptions) -> dict[str, Any]:
     if options.resume and last.exists():
         saved = json.loads((last / "state.json").read_text(encoding="utf-8"))
         _check_resumable(saved, options, paths)  # before the model loads: fails fast
+    # A finished run resumed (to complete its reports) trains no step: its
+    # card and train.flags keep the flags it was trained with.
+    finished = saved is not None and bool(
+        saved.get("stopped_early") or saved["epoch"] >= options.epochs
+        or (options.max_steps and saved["step"] >= options.max_steps))
+    recorded_flags = _recorded_flags(out / "model") if finished else None
+    if saved is not None and not finished:
+        _warn_of_changed_options(out / FLAGS_FILE, options)
 
     tokenizer = Tokenizer.from_pretrained(options.bert_dir, do_lower_case=options.do_lower_case)
     _check_encoder_vocabulary(options.bert_dir, tokenizer)
@@ -807,10 +840,11 @@ def train(options: TrainOptions) -> dict[str, Any]:
           f"train windows {train_enc.stats.windows} ({train_enc.stats.split_sentences} sentences "
           f"split into several windows, {train_enc.stats.words_dropped} words dropped); "
           f"{time.time() - t0:.1f}s", file=sys.stderr)
-    flags = dataclasses.asdict(options)
+    flags = recorded_flags or dataclasses.asdict(options)
     # Only now: a run that fails on its flags or data leaves no empty folder.
     out.mkdir(parents=True, exist_ok=True)
-    files.write_text_atomically(out / FLAGS_FILE, flagfile_text(options))
+    if recorded_flags is None:
+        files.write_text_atomically(out / FLAGS_FILE, flagfile_text(options))
     # What the model card says of this run; scores and epochs are added as they come.
     data_info = {"train": data_file_info(paths["train"], len(data.sentences(train_docs)),
                                          len(train_sents)),

@@ -423,6 +423,38 @@ def test_a_folder_with_a_model_and_no_checkpoint_is_not_trained_over(sample_data
     assert (out / "checkpoints" / "last" / "state.json").exists()
 
 
+def test_a_finished_run_resumed_with_other_flags_keeps_the_flags_it_was_trained_with(
+        sample_data, tiny_bert_dir, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+    real_write = train._write_state
+
+    def write_then_die(folder, trainer, state):
+        real_write(folder, trainer, state)
+        if state["epoch"] == 1:
+            raise KeyboardInterrupt("killed after epoch 1")
+
+    monkeypatch.setattr(train, "_write_state", write_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train.train(_options(sample_data, out, tiny_bert_dir))
+    monkeypatch.setattr(train, "_write_state", real_write)
+    capsys.readouterr()
+    # Resumed mid-run with another learning rate: allowed, and said.
+    train.train(_options(sample_data, out, tiny_bert_dir, resume=True, learning_rate=5e-4))
+    assert ("--resume with other flags than the run so far (--learning_rate=0.0005)"
+            in capsys.readouterr().err)
+    flags_file = (out / "train.flags").read_text()
+    meta = json.loads((out / "model" / "meta.json").read_text())
+    assert "--learning_rate=0.0005" in flags_file
+    assert meta["training"]["flags"]["learning_rate"] == 5e-4
+    # The finished run resumed again with other flags trains nothing: its
+    # train.flags and card still name what it was trained with.
+    train.train(_options(sample_data, out, tiny_bert_dir, resume=True, learning_rate=1e-2,
+                         dropout=0.3))
+    assert (out / "train.flags").read_text() == flags_file
+    assert json.loads((out / "model" / "meta.json").read_text())["training"]["flags"] == \
+        meta["training"]["flags"]
+
+
 def test_a_kill_between_the_renames_of_a_folder_is_recovered_on_resume(
         sample_data, tiny_bert_dir, tmp_path, capsys, monkeypatch):
     # Where a folder cannot be swapped in one step, a kill between its two
