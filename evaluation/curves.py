@@ -59,29 +59,56 @@ def read_log(path: str | os.PathLike) -> list[dict]:
     return epochs
 
 
-def _verdict(epochs: list[dict]) -> str:
-    f1 = [100 * e["dev"]["f1"] for e in epochs]
-    best = max(range(len(f1)), key=lambda i: f1[i])
-    last = len(f1) - 1
-    if len(f1) == 1:
-        return f"One epoch so far: dev F1 {f1[0]:.2f}."
-    if best == last:
-        return (f"Still improving: the last epoch ({epochs[last]['epoch']}) is the best, dev F1 "
-                f"{f1[last]:.2f}, {f1[last] - f1[last - 1]:+.2f} on the epoch before. More epochs "
-                "may help.")
-    return (f"Best dev F1 {f1[best]:.2f} at epoch {epochs[best]['epoch']}; the "
-            f"{last - best} epoch{'s' if last - best != 1 else ''} after it did not beat it "
-            f"(last: {f1[last]:.2f}).")
+def _evaluations(epochs: list[dict]) -> list[tuple[int, object, float, bool]]:
+    """Every dev evaluation in order: (epoch, step, F1 in percent, within the epoch)."""
+    out = []
+    for e in epochs:
+        out += [(e["epoch"], w.get("step"), 100 * w["f1"], True)
+                for w in e.get("dev_within_epoch", [])]
+        out.append((e["epoch"], e.get("step"), 100 * e["dev"]["f1"], False))
+    return out
+
+
+def _best(epochs: list[dict]) -> tuple[int, object, float, bool]:
+    """The evaluation whose weights `model/` holds: the first with the highest F1,
+    as training keeps a model only when it scores higher."""
+    evaluations = _evaluations(epochs)
+    return max(evaluations, key=lambda ev: ev[2])  # max keeps the first of equals
+
+
+def _verdict(epochs: list[dict], stopped_early: str | None = None) -> str:
+    evaluations = _evaluations(epochs)
+    epoch, step, f1, within = best = _best(epochs)
+    where = f"epoch {epoch}" + (f" (step {step}, an evaluation within the epoch)"
+                                if within else "")
+    after = len(evaluations) - 1 - evaluations.index(best)
+    if stopped_early:
+        return (f"Stopped early ({stopped_early}): best dev F1 {f1:.2f} at {where}, the "
+                "weights in model/.")
+    if len(evaluations) == 1:
+        return f"One epoch so far: dev F1 {f1:.2f}."
+    if after == 0:
+        previous = evaluations[-2][2]
+        return (f"Still improving: the last evaluation ({where}) is the best, dev F1 "
+                f"{f1:.2f}, {f1 - previous:+.2f} on the one before. More epochs may help.")
+    return (f"Best dev F1 {f1:.2f} at {where}; the {after} evaluation{'s' if after != 1 else ''} "
+            f"after it did not beat it (last: {evaluations[-1][2]:.2f}).")
 
 
 def curves_page(epochs: list[dict], *, title: str = "Training curves",
-                sources: list[tuple[str, str]] | None = None) -> str:
+                sources: list[tuple[str, str]] | None = None,
+                stopped_early: str | None = None) -> str:
     """The page for the epochs of a log (:func:`read_log`).
+
+    The best evaluation, whose weights ``model/`` holds, is looked for among
+    the evaluations within epochs (``--eval_every_steps``) too.
 
     Args:
         epochs: one dict per epoch as ``ner.train`` logs them.
         title: the page's title.
         sources: ``(what, value)`` pairs shown under the title.
+        stopped_early: why the run stopped early (its state's
+            ``stopped_early``), or None.
 
     Returns:
         str, the page.
@@ -93,8 +120,11 @@ def curves_page(epochs: list[dict], *, title: str = "Training curves",
 
     require_extra()
     types = sorted({t for e in epochs for t in e.get("dev_types", {})})
-    best = max(epochs, key=lambda e: e["dev"]["f1"])["epoch"]
-    rows = [{"epoch": e["epoch"], "best": e["epoch"] == best, "step": e.get("step", ""),
+    best_epoch, best_step, best_f1, within = _best(epochs)
+    rows = [{"epoch": e["epoch"], "best": e["epoch"] == best_epoch,
+             "best_within": (f"best: step {best_step}, dev F1 {best_f1:.2f}"
+                             if within and e["epoch"] == best_epoch else ""),
+             "step": e.get("step", ""),
              "seconds": f"{e['seconds']:.1f}" if "seconds" in e else "",
              "loss": f"{e['loss']:.4f}",
              "learning_rate": f"{e['learning_rate']:.3g}" if "learning_rate" in e else "",
@@ -102,7 +132,8 @@ def curves_page(epochs: list[dict], *, title: str = "Training curves",
              "types": [f"{100 * e['dev_types'][t]:.2f}" if t in e.get("dev_types", {}) else ""
                        for t in types]} for e in epochs]
     return render_template("curves.html.j2", title=title, sources=sources or [],
-                           verdict=_verdict(epochs), charts=charts.curve_charts(epochs),
+                           verdict=_verdict(epochs, stopped_early),
+                           charts=charts.curve_charts(epochs),
                            rows=rows, types=types)
 
 
@@ -125,8 +156,14 @@ def write_curves(run_dir: str | os.PathLike, output: str | os.PathLike | None = 
     epochs = read_log(run_dir / LOG_FILE)
     target = Path(output) if output else run_dir / CURVES_FILE
     sources = [("run", str(run_dir)), ("log", str(run_dir / LOG_FILE))]
+    try:  # why the run stopped early, if it did (training's state)
+        state = json.loads((run_dir / "checkpoints" / "last" / "state.json").read_text(
+            encoding="utf-8"))
+        stopped_early = state.get("stopped_early") if isinstance(state, dict) else None
+    except (OSError, ValueError):
+        stopped_early = None
     write_page(target, curves_page(epochs, title=f"Training curves: {run_dir.resolve().name}",
-                                   sources=sources))
+                                   sources=sources, stopped_early=stopped_early))
     return target
 
 

@@ -365,6 +365,30 @@ def test_curves_page_of_an_older_log_and_a_run_still_improving():
     assert "written before they were logged" in _text(tree.find(".//main"))
 
 
+def test_curves_page_finds_the_best_evaluation_within_an_epoch_and_an_early_stop(tmp_path):
+    # --eval_every_steps: the model holds step 25's weights (F1 70.00), scored
+    # within epoch 3, not epoch 2's end (64.62); the run then stopped early.
+    log = [dict(r) for r in LOG]
+    log[2]["dev_within_epoch"] = [
+        {"step": 25, "precision": 0.7, "recall": 0.7, "f1": 0.7},
+        {"step": 28, "precision": 0.7, "recall": 0.7, "f1": 0.7}]  # equal: not an improvement
+    (tmp_path / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log))
+    state = tmp_path / "checkpoints" / "last" / "state.json"
+    state.parent.mkdir(parents=True)
+    state.write_text(json.dumps({"stopped_early": "no better dev F1 in 2 evaluations"}))
+    tree = _parse(write_curves(tmp_path).read_text(encoding="utf-8"))
+    assert _text(tree.find(".//*[@id='verdict']")) == (
+        "Stopped early (no better dev F1 in 2 evaluations): best dev F1 70.00 at epoch 3 "
+        "(step 25, an evaluation within the epoch), the weights in model/.")
+    rows = tree.findall(".//table[@id='epochs-table']/tbody/tr")
+    assert [_text(row.find("td")).strip() for row in rows] == [
+        "1", "2", "3 \u2605 (best: step 25, dev F1 70.00)"]
+    state.unlink()
+    verdict = _text(_parse(curves_page(log)).find(".//*[@id='verdict']"))
+    assert verdict == ("Best dev F1 70.00 at epoch 3 (step 25, an evaluation within the epoch); "
+                       "the 2 evaluations after it did not beat it (last: 60.00).")
+
+
 def test_read_log_names_the_bad_line(tmp_path):
     path = tmp_path / "train_log.jsonl"
     path.write_text(json.dumps(LOG[0]) + "\n{oops\n")
