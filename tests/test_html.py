@@ -26,7 +26,7 @@ from evaluation.analysis import ERROR_CLASSES  # noqa: E402
 from evaluation.curves import curves_page, read_log, write_curves  # noqa: E402
 from evaluation.render import format_report  # noqa: E402
 from evaluation.report import run  # noqa: E402
-from ner import schemes  # noqa: E402
+from ner import cli, schemes  # noqa: E402
 from tests.helpers import (EXAMPLE_GOLD, EXAMPLE_PRED, EXAMPLE_TOKENS,  # noqa: E402
                            prediction_file, run_report_cli, write_text_file)
 
@@ -240,8 +240,8 @@ def test_report_cli_writes_the_page(tmp_path, repo_root):
 
 
 def test_missing_extra_is_a_clear_error_before_any_work(monkeypatch, tmp_path):
-    real = html_lib.importlib.util.find_spec
-    monkeypatch.setattr(html_lib.importlib.util, "find_spec",
+    real = cli.importlib.util.find_spec
+    monkeypatch.setattr(cli.importlib.util, "find_spec",
                         lambda name, *a: None if name == "matplotlib" else real(name, *a))
     with pytest.raises(html_lib.MissingExtraError,
                        match=r"'html' extra.*missing: matplotlib.*bert-ner-tf\[html\]"):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ner import model as model_lib
-from ner import train
+from ner import cli, train
 from ner.tagger import Tagger
 from tests.tiny_model import write_model_folder
 
@@ -241,8 +241,8 @@ def test_training_without_the_html_extra_skips_the_curves_page_and_says_so(
 
     (tmp_path / "train_log.jsonl").write_text(json.dumps(
         {"epoch": 1, "loss": 1.0, "dev": {"precision": 0.5, "recall": 0.5, "f1": 0.5}}) + "\n")
-    real = html_lib.importlib.util.find_spec
-    monkeypatch.setattr(html_lib.importlib.util, "find_spec",
+    real = cli.importlib.util.find_spec
+    monkeypatch.setattr(cli.importlib.util, "find_spec",
                         lambda name, *a: None if name == "jinja2" else real(name, *a))
     train._write_curves(tmp_path)
     assert not (tmp_path / "train_curves.html").exists()
