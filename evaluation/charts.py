@@ -230,7 +230,10 @@ def curve_charts(epochs: Sequence[dict]) -> list[tuple[str, str]]:
             _line(ax, xs, [100 * r["dev"][series] for r in epochs],
                   {"f1": "F1"}.get(series, series), colour)
         best = max(epochs, key=lambda r: r["dev"]["f1"])
-        ax.annotate(f"best F1 {100 * best['dev']['f1']:.2f}",
+        # The points are the epochs' ends; with evaluations within epochs the
+        # best model may be none of them (the page's verdict names it).
+        within = any(r.get("dev_within_epoch") for r in epochs)
+        ax.annotate(f"best {'epoch-end ' if within else ''}F1 {100 * best['dev']['f1']:.2f}",
                     (best["epoch"], 100 * best["dev"]["f1"]), textcoords="offset points",
                     xytext=(0, -14), ha="center", fontsize=8)
         ax.legend(fontsize=8)

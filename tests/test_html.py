@@ -383,6 +383,8 @@ def test_curves_page_finds_the_best_evaluation_within_an_epoch_and_an_early_stop
     rows = tree.findall(".//table[@id='epochs-table']/tbody/tr")
     assert [_text(row.find("td")).strip() for row in rows] == [
         "1", "2", "3 \u2605 (best: step 25, dev F1 70.00)"]
+    # The chart's points are the epochs' ends, and its label says so.
+    assert any(_text(t) == "best epoch-end F1 64.62" for t in tree.iter(f"{SVG}text"))
     state.unlink()
     verdict = _text(_parse(curves_page(log)).find(".//*[@id='verdict']"))
     assert verdict == ("Best dev F1 70.00 at epoch 3 (step 25, an evaluation within the epoch); "
