@@ -44,3 +44,25 @@ def run_report_cli(*args: str, cwd) -> subprocess.CompletedProcess:
     """Runs `python -m evaluation.report *args` in `cwd`; text output captured, 120 s limit."""
     return subprocess.run([sys.executable, "-m", "evaluation.report", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=120)
+
+
+def train_killed_after_epoch(epoch: int, options) -> None:
+    """`ner.train.train(options)` killed right after epoch `epoch`'s checkpoint is
+    written, as a SIGKILL would leave it: the KeyboardInterrupt is expected and caught."""
+    import pytest
+
+    from ner import train
+
+    real_write = train._write_state
+
+    def write_then_die(folder, trainer, state):
+        real_write(folder, trainer, state)
+        if state["epoch"] == epoch:
+            raise KeyboardInterrupt(f"killed after epoch {epoch}")
+
+    train._write_state = write_then_die
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train.train(options)
+    finally:
+        train._write_state = real_write

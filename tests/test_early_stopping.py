@@ -14,6 +14,7 @@ import pytest
 from absl import flags
 
 from ner import train
+from tests.helpers import train_killed_after_epoch
 
 
 class ScriptedDev:
@@ -73,18 +74,8 @@ def test_patience_stops_where_the_dev_curve_says_and_a_resumed_run_keeps_countin
     curve = [0.1, 0.3, 0.2, 0.25, 0.9, 0.9]  # best at epoch 2; epochs 3 and 4 do not beat it
     out = tmp_path / "out"
     # Killed after epoch 3: one evaluation without improvement is on the counter.
-    real_write = train._write_state
-
-    def write_then_die(folder, trainer, state):
-        real_write(folder, trainer, state)
-        if state["epoch"] == 3:
-            raise KeyboardInterrupt("killed after epoch 3")
-
-    monkeypatch.setattr(train, "_write_state", write_then_die)
     monkeypatch.setattr(train, "evaluate_split", ScriptedDev(curve[:3]))
-    with pytest.raises(KeyboardInterrupt):
-        train.train(_options(sample_file, out, tiny_bert_dir))
-    monkeypatch.setattr(train, "_write_state", real_write)
+    train_killed_after_epoch(3, _options(sample_file, out, tiny_bert_dir))
     state = _state(out)
     assert (state["best_f1"], state["best_epoch"], state["evals_since_best"]) == (0.3, 2, 1)
     assert state["stopped_early"] is None

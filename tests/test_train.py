@@ -14,6 +14,7 @@ import pytest
 
 from ner import checkpoint, precision, train
 from ner.model import TaggerModel
+from tests.helpers import train_killed_after_epoch
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -108,17 +109,7 @@ def test_interrupted_run_resumes_to_the_same_weights(sample_data, tiny_bert_dir,
     train.train(options(sample_data, straight, tiny_bert_dir, epochs=3))
 
     resumed = tmp_path / "resumed"
-    real_write = train._write_state
-
-    def write_then_die(folder, trainer, state):
-        real_write(folder, trainer, state)
-        if state["epoch"] == 1:
-            raise KeyboardInterrupt("killed after epoch 1")
-
-    monkeypatch.setattr(train, "_write_state", write_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        train.train(options(sample_data, resumed, tiny_bert_dir, epochs=3))
-    monkeypatch.setattr(train, "_write_state", real_write)
+    train_killed_after_epoch(1, options(sample_data, resumed, tiny_bert_dir, epochs=3))
     assert json.loads((resumed / "checkpoints" / "last" / "state.json").read_text())["epoch"] == 1
 
     with pytest.raises(ValueError, match="differ from the saved run"):
@@ -147,18 +138,10 @@ def test_a_frozen_run_saved_before_head_shapes_resumes_without_them(sample_data,
                                                                       tmp_path, monkeypatch,
                                                                       capsys):
     out = tmp_path / "old_frozen"
-    real_write = train._write_state
-
-    def write_then_die(folder, trainer, state):
-        real_write(folder, trainer, state)
-        if state["epoch"] == 1:
-            raise KeyboardInterrupt("killed after epoch 1")
-
     # HEAD_CASE_SIZE = 0 builds what earlier versions built: no shapes at all.
     monkeypatch.setattr(train, "HEAD_CASE_SIZE", 0)
-    monkeypatch.setattr(train, "_write_state", write_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        train.train(_options(sample_data, out, tiny_bert_dir, epochs=2, freeze="bert/"))
+    train_killed_after_epoch(1, _options(sample_data, out, tiny_bert_dir, epochs=2,
+                                         freeze="bert/"))
     monkeypatch.undo()
     config = json.loads((out / "model" / "tagger_config.json").read_text())
     assert (config["case_features"], config["head_case_size"]) == (False, 0)
@@ -426,17 +409,7 @@ def test_a_folder_with_a_model_and_no_checkpoint_is_not_trained_over(sample_data
 def test_a_finished_run_resumed_with_other_flags_keeps_the_flags_it_was_trained_with(
         sample_data, tiny_bert_dir, tmp_path, capsys, monkeypatch):
     out = tmp_path / "out"
-    real_write = train._write_state
-
-    def write_then_die(folder, trainer, state):
-        real_write(folder, trainer, state)
-        if state["epoch"] == 1:
-            raise KeyboardInterrupt("killed after epoch 1")
-
-    monkeypatch.setattr(train, "_write_state", write_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        train.train(_options(sample_data, out, tiny_bert_dir))
-    monkeypatch.setattr(train, "_write_state", real_write)
+    train_killed_after_epoch(1, _options(sample_data, out, tiny_bert_dir))
     capsys.readouterr()
     # Resumed mid-run with another learning rate: allowed, and said.
     train.train(_options(sample_data, out, tiny_bert_dir, resume=True, learning_rate=5e-4))
