@@ -66,7 +66,8 @@ class _NoGcpNotice(logging.Filter):
         return "apitools not found" not in record.getMessage()
 
 
-logging.getLogger().addFilter(_NoGcpNotice())
+_notice = _NoGcpNotice()
+logging.getLogger().addFilter(_notice)
 try:
     import apache_beam as beam  # noqa: E402
     from apache_beam.io.filesystem import CompressionTypes
@@ -75,8 +76,7 @@ try:
     from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 finally:
-    logging.getLogger().filters[:] = [
-        f for f in logging.getLogger().filters if not isinstance(f, _NoGcpNotice)]
+    logging.getLogger().removeFilter(_notice)
 
 from ner import corpus
 from ner.tag import (TagOptions, add_corpus_flags, count_entities, overwrites_field, plural,

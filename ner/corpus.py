@@ -491,9 +491,9 @@ def _conll_lines(record: ConllRecord, labels: Sequence[Sequence[str]]) -> Iterat
         fields = _columns(line)
         if not fields:
             yield ""
-        elif fields[0] == _DOCSTART:
-            # Predicted O, like the gold column: every line has the same
-            # columns, which conlleval.pl requires (it reads this as a token).
-            yield line.strip() + ("\t" if "\t" in line.strip() else " ") + "O"
-        else:
-            yield line.rstrip() + ("\t" if "\t" in line.strip() else " ") + next(flat)
+            continue
+        # A -DOCSTART- line gets O, like its gold column: every line has the
+        # same columns, which conlleval.pl requires (it reads this as a token).
+        docstart = fields[0] == _DOCSTART
+        kept = line.strip() if docstart else line.rstrip()
+        yield kept + ("\t" if "\t" in line.strip() else " ") + ("O" if docstart else next(flat))

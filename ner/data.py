@@ -327,9 +327,9 @@ def _parse_predictions(lines: Iterable[str], source: str, scheme: str
     widths = Counter(len(fields) for _, rows in sents for fields in rows)
     if not widths:
         raise ConllFormatError(source, None, "empty file: no token lines")
-    # The usual column count (ties: the wider) decides what a line should have;
-    # a line one column short lacks its prediction, which is reported, not fatal.
-    width = max(widths, key=lambda n: (widths[n], n))
+    # The usual column count decides what a line should have; a line one
+    # column short lacks its prediction, which is reported, not fatal.
+    width = _usual_width(widths)
     if width < 3:
         line = next(start + k for start, rows in sents for k, fields in enumerate(rows)
                     if len(fields) == width)
@@ -356,6 +356,11 @@ def _parse_predictions(lines: Iterable[str], source: str, scheme: str
     return tokens, gold, pred
 
 
+def _usual_width(widths: Counter) -> int:
+    """The most common column count of a prediction file's token lines (ties: the wider)."""
+    return max(widths, key=lambda n: (widths[n], n))
+
+
 def count_docstart_lines(path: str | os.PathLike) -> tuple[int, bool]:
     """The `-DOCSTART-` lines of a prediction file, which `read_predictions` skips.
 
@@ -375,7 +380,7 @@ def count_docstart_lines(path: str | os.PathLike) -> tuple[int, bool]:
                 docstarts.append(item.split())
             else:
                 widths.update(len(fields) for fields in item[1])
-        width = max(widths, key=lambda n: (widths[n], n)) if widths else 0
+        width = _usual_width(widths) if widths else 0
         return len(docstarts), all(len(d) == width and d[-1] == d[-2] for d in docstarts)
 
     return _read(path, count)

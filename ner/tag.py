@@ -248,6 +248,9 @@ class _OneStream:
     def done(self, index: int) -> bool:
         return False
 
+    def read(self, index: int, record: corpus.Record | corpus.BadRecord) -> None:
+        """Nothing to check: one stream is never resumed."""
+
     def write(self, index: int, text: str) -> None:
         self.out.write(text.encode("utf-8") + b"\n")
 
@@ -612,8 +615,7 @@ def tag_corpus(tagger, paths: Sequence[str], output: str | None, options: TagOpt
     index = 0
     try:
         for record in read_inputs(paths, options):
-            if isinstance(sink, _Shards):
-                sink.read(index, record)
+            sink.read(index, record)
             if isinstance(record, corpus.BadRecord):
                 if options.on_error == "stop":
                     flush()
