@@ -6,7 +6,8 @@ Endpoints:
   `{"entities": [[{"label", "start", "end", "text", "score"}, ...], ...]}`,
   one list per text, in order. `start`/`end` are character (Unicode code
   point) offsets into the text, end exclusive, as `ner.Tagger.tag` gives them.
-* `GET /healthz`: liveness plus batching counters, and the model's name,
+* `GET /healthz` (and `HEAD`): liveness (503 `shutting_down` from SIGTERM
+  on), the encoder's precision, batching counters, and the model's name,
   version, labels and creation date from its card (`meta.json`; null for a
   model folder written before cards existed); the seconds 0, 1, 2, ...
   tagging threads have been running a batch, and the garbage collector's
@@ -63,6 +64,13 @@ response is closed (uvicorn's keep-alive timer), a body must arrive within
 `body_timeout_s` (408), and at most `max_connections` connections are open
 (one more is answered 503 and closed at once).
 
+Deployment (`ServeOptions`): the port is bound and listening before the
+model loads (`bind`), so a port in use fails at once; `--shutdown_delay_s`
+keeps serving after SIGTERM with `/healthz` at 503, for load balancers to
+take the server out first; CORS (`--allow_origins`, Starlette's middleware),
+trusted proxies (`--forwarded_allow_ips`), `--root_path` and `--access_log`
+are uvicorn's and Starlette's own settings.
+
 Shutdown: on SIGTERM the server stops accepting connections and requests,
 lets the batches run for `shutdown_timeout_s`, answers every request still
 unfinished 503 `shutting_down`, and exits (status 0) without waiting for
@@ -74,7 +82,9 @@ path or method), 408 (body too slow), 413 (body larger than
 `max_body_bytes`), 415 (not `application/json`), 422 (JSON of the wrong
 shape or types, too many texts, a text too long, too many wordpieces, a lone
 surrogate), 431 (headers too large), 500 (tagging failed), 503 (overloaded,
-too many connections, shutting down).
+too many connections, shutting down); 415 also for a compressed body
+(`Content-Encoding`), and 400 for a CORS preflight from an origin not
+allowed.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the handlers'
@@ -148,7 +158,20 @@ class ServeOptions:
         body_timeout_s: time for a body to arrive once its head has; then 408.
         shutdown_timeout_s: on SIGTERM, how long requests in flight may take
             to finish before they are answered 503.
+        shutdown_delay_s: on SIGTERM, how long to go on serving with
+            `/healthz` answering 503 before the shutdown starts, so that a load
+            balancer stops routing here first (a second signal skips it).
         tagging_threads: batches tagged at once, each in its own thread.
+        allow_origins: comma-separated origins whose browser pages may call
+            the API (CORS, through Starlette's `CORSMiddleware`); "*" for any;
+            empty: no CORS headers, so browsers refuse cross-origin calls.
+        forwarded_allow_ips: comma-separated addresses of reverse proxies
+            whose X-Forwarded-For/-Proto headers are trusted (uvicorn's
+            setting of the same name); empty: none.
+        root_path: the path prefix a reverse proxy serves the API under
+            (ASGI root_path; `/openapi.json` lists it as the server URL).
+        access_log: one log line per request (uvicorn's access log; no
+            texts, only method, path, status and client address).
     """
 
     host: str = "127.0.0.1"
@@ -167,6 +190,7 @@ class ServeOptions:
     keep_alive_timeout_s: float = 5.0
     body_timeout_s: float = 10.0
     shutdown_timeout_s: float = 30.0
+    shutdown_delay_s: float = 0.0
     # Two batches at once (BENCHMARKS.md, issue 12, "Two tagging threads"; a
     # 2-core EPYC Zen 4, int8): with one heavy request in flight, one-sentence
     # requests were answered in 16-83 ms instead of 205-530 ms (the heavy
@@ -175,6 +199,10 @@ class ServeOptions:
     # 0.345-0.382 s with one thread); under 64 light clients the same
     # sentences/s within the noise, 50-75 MB more memory.
     tagging_threads: int = 2
+    allow_origins: str = ""
+    forwarded_allow_ips: str = ""
+    root_path: str = ""
+    access_log: bool = False
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
@@ -187,13 +215,17 @@ class ServeOptions:
                              f"{self.tagging_threads!r}")
         if self.max_wait_ms < 0:
             raise ValueError(f"max_wait_ms must be >= 0, got {self.max_wait_ms!r}")
-        if self.shutdown_timeout_s < 0:
-            raise ValueError(f"shutdown_timeout_s must be >= 0, got {self.shutdown_timeout_s!r}")
+        for name in ("shutdown_timeout_s", "shutdown_delay_s"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("keep_alive_timeout_s", "body_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be in [0, 65535], got {self.port!r}")
+        if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):
+            raise ValueError(f"root_path must start with '/' and not end with one, got "
+                             f"{self.root_path!r}")
         # A text is tagged whole, in one batch: these keep every batch, and so
         # the fairness bound, within max_batch_wordpieces.
         for small, large in (("max_text_wordpieces", "max_batch_wordpieces"),
@@ -720,11 +752,17 @@ def parse_tag_request(body: bytes, content_type: str | None, options: ServeOptio
             seen.add(key)
         return dict(pairs)
 
-    try:
-        value = json.loads(text, object_pairs_hook=unique_keys)
-    except json.JSONDecodeError as e:
+    def not_json(constant: str):
+        # Python's parser takes NaN and Infinity; JSON has neither.
         raise ApiError(400, "malformed_json",
-                       f"the body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"
+                       f"the body is not valid JSON: {constant} is not a JSON value")
+
+    try:
+        value = json.loads(text, object_pairs_hook=unique_keys, parse_constant=not_json)
+    except json.JSONDecodeError as e:
+        # e.msg ends in "at" for some errors ("Unterminated string starting at").
+        raise ApiError(400, "malformed_json",
+                       f"the body is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})"
                        ) from None
     except RecursionError:
         # The C parser checks Python's recursion limit, so "[[[[..." is a
@@ -777,6 +815,32 @@ def parse_tag_request(body: bytes, content_type: str | None, options: ServeOptio
 # === Application ===
 
 
+def _cors_middleware():
+    """Starlette's `CORSMiddleware` (preflights, headers; no cookies), refusing in JSON.
+
+    Its refused preflight is a 400 in text/plain; here the same 400 has the
+    API's JSON error shape.
+    """
+    from starlette.middleware.cors import CORSMiddleware
+    from starlette.responses import JSONResponse
+
+    class JsonCORSMiddleware(CORSMiddleware):
+        def preflight_response(self, request_headers):
+            response = super().preflight_response(request_headers)
+            if response.status_code < 400:
+                return response
+            message = response.body.decode("utf-8", "replace")
+            headers = {k: v for k, v in response.headers.items()
+                       if k.lower() not in ("content-length", "content-type")}
+            return JSONResponse(
+                {"error": {"code": "cors_refused", "field": None,
+                           "message": f"{message}: this server's --allow_origins does not "
+                                      "allow the page's origin, method or headers"}},
+                status_code=response.status_code, headers=headers)
+
+    return JsonCORSMiddleware
+
+
 def _entity_dict(entity: Any) -> dict[str, Any]:
     return {"label": entity.label, "start": int(entity.start), "end": int(entity.end),
             "text": entity.text, "score": float(entity.score)}
@@ -812,15 +876,23 @@ def _openapi_models(options: ServeOptions):
         library_version: str | None = None
 
     class Health(BaseModel):
-        status: str
+        status: str = Field(description='"ok"; "shutting_down" (with status 503) once SIGTERM '
+                                        "has arrived.")
         model: ModelInfo | None = Field(
             description="From the model card (meta.json); null when the model has none.")
+        precision: str | None = Field(
+            description="How the encoder computes (--precision; what auto chose).")
         entity_types: list[str]
         queued: int
         requests: int
         texts: int
         batches: int
         largest_batch: int
+        work: int = Field(description="Wordpieces tagged.")
+        overloaded: int = Field(description="Requests answered 503 overloaded.")
+        cancelled_texts: int = Field(
+            description="Texts dropped untagged because their client had gone.")
+        shutdown_refused: int = Field(description="Requests answered 503 shutting_down.")
         seconds_with_threads_busy: list[float] = Field(
             description="Seconds since the start with n tagging threads running a batch, "
                         "n = 0 .. --tagging_threads: under load, time at n below the "
@@ -869,7 +941,8 @@ def _model_info(meta: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def create_app(tag_batch: Callable[[list[str]], Sequence[Sequence[Any]]], options: ServeOptions,
                entity_types: Sequence[str] = (), meta: dict[str, Any] | None = None,
-               measure: Callable[[list[str]], Sequence[int]] | None = None):
+               measure: Callable[[list[str]], Sequence[int]] | None = None,
+               precision: str | None = None):
     """Builds the FastAPI application.
 
     Args:
@@ -883,6 +956,7 @@ def create_app(tag_batch: Callable[[list[str]], Sequence[Sequence[Any]]], option
             `wordpiece_counter(tagger.tokenizer)`; runs in its own thread. None
             counts characters, which bound wordpieces from above for all but
             a few letters that normalisation expands.
+        precision: how the encoder computes, reported by `/healthz`.
 
     Returns:
         A `fastapi.FastAPI` app; run it with uvicorn (see `make_server`).
@@ -932,6 +1006,12 @@ def create_app(tag_batch: Callable[[list[str]], Sequence[Sequence[Any]]], option
     )
     app.state.batcher = batcher
     app.state.counter = counter
+    app.state.stopping = False  # set at SIGTERM (`make_server`)
+    origins = [o.strip() for o in options.allow_origins.split(",") if o.strip()]
+    if origins:
+        app.add_middleware(_cors_middleware(), allow_origins=origins,
+                           allow_methods=["GET", "POST"], allow_headers=["Content-Type"],
+                           max_age=600)
 
     def error_response(status: int, code: str, message: str, field: str | None = None,
                        headers: dict[str, str] | None = None):
@@ -1038,6 +1118,11 @@ def create_app(tag_batch: Callable[[list[str]], Sequence[Sequence[Any]]], option
     )
     async def tag(request: Request) -> Response:
         began = time.monotonic()
+        encoding = request.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            raise ApiError(415, "unsupported_content_encoding",
+                           f"Content-Encoding {encoding!r} is not supported: send the JSON body "
+                           "uncompressed")
         body = await _read_body(request, options, batcher.stopped)
         with batcher.admitting():  # not while the body arrives: a slow client would hold batches
             texts = parse_tag_request(body, request.headers.get("content-type"), options)
@@ -1064,11 +1149,22 @@ def create_app(tag_batch: Callable[[list[str]], Sequence[Sequence[Any]]], option
         payload = json.dumps({"entities": entities}, ensure_ascii=False, allow_nan=False)
         return Response(payload.encode("utf-8"), media_type="application/json")
 
-    @app.get("/healthz", summary="Liveness and batching counters", response_model=Health)
-    async def healthz() -> dict[str, Any]:
+    # HEAD too, as HTTP asks of a GET resource and as uptime monitors and
+    # `curl -I` probe. From SIGTERM on: 503, so that a load balancer's probe
+    # takes this server out while --shutdown_delay_s lets requests still in
+    # its routing arrive and be answered.
+    @app.head("/healthz", include_in_schema=False)  # one OpenAPI operation, the GET
+    @app.get("/healthz", response_model=Health, summary="Liveness and batching counters",
+             responses={503: {"model": Health, "description": "Shutting down."}})
+    async def healthz(response: Response) -> dict[str, Any]:
         limits = {k: v for k, v in dataclasses.asdict(options).items()
                   if k.startswith("max_")}
-        return {"status": "ok", "model": _model_info(meta), "entity_types": list(entity_types),
+        stopping = bool(app.state.stopping) or batcher.draining
+        if stopping:
+            response.status_code = 503
+            response.headers["Connection"] = "close"
+        return {"status": "shutting_down" if stopping else "ok", "model": _model_info(meta),
+                "precision": precision, "entity_types": list(entity_types),
                 "queued": batcher.queued,
                 **batcher.stats, "seconds_with_threads_busy": [
                     round(x, 3) for x in batcher.busy_seconds()],
@@ -1167,15 +1263,16 @@ def _version() -> str:
 
 
 def load_tagger(model_dir: str, precision: str = "auto"):
-    """(`Tagger.tag_batch`, entity types, model card or None, wordpiece counter) of a model.
+    """(`Tagger.tag_batch`, entity types, model card or None, wordpiece counter, precision).
 
-    `precision` as `ner.Tagger.load`.
+    `precision` as `ner.Tagger.load`; the last item is what it chose.
     """
     from ner.tagger import Tagger
 
     tagger = Tagger.load(model_dir, precision=precision)
     logger.info("tagging in %s (--precision=%s)", tagger.precision, precision)
-    return tagger.tag_batch, tagger.entity_types, tagger.meta, wordpiece_counter(tagger.tokenizer)
+    return (tagger.tag_batch, tagger.entity_types, tagger.meta,
+            wordpiece_counter(tagger.tokenizer), tagger.precision)
 
 
 def wordpiece_counter(tokenizer) -> Callable[[list[str]], list[int]]:
@@ -1276,6 +1373,12 @@ def _protocol_class(options: ServeOptions):
             end = head.find(b"\r\n\r\n")
             return (len(head) if end < 0 else end + 4) > options.max_header_bytes
 
+        def _unsupported_upgrade_warning(self) -> None:
+            # uvicorn warns at every request with an Upgrade header (and
+            # advises installing a WebSocket library); the request is served
+            # as plain HTTP, so a debug line is enough.
+            self.logger.debug("ignored an Upgrade header")
+
         def send_400_response(self, msg: str) -> None:
             error = sys.exc_info()[1]  # called while handling h11's RemoteProtocolError
             self._refuse(getattr(error, "error_status_hint", 400), str(error or msg))
@@ -1313,6 +1416,30 @@ def make_server(app, options: ServeOptions, log_level: str = "info"):
     batcher, counter = app.state.batcher, app.state.counter
 
     class Server(uvicorn.Server):
+        stopping_since: float | None = None
+
+        def handle_exit(self, sig, frame) -> None:
+            # The first signal, with a delay: /healthz turns 503 and requests
+            # are still served until the delay ends (`on_tick`); a second
+            # signal shuts down at once. (A signal handler: no logging here.)
+            if options.shutdown_delay_s > 0 and self.stopping_since is None:
+                self._captured_signals.append(sig)
+                self.stopping_since = time.monotonic()
+                app.state.stopping = True
+                return
+            super().handle_exit(sig, frame)
+
+        async def on_tick(self, counter: int) -> bool:
+            if self.stopping_since is not None and not self.should_exit:
+                if app.state.stopping is True:
+                    app.state.stopping = "logged"
+                    logger.info("stopping: /healthz answers 503 and requests are still served "
+                                "for %g s (--shutdown_delay_s), then the shutdown",
+                                options.shutdown_delay_s)
+                if time.monotonic() - self.stopping_since >= options.shutdown_delay_s:
+                    self.should_exit = True
+            return await super().on_tick(counter)
+
         async def shutdown(self, sockets=None):
             # Before uvicorn closes the listeners and waits: new work is
             # refused and the deadline starts now, also for requests still
@@ -1322,13 +1449,61 @@ def make_server(app, options: ServeOptions, log_level: str = "info"):
             counter.drain(options.shutdown_timeout_s)
             await super().shutdown(sockets=sockets)
 
+        async def startup(self, sockets=None):
+            await super().startup(sockets=sockets)
+            if sockets and self.started:  # uvicorn says where only of sockets it opened
+                host, port = sockets[0].getsockname()[:2]
+                logger.info("Uvicorn running on http://%s:%d (press Ctrl+C to quit)",
+                            f"[{host}]" if ":" in host else host, port)
+
+    proxies = options.forwarded_allow_ips.strip()
     config = uvicorn.Config(
         app, host=options.host, port=options.port, log_level=log_level,
         http=_protocol_class(options), h11_max_incomplete_event_size=options.max_header_bytes,
         timeout_keep_alive=options.keep_alive_timeout_s,
         timeout_graceful_shutdown=options.shutdown_timeout_s + _SHUTDOWN_BACKSTOP_S,
-        lifespan="on", access_log=False, server_header=False, proxy_headers=False)
+        lifespan="on", access_log=options.access_log, server_header=False,
+        proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None,
+        root_path=options.root_path,
+        # No WebSocket endpoint: an Upgrade header is ignored, not answered
+        # with a warning per request that advises installing a library.
+        ws="none",
+        # uvicorn's loggers propagate to the root logger, so its lines share
+        # the format of the server's own (absl's under `python -m ner.serve`).
+        log_config=None)
+    if options.access_log:  # an earlier Config without it turned propagation off
+        logging.getLogger("uvicorn.access").propagate = True
     return Server(config)
+
+
+def bind(host: str, port: int, backlog: int = 2048):
+    """A socket listening on `host:port` from now on (before the model loads).
+
+    A port in use or a bad host fails at once, not after minutes of loading.
+    Connections made while the model loads wait (in the kernel's backlog of
+    `backlog`) and are answered once the server runs. "::" listens on IPv6
+    and IPv4 alike (dual stack), as "0.0.0.0" does on IPv4.
+
+    Raises:
+        ValueError: the address cannot be bound, naming it and why.
+    """
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6 and host == "::":
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind((host, port))
+        sock.listen(backlog)  # SO_REUSEADDR lets two sockets bind; only one may listen
+    except OSError as e:
+        sock.close()
+        where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+        raise ValueError(f"cannot listen on {where} (--host, --port): "
+                         f"{e.strerror or e}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 class _GcPauses:
@@ -1424,8 +1599,9 @@ def serve(model_dir: str, options: ServeOptions, precision: str = "auto") -> Non
     missing = cli.missing_extra("serve", SERVE_MODULES, "ner.serve")
     if missing:
         raise ImportError(missing)
+    sock = bind(options.host, options.port)
     _leave_a_thread_for_counting(options.tagging_threads)
-    tag_batch, types, meta, count = load_tagger(model_dir, precision)
+    tag_batch, types, meta, count, chosen = load_tagger(model_dir, precision)
     # Warm up: the first call traces the TensorFlow functions (seconds).
     tag_batch(["Warm-up sentence from Paris ."])
     count(["Warm-up sentence from Paris ."])
@@ -1435,13 +1611,13 @@ def serve(model_dir: str, options: ServeOptions, precision: str = "auto") -> Non
         logger.warning("--max_connections=%d leaves little of the open-file limit (%d) for the "
                        "model's own files; raise the limit (ulimit -n) or lower the flag",
                        options.max_connections, soft_limit)
-    app = create_app(tag_batch, options, types, meta=meta, measure=count)
+    app = create_app(tag_batch, options, types, meta=meta, measure=count, precision=chosen)
     server = make_server(app, options)
     # uvicorn re-raises the signal it stopped on once it has shut down; a
     # no-op handler makes a graceful stop exit with status 0 instead of -15.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    server.run()
+    server.run(sockets=[sock])
     batcher = app.state.batcher
     logger.info("stopped after %s", batcher.stats)
     if batcher.busy:
@@ -1518,6 +1694,26 @@ def _define_flags() -> None:
     flags.DEFINE_float("shutdown_timeout_s", defaults.shutdown_timeout_s,
                        "On SIGTERM: stop accepting, finish what fits in this many seconds, "
                        "answer the rest 503, and exit.", lower_bound=0)
+    flags.DEFINE_float("shutdown_delay_s", defaults.shutdown_delay_s,
+                       "On SIGTERM, first go on serving this many seconds with /healthz "
+                       "answering 503, so that a load balancer or Kubernetes stops routing "
+                       "here before the listener closes; a second signal skips the rest.",
+                       lower_bound=0)
+    # Deployment behind proxies and browsers.
+    flags.DEFINE_string("allow_origins", defaults.allow_origins,
+                        "Comma-separated origins (https://app.example.com) whose browser pages "
+                        "may call the API (CORS); '*' for any. Empty: no CORS headers, so "
+                        "browsers refuse cross-origin calls.")
+    flags.DEFINE_string("forwarded_allow_ips", defaults.forwarded_allow_ips,
+                        "Comma-separated addresses of reverse proxies whose X-Forwarded-For "
+                        "and X-Forwarded-Proto headers are trusted, so logs name the real "
+                        "client. Empty: none.")
+    flags.DEFINE_string("root_path", defaults.root_path,
+                        "Path prefix a reverse proxy serves the API under (e.g. /ner), for "
+                        "/openapi.json's server URL; the proxy strips it from requests.")
+    flags.DEFINE_boolean("access_log", defaults.access_log,
+                         "One log line per request: client, method, path, status (never the "
+                         "texts).")
     flags.mark_flag_as_required("model_dir")
 
 
@@ -1528,8 +1724,9 @@ def main(argv: list[str]) -> None:
         print(f"serve: error: unexpected arguments {argv[1:]}", file=sys.stderr)
         sys.exit(2)
     values = {f.name: getattr(flags.FLAGS, f.name) for f in dataclasses.fields(ServeOptions)}
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # absl's handler on the root logger writes every line (uvicorn's too:
+    # `make_server`); INFO, so that startup, disconnects and shutdown show.
+    logging.getLogger().setLevel(logging.INFO)
     try:
         options = ServeOptions(**values)
         serve(flags.FLAGS.model_dir, options, flags.FLAGS.precision)

@@ -7,6 +7,7 @@ with a tiny rule model (entities known in advance); the SIGTERM test starts
 
 import asyncio
 import gc
+import gzip
 import http.client
 import json
 import signal
@@ -79,7 +80,7 @@ class _Server:
 def server(tagger):
     tagger.tag_batch(["warm up john smith ."])
     app = create_app(tagger.tag_batch, OPTIONS, tagger.entity_types,
-                     measure=wordpiece_counter(tagger.tokenizer))
+                     measure=wordpiece_counter(tagger.tokenizer), precision=tagger.precision)
     with _Server(app, OPTIONS) as running:
         yield running
 
@@ -160,7 +161,24 @@ def test_healthz_and_openapi_describe_the_service(server, tagger):
     assert schema["properties"]["texts"]["maxItems"] == 4
     assert schema["properties"]["texts"]["items"]["maxLength"] == 200
     assert {"200", "400", "413", "415", "422"} <= set(operation["responses"])
-    assert "/healthz" in spec["paths"]
+    assert list(spec["paths"]["/healthz"]) == ["get"]
+
+
+def test_healthz_answers_head_and_reports_precision_and_refusals(server):
+    """Uptime monitors and `curl -I` probe with HEAD; /healthz names what auto chose
+    and counts the 503s and the texts dropped for clients that left."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        conn.request("HEAD", "/healthz")
+        response = conn.getresponse()
+        assert response.status == 200 and response.read() == b""
+        assert response.getheader("content-type") == "application/json"
+    finally:
+        conn.close()
+    _, health = call(server.port, "GET", "/healthz")
+    assert health["precision"] == "float32"
+    for key in ("work", "overloaded", "cancelled_texts", "shutdown_refused"):
+        assert type(health[key]) is int, key
 
 
 def test_loopback_is_the_default_address():
@@ -403,6 +421,13 @@ BAD_REQUESTS = [
     (b'{"texts": ["john"]}', {"Content-Type": "text/plain"}, 415, "unsupported_media_type", None),
     (b'{"texts": ["john"]}', {"Content-Type": "application/json; charset=latin-1"}, 415,
      "unsupported_media_type", None),
+    # Not JSON, though Python's parser reads them.
+    (b'{"texts": [NaN]}', None, 400, "malformed_json", None),
+    (b'{"texts": [-Infinity]}', None, 400, "malformed_json", None),
+    # Compressed bodies are not decoded: 415, not "not UTF-8".
+    (gzip.compress(b'{"texts": ["john"]}'),
+     {"Content-Type": "application/json", "Content-Encoding": "gzip"}, 415,
+     "unsupported_content_encoding", None),
 ]
 
 
@@ -412,6 +437,13 @@ def test_bad_requests_get_a_clear_4xx_json_error(server, body, headers, status, 
     got_status, got = call(server.port, "POST", "/v1/tag", body, headers)
     assert (got_status, got["error"]["code"], got["error"]["field"]) == (status, code, field)
     assert got["error"]["message"]
+
+
+def test_json_errors_quote_the_parser_once():
+    with pytest.raises(ApiError) as caught:
+        parse_tag_request(b'{"texts": ["abc', "application/json", ServeOptions())
+    message = caught.value.message
+    assert "Unterminated string starting at (line 1, column 12)" in message, message
 
 
 def test_a_body_too_large_is_refused_without_a_content_length(server):

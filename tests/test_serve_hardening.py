@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from ner.serve import (MicroBatcher, Overloaded, ServeOptions, ShuttingDown, create_app,
+from ner.serve import (MicroBatcher, Overloaded, ServeOptions, ShuttingDown, bind, create_app,
                        wordpiece_counter)
 from ner.tagger import Tagger
 from tests.test_serve import _free_port, _Server, call, tag, wait_for_health
@@ -76,14 +76,10 @@ def slow_server():
 
 @pytest.fixture
 def server_log(caplog):
-    """Records of ner.serve and uvicorn's error logger (which does not propagate)."""
-    caplog.set_level(logging.INFO, logger="ner.serve")
-    uvicorn_error = logging.getLogger("uvicorn.error")
-    uvicorn_error.addHandler(caplog.handler)
-    try:
-        yield caplog
-    finally:
-        uvicorn_error.removeHandler(caplog.handler)
+    """Records of ner.serve and uvicorn's loggers (which propagate: `make_server`)."""
+    for name in ("ner.serve", "uvicorn.error", "uvicorn.access"):
+        caplog.set_level(logging.INFO, logger=name)
+    return caplog
 
 
 def assert_error(status: int, headers: dict, body: bytes, want_status: int, want_code: str):
@@ -195,13 +191,13 @@ from ner import serve
 loaded = []
 def load_tagger(model_dir, precision):
     loaded.extend({"weight": i} for i in range(10_000))
-    return (lambda texts: [[] for _ in texts]), [], None, (lambda texts: [1 for _ in texts])
+    return (lambda texts: [[] for _ in texts]), [], None, (lambda texts: [1 for _ in texts]), "x"
 class Server:
-    def run(self):
+    def run(self, sockets):
         print("frozen", gc.get_freeze_count(), "tracked", len(gc.get_objects()))
 serve.load_tagger = load_tagger
 serve.make_server = lambda app, options: Server()
-serve.serve("unused", serve.ServeOptions())
+serve.serve("unused", serve.ServeOptions(port=0))
 """
     run = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                          text=True, timeout=300)
@@ -217,7 +213,8 @@ def test_help_documents_the_limits():
     for flag in ("max_text_wordpieces", "max_request_wordpieces", "max_batch_wordpieces",
                  "max_queued_wordpieces", "max_connections", "max_header_bytes",
                  "keep_alive_timeout_s", "body_timeout_s", "shutdown_timeout_s",
-                 "tagging_threads"):
+                 "tagging_threads", "shutdown_delay_s", "allow_origins", "forwarded_allow_ips",
+                 "root_path", "access_log"):
         assert f"--{flag}" in run.stdout + run.stderr, flag
 
 
@@ -677,6 +674,113 @@ def test_every_error_has_the_json_shape(guarded_server, request_bytes, status, c
     if status == 413:  # answered from Content-Length alone: send only the head
         request_bytes = request_bytes[:request_bytes.index(b"\r\n\r\n") + 4]
     assert_error(*raw(guarded_server.port, request_bytes), status, code)
+
+
+# === Deployment: probes, rolling restarts, proxies, browsers ===
+
+
+def test_healthz_turns_503_at_sigterm_while_requests_are_served_for_the_delay():
+    options = ServeOptions(**{**SLOW, "shutdown_delay_s": 1.5})
+    app = create_app(SlowTagger(), options)
+    running = _Server(app, options).__enter__()
+    try:
+        assert call(running.port, "GET", "/healthz")[0] == 200
+        signalled = time.monotonic()
+        running.server.handle_exit(signal.SIGTERM, None)  # what SIGTERM calls
+        status, health = call(running.port, "GET", "/healthz")
+        assert status == 503 and health["status"] == "shutting_down"
+        assert tag(running.port, ["still served"]) == (200, {"entities": [[]]})
+        running.thread.join(10)
+        took = time.monotonic() - signalled
+    finally:
+        running.__exit__()
+    assert not running.thread.is_alive() and 1.5 <= took < 1.5 + 2.0
+
+
+def test_a_second_signal_skips_the_rest_of_the_delay():
+    options = ServeOptions(**{**SLOW, "shutdown_delay_s": 60})
+    app = create_app(SlowTagger(), options)
+    running = _Server(app, options).__enter__()
+    try:
+        running.server.handle_exit(signal.SIGTERM, None)
+        assert call(running.port, "GET", "/healthz")[0] == 503
+        signalled = time.monotonic()
+        running.server.handle_exit(signal.SIGTERM, None)
+        running.thread.join(10)
+        took = time.monotonic() - signalled
+    finally:
+        running.__exit__()
+    assert not running.thread.is_alive() and took < 3
+
+
+def test_cors_root_path_and_access_log_follow_their_flags(server_log):
+    options = ServeOptions(host="127.0.0.1", port=0, allow_origins="https://app.example",
+                           root_path="/ner", access_log=True)
+    running = _Server(create_app(SlowTagger(), options), options)
+    server_log.set_level(logging.INFO, logger="uvicorn.access")  # _Server's level is warning
+    with running:
+        port = running.port
+        preflight = (b"OPTIONS /v1/tag HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\n"
+                     b"Access-Control-Request-Method: POST\r\n"
+                     b"Access-Control-Request-Headers: content-type\r\n\r\n")
+        status, headers, _ = raw(port, preflight)
+        assert status == 200 and headers["access-control-allow-origin"] == "https://app.example"
+        status, headers, _ = raw(port, post_bytes(["john"]).replace(
+            b"Host: 127.0.0.1\r\n", b"Host: 127.0.0.1\r\nOrigin: https://app.example\r\n"))
+        assert status == 200 and headers["access-control-allow-origin"] == "https://app.example"
+        refused = raw(port, preflight.replace(b"https://app.example", b"https://evil.example"))
+        assert_error(*refused, 400, "cors_refused")
+        assert "access-control-allow-origin" not in refused[1]
+        assert call(port, "GET", "/openapi.json")[1]["servers"] == [{"url": "/ner"}]
+    lines = [r.getMessage() for r in server_log.records if r.name == "uvicorn.access"]
+    assert any('"POST /ner/v1/tag HTTP/1.1" 200' in line for line in lines), lines
+    assert not any("john" in line for line in lines)  # never the texts
+
+
+def test_without_allow_origins_no_cors_headers_and_preflights_get_405_json(guarded_server):
+    status, headers, body = raw(guarded_server.port, b"OPTIONS /v1/tag HTTP/1.1\r\nHost: x\r\n"
+                                b"Origin: https://app.example\r\n"
+                                b"Access-Control-Request-Method: POST\r\n\r\n")
+    assert_error(status, headers, body, 405, "method_not_allowed")
+    assert not [k for k in headers if k.startswith("access-control")]
+
+
+def test_an_upgrade_header_is_served_as_plain_http_without_a_warning(guarded_server, server_log):
+    status, _, _ = raw(guarded_server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                       b"Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+    assert status == 200
+    assert not [r.getMessage() for r in server_log.records if r.levelno >= logging.WARNING]
+
+
+def test_a_port_in_use_fails_at_once_before_the_model_loads(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ValueError, match=f"cannot listen on 127.0.0.1:{port} "
+                                             r"\(--host, --port\): Address already in use"):
+            bind("127.0.0.1", port)
+        # The model folder does not exist: the port is what the server says.
+        run = subprocess.run([sys.executable, "-m", "ner.serve",
+                              f"--model_dir={tmp_path / 'missing'}", f"--port={port}"],
+                             cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in run.stderr.splitlines()[-1]
+
+
+def test_double_colon_listens_on_ipv6_and_ipv4():
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError as e:
+        pytest.skip(f"no IPv6 loopback here: {e}")
+    sock = bind("::", 0)
+    try:
+        port = sock.getsockname()[1]
+        for host in ("127.0.0.1", "::1"):
+            socket.create_connection((host, port), timeout=5).close()
+    finally:
+        sock.close()
 
 
 # === SIGTERM on a real process during a long TensorFlow batch ===
