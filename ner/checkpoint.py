@@ -49,7 +49,9 @@ _IGNORABLE = re.compile(
 
 # Hugging Face key fragment -> Google name fragment, applied in order.
 _HF_REPLACEMENTS = (
-    (r"^(bert\.)?", "bert/"),
+    # Not the pre-training heads' "cls." (BertForMaskedLM, BertForPreTraining):
+    # Google's name for them is "cls/", which `_IGNORABLE` lets be.
+    (r"^(bert\.)?(?!cls\.)", "bert/"),
     (r"\.layer\.(\d+)\.", r"/layer_\1/"),
     (r"LayerNorm\.weight$", "LayerNorm/gamma"),
     (r"LayerNorm\.bias$", "LayerNorm/beta"),
@@ -69,6 +71,8 @@ def hf_to_google_name(key: str) -> str:
     'bert/encoder/layer_3/attention/self/query/kernel'
     >>> hf_to_google_name("bert.embeddings.LayerNorm.weight")
     'bert/embeddings/LayerNorm/gamma'
+    >>> hf_to_google_name("cls.predictions.transform.dense.weight")
+    'cls/predictions/transform/dense/kernel'
     """
     for pattern, repl in _HF_REPLACEMENTS:
         key = re.sub(pattern, repl, key, count=0 if pattern == r"\." else 1)

@@ -100,6 +100,9 @@ def test_freeze_regex_selects_layers_by_name():
     ("bert.encoder.layer.2.intermediate.dense.bias", "bert/encoder/layer_2/intermediate/dense/bias"),
     ("encoder.layer.5.output.dense.weight", "bert/encoder/layer_5/output/dense/kernel"),
     ("pooler.dense.weight", "bert/pooler/dense/kernel"),
+    ("cls.predictions.bias", "cls/predictions/bias"),
+    ("cls.predictions.transform.LayerNorm.weight", "cls/predictions/transform/LayerNorm/gamma"),
+    ("cls.seq_relationship.weight", "cls/seq_relationship/kernel"),
 ])
 def test_hf_to_google_name(key, name):
     assert checkpoint.hf_to_google_name(key) == name
@@ -401,6 +404,25 @@ def test_hidden_states_match_transformers(default_dir, default_encoder, conll_ba
     for layer, (a, b) in enumerate(zip(got, expected)):
         diff = np.abs(np.asarray(a)[real] - b.numpy()[real]).max()
         assert diff < 1e-4, f"hidden state {layer}: max abs diff {diff}"
+
+
+def test_a_hugging_face_folder_with_pretraining_heads_loads_its_encoder(tmp_path):
+    """BertForMaskedLM / BertForPreTraining folders (the hub's usual bert-base-*) hold
+    "cls.predictions.*" and "cls.seq_relationship.*" beside the encoder."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
+                                     num_attention_heads=4, intermediate_size=37)
+    reference = transformers.BertForPreTraining(config).eval()
+    reference.save_pretrained(tmp_path, safe_serialization=True)
+    (tmp_path / "vocab.txt").write_text("".join(f"w{i}\n" for i in range(99)))
+    encoder = BertEncoder.from_pretrained(tmp_path)
+    ids = np.array([[2, 17, 45, 98, 3]], np.int32)
+    with torch.no_grad():
+        want = reference.bert(torch.from_numpy(ids.astype(np.int64))).last_hidden_state.numpy()
+    got = np.asarray(encoder(ids, attention_mask=np.ones_like(ids)).sequence_output)
+    assert np.abs(got - want).max() < 1e-4
 
 
 def test_google_round_trip_of_default_weights(tmp_path, default_dir, default_encoder, conll_batch):
