@@ -138,6 +138,13 @@ class TaggerConfig(ModelOptions):
         if config.head_case_size < 0 or (config.head_case_size and not config.case_features):
             raise ValueError(f"{source}: head_case_size {config.head_case_size} needs "
                              f"case_features and must be >= 0")
+        positions = int(config.encoder.get("max_position_embeddings", 512))
+        if config.max_seq_length > positions:
+            # Trained before training checked it: every window of a long
+            # sentence would fail in the encoder.
+            raise ValueError(f"{source}: max_seq_length {config.max_seq_length} exceeds the "
+                             f"encoder's max_position_embeddings ({positions}); set "
+                             f"max_seq_length to {positions} or less in this file")
         return config
 
 

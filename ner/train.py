@@ -672,15 +672,21 @@ def _adopt_a_later_best_model(model: Path, state: dict) -> None:
           file=sys.stderr)
 
 
-def _check_encoder_vocabulary(bert_dir: str | None, tokenizer) -> None:
-    """Refuses a vocab.txt that does not fit the encoder, before training rather than after."""
-    folder = checkpoint.resolve_bert_dir(bert_dir)
+def _check_encoder_fits(options: TrainOptions, tokenizer) -> None:
+    """Refuses a vocab.txt or a --max_seq_length that does not fit the encoder, before
+    training rather than at its first long sentence (or, worse, at tagging time)."""
+    folder = checkpoint.resolve_bert_dir(options.bert_dir)
     config = checkpoint.config_file(folder)
     from ner.bert import BertConfig
 
-    check_vocab_size(tokenizer.vocab_size, BertConfig.from_json_file(config).vocab_size,
+    bert = BertConfig.from_json_file(config)
+    check_vocab_size(tokenizer.vocab_size, bert.vocab_size,
                      folder / "vocab.txt", config, remedy=f"use the vocab.txt of {folder}'s "
                      "checkpoint")
+    if options.max_seq_length > bert.max_position_embeddings:
+        raise ValueError(f"--max_seq_length={options.max_seq_length} exceeds the encoder's "
+                         f"max_position_embeddings ({bert.max_position_embeddings}, {config}); "
+                         f"use --max_seq_length={bert.max_position_embeddings} or less")
 
 
 def _with_last(items):
@@ -798,7 +804,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
         _warn_of_changed_options(out / FLAGS_FILE, options)
 
     tokenizer = Tokenizer.from_pretrained(options.bert_dir, do_lower_case=options.do_lower_case)
-    _check_encoder_vocabulary(options.bert_dir, tokenizer)
+    _check_encoder_fits(options, tokenizer)
     read = functools.partial(read_documents, tokenizer=tokenizer,
                              strict_spans=options.strict_spans, scheme=options.scheme)
     train_docs = read(paths["train"])

@@ -14,7 +14,9 @@ import pytest
 
 from ner import checkpoint, precision, train
 from ner.model import TaggerModel
+from ner.tagger import Tagger
 from tests.helpers import train_killed_after_epoch
+from tests.tiny_model import write_model_folder
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -384,6 +386,25 @@ def test_a_vocabulary_that_does_not_fit_the_encoder_is_refused_before_training(
                                          rf"the encoder's vocab_size 30,522 \({bert}/bert_config"):
         train.train(_options(sample_data, tmp_path / "out", bert))
     assert not (tmp_path / "out").exists()
+
+
+def test_windows_longer_than_the_encoders_positions_are_refused_before_training(
+        sample_data, tiny_bert_dir, tmp_path):
+    # The tiny encoder has 128 positions; a short-sentence corpus would train
+    # and only fail when tagging a long text.
+    with pytest.raises(ValueError, match=r"--max_seq_length=256 exceeds the encoder's "
+                                         r"max_position_embeddings \(128, "):
+        train.train(_options(sample_data, tmp_path / "out", tiny_bert_dir, max_seq_length=256))
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_model_folder_with_windows_longer_than_its_positions_is_refused_at_load(tmp_path):
+    folder = write_model_folder(tmp_path / "model")
+    config = json.loads((folder / "tagger_config.json").read_text())
+    config["max_seq_length"] = config["encoder"]["max_position_embeddings"] + 1
+    (folder / "tagger_config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="exceeds the encoder's max_position_embeddings"):
+        Tagger.load(folder)
 
 
 def test_a_folder_with_a_model_and_no_checkpoint_is_not_trained_over(sample_data,
