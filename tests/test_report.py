@@ -130,6 +130,24 @@ def test_iob2_predictions_on_iob1_gold_are_read_in_their_own_scheme(assert_equal
     assert named["strict"]["micro avg"]["true_positives"] == 1  # only B-PER after I-PER
 
 
+def test_iob2_predictions_on_bioes_gold_are_read_in_their_own_scheme():
+    # `ner.tag --output_format=conll` keeps a BIOES gold column and writes IOB2
+    # beside it: read as BIOES, every "B-X I-X" would be unfinished.
+    gold = [["B-PER", "E-PER", "O", "S-LOC"], ["B-ORG", "I-ORG", "E-ORG", "O"]]
+    pred = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "I-ORG", "I-ORG", "O"]]
+    result = evaluate(gold, pred)
+    assert (result["scheme"], result["predicted_scheme"]) == ("BIOES", "IOB2")
+    for mode in ("default", "strict"):
+        micro = result[mode]["micro avg"]
+        assert (micro["support"], micro["predicted"], micro["true_positives"]) == (3, 3, 3), mode
+    assert result["invalid_transitions"]["count"] == 0
+    assert "Input scheme: BIOES gold, IOB2 predictions" in render.format_report(result)
+    # BIOES predictions stay BIOES, ill-formed ones included.
+    bioes = evaluate(gold, [["B-PER", "E-PER", "O", "S-LOC"], ["B-ORG", "I-ORG", "I-ORG", "O"]])
+    assert bioes["predicted_scheme"] == "BIOES"
+    assert bioes["strict"]["micro avg"]["true_positives"] == 2
+
+
 def test_evaluate_iob1_input():
     gold = [["I-PER", "I-PER", "B-PER", "O", "I-LOC"]]
     pred = [["I-PER", "I-PER", "I-PER", "O", "I-LOC"]]
