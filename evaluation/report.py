@@ -131,6 +131,7 @@ def run(*, predictions_in: str | None = None, model_dir: str | None = None,
             line. ValueError: bad flags or tags. evaluation.html.MissingExtraError
             (an ImportError): ``html`` without the ``html`` extra, before any work.
     """
+    scheme = "auto" if scheme.lower() == "auto" else schemes.scheme_name(scheme)
     if bool(predictions_in) == bool(model_dir or data):
         raise ValueError("give either --predictions_in=FILE or --model_dir=DIR --data=FILE")
     if html:
@@ -191,6 +192,13 @@ def _writing(path: str):
         raise InputError(path, f"cannot write: {exc.strerror or exc}") from None
 
 
+def _valid_scheme(value: str) -> bool:
+    try:
+        return value.lower() == "auto" or bool(schemes.scheme_name(value))
+    except ValueError:
+        return False
+
+
 def _define_flags() -> None:
     # Defined only when run as a program, so importing this module leaves
     # absl's global FLAGS alone (ner.train defines its own).
@@ -204,7 +212,12 @@ def _define_flags() -> None:
                         "python -m ner.train reads them).")
     flags.DEFINE_enum("precision", "float32", ["auto", "float32", "bfloat16", "int8"],
                       "How --model_dir's encoder computes (python -m ner.precision).")
-    flags.DEFINE_enum("scheme", "auto", ["auto", *schemes.SCHEMES], "Tagging scheme of the input.")
+    flags.DEFINE_string("scheme", "auto", "Tagging scheme of the input: auto (detected from the "
+                        f"gold column), {', '.join(schemes.SCHEMES)}, or BIO / IOBES (the same as "
+                        "IOB2 / BIOES), in any case.")
+    flags.register_validator("scheme", _valid_scheme,
+                             "--scheme: expected auto, " + ", ".join(schemes.SCHEMES)
+                             + ", BIO or IOBES")
     flags.DEFINE_string("output", None, "Write the report as JSON here.")
     flags.DEFINE_string("predictions", None,
                         "Write 'word gold pred' lines (IOB2, conlleval's input) here.")

@@ -119,7 +119,11 @@ def parse_tag(tag: str) -> tuple[str, str | None]:
     if parsed is None:
         prefix, sep, type_ = tag.partition("-")
         if not sep or prefix not in ("B", "I", "E", "S") or not type_:
-            raise TagError(f"malformed tag {tag!r}: expected 'O' or '<B|I|E|S>-<TYPE>'")
+            hint = ""
+            if sep and prefix in ("L", "U") and type_:
+                hint = (" (BILOU is not supported: write its L- as E- and U- as S-, which is "
+                        "BIOES)")
+            raise TagError(f"malformed tag {tag!r}: expected 'O' or '<B|I|E|S>-<TYPE>'{hint}")
         parsed = (prefix, type_)
         if len(_PARSED) < _MAX_CACHED:
             _PARSED[tag] = parsed

@@ -153,9 +153,13 @@ class TrainOptions(ModelOptions):
     def __post_init__(self):
         from ner import schemes
 
-        if self.scheme != "auto" and self.scheme not in schemes.SCHEMES:
-            raise ValueError(f"--scheme={self.scheme!r}: expected auto or one of "
-                             f"{', '.join(schemes.SCHEMES)}")
+        if self.scheme.lower() == "auto":
+            self.scheme = "auto"
+        else:
+            try:
+                self.scheme = schemes.scheme_name(self.scheme)  # "bio", "IOBES", ...
+            except ValueError as e:
+                raise ValueError(f"--scheme: {e}") from None
         if self.precision not in ("auto", "float32", "bfloat16"):
             raise ValueError(f"--precision={self.precision!r}: expected auto, float32 or bfloat16")
         if self.strategy not in ("auto", "default", "mirrored"):

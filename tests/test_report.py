@@ -194,6 +194,13 @@ def test_run_checks_the_scheme_against_file_lines(tmp_path):
     assert "predicted tag 'E-PER' is not allowed in scheme IOB2" in str(caught.value)
 
 
+def test_run_takes_the_scheme_aliases_in_any_case(tmp_path):
+    path = write_text_file(tmp_path, "a B-PER B-PER\nb E-PER E-PER\n")
+    assert run(predictions_in=path, scheme="iobes")["scheme"] == "BIOES"
+    with pytest.raises(ValueError, match="unknown tag scheme 'BILOU'"):
+        run(predictions_in=path, scheme="BILOU")
+
+
 def test_run_names_a_missing_file(tmp_path):
     with pytest.raises(InputError, match="absent.txt: no such file"):
         run(predictions_in=str(tmp_path / "absent.txt"))

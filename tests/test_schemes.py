@@ -75,6 +75,13 @@ def test_malformed_tags_are_rejected(tag):
     assert caught.value.index == 1
 
 
+def test_bilou_tags_are_refused_with_their_bioes_spelling():
+    for tag in ("U-ORG", "L-PER"):
+        with pytest.raises(TagError, match="BILOU is not supported: write its L- as E- and U- "
+                                           "as S-"):
+            parse_tag(tag)
+
+
 @pytest.mark.parametrize("tags, scheme, message", [
     (["B-PER", "E-PER"], "IOB2", "position 1: tag 'E-PER' is not allowed in scheme IOB2"),
     (["S-PER"], "IOB1", "position 0: tag 'S-PER' is not allowed in scheme IOB1"),

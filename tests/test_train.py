@@ -330,8 +330,12 @@ def test_scheme_reads_conll_files_in_the_scheme_named(tmp_path):
         train.read_documents(path, None)
     assert [s.tags for d in train.read_documents(path, None, scheme="IOB1")
             for s in d.sentences] == [("B-PER", "I-PER", "O", "B-PER")]
-    with pytest.raises(ValueError, match="--scheme='IOB3': expected auto or one of IOB1, IOB2"):
+    with pytest.raises(ValueError, match="--scheme: unknown tag scheme 'IOB3'; expected one "
+                                         "of 'IOB1', 'IOB2', 'BIOES', 'BIO', 'IOBES'"):
         train.TrainOptions(scheme="IOB3")
+    # The names ner.schemes takes, in any case, as the library's own readers do.
+    assert [train.TrainOptions(scheme=name).scheme for name in ("bio", "IOBES", "Auto")] == [
+        "IOB2", "BIOES", "auto"]
 
 
 def test_options_mirror_the_model_options_and_flags():
