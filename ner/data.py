@@ -298,8 +298,26 @@ def _read(path: str | os.PathLike, parse: Callable[[TextIO, str], _T]) -> _T:
     with open(path, encoding="utf-8-sig", newline=None) as f:
         try:
             return parse(f, source)
-        except UnicodeDecodeError as e:
-            raise ConllFormatError(source, None, f"not UTF-8 ({e})") from None
+        except UnicodeDecodeError:
+            pass
+    raise ConllFormatError(source, *not_utf8(path))
+
+
+def not_utf8(path: str | os.PathLike) -> tuple[int | None, str]:
+    """(line, message) for a file that does not decode as UTF-8: its first bad line and byte.
+
+    What a reader's error says; the decoder's own position counts within
+    the chunk it was reading, not the file.
+    """
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                return number, (f"not UTF-8: byte {line[e.start:e.start + 1]!r} at column "
+                                f"{e.start + 1} ({e.reason}); convert the file to UTF-8 (for "
+                                "Latin-1: iconv -f latin1 -t utf-8)")
+    return None, "not UTF-8"
 
 
 def read_conll(path: str | os.PathLike, scheme: str = "auto") -> list[Document]:

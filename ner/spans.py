@@ -441,5 +441,6 @@ def read_spans(path: str | os.PathLike, tokenizer, *, strict: bool = False) -> l
     with open(path, encoding="utf-8", newline="\n") as f:
         try:
             return parse_spans(f, tokenizer, source, strict=strict)
-        except UnicodeDecodeError as e:
-            raise SpanFormatError(source, None, f"not UTF-8 ({e})") from None
+        except UnicodeDecodeError:
+            pass
+    raise SpanFormatError(source, *data.not_utf8(path))
