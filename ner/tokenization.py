@@ -225,12 +225,14 @@ def _category_runs() -> tuple[tuple[str, int, int], ...]:
 def blank_class() -> str:
     """RE2 class body of the characters trimmed from entity edges.
 
-    `str.isspace()` or Unicode category C* (control, format, unassigned,
-    private use): whitespace, and what the tokenizer deletes. From the running
-    Python's tables, like the tokenizer's own classes. Surrogates are left
-    out: they cannot occur in UTF-8.
+    `str.isspace()`, Unicode category C* (control, format, unassigned,
+    private use) or U+FFFD: whitespace, and what the tokenizer deletes. From
+    the running Python's tables, like the tokenizer's own classes. Surrogates
+    are left out: they cannot occur in UTF-8 (a Python text's lone surrogate
+    reaches the tokenizer as U+FFFD).
     """
     ranges = [(first, last) for category, first, last in _category_runs() if category[0] == "C"]
+    ranges.append((0xFFFD, 0xFFFD))
     ranges += [(cp, cp) for cp in range(0x110000)
                if not 0xD800 <= cp <= 0xDFFF and chr(cp).isspace()]
     return _class_body(_merge(ranges))

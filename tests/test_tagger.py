@@ -124,6 +124,9 @@ OFFSET_CASES = {
     "punctuation around": ("(John Smith), 'Paris'.", [("PER", "John Smith"), ("LOC", "Paris")]),
     "lone surrogates": ("\ud800 John Smith \udfff Paris",
                         [("PER", "John Smith"), ("LOC", "Paris")]),
+    # Deleted by the tokenizer like control characters, so trimmed like them.
+    "replacement character and lone surrogate at edges": (
+        "\udcffJohn Smith visited Paris\ufffd today", [("PER", "John Smith"), ("LOC", "Paris")]),
     "no-break and ideographic spaces": ("John\u00a0Smith\u3000Paris",
                                         [("PER", "John\u00a0Smith"), ("LOC", "Paris")]),
 }
