@@ -24,6 +24,11 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
+def __dir__():
+    # The lazy attributes too, for dir(), help() and tab completion.
+    return sorted(set(globals()) | set(_LAZY))
+
+
 def __getattr__(name):
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)

@@ -803,8 +803,8 @@ class BertEncoder(checkpoint.NamedModule):
         >>> cfg = BertConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2,
         ...                  num_attention_heads=4, intermediate_size=37)
         >>> enc = BertEncoder(cfg)
-        >>> enc.variables[0].name
-        'bert/embeddings/word_embeddings:0'
+        >>> enc.variables_by_name()["bert/encoder/layer_1/attention/self/query/kernel"].shape
+        TensorShape([32, 32])
     """
 
     def __init__(self, config: BertConfig, compute_dtype: tf.DType = tf.float32):
