@@ -22,6 +22,7 @@ objects out. `tag_tokens` enters the pipeline with pre-split words
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -99,7 +100,7 @@ class Tagger:
     """
 
     def __init__(self, model: TaggerModel, tokenizer: Tokenizer, batch_size: int = 128):
-        _check_batch_size(batch_size)
+        batch_size = _check_batch_size(batch_size)
         self.model = model
         self.tokenizer = tokenizer
         self.pipeline = Pipeline(model, tokenizer, batch_size=batch_size)
@@ -185,6 +186,9 @@ class Tagger:
         """
         if isinstance(texts, str):
             raise TypeError("texts must be a list of str (a batch); wrap a single text in a list")
+        if isinstance(texts, tf.Tensor) and texts.dtype == tf.string and texts.shape.rank == 1:
+            # Offsets count characters of Python strings: decode (UTF-8) first.
+            texts = [t.decode("utf-8", "replace") for t in texts.numpy().tolist()]
         texts = list(texts)
         batch = text_batch(texts)  # [B]; checks types, naming a bad item's position
         size = tf.constant(self._batch_size(batch_size), tf.int32)
@@ -257,9 +261,15 @@ def word_inputs(sentences: Sequence[Sequence[str]], documents: Sequence[int] | N
     if isinstance(sentences, str):
         raise TypeError("sentences must be a list of word lists, got a single string")
     sentences = list(sentences)
-    if documents is not None and len(documents) != len(sentences):
-        raise ValueError(f"documents has {len(documents)} entries for "
-                         f"{len(sentences)} sentences")
+    if documents is not None:
+        documents = list(documents)
+        for i, doc in enumerate(documents):
+            if isinstance(doc, bool) or not isinstance(doc, numbers.Integral):
+                raise TypeError(f"documents[{i}] must be an int (the index of the sentence's "
+                                f"document), got {doc!r}; number string ids first")
+        if len(documents) != len(sentences):
+            raise ValueError(f"documents has {len(documents)} entries for "
+                             f"{len(sentences)} sentences")
     if not sentences:
         return tf.zeros([0], tf.string), np.zeros(0, np.int64), np.zeros(0, np.int64)
     words = ragged_words(sentences, name="sentences")  # [S, (W)]
@@ -268,9 +278,11 @@ def word_inputs(sentences: Sequence[Sequence[str]], documents: Sequence[int] | N
 
 
 def _check_batch_size(batch_size: int) -> int:
-    if not isinstance(batch_size, int) or batch_size < 1:
+    # NumPy integers are integers; True is not a size.
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
+            or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    return batch_size
+    return int(batch_size)
 
 
 def resolve_model_dir(path: Path) -> Path:

@@ -122,6 +122,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
 from ner import text_ops as tf_text  # the four tensorflow_text functions used, alone
@@ -445,6 +446,8 @@ def ragged_words(words, name: str = "words") -> tf.RaggedTensor:
                             f"got a single string")
         flat, lengths = [], []
         for i, sentence in enumerate(words):
+            if isinstance(sentence, np.ndarray) and sentence.ndim == 1:
+                sentence = sentence.tolist()  # a row of a NumPy array of words
             if isinstance(sentence, (str, bytes)) or not isinstance(sentence, Sequence):
                 raise TypeError(f"{name}[{i}] must be a list of str, got {type(sentence).__name__}")
             for j, word in enumerate(sentence):

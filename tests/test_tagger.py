@@ -18,6 +18,7 @@ import unicodedata
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import ner
 from ner import features
@@ -310,6 +311,26 @@ def test_bad_arguments(tagger):
         tagger.tag_tokens("John Smith")
     with pytest.raises(ValueError, match="batch_size"):
         tagger.tag_batch(["John"], batch_size=0)
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got True"):
+        tagger.tag_batch(["John"], batch_size=True)
+    # Documents are integer indices: not truncated floats, not string ids.
+    for documents, shown in (([0.5, 1.7], "0.5"), (["d1", "d2"], "'d1'")):
+        with pytest.raises(TypeError, match=rf"documents\[0\] must be an int .*got {shown}"):
+            tagger.tag_tokens([["john"], ["paris"]], documents=documents)
+
+
+def test_numpy_and_tensor_inputs_are_taken(tagger):
+    want = [[(e.label, e.start, e.end, e.text) for e in ents]
+            for ents in tagger.tag_batch(["john smith in paris", "acme corp"])]
+
+    def plain(found):
+        return [[(e.label, e.start, e.end, e.text) for e in ents] for ents in found]
+    assert plain(tagger.tag_batch(["john smith in paris", "acme corp"],
+                                  batch_size=np.int64(4))) == want
+    assert plain(tagger.tag_batch(tf.constant(["john smith in paris", "acme corp"]))) == want
+    words = [["john", "smith", "in", "paris"]]
+    assert tagger.tag_tokens(np.array(words)) == tagger.tag_tokens(words)
+    assert tagger.tag_tokens(words, documents=np.array([0])) == tagger.tag_tokens(words)
 
 
 def test_load_accepts_training_output_folder(rule_dir, tagger, tmp_path):
