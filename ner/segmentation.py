@@ -17,7 +17,8 @@ sentences it will later be asked to tag.
    the next word starts with an upper-case (or title-case) letter, unless
    the "." is a title's ("Dr. Smith", "St. Louis", "Mr.", "Gen.", ... in
    `_TITLE`, the period right after it), and after a blank line (two or more
-   line breaks between words). Nothing else splits a sentence: "in the U.S.
+   line breaks between words: "\n", "\r\n", "\r" or U+2028; U+2029, the
+   paragraph separator, counts as two). Nothing else splits a sentence: "in the U.S.
    Army" stays whole ("U.S." is one word), and so does "he said. the"; a
    sentence ending in a title ("... met the Dr. He left") runs on into the
    next, a price of the simple rule. Sentence length is unlimited.
@@ -90,10 +91,16 @@ def split_texts(tokenizer, texts) -> dict:
     base = tf.gather(text_base, text_of_word)
     global_start, global_end = base + starts.flat_values, base + ends.flat_values  # [N]
 
-    # Line breaks: "\n", and "\r" not followed by "\n" (old Mac files).
+    # Line breaks: "\n", "\r" not followed by "\n" (old Mac files), and
+    # U+2028 LINE SEPARATOR; U+2029 PARAGRAPH SEPARATOR (E2 80 A9 in UTF-8)
+    # is a blank line, two.
     data = chars.data
-    following = tf.concat([data[1:], tf.zeros([1], tf.uint8)], 0)
-    breaks = tf.cast((data == 10) | ((data == 13) & (following != 10)), tf.int32)
+    padded = tf.concat([data, tf.zeros([2], tf.uint8)], 0)
+    following, second = padded[1:-1], padded[2:]
+    unicode_separator = (data == 0xE2) & (following == 0x80)
+    breaks = (tf.cast((data == 10) | ((data == 13) & (following != 10))
+                      | (unicode_separator & (second == 0xA8)), tf.int32)
+              + 2 * tf.cast(unicode_separator & (second == 0xA9), tf.int32))
     breaks_before = tf.concat([[0], tf.cumsum(breaks)], 0)  # [bytes + 1]
     gap_breaks = (tf.gather(breaks_before, global_start[1:])
                   - tf.gather(breaks_before, global_end[:-1]))  # [N - 1]

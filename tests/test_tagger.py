@@ -166,6 +166,11 @@ def test_sentence_splitting(tagger):
             "\n\nx\r\n \nacme corp. and more")
     spans = tagger.split_sentences(text)
     assert [text[s:e] for s, e in spans] == sentences
+    # Unicode's separators: a paragraph separator is a blank line, a line
+    # separator a line break (two make a blank line).
+    text = "para one\u2029para two\u2028still two\u2028\u2028three \u00e9\u2029\u2029four"
+    assert [text[s:e] for s, e in tagger.split_sentences(text)] == [
+        "para one", "para two\u2028still two", "three \u00e9", "four"]
 
 
 def test_sentence_start_constrains_decoding(tagger):
