@@ -200,7 +200,7 @@ def curve_charts(epochs: Sequence[dict]) -> list[tuple[str, str]]:
     Returns:
         ``(name, svg)`` pairs: "loss", "learning_rate" (when logged), "dev"
         (micro precision, recall and F1 per epoch) and "dev_types" (F1 per
-        type, when logged).
+        type, when logged and the dev set has entity types).
     """
     xs = [r["epoch"] for r in epochs]
     charts = []
@@ -237,7 +237,8 @@ def curve_charts(epochs: Sequence[dict]) -> list[tuple[str, str]]:
                     (best["epoch"], 100 * best["dev"]["f1"]), textcoords="offset points",
                     xytext=(0, -14), ha="center", fontsize=8)
         ax.legend(fontsize=8)
-    if all("dev_types" in r for r in epochs):
+    # (No chart of types for data without entities: it would be empty.)
+    if all("dev_types" in r for r in epochs) and any(r["dev_types"] for r in epochs):
         with chart("dev_types", "dev F1 per type (percent)") as ax:
             types = sorted({t for r in epochs for t in r["dev_types"]})
             for i, type_ in enumerate(types):

@@ -813,6 +813,9 @@ def train(options: TrainOptions) -> dict[str, Any]:
                              strict_spans=options.strict_spans, scheme=options.scheme)
     train_docs = read(paths["train"])
     labels = data.label_list(train_docs)
+    if labels == ["O"]:
+        print(f"warning: {paths['train']} has no entity tags, only O: the model will learn to "
+              "tag nothing (is the tag column the last one?)", file=sys.stderr)
     index = {label: i for i, label in enumerate(labels)}
     strategy = choose_strategy(options.strategy)
 

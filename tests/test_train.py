@@ -402,6 +402,17 @@ def test_windows_longer_than_the_encoders_positions_are_refused_before_training(
     assert not (tmp_path / "out").exists()
 
 
+def test_training_data_without_entities_is_warned_of(tiny_bert_dir, tmp_path, capsys):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    for name in ("train", "dev"):
+        (data_dir / f"{name}.txt").write_text("the O\ncat O\n\nsat O\n.\tO\n")
+    summary = train.train(_options(data_dir, tmp_path / "out", tiny_bert_dir, epochs=1))
+    err = capsys.readouterr().err
+    assert f"warning: {data_dir / 'train.txt'} has no entity tags, only O" in err
+    assert summary["dev_f1"] == 0.0
+
+
 def test_a_model_folder_with_windows_longer_than_its_positions_is_refused_at_load(tmp_path):
     folder = write_model_folder(tmp_path / "model")
     config = json.loads((folder / "tagger_config.json").read_text())
