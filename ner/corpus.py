@@ -61,7 +61,7 @@ from typing import Any, BinaryIO, Iterator, Sequence
 
 from ner import schemes
 
-__all__ = ["BadRecord", "ConllRecord", "FORMATS", "InputError", "OUTPUT_FORMATS", "STDIN",
+__all__ = ["BadRecord", "ConllLookalike", "ConllRecord", "FORMATS", "InputError", "OUTPUT_FORMATS", "STDIN",
            "TextRecord", "check_formats", "expand_inputs", "format_for", "output_text",
            "read_records"]
 
@@ -369,6 +369,40 @@ def _array_hint(line: str, number: int) -> str:
         return ("; is the file one JSON array? One JSON object per line is expected "
                 "(JSON Lines): convert with jq -c '.[]' FILE.json > FILE.jsonl")
     return ""
+
+
+# A line of a CoNLL file: a word, up to four more columns, and a tag last;
+# or a -DOCSTART- line.
+_CONLL_LINE = re.compile(r"-DOCSTART-(?:\s.*)?|\S+(?:[ \t]+\S+){0,4}[ \t]+(?:O|[BIES]-\S+)")
+
+
+class ConllLookalike:
+    """Notices a `lines` input whose first lines look like CoNLL columns (`word ... tag`).
+
+    Such a file (CoNLL data is often named `.txt`) is read as one text per
+    line, its tags tagged as words: `check` returns a warning once its first
+    `lines` non-blank lines all look like CoNLL lines, and nothing after.
+    """
+
+    def __init__(self, lines: int = 5):
+        self.lines = lines
+        self._seen: dict[str, int] = {}  # source -> CoNLL-like lines so far; -1: decided
+
+    def check(self, record: "TextRecord") -> str | None:
+        """A warning for `record`'s source, or None."""
+        seen = self._seen.get(record.source, 0)
+        text = record.text.strip()
+        if seen < 0 or not text:
+            return None
+        if not _CONLL_LINE.fullmatch(text):
+            self._seen[record.source] = -1
+            return None
+        self._seen[record.source] = seen + 1
+        if seen + 1 < self.lines:
+            return None
+        self._seen[record.source] = -1
+        return (f"{record.source}: its lines look like CoNLL columns (word ... tag), but it is "
+                "read as one text per line; pass --input_format=conll to tag its words")
 
 
 def json_type(value: Any) -> str:

@@ -586,6 +586,7 @@ def tag_corpus(tagger, paths: Sequence[str], output: str | None, options: TagOpt
     pending: list[tuple[int, corpus.Record | corpus.BadRecord]] = []
     chars = 0
     warned_field = False
+    conll_lookalike = corpus.ConllLookalike()
 
     def flush() -> None:
         nonlocal pending, chars, warned_field
@@ -596,6 +597,12 @@ def tag_corpus(tagger, paths: Sequence[str], output: str | None, options: TagOpt
                 sink.error(index, record)
                 continue
             result = next(results)
+            if isinstance(record, corpus.TextRecord) and options.format_of(
+                    record.source if record.source != corpus.STDIN_SOURCE
+                    else corpus.STDIN) == "lines":
+                lookalike = conll_lookalike.check(record)
+                if lookalike:
+                    print(f"ner.tag: warning: {lookalike}", file=sys.stderr)
             if not warned_field and overwrites_field(record, options):
                 warned_field = True
                 print(replaced_field_warning(record, options), file=sys.stderr)

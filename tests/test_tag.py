@@ -240,6 +240,22 @@ def test_conll_to_jsonl(tagger, tmp_path):
     assert summary.entities == 4
 
 
+def test_conll_columns_read_as_lines_are_warned_of(tagger, tmp_path, capsys):
+    # CoNLL data is often named .txt, which reads as one text per line.
+    conll = _write(tmp_path / "test.txt", CONLL)
+    tag_corpus(tagger, [conll], str(tmp_path / "a.jsonl"), TagOptions(quiet=True))
+    err = capsys.readouterr().err
+    assert err.count("its lines look like CoNLL columns") == 1, err
+    assert f"{conll}: its lines look like CoNLL columns (word ... tag)" in err
+    assert "--input_format=conll" in err
+    # Text, even short lines, and a CoNLL file read as CoNLL: no warning.
+    text = _write(tmp_path / "text.txt", "john smith lives in paris\nO\nacme corp B-ORG\n" * 3)
+    tag_corpus(tagger, [text], str(tmp_path / "b.jsonl"), TagOptions(quiet=True))
+    tag_corpus(tagger, [conll], str(tmp_path / "c.jsonl"),
+               TagOptions(quiet=True, input_format="conll"))
+    assert "CoNLL columns" not in capsys.readouterr().err
+
+
 def test_formats_that_do_not_fit(tagger, tmp_path):
     text = _write(tmp_path / "in.txt", "paris\n")
     conll = _write(tmp_path / "in.conll", CONLL)
