@@ -226,14 +226,14 @@ def parse_conll(lines: Iterable[str], source: str = "<string>", scheme: str = "a
 
     Raises:
         ConllFormatError: with `source:line:` for a line with a single column
-            or a different number of columns than the file's first token line,
+            or a different number of columns than most of the file's lines,
             for a malformed tag or one illegal in the scheme (see
             `ner.schemes.convert`), and `source:` for a file without any
             sentence (training on nothing is a mistake).
     """
     declared = scheme if scheme == "auto" else schemes.scheme_name(scheme)
     docs: list[tuple[str | None, list[tuple[_Rows, list[str]]]]] = []
-    ncols = 0  # set by the first token line; every other token line must match
+    widths: Counter = Counter()
     for item in _scan(lines):
         if isinstance(item, str):
             docs.append((item, []))
@@ -242,21 +242,23 @@ def parse_conll(lines: Iterable[str], source: str = "<string>", scheme: str = "a
             docs.append((None, []))
         start, rows = item
         for k, fields in enumerate(rows):
-            n = len(fields)
-            if n == ncols:
-                continue
-            if ncols == 0 and n >= 2:
-                ncols = n
-            elif n < 2:
-                raise ConllFormatError(source, start + k, "expected at least 2 columns (token ... tag), "
-                                       f"got 1: {fields[0]!r}")
-            else:
-                raise ConllFormatError(source, start + k, f"expected {ncols} columns, got {n}: "
-                                       f"{' '.join(fields)!r}")
+            if len(fields) < 2:
+                raise ConllFormatError(source, start + k, "expected at least 2 columns (token ... "
+                                       f"tag), got 1: {fields[0]!r}")
+        widths.update(len(fields) for fields in rows)
         docs[-1][1].append((item, [fields[-1] for fields in rows]))
     raw = [sent for _, sents in docs for sent in sents]
     if not raw:
         raise ConllFormatError(source, None, "no sentences (empty file or only -DOCSTART- lines)")
+    # One width per file: the most common (ties: the earliest line's), so that
+    # the odd line is the one named.
+    ncols = max(widths, key=widths.__getitem__)
+    if len(widths) > 1:
+        for (start, rows), _ in raw:
+            for k, fields in enumerate(rows):
+                if len(fields) != ncols:
+                    raise ConllFormatError(source, start + k, f"expected {ncols} columns like "
+                                           f"most lines, got {len(fields)}: {' '.join(fields)!r}")
 
     # Every tag's syntax first, so that a malformed tag is reported as such
     # rather than as whatever the scheme detection makes of it.

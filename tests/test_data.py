@@ -236,13 +236,21 @@ def test_unicode_space_inside_token_is_not_a_separator():
 
 MALFORMED = [
     # (lines after a valid 4-column first sentence, line number, message fragment)
-    (["EU NNP B-ORG"], 4, "expected 4 columns, got 3: 'EU NNP B-ORG'"),
-    (["EU NNP B-NP B-ORG extra"], 4, "expected 4 columns, got 5"),
+    (["EU NNP B-ORG"], 4, "expected 4 columns like most lines, got 3: 'EU NNP B-ORG'"),
+    (["EU NNP B-NP B-ORG extra"], 4, "expected 4 columns like most lines, got 5"),
     (["", "lonely"], 5, "expected at least 2 columns (token ... tag), got 1: 'lonely'"),
     (["EU NNP B-NP B-"], 4, "malformed tag 'B-'"),
     (["EU NNP B-NP X-PER"], 4, "malformed tag 'X-PER'"),
     (["EU NNP B-NP S-PER"], 4, "tag 'S-PER' is not allowed in scheme IOB2"),
 ]
+
+
+def test_the_odd_line_is_named_even_when_it_comes_first(tmp_path):
+    path = tmp_path / "two.txt"
+    path.write_text("New York B-LOC\nis O\nbig O\n\nParis B-LOC\n", encoding="utf-8")
+    with pytest.raises(ConllFormatError, match=r"two\.txt:1: expected 2 columns like most "
+                                               r"lines, got 3: 'New York B-LOC'"):
+        read_conll(path)
 
 
 @pytest.mark.parametrize("extra, line, fragment", MALFORMED)
