@@ -33,7 +33,9 @@ dev and test scores and ``python -m evaluation.report`` both call it, and
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
+from collections.abc import Callable
 from typing import Sequence
 
 from evaluation.metrics import classification_report, format_conlleval, strict_entities
@@ -113,6 +115,8 @@ def classify_spans(gold_spans: Sequence[tuple[str, int, int]],
         no gold entity, in order. The module docstring defines the classes.
     """
     pred_by_bounds = {(p[1], p[2]): p for p in pred_spans}
+    overlapping_preds = _overlap_finder(pred_spans)
+    overlapping_golds = _overlap_finder(gold_spans)
     out: list[tuple[str, tuple | None, tuple | None]] = []
     for g in gold_spans:
         same_bounds = pred_by_bounds.get((g[1], g[2]))
@@ -121,7 +125,7 @@ def classify_spans(gold_spans: Sequence[tuple[str, int, int]],
         elif same_bounds:
             out.append(("wrong_type", g, same_bounds))
         else:
-            overlapping = [p for p in pred_spans if _overlaps(g, p)]
+            overlapping = overlapping_preds(g)
             same_type = [p for p in overlapping if p[0] == g[0]]
             if same_type:
                 out.append(("wrong_boundary", g, same_type[0]))
@@ -130,9 +134,36 @@ def classify_spans(gold_spans: Sequence[tuple[str, int, int]],
             else:
                 out.append(("missed", g, None))
     for p in pred_spans:
-        if not any(_overlaps(g, p) for g in gold_spans):
+        if not overlapping_golds(p):
             out.append(("spurious", None, p))
     return out
+
+
+def _overlap_finder(spans: Sequence[tuple[str, int, int]]
+                    ) -> Callable[[tuple[str, int, int]], list[tuple[str, int, int]]]:
+    """span -> the spans of `spans` it overlaps, in their order.
+
+    Entities of one side of a sentence (`ner.schemes.chunks`) are in order and
+    disjoint, so those overlapping a span are a run found by bisection: time
+    linear in a sentence's entities, where comparing every pair made one long
+    sentence (a file without blank lines) quadratic. Other input is searched
+    pair by pair.
+    """
+    ends = [span[2] for span in spans]
+    ordered = all(a[2] <= b[1] for a, b in zip(spans, spans[1:])) and all(
+        span[1] < span[2] for span in spans)
+    if not ordered:
+        return lambda other: [span for span in spans if _overlaps(other, span)]
+
+    def find(other: tuple[str, int, int]) -> list[tuple[str, int, int]]:
+        found = []
+        for i in range(bisect.bisect_right(ends, other[1]), len(spans)):
+            if spans[i][1] >= other[2]:
+                break
+            found.append(spans[i])
+        return found
+
+    return find
 
 
 def _as_iob2(gold: Sequence[Sequence[str]], filled: Sequence[Sequence[str]], scheme: str

@@ -10,7 +10,7 @@ import pytest
 
 import ner
 from ner import schemes
-from evaluation import render
+from evaluation import analysis, render
 from evaluation.analysis import evaluate
 from evaluation.report import InputError, run
 from ner.data import ConllFormatError, read_predictions
@@ -146,6 +146,51 @@ def test_iob2_predictions_on_bioes_gold_are_read_in_their_own_scheme():
     bioes = evaluate(gold, [["B-PER", "E-PER", "O", "S-LOC"], ["B-ORG", "I-ORG", "I-ORG", "O"]])
     assert bioes["predicted_scheme"] == "BIOES"
     assert bioes["strict"]["micro avg"]["true_positives"] == 2
+
+
+def _pair_by_pair(gold_spans, pred_spans):
+    """classify_spans' rules, comparing every pair (the reference for the fast path)."""
+    def overlaps(a, b):
+        return a[1] < b[2] and b[1] < a[2]
+    out, by_bounds = [], {(p[1], p[2]): p for p in pred_spans}
+    for g in gold_spans:
+        same = by_bounds.get((g[1], g[2]))
+        overlapping = [p for p in pred_spans if overlaps(g, p)]
+        same_type = [p for p in overlapping if p[0] == g[0]]
+        if same:
+            out.append(("correct" if same == g else "wrong_type", g, same))
+        elif same_type or overlapping:
+            out.append(("wrong_boundary", g, same_type[0]) if same_type
+                       else ("wrong_type_and_boundary", g, overlapping[0]))
+        else:
+            out.append(("missed", g, None))
+    return out + [("spurious", None, p) for p in pred_spans
+                  if not any(overlaps(g, p) for g in gold_spans)]
+
+
+def _random_spans(rng, words):
+    spans, i = [], 0
+    while True:
+        i += rng.randint(0, 3)
+        length = rng.randint(1, 4)
+        if i + length > words:
+            return spans
+        spans.append((rng.choice("AB"), i, i + length))
+        i += length
+
+
+def test_error_classes_take_linear_time_in_a_sentences_entities(monkeypatch):
+    rng = random.Random(0)
+    for _ in range(500):
+        gold, pred = _random_spans(rng, 40), _random_spans(rng, 40)
+        assert analysis.classify_spans(gold, pred) == _pair_by_pair(gold, pred)
+    # One sentence of 100,000 words (a file without blank lines): no pair by
+    # pair comparison, which took minutes.
+    calls = []
+    monkeypatch.setattr(analysis, "_overlaps", lambda a, b: calls.append(1) or False)
+    gold, pred = _random_spans(rng, 100_000), _random_spans(rng, 100_000)
+    classes = analysis.classify_spans(gold, pred)
+    assert len(classes) >= len(gold) and not calls
 
 
 def test_evaluate_iob1_input():
