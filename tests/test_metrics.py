@@ -139,7 +139,7 @@ def _random_tags(rng, prefixes, length):
 def test_strict_entities_equal_seqeval_on_random_sequences(scheme, seqeval_scheme, prefixes):
     rng = random.Random(7)
     for _ in range(400):
-        tags = _random_tags(rng, prefixes, rng.randint(0, 10))
+        tags = _random_tags(rng, prefixes, rng.randint(0, 30))
         expected = [(e.tag, e.start, e.end) for e in Tokens(tags, seqeval_scheme).entities]
         assert strict_entities(tags, scheme) == expected, tags
 
@@ -154,12 +154,35 @@ def test_report_equals_seqeval_on_random_corpora(mode, scheme, prefixes, first,
                                                  assert_equals_seqeval):
     rng = random.Random(1234)
     for _ in range(40):  # 40 corpora x 8 sentences = 320 sequences per mode
-        gold = [_random_tags(rng, prefixes, rng.randint(1, 10)) for _ in range(8)]
+        gold = [_random_tags(rng, prefixes, rng.randint(1, 30)) for _ in range(8)]
         pred = [_random_tags(rng, prefixes, len(tags)) for tags in gold]
         # One well-formed gold entity, so seqeval never averages over nothing.
         gold[0][0] = first
         assert_equals_seqeval(classification_report(gold, pred, mode=mode, scheme=scheme),
                               gold, pred)
+
+
+def test_strict_scores_of_one_long_sentence_take_linear_time(monkeypatch):
+    # seqeval copies the rest of a sentence at each strict entity; a file
+    # without blank lines is one sentence. Cut where both sides say O, it
+    # only ever sees short runs.
+    import evaluation.metrics as metrics
+    import seqeval.scheme
+
+    longest = []
+
+    class Recording(seqeval.scheme.Tokens):
+        def __init__(self, tokens, *args, **kwargs):
+            longest.append(len(tokens))
+            super().__init__(tokens, *args, **kwargs)
+
+    monkeypatch.setattr(seqeval.scheme, "Tokens", Recording)  # seqeval's Entities use it too
+    rng = random.Random(3)
+    gold = _random_tags(rng, "BI", 100_000)
+    pred = [tag if rng.random() < 0.9 else "O" for tag in gold]
+    report = metrics.classification_report([gold], [pred], mode="strict", scheme="IOB2")
+    assert report["micro avg"]["support"] > 10_000
+    assert longest and max(longest) < 100
 
 
 def test_no_entities_scores_zero_without_asking_seqeval():
