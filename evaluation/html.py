@@ -185,6 +185,71 @@ def _words_segments(words: Sequence[str], spans: Sequence[Sequence], errors: Map
     return out
 
 
+# A card shows a sentence of more words than this only around its errors (so
+# that a prediction file without blank lines, one sentence, makes a page of
+# its errors, not of the whole file), and at most this many of its errors.
+_LONG_SENTENCE_WORDS = 150
+_CONTEXT_WORDS = 12
+_ERRORS_PER_CARD = 100
+
+
+def _windows(errors: Sequence[dict], sides: Sequence[Sequence], length: int
+             ) -> list[tuple[int, int]]:
+    """Word ranges of a long sentence shown on its card: each error with its context.
+
+    A range is widened to take whole any entity across its edge, so no entity
+    is shown cut.
+    """
+    wanted = sorted((max(0, span[1] - _CONTEXT_WORDS), min(length, span[2] + _CONTEXT_WORDS))
+                    for error in errors for span in (error["gold"], error["pred"]) if span)
+    merged: list[list[int]] = []
+    for start, end in wanted:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    spans = [span for side in sides for span in side]
+    for window in merged:
+        for span in spans:
+            if span[1] < window[0] < span[2]:
+                window[0] = span[1]
+            if span[1] < window[1] < span[2]:
+                window[1] = span[2]
+    out: list[tuple[int, int]] = []
+    for start, end in merged:  # widening may have joined neighbours
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def _shown_segments(words: Sequence[str], spans: Sequence[Sequence], errors: Mapping,
+                    windows: list[tuple[int, int]] | None) -> list[dict]:
+    """`_words_segments` of the whole sentence, or of its windows, with how many words
+    are left out between them."""
+    if windows is None:
+        return _words_segments(words, spans, errors)
+    out: list[dict] = []
+    position = 0
+    for start, end in windows:
+        if start > position:
+            out.append({"text": f"\u2026 {start - position:,} words \u2026", "elided": True})
+        inside = [(label, s - start, e - start) for label, s, e in spans
+                  if start <= s and e <= end]
+        shifted = {(label, s - start, e - start): kinds for (label, s, e), kinds in errors.items()
+                   if start <= s and e <= end}
+        for segment in _words_segments(words[start:end], inside, shifted):
+            if "label" in segment:  # word offsets within the sentence, as elsewhere
+                segment = {**segment, "start": segment["start"] + start,
+                           "end": segment["end"] + start}
+            out.append(segment)
+        position = end
+    if position < len(words):
+        out.append({"text": f"\u2026 {len(words) - position:,} words \u2026", "elided": True})
+    return out
+
+
 def _error_cards(result: dict, tokens: Sequence[Sequence[str]], gold, pred,
                  limit: int | None) -> tuple[list[dict], int]:
     """Cards of the sentences with errors, the worst first, and how many there are."""
@@ -201,11 +266,14 @@ def _error_cards(result: dict, tokens: Sequence[Sequence[str]], gold, pred,
         words = tokens[sentence["sentence"]]
         marks: dict[str, dict] = {"gold": {}, "pred": {}}
         items = []
+        errors = sentence["errors"][:_ERRORS_PER_CARD]
+        windows = (_windows(errors, (sentence["gold"], sentence["pred"]), len(words))
+                   if len(words) > _LONG_SENTENCE_WORDS else None)
 
         def text(span: list | None) -> str | None:
             return " ".join(words[span[1]:span[2]]) if span else None
 
-        for error in sentence["errors"]:
+        for error in errors:
             for side in ("gold", "pred"):
                 if error[side]:
                     marks[side].setdefault(tuple(error[side]), []).append(error["kind"])
@@ -215,8 +283,9 @@ def _error_cards(result: dict, tokens: Sequence[Sequence[str]], gold, pred,
                 "gold_text": text(error["gold"]), "pred_text": text(error["pred"]),
             })
         cards.append({"sentence": sentence["sentence"], "errors": items,
-                      "gold": _words_segments(words, sentence["gold"], marks["gold"]),
-                      "pred": _words_segments(words, sentence["pred"], marks["pred"])})
+                      "error_count": len(sentence["errors"]),
+                      "gold": _shown_segments(words, sentence["gold"], marks["gold"], windows),
+                      "pred": _shown_segments(words, sentence["pred"], marks["pred"], windows)})
     return cards, len(found)
 
 

@@ -56,6 +56,12 @@ class InputError(ValueError):
         self.path = path
 
 
+#: Sentences with errors on the HTML page by default: every one for a usable
+#: model on CoNLL-2003 test (a few hundred), a bounded page (some 4 KB each)
+#: for a weak model or a large file.
+HTML_SENTENCES = 1000
+
+
 def _check_file(path: str) -> None:
     if not os.path.exists(path):
         raise InputError(path, "no such file")
@@ -109,7 +115,8 @@ def _tag_with_model(model_dir: str, data_path: str, scheme: str, precision: str 
 def run(*, predictions_in: str | None = None, model_dir: str | None = None,
         data: str | None = None, scheme: str = "auto", examples: int = 3,
         output: str | None = None, predictions: str | None = None,
-        html: str | None = None, precision: str = "float32") -> dict:
+        html: str | None = None, precision: str = "float32",
+        html_sentences: int | None = HTML_SENTENCES) -> dict:
     """What ``python -m evaluation.report`` does, minus the printing.
 
     Args:
@@ -121,6 +128,8 @@ def run(*, predictions_in: str | None = None, model_dir: str | None = None,
         predictions: str, optional path for ``word gold pred`` lines (IOB2).
         html: str, optional path for the HTML page (:func:`evaluation.html.report_page`).
         precision: str, how ``model_dir``'s encoder computes (``ner.precision``).
+        html_sentences: int, the most sentences with errors the HTML page
+            shows (the worst first); None for all.
 
     Returns:
         dict from :func:`evaluation.analysis.evaluate`.
@@ -168,6 +177,7 @@ def run(*, predictions_in: str | None = None, model_dir: str | None = None,
         name = os.path.basename(data or predictions_in or "")
         with _writing(html):
             write_page(html, report_page(result, tokens, gold, pred, sources=sources,
+                                         max_examples=html_sentences,
                                          title=f"NER evaluation: {name}"))
     return result
 
@@ -224,6 +234,10 @@ def _define_flags() -> None:
     flags.DEFINE_integer("examples", 3, "Examples shown per error class.", lower_bound=0)
     flags.DEFINE_string("html", None, "Write the report as one self-contained HTML page here "
                         "(needs the 'html' extra).")
+    flags.DEFINE_integer("html_sentences", HTML_SENTENCES,
+                         "The HTML page shows at most this many sentences with errors, the "
+                         "worst first (0: all; a page of many thousands is slow to open).",
+                         lower_bound=0)
 
 
 def main(argv: list[str]) -> None:
@@ -236,7 +250,8 @@ def main(argv: list[str]) -> None:
         result = run(predictions_in=options.predictions_in, model_dir=options.model_dir,
                      data=options.data, scheme=options.scheme, examples=options.examples,
                      output=options.output, predictions=options.predictions,
-                     html=options.html, precision=options.precision)
+                     html=options.html, precision=options.precision,
+                     html_sentences=options.html_sentences or None)
     except (ValueError, OSError, ImportError) as exc:
         # One line, no traceback: the message names file and line already.
         message = " ".join(str(exc).split())

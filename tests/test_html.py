@@ -239,6 +239,50 @@ def test_report_cli_writes_the_page(tmp_path, repo_root):
     assert re.search(rf"^micro avg\s*\|\s*\S+\s+\S+\s+{re.escape(f1)}\s", done.stdout, re.M)
 
 
+def test_the_page_stays_bounded_for_long_sentences_and_many_errors(tmp_path):
+    from evaluation.analysis import evaluate
+
+    # One sentence of 3,000 words (a file without blank lines) with an error
+    # every 10 words: the card shows its first 100 errors, each with some
+    # words around it, and says how many words it leaves out.
+    words = [f"w{i}" for i in range(3000)]
+    gold = ["O"] * 3000
+    pred = ["O"] * 3000
+    for i in range(0, 3000, 10):
+        gold[i] = "B-PER"
+        pred[i] = "B-LOC"
+    gold[2995], gold[2996] = "B-ORG", "I-ORG"  # far from the shown errors
+    result = evaluate([gold], [pred], [words])
+    page = html_lib.report_page(result, [words], [gold], [pred])
+    card = _parse(page).find(".//article[@class='example']")
+    assert "301 errors (100 shown)" in _text(card.find("header"))
+    assert len(card.findall(".//li")) == 100
+    shown = _text(card.find(".//p[@class='gold']"))
+    assert "w0 " in shown and "w1002 " in shown and "w1003 " not in shown
+    assert "w2995" not in shown
+    elided = [_text(e) for e in card.findall(".//p[@class='gold']/span[@class='elided']")]
+    assert elided == ["\u2026 1,997 words \u2026"]  # w1003 to w2999
+    # Every shown entity is whole, at its offsets in the sentence.
+    for mark in card.findall(".//p[@class='gold']/mark"):
+        start, end = int(mark.get("data-start")), int(mark.get("data-end"))
+        assert _text(mark).startswith(" ".join(words[start:end]))
+    # Windows around errors are widened to take whole an entity across an edge.
+    errors = [{"gold": ("PER", 100, 102), "pred": None}, {"gold": None, "pred": ("LOC", 500, 501)}]
+    sides = ([("ORG", 85, 90), ("PER", 100, 102)], [("LOC", 500, 501), ("ORG", 510, 520)])
+    assert html_lib._windows(errors, sides, 1000) == [(85, 114), (488, 520)]
+    # --html_sentences: at most that many sentences with errors, the worst first.
+    sentences = [[f"x{i}", "y"] for i in range(30)]
+    golds = [["B-PER", "O"] for _ in range(30)]
+    preds = [["O", "O"] for _ in range(30)]
+    path = tmp_path / "many.txt"
+    path.write_text("\n\n".join("\n".join(f"{w} {g} {p}" for w, g, p in zip(*row))
+                                for row in zip(sentences, golds, preds)) + "\n")
+    run(predictions_in=str(path), html=str(tmp_path / "r.html"), html_sentences=7)
+    tree = _parse((tmp_path / "r.html").read_text(encoding="utf-8"))
+    assert len(tree.findall(".//article[@class='example']")) == 7
+    assert "(7 of 30 shown)" in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
 def test_missing_extra_is_a_clear_error_before_any_work(monkeypatch, tmp_path):
     real = cli.importlib.util.find_spec
     monkeypatch.setattr(cli.importlib.util, "find_spec",
