@@ -18,8 +18,9 @@ Input formats (`FORMATS`), read from a binary stream one line at a time:
   lines are skipped.
 * `conll`: pre-tokenised words, one per line in the first column (any other
   columns, such as gold tags, are kept); a blank line ends a sentence and a
-  `-DOCSTART-` line starts a document. A file without `-DOCSTART-` lines is
-  one document; a document is held in memory whole.
+  `-DOCSTART-` line starts a document. Lines before any `-DOCSTART-` (a
+  file without them) are documents of `SENTENCES_PER_UNMARKED_DOCUMENT`
+  sentences; a document is held in memory whole.
 
 `format_for(path)` takes the format from the extension: `.jsonl`, `.ndjson`
 and `.json` are JSONL (as `python -m ner.train` reads them), `.conll`, `.iob`
@@ -61,9 +62,9 @@ from typing import Any, BinaryIO, Iterator, Sequence
 
 from ner import schemes
 
-__all__ = ["BadRecord", "ConllLookalike", "ConllRecord", "FORMATS", "InputError", "OUTPUT_FORMATS", "STDIN",
-           "TextRecord", "check_formats", "expand_inputs", "format_for", "output_text",
-           "read_records"]
+__all__ = ["BadRecord", "ConllLookalike", "ConllRecord", "FORMATS", "InputError",
+           "OUTPUT_FORMATS", "SENTENCES_PER_UNMARKED_DOCUMENT", "STDIN", "TextRecord",
+           "check_formats", "expand_inputs", "format_for", "output_text", "read_records"]
 
 FORMATS = ("lines", "text", "jsonl", "conll")
 OUTPUT_FORMATS = ("jsonl", "displacy", "conll")
@@ -414,6 +415,12 @@ def json_type(value: Any) -> str:
     return "null"
 
 
+#: A CoNLL input without `-DOCSTART-` lines (or its part before the first) is
+#: read as documents of this many sentences, so that memory stays bounded
+#: (`--document_context` models see neighbours within one).
+SENTENCES_PER_UNMARKED_DOCUMENT = 1000
+
+
 def _conll(lines: Iterator[tuple[int, bytes]], source: str) -> Iterator[ConllRecord | BadRecord]:
     doc_lines: list[str] = []  # the open document's lines
     sentences: list[tuple[str, ...]] = []
@@ -446,6 +453,9 @@ def _conll(lines: Iterator[tuple[int, bytes]], source: str) -> Iterator[ConllRec
             yield from close()
             docstart, start = text.strip(), number
         elif fields:
+            if (docstart is None and not words
+                    and len(sentences) >= SENTENCES_PER_UNMARKED_DOCUMENT):
+                yield from close()  # a file without -DOCSTART- lines, in bounded pieces
             if not doc_lines and docstart is None:
                 start = number
             words.append(fields[0])

@@ -92,6 +92,23 @@ def test_conll_documents_keep_their_lines():
     assert out == "-DOCSTART- -X- -X- O O\n\nx\tO\tB-LOC"
 
 
+def test_conll_without_docstart_is_read_in_bounded_documents(tagger, tmp_path, monkeypatch):
+    sentences = [f"john NNP\nsmith{i} NNP" for i in range(7)]
+    data = "\n" + "\n\n".join(sentences[:4]) + "\n\n\n" + "\n\n".join(sentences[4:]) + "\n"
+    path = _write(tmp_path / "plain.conll", data)
+    whole = tmp_path / "whole.conll"
+    tag_corpus(tagger, [path], str(whole), TagOptions(output_format="conll", quiet=True))
+    monkeypatch.setattr(corpus, "SENTENCES_PER_UNMARKED_DOCUMENT", 3)
+    with open(path, "rb") as f:
+        records = list(corpus.read_records(f, path, "conll"))
+    assert [len(r.sentences) for r in records] == [3, 3, 1]
+    assert [r.line for r in records] == [2, 11, 21] and {r.docstart for r in records} == {None}
+    pieces = tmp_path / "pieces.conll"
+    tag_corpus(tagger, [path], str(pieces), TagOptions(output_format="conll", quiet=True))
+    assert pieces.read_text() == whole.read_text()  # the same lines, labels and blank lines
+    assert len(whole.read_text().splitlines()) == len(data.splitlines()) - 1  # leading blank
+
+
 def test_format_from_extension():
     assert [corpus.format_for(p) for p in ("a.jsonl", "b.NDJSON", "g.json", "c.conll", "d.iob",
                                            "e.txt", "f")] == ["jsonl", "jsonl", "jsonl", "conll",
