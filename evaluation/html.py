@@ -210,11 +210,14 @@ def _windows(errors: Sequence[dict], sides: Sequence[Sequence], length: int
             merged.append([start, end])
     spans = [span for side in sides for span in side]
     for window in merged:
-        for span in spans:
-            if span[1] < window[0] < span[2]:
-                window[0] = span[1]
-            if span[1] < window[1] < span[2]:
-                window[1] = span[2]
+        changed = True
+        while changed:  # a gold entity's edge may fall in a predicted one, and so on
+            changed = False
+            for span in spans:
+                if span[1] < window[0] < span[2]:
+                    window[0], changed = span[1], True
+                if span[1] < window[1] < span[2]:
+                    window[1], changed = span[2], True
     out: list[tuple[int, int]] = []
     for start, end in merged:  # widening may have joined neighbours
         if out and start <= out[-1][1]:

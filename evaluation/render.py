@@ -68,8 +68,9 @@ def format_report(result: dict) -> str:
         confusion matrix, invalid transitions and words without prediction.
     """
     default, strict, scheme = result["default"], result["strict"], scheme_label(result)
-    out = [f"Input scheme: {scheme} (scored as IOB2). {result['sentences']} sentences, "
-           f"{result['tokens']} tokens.",
+    sentences, tokens = result["sentences"], result["tokens"]
+    out = [f"Input scheme: {scheme} (scored as IOB2). {sentences} "
+           f"sentence{'s' if sentences != 1 else ''}, {tokens} token{'s' if tokens != 1 else ''}.",
            "Mode default = conlleval.pl / seqeval default (orphan I- tags start entities); "
            f"mode strict = seqeval mode='strict', scheme {scheme} (ill-formed entities "
            "do not count).", ""]

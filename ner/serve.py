@@ -1159,7 +1159,7 @@ def create_app(tag_batch: Callable[[list[str]], Sequence[Sequence[Any]]], option
     async def healthz(response: Response) -> dict[str, Any]:
         limits = {k: v for k, v in dataclasses.asdict(options).items()
                   if k.startswith("max_")}
-        stopping = bool(app.state.stopping) or batcher.draining
+        stopping = app.state.stopping or batcher.draining
         if stopping:
             response.status_code = 503
             response.headers["Connection"] = "close"
@@ -1417,6 +1417,7 @@ def make_server(app, options: ServeOptions, log_level: str = "info"):
 
     class Server(uvicorn.Server):
         stopping_since: float | None = None
+        announced = False
 
         def handle_exit(self, sig, frame) -> None:
             # The first signal, with a delay: /healthz turns 503 and requests
@@ -1431,8 +1432,8 @@ def make_server(app, options: ServeOptions, log_level: str = "info"):
 
         async def on_tick(self, counter: int) -> bool:
             if self.stopping_since is not None and not self.should_exit:
-                if app.state.stopping is True:
-                    app.state.stopping = "logged"
+                if not self.announced:
+                    self.announced = True
                     logger.info("stopping: /healthz answers 503 and requests are still served "
                                 "for %g s (--shutdown_delay_s), then the shutdown",
                                 options.shutdown_delay_s)

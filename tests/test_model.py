@@ -15,7 +15,7 @@ from ner.model import TaggerConfig, TaggerModel, frozen_groups, select_trainable
 
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 ENCODER = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-               intermediate_size=37, max_position_embeddings=64)
+               intermediate_size=37, max_position_embeddings=128)
 
 
 def _model(**head):
