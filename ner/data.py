@@ -40,6 +40,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import itertools
+import logging
 import os
 import re
 from collections import Counter
@@ -47,6 +48,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TextIO, TypeVar
 
 from ner import files, schemes
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "ConllFormatError",
@@ -268,6 +271,9 @@ def parse_conll(lines: Iterable[str], source: str = "<string>", scheme: str = "a
         except schemes.TagError as e:
             raise _tag_error(source, sentence, e) from None
     resolved = schemes.detect_scheme(tags for _, tags in raw) if declared == "auto" else declared
+    if declared == "auto":  # what training and the report would otherwise never say
+        logger.info("%s: tag scheme %s (detected)%s", source, resolved,
+                    "" if resolved == "IOB2" else ", converted to IOB2")
     hint = ""
     if declared == "auto" and resolved == "IOB2":
         hint = (" (the scheme was detected as IOB2 because B- tags also start chunks; "

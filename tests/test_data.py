@@ -9,6 +9,7 @@ tests/test_schemes.py.
 """
 
 import io
+import logging
 import os
 import time
 
@@ -185,10 +186,14 @@ def test_scheme_round_trip(scheme, tag_sequences, declared):
     assert buf.getvalue() == text
 
 
-def test_iob1_to_iob2_to_iob1_through_files(tmp_path):
+def test_iob1_to_iob2_to_iob1_through_files(tmp_path, caplog):
     iob1 = _retag(IOB2_TEXT, IOB1_TAGS)
     (tmp_path / "in.txt").write_text(iob1, encoding="utf-8")
-    docs = read_conll(tmp_path / "in.txt")
+    with caplog.at_level(logging.INFO, logger="ner.data"):
+        docs = read_conll(tmp_path / "in.txt")
+    # The detected scheme is said (training and the report print it).
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{tmp_path / 'in.txt'}: tag scheme IOB1 (detected), converted to IOB2"]
     write_conll(docs, tmp_path / "iob2.txt")
     assert (tmp_path / "iob2.txt").read_text(encoding="utf-8") == IOB2_TEXT
     write_conll(read_conll(tmp_path / "iob2.txt"), tmp_path / "iob1.txt", scheme="IOB1")
