@@ -253,6 +253,12 @@ def _shown_segments(words: Sequence[str], spans: Sequence[Sequence], errors: Map
     return out
 
 
+def _error_position(error: dict) -> tuple[int, int]:
+    """Where an error begins in its sentence: its first entity's first word."""
+    spans = [span for span in (error["gold"], error["pred"]) if span]
+    return min(span[1] for span in spans), min(span[2] for span in spans)
+
+
 def _error_cards(result: dict, tokens: Sequence[Sequence[str]], gold, pred,
                  limit: int | None) -> tuple[list[dict], int]:
     """Cards of the sentences with errors, the worst first, and how many there are."""
@@ -269,7 +275,9 @@ def _error_cards(result: dict, tokens: Sequence[Sequence[str]], gold, pred,
         words = tokens[sentence["sentence"]]
         marks: dict[str, dict] = {"gold": {}, "pred": {}}
         items = []
-        errors = sentence["errors"][:_ERRORS_PER_CARD]
+        # In the order of the words (sentence_errors lists spurious ones last),
+        # so that the first errors of a long sentence are of every kind.
+        errors = sorted(sentence["errors"], key=_error_position)[:_ERRORS_PER_CARD]
         windows = (_windows(errors, (sentence["gold"], sentence["pred"]), len(words))
                    if len(words) > _LONG_SENTENCE_WORDS else None)
 

@@ -322,9 +322,9 @@ def not_utf8(path: str | os.PathLike) -> tuple[int | None, str]:
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError as e:
-                return number, (f"not UTF-8: byte {line[e.start:e.start + 1]!r} at column "
-                                f"{e.start + 1} ({e.reason}); convert the file to UTF-8 (for "
-                                "Latin-1: iconv -f latin1 -t utf-8)")
+                return number, (f"not UTF-8: byte {e.start + 1} of the line "
+                                f"({line[e.start:e.start + 1]!r}: {e.reason}); convert the file "
+                                "to UTF-8 (for Latin-1: iconv -f latin1 -t utf-8)")
     return None, "not UTF-8"
 
 

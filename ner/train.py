@@ -99,7 +99,8 @@ class TrainOptions(ModelOptions):
                                 "for --train_file); --data_dir's is used only when train and dev "
                                 "are --data_dir's too; without a test file, no test report")
     scheme: str = option("auto", "tag scheme of the CoNLL files: auto (detected), IOB1, IOB2 "
-                                 "or BIOES; converted to IOB2 for training")
+                                 "(or BIO) or BIOES (or IOBES), in any case; converted to IOB2 "
+                                 "for training")
     strict_spans: bool = option(False, "a .jsonl span that cuts through a word is an error "
                                        "(default: snapped outward to whole words, with a warning)")
     output_dir: str = option("models/conll2003", "where the model, checkpoints and reports go")

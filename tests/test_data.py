@@ -311,8 +311,8 @@ def test_not_utf8_is_an_error_naming_the_line_and_column(tmp_path):
     # Far enough in that the decoder's own position (within its chunk) differs.
     path.write_bytes(("w O\n" * 20_000 + "in O\nZürich B-LOC\n").encode("latin-1"))
     for read in (read_conll, read_predictions):
-        with pytest.raises(ConllFormatError, match=r"latin1\.txt:20002: not UTF-8: byte "
-                                                   r"b'\\xfc' at column 2") as caught:
+        with pytest.raises(ConllFormatError, match=r"latin1\.txt:20002: not UTF-8: byte 2 of "
+                                                   r"the line \(b'\\xfc': ") as caught:
             read(path)
         assert caught.value.line == 20002
 

@@ -252,16 +252,18 @@ def test_the_page_stays_bounded_for_long_sentences_and_many_errors(tmp_path):
         gold[i] = "B-PER"
         pred[i] = "B-LOC"
     gold[2995], gold[2996] = "B-ORG", "I-ORG"  # far from the shown errors
+    pred[5] = "B-ORG"  # spurious: listed in word order, not after every gold-side error
     result = evaluate([gold], [pred], [words])
     page = html_lib.report_page(result, [words], [gold], [pred])
     card = _parse(page).find(".//article[@class='example']")
-    assert "301 errors (100 shown)" in _text(card.find("header"))
-    assert len(card.findall(".//li")) == 100
+    assert "302 errors (100 shown)" in _text(card.find("header"))
+    kinds = [li.get("data-kind") for li in card.findall(".//li")]
+    assert len(kinds) == 100 and kinds[:2] == ["wrong_type", "spurious"]
     shown = _text(card.find(".//p[@class='gold']"))
-    assert "w0 " in shown and "w1002 " in shown and "w1003 " not in shown
+    assert "w0 " in shown and "w992 " in shown and "w993 " not in shown
     assert "w2995" not in shown
     elided = [_text(e) for e in card.findall(".//p[@class='gold']/span[@class='elided']")]
-    assert elided == ["\u2026 1,997 words \u2026"]  # w1003 to w2999
+    assert elided == ["\u2026 2,007 words \u2026"]  # w993 to w2999
     # Every shown entity is whole, at its offsets in the sentence.
     for mark in card.findall(".//p[@class='gold']/mark"):
         start, end = int(mark.get("data-start")), int(mark.get("data-end"))
