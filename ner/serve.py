@@ -100,6 +100,7 @@ import json
 import logging
 import math
 import os
+import re
 import resource
 import signal
 import sys
@@ -223,6 +224,16 @@ class ServeOptions:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be in [0, 65535], got {self.port!r}")
+        if not self.host.strip():
+            # An unset variable in `--host=$HOST` would listen on every interface.
+            raise ValueError("host is empty; give an address (127.0.0.1, 0.0.0.0 for every "
+                             "interface, :: for IPv6 and IPv4)")
+        for origin in (o.strip() for o in self.allow_origins.split(",")):
+            # Browsers send "scheme://host[:port]", never a path or a slash.
+            if origin and origin != "*" and not re.fullmatch(r"[a-z][a-z0-9+.-]*://[^/\s]+",
+                                                             origin):
+                raise ValueError(f"allow_origins: {origin!r} is not an origin like "
+                                 "https://app.example.com (no path, no trailing slash) or *")
         if self.root_path and (not self.root_path.startswith("/") or self.root_path.endswith("/")):
             raise ValueError(f"root_path must start with '/' and not end with one, got "
                              f"{self.root_path!r}")
@@ -1147,7 +1158,10 @@ def create_app(tag_batch: Callable[[list[str]], Sequence[Sequence[Any]]], option
                            f"tagging failed on these texts ({type(e).__name__}); the server "
                            "log has the details") from None
         payload = json.dumps({"entities": entities}, ensure_ascii=False, allow_nan=False)
-        return Response(payload.encode("utf-8"), media_type="application/json")
+        # While --shutdown_delay_s runs: clients and proxies leave pooled
+        # connections, which the listener's closing would drop.
+        headers = {"Connection": "close"} if app.state.stopping else None
+        return Response(payload.encode("utf-8"), media_type="application/json", headers=headers)
 
     # HEAD too, as HTTP asks of a GET resource and as uptime monitors and
     # `curl -I` probe. From SIGTERM on: 503, so that a load balancer's probe
@@ -1423,7 +1437,9 @@ def make_server(app, options: ServeOptions, log_level: str = "info"):
             # The first signal, with a delay: /healthz turns 503 and requests
             # are still served until the delay ends (`on_tick`); a second
             # signal shuts down at once. (A signal handler: no logging here.)
-            if options.shutdown_delay_s > 0 and self.stopping_since is None:
+            # Ctrl+C (SIGINT) means now: only SIGTERM waits out the delay.
+            if (options.shutdown_delay_s > 0 and self.stopping_since is None
+                    and sig == signal.SIGTERM):
                 self._captured_signals.append(sig)
                 self.stopping_since = time.monotonic()
                 app.state.stopping = True
@@ -1500,7 +1516,8 @@ def bind(host: str, port: int, backlog: int = 2048):
         sock.listen(backlog)  # SO_REUSEADDR lets two sockets bind; only one may listen
     except OSError as e:
         sock.close()
-        where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+        bracket = family == socket.AF_INET6 and "/" not in host and "[" not in host
+        where = f"[{host}]:{port}" if bracket else f"{host}:{port}"
         raise ValueError(f"cannot listen on {where} (--host, --port): "
                          f"{e.strerror or e}") from None
     sock.set_inheritable(True)
@@ -1697,8 +1714,9 @@ def _define_flags() -> None:
                        "answer the rest 503, and exit.", lower_bound=0)
     flags.DEFINE_float("shutdown_delay_s", defaults.shutdown_delay_s,
                        "On SIGTERM, first go on serving this many seconds with /healthz "
-                       "answering 503, so that a load balancer or Kubernetes stops routing "
-                       "here before the listener closes; a second signal skips the rest.",
+                       "answering 503 (and every response saying Connection: close), so that "
+                       "a load balancer or Kubernetes stops routing here before the listener "
+                       "closes; a second signal, or SIGINT (Ctrl+C), skips it.",
                        lower_bound=0)
     # Deployment behind proxies and browsers.
     flags.DEFINE_string("allow_origins", defaults.allow_origins,

@@ -697,6 +697,42 @@ def test_healthz_turns_503_at_sigterm_while_requests_are_served_for_the_delay():
     assert not running.thread.is_alive() and 1.5 <= took < 1.5 + 2.0
 
 
+def test_responses_during_the_delay_close_their_connection_and_ctrl_c_skips_it():
+    options = ServeOptions(**{**SLOW, "shutdown_delay_s": 60})
+    app = create_app(SlowTagger(), options)
+    running = _Server(app, options).__enter__()
+    try:
+        running.server.handle_exit(signal.SIGTERM, None)
+        status, headers, _ = raw(running.port, post_bytes(["still served"]))
+        assert status == 200 and headers["connection"] == "close"  # pooled clients move on
+        signalled = time.monotonic()
+        running.server.handle_exit(signal.SIGINT, None)  # Ctrl+C: now
+        running.thread.join(10)
+        took = time.monotonic() - signalled
+    finally:
+        running.__exit__()
+    assert not running.thread.is_alive() and took < 3
+    # Ctrl+C first: no delay at all.
+    running = _Server(create_app(SlowTagger(), options), options).__enter__()
+    try:
+        signalled = time.monotonic()
+        running.server.handle_exit(signal.SIGINT, None)
+        running.thread.join(10)
+        took = time.monotonic() - signalled
+    finally:
+        running.__exit__()
+    assert not running.thread.is_alive() and took < 3
+
+
+def test_an_empty_host_and_origins_that_never_match_are_refused():
+    with pytest.raises(ValueError, match="host is empty"):
+        ServeOptions(host=" ")
+    for origins in ("https://a.example/", "https://a.example, foo", "a.example"):
+        with pytest.raises(ValueError, match="is not an origin like https://app.example.com"):
+            ServeOptions(allow_origins=origins)
+    assert ServeOptions(allow_origins="https://a.example, http://b.example:8080,*")
+
+
 def test_a_second_signal_skips_the_rest_of_the_delay():
     options = ServeOptions(**{**SLOW, "shutdown_delay_s": 60})
     app = create_app(SlowTagger(), options)
