@@ -140,7 +140,7 @@ def run(*, predictions_in: str | None = None, model_dir: str | None = None,
             line. ValueError: bad flags or tags. evaluation.html.MissingExtraError
             (an ImportError): ``html`` without the ``html`` extra, before any work.
     """
-    scheme = "auto" if scheme.lower() == "auto" else schemes.scheme_name(scheme)
+    scheme = schemes.scheme_or_auto(scheme)
     if bool(predictions_in) == bool(model_dir or data):
         raise ValueError("give either --predictions_in=FILE or --model_dir=DIR --data=FILE")
     if html:
@@ -204,9 +204,10 @@ def _writing(path: str):
 
 def _valid_scheme(value: str) -> bool:
     try:
-        return value.lower() == "auto" or bool(schemes.scheme_name(value))
+        schemes.scheme_or_auto(value)
     except ValueError:
         return False
+    return True
 
 
 def _define_flags() -> None:

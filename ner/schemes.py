@@ -95,6 +95,12 @@ def scheme_name(scheme: str) -> str:
     return name
 
 
+def scheme_or_auto(scheme: str) -> str:
+    """`scheme_name`, or "auto" (in any case) for a scheme to detect: what the
+    command lines' `--scheme` takes."""
+    return "auto" if str(scheme).upper() == "AUTO" else scheme_name(scheme)
+
+
 # Tags already parsed: a corpus has a handful of distinct tags, and parsing
 # each token anew would cost the reader a third of its time.
 _PARSED: dict[str, tuple[str, str | None]] = {"O": _OUTSIDE}

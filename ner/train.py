@@ -154,13 +154,10 @@ class TrainOptions(ModelOptions):
     def __post_init__(self):
         from ner import schemes
 
-        if self.scheme.lower() == "auto":
-            self.scheme = "auto"
-        else:
-            try:
-                self.scheme = schemes.scheme_name(self.scheme)  # "bio", "IOBES", ...
-            except ValueError as e:
-                raise ValueError(f"--scheme: {e}") from None
+        try:
+            self.scheme = schemes.scheme_or_auto(self.scheme)  # "bio", "IOBES", ...
+        except ValueError as e:
+            raise ValueError(f"--scheme: {e}") from None
         if self.precision not in ("auto", "float32", "bfloat16"):
             raise ValueError(f"--precision={self.precision!r}: expected auto, float32 or bfloat16")
         if self.strategy not in ("auto", "default", "mirrored"):
