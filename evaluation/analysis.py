@@ -183,12 +183,6 @@ def scheme_label(result: dict) -> str:
     return f"{result['scheme']} gold, {predicted} predictions"
 
 
-def _any_prefix(sequences: Sequence[Sequence[str]], prefixes: str) -> bool:
-    """Whether some tag of `sequences` begins with one of `prefixes` and a hyphen."""
-    return any(len(tag) > 1 and tag[1] == "-" and tag[0] in prefixes
-               for tags in sequences for tag in tags)
-
-
 def sentence_errors(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str | None]],
                     scheme: str) -> list[dict]:
     """Every sentence with an entity error, with all its entities: what error browsers show.
@@ -294,13 +288,15 @@ def evaluate(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str | None]]
         # CoNLL-2003 comes in IOB1 and taggers write IOB2 (ours always): the
         # predictions are read in their own scheme when theirs is plainly the
         # other one, or every B-X after O would be an ill-formed entity.
-        predicted_scheme = (schemes.detect_scheme(filled, undecided=scheme)
-                            if scheme in ("IOB1", "IOB2") else scheme)
-        if scheme == "BIOES" and not _any_prefix(filled, "ES") and _any_prefix(gold, "ES"):
-            # BIOES gold and a tagger's IOB2 (`ner.tag` writes IOB2 beside any
-            # gold column): read as BIOES, its every "B-X I-X" would be an
-            # unfinished entity.
+        if scheme in ("IOB1", "IOB2"):
+            predicted_scheme = schemes.detect_scheme(filled, undecided=scheme)
+        elif schemes.detect_scheme(gold) == "BIOES":
+            # BIOES gold and, often, a tagger's IOB2 (`ner.tag` writes IOB2
+            # beside any gold column): read as BIOES, its every "B-X I-X"
+            # would be an unfinished entity.
             predicted_scheme = schemes.detect_scheme(filled)
+        else:  # BIOES predictions on IOB gold: BIOES allows every prefix
+            predicted_scheme = scheme
     else:
         predicted_scheme = scheme = schemes.scheme_name(scheme)
     scheme = schemes.scheme_name(scheme)
