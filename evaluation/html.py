@@ -200,14 +200,17 @@ def _windows(errors: Sequence[dict], sides: Sequence[Sequence], length: int
     A range is widened to take whole any entity across its edge, so no entity
     is shown cut.
     """
-    wanted = sorted((max(0, span[1] - _CONTEXT_WORDS), min(length, span[2] + _CONTEXT_WORDS))
-                    for error in errors for span in (error["gold"], error["pred"]) if span)
-    merged: list[list[int]] = []
-    for start, end in wanted:
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
+    def merge(ranges) -> list[list[int]]:
+        out: list[list[int]] = []
+        for start, end in sorted(ranges):
+            if out and start <= out[-1][1]:
+                out[-1][1] = max(out[-1][1], end)
+            else:
+                out.append([start, end])
+        return out
+
+    merged = merge((max(0, span[1] - _CONTEXT_WORDS), min(length, span[2] + _CONTEXT_WORDS))
+                   for error in errors for span in (error["gold"], error["pred"]) if span)
     spans = [span for side in sides for span in side]
     for window in merged:
         changed = True
@@ -218,13 +221,7 @@ def _windows(errors: Sequence[dict], sides: Sequence[Sequence], length: int
                     window[0], changed = span[1], True
                 if span[1] < window[1] < span[2]:
                     window[1], changed = span[2], True
-    out: list[tuple[int, int]] = []
-    for start, end in merged:  # widening may have joined neighbours
-        if out and start <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], end))
-        else:
-            out.append((start, end))
-    return out
+    return [(start, end) for start, end in merge(merged)]  # widening may join neighbours
 
 
 def _shown_segments(words: Sequence[str], spans: Sequence[Sequence], errors: Mapping,

@@ -597,9 +597,9 @@ def tag_corpus(tagger, paths: Sequence[str], output: str | None, options: TagOpt
                 sink.error(index, record)
                 continue
             result = next(results)
+            # ("<stdin>" has no extension: lines, as "-" is, unless --input_format.)
             if isinstance(record, corpus.TextRecord) and options.format_of(
-                    record.source if record.source != corpus.STDIN_SOURCE
-                    else corpus.STDIN) == "lines":
+                    record.source) == "lines":
                 lookalike = conll_lookalike.check(record)
                 if lookalike:
                     print(f"ner.tag: warning: {lookalike}", file=sys.stderr)
