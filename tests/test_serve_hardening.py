@@ -679,11 +679,22 @@ def test_every_error_has_the_json_shape(guarded_server, request_bytes, status, c
 # === Deployment: probes, rolling restarts, proxies, browsers ===
 
 
+def _delayed_server(delay_s: float) -> _Server:
+    options = ServeOptions(**{**SLOW, "shutdown_delay_s": delay_s})
+    return _Server(create_app(SlowTagger(), options), options)
+
+
+def _seconds_to_stop(running: _Server, sig: int) -> float:
+    """Sends `sig` as the signal handler would; seconds until the server's thread ended."""
+    signalled = time.monotonic()
+    running.server.handle_exit(sig, None)
+    running.thread.join(10)
+    assert not running.thread.is_alive()
+    return time.monotonic() - signalled
+
+
 def test_healthz_turns_503_at_sigterm_while_requests_are_served_for_the_delay():
-    options = ServeOptions(**{**SLOW, "shutdown_delay_s": 1.5})
-    app = create_app(SlowTagger(), options)
-    running = _Server(app, options).__enter__()
-    try:
+    with _delayed_server(1.5) as running:
         assert call(running.port, "GET", "/healthz")[0] == 200
         signalled = time.monotonic()
         running.server.handle_exit(signal.SIGTERM, None)  # what SIGTERM calls
@@ -692,36 +703,18 @@ def test_healthz_turns_503_at_sigterm_while_requests_are_served_for_the_delay():
         assert tag(running.port, ["still served"]) == (200, {"entities": [[]]})
         running.thread.join(10)
         took = time.monotonic() - signalled
-    finally:
-        running.__exit__()
     assert not running.thread.is_alive() and 1.5 <= took < 1.5 + 2.0
 
 
 def test_responses_during_the_delay_close_their_connection_and_ctrl_c_skips_it():
-    options = ServeOptions(**{**SLOW, "shutdown_delay_s": 60})
-    app = create_app(SlowTagger(), options)
-    running = _Server(app, options).__enter__()
-    try:
+    with _delayed_server(60) as running:
         running.server.handle_exit(signal.SIGTERM, None)
         status, headers, _ = raw(running.port, post_bytes(["still served"]))
         assert status == 200 and headers["connection"] == "close"  # pooled clients move on
-        signalled = time.monotonic()
-        running.server.handle_exit(signal.SIGINT, None)  # Ctrl+C: now
-        running.thread.join(10)
-        took = time.monotonic() - signalled
-    finally:
-        running.__exit__()
-    assert not running.thread.is_alive() and took < 3
+        assert _seconds_to_stop(running, signal.SIGINT) < 3  # Ctrl+C: now
     # Ctrl+C first: no delay at all.
-    running = _Server(create_app(SlowTagger(), options), options).__enter__()
-    try:
-        signalled = time.monotonic()
-        running.server.handle_exit(signal.SIGINT, None)
-        running.thread.join(10)
-        took = time.monotonic() - signalled
-    finally:
-        running.__exit__()
-    assert not running.thread.is_alive() and took < 3
+    with _delayed_server(60) as running:
+        assert _seconds_to_stop(running, signal.SIGINT) < 3
 
 
 def test_an_empty_host_and_origins_that_never_match_are_refused():
@@ -734,19 +727,10 @@ def test_an_empty_host_and_origins_that_never_match_are_refused():
 
 
 def test_a_second_signal_skips_the_rest_of_the_delay():
-    options = ServeOptions(**{**SLOW, "shutdown_delay_s": 60})
-    app = create_app(SlowTagger(), options)
-    running = _Server(app, options).__enter__()
-    try:
+    with _delayed_server(60) as running:
         running.server.handle_exit(signal.SIGTERM, None)
         assert call(running.port, "GET", "/healthz")[0] == 503
-        signalled = time.monotonic()
-        running.server.handle_exit(signal.SIGTERM, None)
-        running.thread.join(10)
-        took = time.monotonic() - signalled
-    finally:
-        running.__exit__()
-    assert not running.thread.is_alive() and took < 3
+        assert _seconds_to_stop(running, signal.SIGTERM) < 3
 
 
 def test_cors_root_path_and_access_log_follow_their_flags(server_log):
