@@ -30,10 +30,14 @@ largest entity count E:
   offsets are -1, padding scores 0.
 
 `tag_wordpieces(input_ids, input_mask, segment_ids: int32 [B, S],
-word_starts: int32 [B, W], word_lengths: int32 [B])`: for servers without
-the TensorFlow Text ops. The client tokenizes (BERT's `tokenization.py` gives
-the same ids as our tokenizer), builds `[CLS] ... [SEP]` windows, and passes
-the position of each word's first wordpiece. Returns `potentials` float32
+word_starts: int32 [B, W], word_lengths: int32 [B])`: for clients that
+tokenize for themselves (loading still needs the TensorFlow Text ops, as all
+signatures share one graph). The client tokenizes (BERT's `tokenization.py`
+gives the same ids as our tokenizer, with `assets/vocab.txt` and the
+`do_lower_case` of `assets/tagger_config.json`), builds `[CLS] ... [SEP]`
+windows of at most its `max_seq_length`, and passes the position of each
+word's first wordpiece. Inputs are checked (shapes, ranges), and a mistake
+is named. Returns `potentials` float32
 [B, W, K], and, treating each row as one whole sentence, the Viterbi
 `label_ids` int32 [B, W] and `labels` string [B, W] ("" beyond a row's
 length). `segment_ids` must be all zero (the model was trained on single
@@ -72,8 +76,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ner import cli
@@ -83,14 +88,12 @@ cli.quiet_tensorflow_for_help(__name__)  # before TensorFlow's first import: see
 import tensorflow as tf
 
 from ner import files
+from ner.exported import EXPORT_FILE, INT8_NOTE, SAVED_MODEL_FILE, exported_precision
+from ner.model import CONFIG_FILE, VOCAB_FILE
 from ner.pipeline import Pipeline
-from ner.tagger import Tagger
+from ner.tagger import Tagger, resolve_model_dir
 
 __all__ = ["ExportModule", "drop_unread_variables", "export", "next_version_dir", "save"]
-
-
-# In a SavedModel's assets/: what `export` fixed in the graph.
-EXPORT_FILE = "export.json"
 
 
 class ExportModule(Pipeline):
@@ -144,14 +147,17 @@ def export(model_dir: str | os.PathLike, export_dir: str | os.PathLike, version:
         ValueError: the model folder is invalid, or `version` < 1.
     """
     target = _version_dir(export_dir, version)  # fails before the slow part
-    tagger = Tagger.load(model_dir, precision=precision)
-    # Standard ops only: the weight-cached matmul is a oneDNN CPU kernel, which
-    # a SavedModel served elsewhere (a GPU, a build without oneDNN) lacks.
+    folder = resolve_model_dir(Path(model_dir))
+    tagger = Tagger.load(folder, precision=precision)
+    # No weight-cached matmul: it is a oneDNN kernel that also needs the
+    # weights to stay put between calls. (int8's QuantizedMatMulWithBiasAndDequantize
+    # is a oneDNN CPU kernel too: see INT8_NOTE.)
     tagger.model.encoder.set_precision(tagger.precision, weight_cache=False)
     module = ExportModule(tagger.model, tagger.tokenizer, window_batch_size=window_batch_size)
     drop_unread_variables(module)
     return save(module, export_dir, version=int(target.name), meta=tagger.meta,
-                settings={"precision": tagger.precision, "window_batch_size": window_batch_size})
+                settings={"precision": tagger.precision, "window_batch_size": window_batch_size},
+                model_files=[folder / CONFIG_FILE, folder / VOCAB_FILE])
 
 
 def drop_unread_variables(module: ExportModule) -> list[str]:
@@ -197,14 +203,19 @@ def drop_unread_variables(module: ExportModule) -> list[str]:
 
 
 def save(module: ExportModule, export_dir: str | os.PathLike, version: int | None = None,
-         meta: dict | None = None, settings: dict | None = None) -> Path:
+         meta: dict | None = None, settings: dict | None = None,
+         model_files: Sequence[Path] = ()) -> Path:
     """Writes `module` with its signatures as `export_dir/<version>`; see `export`.
 
     `meta`, the model's card (`Tagger.meta`), goes into the SavedModel's
     `assets/` as `meta.json` and `README.md`, so an exported model still says
     what it is; None (a model folder without a card) writes neither.
     `settings` (what `export` fixed in the graph: precision, windows per
-    batch) goes to `assets/export.json`.
+    batch) goes to `assets/export.json`. `model_files` are copied into
+    `assets/` as they are: `export` copies the model folder's
+    `tagger_config.json` and `vocab.txt`, what a client of `tag_wordpieces`,
+    which tokenizes for itself, needs (the vocabulary, `max_seq_length`,
+    `do_lower_case`, `case_features`, the labels).
     """
     target = _version_dir(export_dir, version)
     # Atomic, so TF Serving, which watches the folder, never loads a
@@ -212,25 +223,45 @@ def save(module: ExportModule, export_dir: str | os.PathLike, version: int | Non
     with files.atomic_folder(target, replace=False) as tmp:
         with _quiet_tensorflow():
             tf.saved_model.save(module, str(tmp), signatures=module.signatures())
+        assets = tmp / "assets"
+        for path in model_files:
+            assets.mkdir(exist_ok=True)
+            shutil.copyfile(path, assets / path.name)
         if settings is not None:
-            (tmp / "assets").mkdir(exist_ok=True)
-            (tmp / "assets" / EXPORT_FILE).write_text(files.json_text(settings), encoding="utf-8")
+            assets.mkdir(exist_ok=True)
+            (assets / EXPORT_FILE).write_text(files.json_text(settings), encoding="utf-8")
         if meta is not None:
             from ner.model import CARD_FILE, META_FILE, render_card
 
-            (tmp / "assets").mkdir(exist_ok=True)
-            (tmp / "assets" / META_FILE).write_text(files.json_text(meta), encoding="utf-8")
-            (tmp / "assets" / CARD_FILE).write_text(render_card(meta), encoding="utf-8")
+            assets.mkdir(exist_ok=True)
+            (assets / META_FILE).write_text(files.json_text(meta), encoding="utf-8")
+            (assets / CARD_FILE).write_text(render_card(meta, export=settings or {}),
+                                            encoding="utf-8")
     return target
 
 
 def _version_dir(export_dir: str | os.PathLike, version: int | None) -> Path:
     if version is not None and version < 1:
         raise ValueError(f"version must be a positive integer, got {version}")
+    _check_export_dir(Path(export_dir))
     target = next_version_dir(export_dir) if version is None else Path(export_dir) / str(version)
     if target.exists():
         raise FileExistsError(f"{target} exists already; choose another --version")
     return target
+
+
+def _check_export_dir(export_dir: Path) -> None:
+    """Refuses a folder that cannot hold versions: a version would be written
+    inside another SavedModel or a model folder, where TF Serving never finds it."""
+    if export_dir.exists() and not export_dir.is_dir():
+        raise ValueError(f"{export_dir} is a file; --export_dir is the folder that holds the "
+                         f"SavedModel versions (1/, 2/, ...)")
+    if (export_dir / SAVED_MODEL_FILE).is_file():
+        raise ValueError(f"{export_dir} is a SavedModel version folder; give the folder that "
+                         f"holds the versions ({export_dir.parent}), where the next one goes")
+    if (export_dir / CONFIG_FILE).is_file() or (export_dir / "model" / CONFIG_FILE).is_file():
+        raise ValueError(f"{export_dir} is a model folder (or a training output folder); export "
+                         f"into a folder of its own, e.g. --export_dir=exported/ner")
 
 
 def _define_flags() -> None:
@@ -280,6 +311,8 @@ def main(argv: list[str]) -> None:
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"export: error: {e}", file=sys.stderr)
         sys.exit(2)
+    if exported_precision(target) == "int8":
+        print(f"export: note: {INT8_NOTE}", file=sys.stderr)
     print(target)
 
 

@@ -31,16 +31,34 @@ import tensorflow as tf
 from ner.tagger import Entity, Tagger, word_inputs
 from ner.tokenization import text_batch
 
-__all__ = ["ExportedTagger", "is_saved_model", "load_tagger"]
+__all__ = ["ExportedTagger", "exported_precision", "is_saved_model", "load_tagger"]
 
-_SAVED_MODEL_FILE = "saved_model.pb"
+SAVED_MODEL_FILE = "saved_model.pb"
+# In a SavedModel's assets/: what `python -m ner.export` fixed in the graph.
+EXPORT_FILE = "export.json"
+# Where an int8 SavedModel runs: TensorFlow registers the kernel of its
+# QuantizedMatMulWithBiasAndDequantize op with oneDNN only (with
+# TF_ENABLE_ONEDNN_OPTS=0 a call fails with "Missing 0-th output").
+INT8_NOTE = ("an int8 SavedModel runs only on a TensorFlow with oneDNN's CPU int8 kernels "
+             "(the x86-64 Linux wheels, with TF_ENABLE_ONEDNN_OPTS unset or 1); elsewhere "
+             "(ARM, builds or settings without oneDNN) export float32 or bfloat16")
 # Texts per signature call: bounds memory for huge batches, as in `ner.Tagger`.
 _TEXTS_PER_CHUNK = 4096
 
 
 def is_saved_model(path: str | os.PathLike) -> bool:
     """True for a SavedModel folder (one holding `saved_model.pb`)."""
-    return (Path(path) / _SAVED_MODEL_FILE).is_file()
+    return (Path(path) / SAVED_MODEL_FILE).is_file()
+
+
+def exported_precision(version_dir: str | os.PathLike) -> str | None:
+    """The precision a SavedModel was exported in (`assets/export.json`), or None."""
+    try:
+        settings = json.loads((Path(version_dir) / "assets" / EXPORT_FILE).read_text(
+            encoding="utf-8"))
+        return settings.get("precision")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def load_tagger(model_dir: str | os.PathLike, precision: str = "auto") -> "Tagger | ExportedTagger":
@@ -103,12 +121,7 @@ class ExportedTagger:
         self._words = loaded.signatures["tag_words"]
         # How its encoder computes, fixed at export (`python -m ner.export
         # --precision`); None for an export that did not record it.
-        settings = Path(path) / "assets" / "export.json"
-        try:
-            self.precision = json.loads(settings.read_text(encoding="utf-8")).get(
-                "precision") if settings.is_file() else None
-        except (OSError, ValueError, AttributeError):
-            self.precision = None
+        self.precision = exported_precision(path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ExportedTagger":
@@ -118,7 +131,13 @@ class ExportedTagger:
         from ner import text_ops  # noqa: F401
 
         if not is_saved_model(path):
-            raise FileNotFoundError(f"{path}: not a SavedModel folder (no {_SAVED_MODEL_FILE})")
+            raise FileNotFoundError(f"{path}: not a SavedModel folder (no {SAVED_MODEL_FILE})")
+        if exported_precision(path) == "int8":
+            from ner.precision import int8_available
+
+            if not int8_available():  # else the first call fails: "Missing 0-th output"
+                raise ValueError(f"{path}: exported in int8, which this TensorFlow cannot run: "
+                                 f"{INT8_NOTE}")
         return cls(tf.saved_model.load(str(path)), path)
 
     def tag_batch(self, texts: Iterable[str], batch_size: int | None = None) -> list[list[Entity]]:

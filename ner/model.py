@@ -598,22 +598,40 @@ def _percent(value: float) -> str:
     return f"{100 * value:.2f}"
 
 
-def render_card(meta: dict[str, Any]) -> str:
+_SPLIT_ORDER = {"train": 0, "dev": 1, "test": 2}
+
+
+def render_card(meta: dict[str, Any], export: dict[str, Any] | None = None) -> str:
     """The README.md of a model folder, rendered from its meta.json dict.
 
     Plain Markdown, every value from data escaped; the numbers are those of
-    meta.json (percentages to two decimals).
+    meta.json (percentages to two decimals). `export`: the settings of a
+    SavedModel the card goes into (`ner.export`), whose use it then shows.
     """
     lines = [f"# {_md(meta.get('name') or 'NER model')}", ""]
     library, encoder, training = meta["library"], meta["encoder"], meta["training"]
+    if export is None:
+        usage = ["    import ner",
+                 "    tagger = ner.Tagger.load(\"path/to/this/folder\")",
+                 "    tagger.tag(\"Angela Merkel met Emmanuel Macron in Paris.\")"]
+    else:
+        from ner.exported import INT8_NOTE
+
+        precision = export.get("precision", "float32")
+        usage = ["    import tensorflow as tf, tensorflow_text  # registers the text ops",
+                 "    tag = tf.saved_model.load(\"path/to/this/version\").signatures"
+                 "[\"serving_default\"]",
+                 "    tag(texts=tf.constant([\"Angela Merkel met Emmanuel Macron in Paris.\"]))",
+                 "",
+                 f"This is its SavedModel, exported in {_md(precision)} "
+                 f"(`assets/export.json`); `ner.exported.load_tagger` loads it as a tagger."
+                 + (f" Note: {INT8_NOTE}." if precision == "int8" else "")]
     lines += [
         f"A BERT-CRF named-entity tagger trained with bert-ner-tf {_md(library['version'])} "
         f"on {_md(meta['created'])}. Version `{meta.get('version')}` (the first digits of its "
         "weights' sha256).",
         "",
-        "    import ner",
-        "    tagger = ner.Tagger.load(\"path/to/this/folder\")",
-        "    tagger.tag(\"Angela Merkel met Emmanuel Macron in Paris.\")",
+        *usage,
         "",
         f"Entity types: {', '.join(_md(t) for t in meta['entity_types'])} "
         f"(tags in {_md(meta['scheme'])}).",
@@ -660,7 +678,10 @@ def render_card(meta: dict[str, Any]) -> str:
               "    " + training["command"].replace("\n", " "), "",
               "## Data", "",
               "| split | file | sentences | sha256 |", "| --- | --- | ---: | --- |"]
-    for split, info in meta.get("data", {}).items():
+    data = meta.get("data", {})
+    # In training's order: meta.json's keys are sorted (dev, test, train).
+    for split in sorted(data, key=lambda k: (_SPLIT_ORDER.get(k, len(_SPLIT_ORDER)), k)):
+        info = data[split]
         used = f" ({info['used_sentences']} used)" if "used_sentences" in info else ""
         lines.append(f"| {_md(split)} | {_md(info['file'])} | {info['sentences']}{used} | "
                      f"`{info['sha256']}` |")

@@ -517,10 +517,48 @@ class Pipeline(tf.Module):
         input_ids, input_mask, segment_ids, word_starts, word_lengths = _signature_shapes(
             input_ids=input_ids, input_mask=input_mask, segment_ids=segment_ids,
             word_starts=word_starts, word_lengths=word_lengths)
-        check = tf.debugging.assert_equal(
-            segment_ids, tf.zeros_like(segment_ids),
-            message="segment_ids must be all 0: the model was trained on single-segment windows")
-        with tf.control_dependencies([check]):
+        # A client's inputs, checked so that a mistake is named: a mask of
+        # another width was broadcast silently (padding attended), and an id
+        # or a word start out of range failed in a gather deep in the graph.
+        windows, width = tf.shape(input_ids)[0], tf.shape(input_ids)[1]
+        ids_limit = self.model.encoder.config.vocab_size * (
+            casing.NUM_SHAPES if self.model.config.case_features else 1)
+        must = lambda what: f"tag_wordpieces: {what}"
+        checks = [
+            tf.debugging.assert_equal(tf.shape(input_mask), tf.shape(input_ids), message=must(
+                "input_mask must have the shape of input_ids, [B, S]")),
+            tf.debugging.assert_equal(tf.shape(segment_ids), tf.shape(input_ids), message=must(
+                "segment_ids must have the shape of input_ids, [B, S]")),
+            tf.debugging.assert_equal(tf.shape(word_starts)[0], windows, message=must(
+                "word_starts must have one row per window (B, as input_ids)")),
+            tf.debugging.assert_equal(tf.size(word_lengths), windows, message=must(
+                "word_lengths must have one entry per window (B, as input_ids)"))]
+        with tf.control_dependencies(checks):  # shapes first: the checks below compare values
+            checks = [
+                tf.debugging.assert_equal(
+                    segment_ids, tf.zeros_like(segment_ids), message=must(
+                        "segment_ids must be all 0: the model was trained on single-segment "
+                        "windows")),
+                tf.debugging.assert_equal(
+                    tf.reduce_all((input_mask == 0) | (input_mask == 1)), True, message=must(
+                        "input_mask must be 0 or 1")),
+                tf.debugging.assert_non_negative(input_ids, message=must(
+                    "input_ids must be >= 0")),
+                tf.debugging.assert_less(input_ids, ids_limit, message=must(
+                    f"input_ids must be below {ids_limit} (the size of the vocabulary"
+                    + (" times ner.casing.NUM_SHAPES, for packed ids" if
+                       self.model.config.case_features else "") + ")")),
+                tf.debugging.assert_non_negative(word_lengths, message=must(
+                    "word_lengths must be >= 0")),
+                tf.debugging.assert_less_equal(word_lengths, tf.shape(word_starts)[1],
+                                               message=must(
+                    "word_lengths must be at most the width W of word_starts")),
+                tf.debugging.assert_non_negative(word_starts, message=must(
+                    "word_starts must be >= 0")),
+                tf.debugging.assert_less(word_starts, width, message=must(
+                    "word_starts must be positions in the window, below the width S of input_ids"))]
+        with tf.control_dependencies(checks):
+            input_ids = tf.identity(input_ids)
             potentials = self.model.potentials(input_ids, input_mask, word_starts, word_lengths)
         return {"potentials": potentials, **self._serve_decode(potentials, word_lengths)}
 

@@ -15,12 +15,13 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from ner import checkpoint, features
+from ner import casing, checkpoint, features
 from ner.export import ExportModule, _quiet_tensorflow, export, next_version_dir, save
 from ner.exported import load_tagger
 from ner.model import TaggerModel
@@ -382,6 +383,53 @@ def test_versions_are_numbered_and_never_overwritten(exported, context_model, tm
     assert not (tmp_path / "out").exists()
 
 
+def test_an_export_folder_that_cannot_hold_versions_is_refused(exported, context_model,
+                                                               tmp_path):
+    """A version written inside another version or a model folder is never found by
+    TF Serving; a file is no folder. Each is refused before the model loads."""
+    (tmp_path / "notes.txt").write_text("x")
+    run = tmp_path / "run"  # a training output folder
+    (run / "model").mkdir(parents=True)
+    (run / "model" / "tagger_config.json").write_text("{}")
+    for folder, message in ((exported, "is a SavedModel version folder; give the folder"),
+                            (context_model, "is a model folder"),
+                            (run, "is a model folder"),
+                            (tmp_path / "notes.txt", "is a file")):
+        with pytest.raises(ValueError, match=message):
+            export(context_model, folder)
+    assert sorted(p.name for p in exported.parent.iterdir()) == ["1"]
+    assert not [p for p in exported.iterdir() if p.name.isdigit()]
+
+
+def test_tag_wordpieces_names_inconsistent_inputs(context_tagger):
+    """The exported tag_wordpieces signature checks what a client passes: a mask of
+    another width used to be broadcast silently, and bad ids failed in a gather."""
+    sentences = [["John", "Smith", "lives", "in", "New", "York", "."], ["Hello"]]
+    _, good = _window_inputs(context_tagger, sentences)
+    good = {name: tf.constant(value, tf.int32) for name, value in good.items()}
+    sign = context_tagger.pipeline.tag_wordpieces
+    assert sign(**good)["labels"].shape[0] == good["input_ids"].shape[0]
+    ids, mask, starts, lengths = (good[k].numpy() for k in (
+        "input_ids", "input_mask", "word_starts", "word_lengths"))
+    limit = context_tagger.tokenizer.vocab_size * (
+        casing.NUM_SHAPES if context_tagger.config.case_features else 1)
+    for change, message in (
+            ({"input_mask": mask[:, :-1]}, "input_mask must have the shape of input_ids"),
+            ({"segment_ids": np.zeros_like(ids)[:1]}, "segment_ids must have the shape of"),
+            ({"segment_ids": np.ones_like(ids)}, "segment_ids must be all 0"),
+            ({"input_mask": mask * 2}, "input_mask must be 0 or 1"),
+            ({"input_ids": ids - 1}, "input_ids must be >= 0"),
+            ({"input_ids": ids + limit}, f"input_ids must be below {limit}"),
+            ({"word_starts": starts[:1]}, "word_starts must have one row per window"),
+            ({"word_lengths": lengths[:1]}, "word_lengths must have one entry per window"),
+            ({"word_lengths": lengths + starts.shape[1]}, "word_lengths must be at most"),
+            ({"word_starts": starts - 1}, "word_starts must be >= 0"),
+            ({"word_starts": starts + ids.shape[1]}, "word_starts must be positions")):
+        inputs = dict(good, **{k: tf.constant(v, tf.int32) for k, v in change.items()})
+        with pytest.raises(tf.errors.InvalidArgumentError, match=f"tag_wordpieces: {message}"):
+            sign(**inputs)
+
+
 def test_cli_reports_a_missing_model_folder(tmp_path):
     run = subprocess.run([sys.executable, "-m", "ner.export", f"--model_dir={tmp_path / 'nope'}",
                           f"--export_dir={tmp_path / 'out'}"], capture_output=True, text=True,
@@ -429,6 +477,13 @@ def _assert_loads_in_its_precision(version: Path, tagger: Tagger, texts: list[st
     precision an int8 graph was exported in, refuses another, and tags as `tagger`."""
     loaded = load_tagger(version)
     assert loaded.precision == "int8"
+    # Where TensorFlow has no oneDNN int8 kernels, the first call would fail
+    # with "Missing 0-th output": loading says why instead.
+    with mock.patch("ner.precision.int8_available", return_value=False):
+        with pytest.raises(ValueError, match="exported in int8, which this TensorFlow cannot "
+                                             "run: an int8 SavedModel runs only on a "
+                                             "TensorFlow with oneDNN"):
+            load_tagger(version)
     assert load_tagger(version, precision="int8").precision == "int8"
     with pytest.raises(ValueError, match="exported with precision int8"):
         load_tagger(version, precision="float32")

@@ -164,14 +164,14 @@ def test_folders_without_a_card_load_as_before(tmp_path):
     assert [e.label for e in tagger.tag("john smith lives in paris .")] == ["PER", "LOC"]
 
 
-def _minimal_meta(name="tiny", labels=("O", "B-PER", "I-PER")):
+def _minimal_meta(name="tiny", labels=("O", "B-PER", "I-PER"), data=None):
     config = model_lib.TaggerConfig(labels=list(labels), do_lower_case=True,
                                     encoder={"num_hidden_layers": 2, "hidden_size": 32,
                                              "num_attention_heads": 4, "intermediate_size": 37,
                                              "vocab_size": 40})
     return model_lib.model_card(
         name=name, config=config, flags={"bert_dir": None, "epochs": 1, "resume": False},
-        data={}, dev=None, test=None, seconds_per_epoch=[1.0], best_epoch=1,
+        data=data or {}, dev=None, test=None, seconds_per_epoch=[1.0], best_epoch=1,
         compute_dtype="float32", parameters={"trainable": 10, "frozen": 0}, encoder_parameters=8)
 
 
@@ -207,10 +207,25 @@ def test_export_carries_the_card_into_the_assets(tmp_path):
     from ner import export
 
     folder = write_model_folder(tmp_path / "model")
-    model_lib.write_meta(folder, _minimal_meta())
+    data = {split: {"file": f"{split}.txt", "path": f"/data/{split}.txt", "sentences": n,
+                    "sha256": split * 3} for split, n in (("train", 9), ("dev", 5), ("test", 4))}
+    model_lib.write_meta(folder, _minimal_meta(data=data))
     target = export.export(folder, tmp_path / "exported")
-    assert json.loads((target / "assets" / "meta.json").read_text()) == model_lib.read_meta(folder)
-    assert (target / "assets" / "README.md").read_text() == (folder / "README.md").read_text()
+    assets = target / "assets"
+    assert json.loads((assets / "meta.json").read_text()) == model_lib.read_meta(folder)
+    # What a client of tag_wordpieces tokenizes with, as the model folder has it.
+    for name in ("vocab.txt", "tagger_config.json"):
+        assert (assets / name).read_bytes() == (folder / name).read_bytes()
+    assert json.loads((assets / "export.json").read_text())["precision"] == "float32"
+    card = (assets / "README.md").read_text()
+    folder_card = (folder / "README.md").read_text()
+    # The SavedModel's card shows how to call the SavedModel, not Tagger.load on it.
+    assert "tf.saved_model.load(" in card and "ner.Tagger.load(" not in card
+    assert "ner.Tagger.load(" in folder_card
+    # Both in training's split order, though meta.json's keys come back sorted.
+    for text in (card, folder_card):
+        rows = [line.split(" | ")[0] for line in text.splitlines() if line.endswith("` |")]
+        assert rows == ["| train", "| dev", "| test"], rows
     loaded = tf.saved_model.load(str(target))  # still a valid SavedModel
     assert "serving_default" in loaded.signatures
 
