@@ -74,6 +74,19 @@ def _percent(scores: dict | None, averaged: bool = False) -> tuple[float, float,
     return tuple(float(c) if c != "-" else 0.0 for c in cells[:3])  # type: ignore[return-value]
 
 
+# More entity types than this get slanted names on the charts' axes.
+_MANY_TYPES = 8
+
+
+def _type_ticks(ax, names: Sequence[str], many: bool) -> None:
+    """Entity types as x tick labels, slanted when there are `many`."""
+    if many:
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right",
+                      rotation_mode="anchor", fontsize=7)
+    else:
+        ax.set_xticks(range(len(names)), names)
+
+
 def scores_chart(result: dict) -> str:
     """Precision, recall and F1 per type and micro average, default and strict mode side by side.
 
@@ -86,7 +99,10 @@ def scores_chart(result: dict) -> str:
     types = sorted(set(result["default"]["types"]) | set(result["strict"]["types"]))
     rows = [*types, "micro avg"]
     width = 0.26
-    with _chart(9.5, 3.2, "scores") as (fig, svg):
+    # Beyond 8 types (OntoNotes has 18) level names and values ran together:
+    # slanted names, upright values, a taller figure.
+    many = len(types) > _MANY_TYPES
+    with _chart(9.5, 4.2 if many else 3.2, "scores") as (fig, svg):
         axes = fig.subplots(1, 2, sharey=True)
         for ax, mode in zip(axes, ("default", "strict")):
             report = result[mode]
@@ -98,9 +114,9 @@ def scores_chart(result: dict) -> str:
                               label={"f1": "F1"}.get(series, series))
                 if series == "f1":
                     ax.bar_label(bars, labels=[f"{v[2]:.2f}" for v in values], padding=2,
-                                 fontsize=7)
-            ax.set_xticks(range(len(rows)), rows)
-            ax.set_ylim(0, 109)
+                                 fontsize=6 if many else 7, rotation=90 if many else 0)
+            _type_ticks(ax, rows, many)
+            ax.set_ylim(0, 125 if many else 109)
             ax.set_yticks(range(0, 101, 20))
             ax.grid(axis="y", color="#dddddd", linewidth=0.6)
             ax.set_axisbelow(True)
@@ -136,7 +152,7 @@ def confusion_chart(result: dict) -> str:
             for j, n in enumerate(row):
                 ax.text(j, i, str(n), ha="center", va="center", fontsize=8,
                         color="white" if shares[i][j] > 0.6 else "#222222")
-        ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 8 else 0)
+        ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > _MANY_TYPES else 0)
         ax.set_yticks(range(len(labels)), labels)
         ax.set_xlabel("predicted")
         ax.set_ylabel("gold")
@@ -154,6 +170,8 @@ def errors_chart(result: dict) -> str:
     Returns:
         str, an ``<svg>`` element.
     """
+    from matplotlib.ticker import MaxNLocator
+
     counts = result["errors"]["counts"]
     by_type = result["errors"].get("by_type") or {}
     names = list(ERROR_CLASSES)
@@ -167,22 +185,37 @@ def errors_chart(result: dict) -> str:
         left.set_xlim(0, max(1, *(counts[n] for n in names)) * 1.18)
         left.set_title("errors by class")
         left.set_xlabel("entities")
-        types = list(by_type)
-        bottoms = [0] * len(types)
-        for name in names:
-            values = [by_type[t][name] for t in types]
-            right.bar(range(len(types)), values, 0.6, bottom=bottoms, color=_ERROR_COLOURS[name],
-                      label=ERROR_HEADINGS[name])
-            bottoms = [b + v for b, v in zip(bottoms, values)]
-        right.set_xticks(range(len(types)), types)
-        right.set_title("errors by type (spurious: predicted type)")
-        right.set_ylabel("entities")
-        right.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        left.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole entities
         left.grid(axis="x", color="#dddddd", linewidth=0.6)
-        right.grid(axis="y", color="#dddddd", linewidth=0.6)
-        for ax in (left, right):
-            ax.set_axisbelow(True)
+        left.set_axisbelow(True)
+        types = list(by_type)
+        if types:
+            _errors_by_type(right, by_type, names)
+        else:  # no entity on either side: an empty axis had ticks at -0.045
+            right.set_axis_off()
+            right.text(0.5, 0.5, "no entities, gold or predicted", ha="center", va="center",
+                       color="#59636e", transform=right.transAxes)
     return svg[0]
+
+
+def _errors_by_type(ax, by_type: dict, names: Sequence[str]) -> None:
+    """Bars per type, stacked by error class."""
+    from matplotlib.ticker import MaxNLocator
+
+    types = list(by_type)
+    bottoms = [0] * len(types)
+    for name in names:
+        values = [by_type[t][name] for t in types]
+        ax.bar(range(len(types)), values, 0.6, bottom=bottoms, color=_ERROR_COLOURS[name],
+               label=ERROR_HEADINGS[name])
+        bottoms = [b + v for b, v in zip(bottoms, values)]
+    _type_ticks(ax, types, len(types) > _MANY_TYPES)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # whole entities
+    ax.set_title("errors by type (spurious: predicted type)")
+    ax.set_ylabel("entities")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.grid(axis="y", color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
 
 
 def _line(ax, xs: Sequence[float], ys: Sequence[float], label: str, colour: str) -> None:

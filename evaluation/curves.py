@@ -20,6 +20,7 @@ status 2.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -77,6 +78,16 @@ def _best(epochs: list[dict]) -> tuple[int, object, float, bool]:
 
 
 def _verdict(epochs: list[dict], stopped_early: str | None = None) -> str:
+    diverged = next((e for e in epochs if not math.isfinite(e.get("loss", 0.0))), None)
+    verdict = _scores_verdict(epochs, stopped_early)
+    if diverged is None:
+        return verdict
+    # The loss chart cannot draw nan or inf: said here, or a diverged run looks like a gap.
+    return (f"The training loss was {diverged['loss']} at epoch {diverged['epoch']}: the run "
+            f"diverged (a lower --learning_rate may help). {verdict}")
+
+
+def _scores_verdict(epochs: list[dict], stopped_early: str | None) -> str:
     evaluations = _evaluations(epochs)
     epoch, step, f1, within = best = _best(epochs)
     where = f"epoch {epoch}" + (f" (step {step}, an evaluation within the epoch)"

@@ -69,6 +69,7 @@ _FILTER_SCRIPT = """
   var kind = document.getElementById("filter-kind");
   var type = document.getElementById("filter-type");
   var count = document.getElementById("filter-count");
+  var note = document.getElementById("filter-note");
   var cards = Array.prototype.slice.call(document.querySelectorAll("article.example"));
   function matches(item) {
     return (!kind.value || item.getAttribute("data-kind") === kind.value) &&
@@ -89,17 +90,51 @@ _FILTER_SCRIPT = """
     });
     count.textContent = String(shown);
   }
-  kind.addEventListener("change", apply);
-  type.addEventListener("change", apply);
-  // A link can preselect the filters: report.html#examples?type=ORG&kind=missed
-  var query = location.hash.indexOf("?");
-  if (query >= 0) {
-    var params = new URLSearchParams(location.hash.slice(query + 1));
-    kind.value = params.get("kind") || "";
-    type.value = params.get("type") || "";
+  // The option a link names: its value or its short name ("type" for
+  // wrong_type), in any case; null when there is none.
+  function option(select, wanted) {
+    var lower = wanted.toLowerCase();
+    var found = null;
+    Array.prototype.forEach.call(select.options, function (o) {
+      if (found === null && o.value && (o.value.toLowerCase() === lower ||
+          (o.getAttribute("data-alias") || "").toLowerCase() === lower)) { found = o; }
+    });
+    return found;
   }
+  // A link can preselect the filters: report.html#examples?type=ORG&kind=missed,
+  // on opening the page and whenever the address's #... changes.
+  function fromAddress() {
+    var query = location.hash.indexOf("?");
+    if (query < 0) { return false; }
+    var params = new URLSearchParams(location.hash.slice(query + 1));
+    var unknown = [];
+    [["type", type], ["kind", kind]].forEach(function (pair) {
+      var wanted = params.get(pair[0]) || "";
+      var found = wanted ? option(pair[1], wanted) : null;
+      pair[1].value = found ? found.value : "";
+      if (wanted && !found) { unknown.push(pair[0] + "=" + wanted); }
+    });
+    note.textContent = unknown.length ? "The link's " + unknown.join(", ") +
+      " matches no option on this page, so that filter is off." : "";
+    return true;
+  }
+  // The address follows the filters, so it can be copied as a link.
+  function toAddress() {
+    var params = new URLSearchParams();
+    if (type.value) { params.set("type", type.value); }
+    if (kind.value) { params.set("kind", kind.value); }
+    var query = params.toString();
+    history.replaceState(null, "", "#examples" + (query ? "?" + query : ""));
+    note.textContent = "";
+  }
+  kind.addEventListener("change", function () { toAddress(); apply(); });
+  type.addEventListener("change", function () { toAddress(); apply(); });
+  window.addEventListener("hashchange", function () {
+    if (fromAddress()) { apply(); document.getElementById("examples").scrollIntoView(); }
+  });
+  var linked = fromAddress();
   apply();
-  if (query >= 0) { document.getElementById("examples").scrollIntoView(); }
+  if (linked) { document.getElementById("examples").scrollIntoView(); }
 })();
 """.strip()
 

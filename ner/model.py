@@ -591,7 +591,21 @@ def _md(value: Any) -> str:
     text = str(value)
     for char, escaped in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
         text = text.replace(char, escaped)
+    # A bidi control (U+202E, ...) would reorder the rest of its line: shown by name.
+    text = _BIDI_CONTROLS.sub(lambda m: f"U+{ord(m.group()):04X}", text)
     return re.sub(r"([\\`*_\[\]|])", r"\\\1", text).replace("\n", " ")
+
+
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _code(value: Any) -> str:
+    """A value as a Markdown code span, shown as it is: inside backticks a
+    backslash or an entity is literal, so `_md`'s escapes would show."""
+    text = _BIDI_CONTROLS.sub(lambda m: f"U+{ord(m.group()):04X}", str(value).replace("\n", " "))
+    fence = "`" * (1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _percent(value: float) -> str:
@@ -660,7 +674,7 @@ def render_card(meta: dict[str, Any], export: dict[str, Any] | None = None) -> s
                   f"The mean of the weights of {len(sources)} models (`python -m ner.average`); "
                   "Training and Data below describe the first. Not scored here: run "
                   "`python -m evaluation.report` on it.", ""]
-        lines += [f"* `{_md(str(source.get('path')))}`, version `{source.get('version')}`"
+        lines += [f"* {_code(source.get('path'))}, version {_code(source.get('version'))}"
                   for source in sources]
         lines.append("")
     lines += ["## Encoder", "",

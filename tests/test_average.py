@@ -43,6 +43,7 @@ def test_the_average_holds_the_mean_of_every_weight_and_tags(members, tmp_path):
         [model_lib.read_meta(f)["version"] for f in members]
     card = (out / "README.md").read_text(encoding="utf-8")
     assert "## Averaged" in card and "The mean of the weights of 3 models" in card
+    assert all(f"* `{f}`, version `" in card for f in members), card
 
 
 def test_models_of_another_configuration_or_vocabulary_are_refused(members, tmp_path):

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import re
+import shutil
 import subprocess
 import sys
 
@@ -211,7 +212,13 @@ def test_text_from_the_data_is_isolated_and_wraps(report):
                 else:
                     assert child.tag == "bdi", child.tag
                     assert not (child.tail or "").strip()
-    assert all(len(q) == 1 and q[0].tag == "bdi" for q in tree.iter("q"))
+    # In the error lists too: each type and each quoted text is a <bdi>.
+    items = tree.findall(".//ul[@class='errors']/li")
+    assert items and all(child.tag in ("span", "bdi") for li in items for child in li)
+    assert all(len(li.findall("bdi")) == (2 if li.get("data-kind") in (
+        "wrong_type", "wrong_boundary", "wrong_type_and_boundary") else 1) * 2 for li in items)
+    # The labels drawn after entities (CSS generated text) are isolated as well.
+    assert "mark.ent::after { content: attr(data-label); unicode-bidi: isolate;" in page
     assert ".row p, ul.errors, article.doc p.text { overflow-wrap: anywhere; }" in page
     text = "Zoe \u202eevil"
     page = html_lib.entities_page([{"text": text, "entities": [
@@ -401,6 +408,96 @@ def test_curves_page_plots_and_lists_every_epoch(tmp_path):
     assert headings[-2:] == ["F1 PER", f"F1 {HOSTILE_TYPE}"]  # markup in a type name is text
     assert "did not beat it" in _text(tree.find(".//*[@id='verdict']"))
     assert any(_text(t) == HOSTILE_TYPE for t in tree.iter(f"{SVG}text"))  # legend, as text
+
+
+def test_curves_page_says_when_the_loss_diverged():
+    """The loss chart cannot draw nan or inf, so the verdict says it."""
+    log = [dict(LOG[0]), dict(LOG[1], loss=float("nan"))]
+    verdict = _text(_parse(curves_page(log)).find(".//*[@id='verdict']"))
+    assert verdict.startswith("The training loss was nan at epoch 2: the run diverged")
+    assert "diverged" not in _text(_parse(curves_page(LOG[:2])).find(".//*[@id='verdict']"))
+
+
+def test_charts_slant_many_types_and_say_when_there_are_no_entities(tmp_path):
+    """18 OntoNotes-like types: names slanted (they ran together); no entity at
+    all: said, instead of an empty axis from -0.045 to 0.045."""
+    from evaluation import charts
+
+    types = [f"TYPE{i:02d}" for i in range(18)]
+    gold = [[f"B-{t}", "O"] for t in types]
+    pred = [[f"B-{t}", f"B-{types[0]}"] for t in types]
+    many = run(predictions_in=write_text_file(tmp_path, "".join(
+        f"w{i} {g} {p}\nv{i} O {q}\n\n" for i, ((g, _), (p, q)) in enumerate(zip(gold, pred)))))
+    few = run(predictions_in=write_text_file(tmp_path, "a B-PER B-PER\nb O B-LOC\n\n"))
+    for chart in (charts.scores_chart, charts.errors_chart):
+        assert "rotate(-45" in chart(many) and "rotate(-45" not in chart(few)
+    empty = run(predictions_in=write_text_file(tmp_path, "a O O\nb O O\n\n"))
+    assert "no entities, gold or predicted" in charts.errors_chart(empty)
+    assert "no entities" not in charts.errors_chart(few)
+
+
+# A minimal DOM for the filter script under Node: the cards, their error
+# items, the two selects, the address and its history.
+_FAKE_DOM = r"""
+const items = (specs) => specs.map(([kind, gold, pred]) => {
+  const classes = new Set();
+  return {attrs: {"data-kind": kind, "data-gold-type": gold, "data-pred-type": pred},
+          getAttribute(n) { return this.attrs[n]; },
+          classList: {toggle(c, on) { on ? classes.add(c) : classes.delete(c); },
+                      has(c) { return classes.has(c); }}};
+});
+const cards = [items([["missed", "ORG", ""], ["spurious", "", "PER"]]),
+               items([["wrong_type", "LOC", "ORG"]]), items([["missed", "PER", ""]])]
+  .map((lis) => ({hidden: false, lis, querySelectorAll() { return lis; }}));
+const select = (values, aliases) => ({value: "", addEventListener(e, f) { this.listener = f; },
+  options: values.map((v, i) => ({value: v, getAttribute() { return aliases[i]; }}))});
+const els = {"filter-kind": select(["", "missed", "spurious", "wrong_type"],
+                                   [null, "missed", "spurious", "type"]),
+             "filter-type": select(["", "LOC", "ORG", "PER"], [null, null, null, null]),
+             "filter-count": {textContent: ""}, "filter-note": {textContent: ""},
+             "examples": {scrollIntoView() {}}};
+const handlers = {};
+globalThis.document = {getElementById: (id) => els[id], querySelectorAll: () => cards};
+globalThis.location = {hash: process.argv[2] || ""};
+globalThis.history = {replaceState(s, t, url) { location.hash = url; }};
+globalThis.window = {addEventListener(e, f) { handlers[e] = f; }};
+const state = () => [els["filter-type"].value, els["filter-kind"].value,
+  els["filter-count"].textContent, els["filter-note"].textContent, location.hash,
+  cards.map((c) => c.hidden ? 0 : 1).join("")];
+const out = {};
+eval(require("fs").readFileSync(0, "utf8"));
+out.opened = state();
+els["filter-kind"].value = "wrong_type"; els["filter-kind"].listener();
+out.chosen = state();
+location.hash = "#examples?type=per&kind=MISSED"; handlers.hashchange();
+out.hashchange = state();
+location.hash = "#examples?type=NOPE"; handlers.hashchange();
+out.unknown = state();
+console.log(JSON.stringify(out));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js to run the script")
+def test_filter_script_follows_the_address_and_writes_it(tmp_path):
+    """The page's own script, run under Node on a fake DOM: a link presets the
+    filters when opened and when its #... changes later, in any case and by
+    the short kind names; a choice is written to the address; an unknown value
+    is said, not silently ignored."""
+    harness = tmp_path / "harness.js"
+    harness.write_text(_FAKE_DOM, encoding="utf-8")
+    run_ = subprocess.run(["node", str(harness), "#examples?type=ORG&kind=missed"],
+                          input=html_lib._FILTER_SCRIPT, capture_output=True, text=True,
+                          timeout=60)
+    assert run_.returncode == 0, run_.stderr
+    out = json.loads(run_.stdout)
+    assert out["opened"] == ["ORG", "missed", "1", "", "#examples?type=ORG&kind=missed", "100"]
+    assert out["chosen"] == ["ORG", "wrong_type", "1", "",
+                             "#examples?type=ORG&kind=wrong_type", "010"]
+    assert out["hashchange"] == ["PER", "missed", "1", "", "#examples?type=per&kind=MISSED",
+                                 "001"]
+    assert out["unknown"][:3] == ["", "", "3"]
+    assert out["unknown"][3] == ("The link's type=NOPE matches no option on this page, so "
+                                 "that filter is off.")
 
 
 def test_curves_page_of_an_older_log_and_a_run_still_improving():

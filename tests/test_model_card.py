@@ -190,6 +190,17 @@ def test_write_meta_replaces_the_card_and_keeps_the_weights(tmp_path):
         model_lib.write_meta(tmp_path / "absent", meta)
 
 
+def test_paths_in_the_card_are_code_shown_as_they_are():
+    """Inside backticks Markdown shows a backslash or an entity literally, so a
+    path of an averaged model is not escaped as text is (runs/e10\\_s42 showed)."""
+    meta = _minimal_meta()
+    meta["averaged_from"] = [{"path": "runs/e10_s42/model", "version": "ab12"},
+                             {"path": "odd`name&<x>|y", "version": "cd34"}]
+    card = model_lib.render_card(meta)
+    assert "* `runs/e10_s42/model`, version `ab12`" in card
+    assert "* ``odd`name&<x>|y``, version `cd34`" in card
+
+
 @pytest.mark.parametrize("text, message", [
     ("{not json", r"meta.json:1: not valid JSON"),
     ("[1, 2]", "expected a JSON object"),
