@@ -392,7 +392,7 @@ class TaggerModel(checkpoint.NamedModule):
 # === Model card ===
 
 
-def _weights_digest(folder: Path) -> str:
+def weights_digest(folder: Path) -> str:
     """sha256 over the checkpoint files (names and bytes, in name order)."""
     digest = hashlib.sha256()
     for path in sorted(folder.glob(CHECKPOINT_PREFIX + ".*")):
@@ -404,7 +404,7 @@ def _weights_digest(folder: Path) -> str:
 
 
 def _write_card(folder: Path, meta: dict[str, Any]) -> None:
-    meta = dict(meta, version=_weights_digest(folder)[:12])
+    meta = dict(meta, version=weights_digest(folder)[:12])
     (folder / META_FILE).write_text(files.json_text(meta), encoding="utf-8")
     (folder / CARD_FILE).write_text(render_card(meta), encoding="utf-8")
 

@@ -118,6 +118,20 @@ def machine() -> dict[str, Any]:
 
 
 _INT8: bool | None = None
+# Why int8 cannot run here, for messages.
+INT8_MISSING = ("TensorFlow's oneDNN int8 kernels, which are off here (TF_ENABLE_ONEDNN_OPTS=0 "
+                "turns them off; builds without oneDNN, e.g. for ARM, lack them)")
+
+
+def _weights_sha256(model_dir: str | os.PathLike) -> str | None:
+    """The digest of a model folder's checkpoint files (as its card's `version`)."""
+    from ner.model import weights_digest
+    from ner.tagger import resolve_model_dir
+
+    try:
+        return weights_digest(resolve_model_dir(Path(model_dir)))
+    except OSError:
+        return None
 
 
 def int8_available() -> bool:
@@ -192,12 +206,16 @@ def choose(precision: str, model, model_dir: str | os.PathLike | None) -> str:
     """
     _check_name(precision)
     if precision == "int8" and not int8_available():
-        raise ValueError("precision=int8 needs TensorFlow's oneDNN int8 kernels, which this "
-                         "TensorFlow build lacks; use float32 or bfloat16")
+        raise ValueError(f"precision=int8 needs {INT8_MISSING}; use float32 or bfloat16")
     if precision != "auto":
         model.encoder.set_precision(precision)
         return precision
     found = read_check(model_dir) if model_dir is not None else None
+    if found and found.get("weights_sha256") not in (None, _weights_sha256(model_dir)):
+        logger.warning("precision auto: float32, because %s checked other weights than the "
+                       "folder holds now (it was copied or retrained over); run python -m "
+                       "ner.precision --model_dir=%s again", CHECK_FILE, model_dir)
+        found = None
     passed = [p for p in (found or {}).get("accepted", []) if p in PRECISIONS and p != "float32"]
     passed = [p for p in passed if p != "int8" or int8_available()]
     if not passed:
@@ -253,6 +271,9 @@ def check(model_dir: str | os.PathLike, dev_file: str | os.PathLike | None = Non
     from ner.tokenization import Tokenizer
     from ner.train import evaluate_split, read_documents
 
+    if isinstance(precisions, str):  # "bfloat16,int8", as the command line takes it
+        precisions = [p for p in precisions.split(",") if p]
+    precisions = tuple(dict.fromkeys(precisions))  # each checked once
     for p in precisions:
         _check_name(p, PRECISIONS)
     folder = resolve_model_dir(Path(model_dir))
@@ -282,10 +303,16 @@ def check(model_dir: str | os.PathLike, dev_file: str | os.PathLike | None = Non
                        100.0 / entities, tolerance)
     result: dict[str, Any] = {"model_dir": str(folder), "dev_file": str(dev_file), "sentences": len(sentences),
                               "tolerance": tolerance, "machine": machine(), "f1": {},
-                              "seconds": {}, "accepted": ["float32"], "rejected": {}}
+                              "seconds": {}, "accepted": ["float32"], "rejected": {},
+                              # `auto` trusts the check only for these very weights.
+                              "weights_sha256": _weights_sha256(folder)}
     for precision in ("float32",) + tuple(p for p in precisions if p != "float32"):
         if precision == "int8" and not int8_available():
-            result["rejected"][precision] = "this TensorFlow build has no oneDNN int8 kernels"
+            result["rejected"][precision] = f"needs {INT8_MISSING}"
+            continue
+        if precision != "float32" and not entities:
+            # F1 0.00 in every precision would accept them all on no evidence.
+            result["rejected"][precision] = f"{dev_file} has no entities: nothing to compare"
             continue
         model.encoder.set_precision(precision)
         tagger = Tagger(model, tokenizer, batch_size=batch_size)
@@ -295,9 +322,9 @@ def check(model_dir: str | os.PathLike, dev_file: str | os.PathLike | None = Non
         seconds = time.perf_counter() - start
         f1 = 100 * float(scores["default"]["micro avg"]["f1"])
         result["f1"][precision], result["seconds"][precision] = f1, seconds
-        loss = result["f1"]["float32"] - f1
+        loss = round(result["f1"]["float32"], 2) - round(f1, 2)  # as printed
         if precision != "float32":
-            if loss <= tolerance:
+            if round(loss, 2) <= tolerance:
                 result["accepted"].append(precision)
             else:
                 result["rejected"][precision] = (

@@ -240,6 +240,49 @@ def test_check_writes_scores_and_rejects_beyond_the_tolerance(tmp_path):
     assert ner.Tagger.load(folder, precision="auto").precision == "float32"
 
 
+def test_a_check_of_other_weights_is_not_trusted(tmp_path, caplog):
+    """precision.json names the weights it checked: copied or retrained over, the
+    folder's new weights are tagged in float32 until checked again."""
+    import shutil
+
+    from ner.model import weights_digest
+
+    folder = write_model_folder(tmp_path / "model")
+    _check_file(folder, machine=precision.machine(), accepted=["float32", "bfloat16"],
+                seconds={"float32": 9.0, "bfloat16": 1.0}, weights_sha256=weights_digest(folder))
+    assert ner.Tagger.load(folder, precision="auto").precision == "bfloat16"
+    other = write_model_folder(tmp_path / "other", rules=None, seed=5)
+    for path in other.glob("model.ckpt.*"):
+        shutil.copy(path, folder / path.name)
+    with caplog.at_level("WARNING", logger="ner.precision"):
+        assert ner.Tagger.load(folder, precision="auto").precision == "float32"
+    assert "checked other weights than the folder holds now" in caplog.text
+
+
+def test_check_rejects_what_it_cannot_compare(tmp_path):
+    """A dev set without entities scores F1 0 in every precision: no evidence, so
+    nothing but float32 is accepted. A name given twice is checked once, and
+    the command line's comma-separated form is taken."""
+    folder = write_model_folder(tmp_path / "model")
+    dev = tmp_path / "dev.txt"
+    dev.write_text(re.sub(r"[BI]-(PER|LOC|ORG|MISC)", "O", DEV))
+    result = precision.check(folder, dev, precisions="bfloat16,bfloat16")
+    assert list(result["f1"]) == ["float32"] and result["accepted"] == ["float32"]
+    assert result["rejected"] == {"bfloat16": f"{dev} has no entities: nothing to compare"}
+    assert ner.Tagger.load(folder, precision="auto").precision == "float32"
+    dev.write_text(DEV)
+    result = precision.check(folder, dev, precisions=["bfloat16", "bfloat16"])
+    assert result["accepted"] == ["float32", "bfloat16"]
+
+
+def test_load_tagger_names_a_bad_precision_before_anything_else(tmp_path):
+    from ner.exported import load_tagger
+
+    for bad in ("fp16", "INT8", None):
+        with pytest.raises(ValueError, match=re.escape(f"precision={bad!r}: expected one of")):
+            load_tagger(tmp_path / "absent", precision=bad)
+
+
 def test_check_needs_a_dev_file(tmp_path, monkeypatch):
     folder = write_model_folder(tmp_path / "model")
     with pytest.raises(FileNotFoundError, match="names no dev file; pass --dev_file"):
