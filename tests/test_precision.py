@@ -275,6 +275,32 @@ def test_check_rejects_what_it_cannot_compare(tmp_path):
     assert result["accepted"] == ["float32", "bfloat16"]
 
 
+@needs_int8
+def test_int8_is_judged_by_its_worst_batching(tmp_path, monkeypatch):
+    """int8's F1 moves with how sentences share a batch: the check scores it at
+    several batch sizes and the lowest counts."""
+    from ner import train as train_lib
+
+    folder = write_model_folder(tmp_path / "model")
+    dev = tmp_path / "dev.txt"
+    dev.write_text(DEV)
+    real = train_lib.evaluate_split
+    seen = []
+
+    def evaluate_split(tagger, sentences, ids):  # int8 at 16 windows a batch loses an entity
+        seen.append((tagger.model.encoder.precision, tagger.batch_size))
+        scores, found = real(tagger, sentences, ids)
+        if tagger.model.encoder.precision == "int8" and tagger.batch_size == 16:
+            scores = {"default": {"micro avg": {"f1": 0.5}}}
+        return scores, found
+
+    monkeypatch.setattr(train_lib, "evaluate_split", evaluate_split)
+    result = precision.check(folder, dev, precisions=["int8"], batch_size=64)
+    assert sorted(seen) == [("float32", 64), ("int8", 16), ("int8", 64), ("int8", 256)]
+    assert result["int8_f1_by_batch"] == {"16": 50.0, "64": 100.0, "256": 100.0}
+    assert result["f1"]["int8"] == 50.0 and "int8" in result["rejected"]
+
+
 def test_load_tagger_names_a_bad_precision_before_anything_else(tmp_path):
     from ner.exported import load_tagger
 
