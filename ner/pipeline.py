@@ -556,7 +556,8 @@ class Pipeline(tf.Module):
                 tf.debugging.assert_non_negative(word_starts, message=must(
                     "word_starts must be >= 0")),
                 tf.debugging.assert_less(word_starts, width, message=must(
-                    "word_starts must be positions in the window, below the width S of input_ids"))]
+                    "word_starts must be positions in the window, below the width S of "
+                    "input_ids"))]
         with tf.control_dependencies(checks):
             input_ids = tf.identity(input_ids)
             potentials = self.model.potentials(input_ids, input_mask, word_starts, word_lengths)
