@@ -435,6 +435,41 @@ def _text_segments(text: str, entities: Sequence[Any], where: str) -> list[dict]
     return out
 
 
+def _words_record(record: Mapping, where: str) -> tuple[str, list[dict]]:
+    """The text and character-offset entities of a record of words, as `python -m
+    ner.tag` writes CoNLL input: `sentences` of `words`, and `entities` with a
+    `sentence` and word offsets. Words are joined by spaces, sentences by lines."""
+    sentences, found = record["sentences"], record.get("entities")
+    if not isinstance(sentences, list) or not isinstance(found, list):
+        raise ValueError(f"{where}: 'sentences' and 'entities' must be lists")
+    lines, bounds = [], []  # bounds[i][k]: (start, end) of word k of sentence i in the text
+    offset = 0
+    for i, sentence in enumerate(sentences):
+        words = sentence.get("words") if isinstance(sentence, Mapping) else None
+        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+            raise ValueError(f"{where}: sentence {i} has no list of string 'words'")
+        bounds.append([])
+        for word in words:
+            bounds[i].append((offset, offset + len(word)))
+            offset += len(word) + 1  # the space after it, or the line's end
+        offset += not words  # an empty sentence is an empty line
+        lines.append(" ".join(words))
+    entities = []
+    for k, entity in enumerate(found):
+        try:
+            words = bounds[entity["sentence"]][entity["start"]:entity["end"]]
+            if not words:
+                raise IndexError
+            char_start, char_end = words[0][0], words[-1][1]
+        except (KeyError, IndexError, TypeError):
+            raise ValueError(f"{where}: entity {k} does not name a sentence and words in it: "
+                             f"{entity!r}") from None
+        entities.append({key: value for key, value in entity.items()
+                         if key not in ("sentence", "start", "end")}
+                        | {"start": char_start, "end": char_end})
+    return "\n".join(lines), entities
+
+
 def entities_page(records: Iterable[Any], *, title: str = "Entities",
                   text_field: str = "text") -> str:
     """Texts with their entities highlighted, the score on hover, as one HTML page.
@@ -445,7 +480,10 @@ def entities_page(records: Iterable[Any], *, title: str = "Entities",
               where each entity is an ``ner.Entity`` or a dict; or
             * dicts as ``python -m ner.tag`` writes them: ``text_field`` holds
               the text, ``entities`` a list of ``{label, start, end, text?,
-              score?}``; other fields (an ``id``) are shown above the text.
+              score?}``; other fields (an ``id``) are shown above the text;
+              or, for CoNLL input, ``sentences`` of ``words`` and entities
+              with a ``sentence`` and word offsets (shown as the words
+              joined by spaces, a sentence a line).
             Offsets are character offsets into the text, end exclusive.
         title: the page's title.
         text_field: the key of the text in dict records.
@@ -463,7 +501,11 @@ def entities_page(records: Iterable[Any], *, title: str = "Entities",
     documents, labels = [], Counter()
     for n, record in enumerate(records):
         where = f"record {n}"
-        if isinstance(record, Mapping):
+        if isinstance(record, Mapping) and text_field not in record and "sentences" in record:
+            text, entities = _words_record(record, where)  # ner.tag's record of CoNLL input
+            fields = [(k, v if isinstance(v, str) else repr(v)) for k, v in record.items()
+                      if k not in ("sentences", "entities")]
+        elif isinstance(record, Mapping):
             if not isinstance(record.get(text_field), str):
                 raise ValueError(f"{where}: no string field {text_field!r}")
             if not isinstance(record.get("entities"), list):

@@ -357,6 +357,33 @@ def test_entities_page_of_ner_tag_records():
     _check_entity_page(page, ["Zoe"], [[{"label": "PER", "start": 0, "end": 3}]])
 
 
+def test_entities_page_of_ner_tag_records_of_conll_input(tmp_path, repo_root):
+    """`ner.tag --input_format=conll` writes words, not a text: the page shows them
+    joined by spaces, a sentence a line, with the entities on their words."""
+    from tests.tiny_model import write_model_folder
+
+    model = write_model_folder(tmp_path / "model")
+    conll = tmp_path / "in.conll"
+    conll.write_text("-DOCSTART- -X- -X- O\n\njohn NNP B-NP B-PER\nsmith NNP I-NP I-PER\n"
+                     "lives VBZ B-VP O\nin IN B-PP O\nparis NNP B-NP B-LOC\n\n"
+                     "hello UH O O\n\nacme NNP B-NP B-ORG\n\n", encoding="utf-8")
+    tagged = subprocess.run([sys.executable, "-m", "ner.tag", f"--model_dir={model}",
+                             "--input_format=conll", "--quiet", str(conll)],
+                            capture_output=True, text=True, cwd=repo_root, timeout=300)
+    assert tagged.returncode == 0, tagged.stderr
+    record = json.loads(tagged.stdout)
+    assert "text" not in record and [e["text"] for e in record["entities"]] == \
+        ["john smith", "paris", "acme"]
+    page = html_lib.entities_page([record])
+    text = "john smith lives in paris\nhello\nacme"
+    _check_entity_page(page, [text], [[{"label": "PER", "start": 0, "end": 10},
+                                       {"label": "LOC", "start": 20, "end": 25},
+                                       {"label": "ORG", "start": 32, "end": 36}]])
+    with pytest.raises(ValueError, match="entity 0 does not name a sentence and words in it"):
+        html_lib.entities_page([dict(record, entities=[
+            {"label": "PER", "sentence": 7, "start": 0, "end": 1}])])
+
+
 @pytest.mark.parametrize("record, message", [
     ({"text": "Zoe", "entities": [{"label": "PER", "start": 0, "end": 4}]}, "not a span"),
     ({"text": "Zoe", "entities": [{"label": "PER", "start": 0, "end": 3, "text": "Zo"}]},
