@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -279,7 +280,12 @@ def check(model_dir: str | os.PathLike, dev_file: str | os.PathLike | None = Non
     precisions = tuple(dict.fromkeys(precisions))  # each checked once
     for p in precisions:
         _check_name(p, PRECISIONS)
+    if not math.isfinite(tolerance):
+        raise ValueError(f"tolerance must be a number of F1 points, got {tolerance}")
     folder = resolve_model_dir(Path(model_dir))
+    if write and not os.access(folder, os.W_OK):  # said before the minutes of tagging
+        raise ValueError(f"cannot write {CHECK_FILE} into {folder}: the folder is not "
+                         f"writable; check a writable copy of it")
     from_card = dev_file is None
     if from_card:
         meta = read_meta(folder) or {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -299,6 +300,26 @@ def test_int8_is_judged_by_its_worst_batching(tmp_path, monkeypatch):
     assert sorted(seen) == [("float32", 64), ("int8", 16), ("int8", 64), ("int8", 256)]
     assert result["int8_f1_by_batch"] == {"16": 50.0, "64": 100.0, "256": 100.0}
     assert result["f1"]["int8"] == 50.0 and "int8" in result["rejected"]
+
+
+def test_check_refuses_what_it_cannot_do_before_tagging(tmp_path, monkeypatch):
+    """A nan tolerance, or a folder it cannot write (a read-only mount), is said
+    at once: the folder used to fail after all the tagging, with a traceback."""
+    folder = write_model_folder(tmp_path / "model")
+    dev = tmp_path / "dev.txt"
+    dev.write_text(DEV)
+    with pytest.raises(ValueError, match="tolerance must be a number of F1 points, got nan"):
+        precision.check(folder, dev, precisions=["bfloat16"], tolerance=float("nan"))
+    tagged = []
+    monkeypatch.setattr(precision.os, "access", lambda path, mode: Path(path) != folder)
+    monkeypatch.setattr("ner.train.evaluate_split", lambda *a: tagged.append(a))
+    with pytest.raises(ValueError, match=r"cannot write precision.json into .*: the folder "
+                                         r"is not writable"):
+        precision.check(folder, dev, precisions=["bfloat16"])
+    assert tagged == [] and not (folder / precision.CHECK_FILE).exists()
+    monkeypatch.undo()  # evaluate again; still not writable, but nothing is written
+    monkeypatch.setattr(precision.os, "access", lambda path, mode: Path(path) != folder)
+    assert precision.check(folder, dev, precisions=[], write=False)["accepted"] == ["float32"]
 
 
 def test_load_tagger_names_a_bad_precision_before_anything_else(tmp_path):
