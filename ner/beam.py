@@ -123,6 +123,8 @@ class NerModelHandler(ModelHandler):
     def run_inference(self, batch: Sequence[corpus.Record], model,
                       inference_args: dict[str, Any] | None = None) -> Iterable[PredictionResult]:
         """Tags a batch in one call per kind (`ner.tag.tag_records`)."""
+        if getattr(model, "precision", None):  # what "auto" chose, for the summary line
+            Metrics.counter(_NAMESPACE, f"precision_{model.precision}").inc(len(batch))
         return [PredictionResult(record, result)
                 for record, result in zip(batch, tag_records(model, list(batch)))]
 
@@ -326,9 +328,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     seconds = time.perf_counter() - start
     documents = _counter(result, "documents")
     entities = _counter(result, "entities")
+    # The precision the workers tagged in, as ner.tag's line names it: "auto"
+    # decides on each worker.
+    used = [p for p in ("float32", "bfloat16", "int8") if _counter(result, f"precision_{p}")]
     line = (f"ner.beam: tagged {plural(documents, 'document')} with "
             f"{plural(entities, 'entity', 'entities')} in {seconds:.1f} s "
-            f"({documents / seconds:,.1f} documents/s)")
+            f"({documents / seconds:,.1f} documents/s{''.join(', ' + p for p in used)})")
     errors = _counter(result, "errors")
     if errors:
         line += f"; skipped {plural(errors, 'bad record')}"

@@ -9,6 +9,7 @@ The reference is `ner.tag` through the same SavedModel
 """
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,8 @@ def test_beam_with_two_workers_equals_ner_tag(exported, inputs, tagged, tmp_path
     summary = capsys.readouterr().err.strip().splitlines()[-1]
     assert summary.startswith(f"ner.beam: tagged {len(tagged)} documents with "
                               f"{sum(len(r['entities']) for r in tagged)} entities in ")
+    # The precision the workers tagged in, as ner.tag's line says it.
+    assert re.search(r" documents/s, float32\) -> ", summary), summary
 
 
 def test_beam_in_process_conll_output(exported, inputs, tmp_path):
