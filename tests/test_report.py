@@ -280,6 +280,7 @@ def test_run_with_a_model_tags_the_data_file_by_document(tmp_path, monkeypatch):
 
     class FakeTagger:
         entity_types = ["LOC", "PER"]
+        precision = "int8"  # as if "auto" had chosen it
 
         @classmethod
         def load(cls, model_dir, precision):
@@ -303,6 +304,8 @@ def test_run_with_a_model_tags_the_data_file_by_document(tmp_path, monkeypatch):
     # Predicted PER[0:1] PER[2:3] PER[3:4] | - | PER[0:1], rewritten from BIOES;
     # gold PER[0:1] PER[2:4] | - | LOC[0:1].
     assert result["scheme"] == "IOB2"
+    # What was scored, in --output's JSON: scores of two precisions are told apart.
+    assert result["model"] == {"model_dir": str(tmp_path), "data": data_path, "precision": "int8"}
     micro = result["default"]["micro avg"]
     assert (micro["support"], micro["predicted"], micro["true_positives"]) == (3, 4, 1)
     assert out.read_text().splitlines() == [
@@ -319,6 +322,7 @@ def test_run_with_a_model_scores_a_span_file_as_training_reads_it(tmp_path, monk
     class FakeTagger:
         tokenizer = Tokenizer.from_pretrained()
         entity_types = ["Drug"]
+        precision = "float32"
 
         @classmethod
         def load(cls, model_dir, precision):
