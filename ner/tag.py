@@ -32,7 +32,8 @@ Output (`--output`):
   mixed in. `inputs.sha256` records a digest of each complete shard's input
   records, checked when a rerun reads past them (standard input, a file
   edited in place). A folder with shards and no `job.json` is refused.
-  `summary.json` is written when the job is done.
+  `summary.json` (documents, shards, errors, precision) is written when the
+  job is done.
 
 Bad input (`ner.corpus.BadRecord`: invalid UTF-8, a line that is not a JSON
 object, a missing or non-string text field, an empty file): by default the
@@ -313,6 +314,7 @@ class _Shards:
 
     def __init__(self, folder: Path, shard_size: int, extension: str, job: dict):
         self.folder, self.shard_size, self.extension = folder, shard_size, extension
+        self.precision = job.get("precision")  # for summary.json
         folder.mkdir(parents=True, exist_ok=True)
         _check_job(folder, job)
         self.complete = {int(m.group(1)) for p in folder.iterdir()
@@ -416,8 +418,10 @@ class _Shards:
             with open(path, "rb") as f:
                 errors += sum(1 for _ in f)
         shards = sorted(self.complete)
-        files.write_json_atomically(self.folder / _SUMMARY_FILE, {
-            "documents": documents, "shards": len(shards), "errors": errors})
+        summary = {"documents": documents, "shards": len(shards), "errors": errors}
+        if self.precision is not None:  # what the shards were tagged in (auto's choice)
+            summary["precision"] = self.precision
+        files.write_json_atomically(self.folder / _SUMMARY_FILE, summary)
 
     def abort(self) -> str:
         for f in (self.out, self.errors):

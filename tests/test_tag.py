@@ -361,7 +361,8 @@ def test_resume_skips_complete_shards(tagger, tmp_path):
                      "part-00002.jsonl", "part-00003.jsonl", "summary.json"]
     assert [r["text"] for n in names[2:6] for r in _read_jsonl(clean / n)] == TEXTS
     assert json.loads((clean / "summary.json").read_text()) == {
-        "documents": 7, "errors": 0, "shards": 4}
+        "documents": 7, "errors": 0, "shards": 4, "precision": tagger.precision}
+    assert tagger.precision in ("float32", "bfloat16", "int8")
 
     out = tmp_path / "out"
     with pytest.raises(_Killed):
