@@ -493,9 +493,13 @@ def _check_job(folder: Path, job: dict) -> None:
     changed = [key for key in sorted(set(old) | set(job)) if old.get(key) != job.get(key)
                and (key in old or key not in _LATER_JOB_KEYS)]
     if changed:
+        # Only the precision changed (auto chose otherwise here): the rerun can ask for it.
+        resume = (f"; to resume, pass --precision={old['precision']}, what they were tagged in"
+                  if changed == ["precision"] and old.get("precision") else "")
         raise ValueError(
             f"{path.parent} holds shards of another job: {', '.join(changed)} changed since "
-            f"they were written (see {path}); use another --output folder, or delete this one")
+            f"they were written (see {path}){resume}; or use another --output folder, or "
+            f"delete this one")
 
 
 # Keys a job records since a later version: a job.json without them (begun

@@ -483,10 +483,12 @@ def test_a_rerun_with_another_precision_or_model_version_is_refused(tagger, tmp_
     job = json.loads((out / "job.json").read_text())
     assert (job["precision"], job["model_version"]) == ("float32", "aaaa")
     tag_corpus(_As(tagger, "float32", {"version": "aaaa"}), [path], str(out), options)  # same
-    with pytest.raises(ValueError, match="another job: precision changed"):
+    with pytest.raises(ValueError, match=r"another job: precision changed since .*; to "
+                                         r"resume, pass --precision=float32, what they were"):
         tag_corpus(_As(tagger, "int8", {"version": "aaaa"}), [path], str(out), options)
-    with pytest.raises(ValueError, match="another job: model_version changed"):
+    with pytest.raises(ValueError, match="another job: model_version changed") as refused:
         tag_corpus(_As(tagger, "float32", {"version": "bbbb"}), [path], str(out), options)
+    assert "--precision" not in str(refused.value)  # no hint where it would not help
     # A job begun before these were recorded resumes.
     del job["precision"], job["model_version"]
     (out / "job.json").write_text(json.dumps(job))
