@@ -17,6 +17,7 @@ bar ends where the table's number says.
 from __future__ import annotations
 
 import contextlib
+import html
 import io
 from typing import Any, Iterator, Sequence
 
@@ -32,13 +33,26 @@ _ERROR_COLOURS = {"missed": "#999999", "spurious": "#CC79A7", "wrong_type": "#D5
                   "wrong_boundary": "#0072B2", "wrong_type_and_boundary": "#E69F00"}
 _LINES = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999")
 
+# What each chart shows, for screen readers; the numbers are in the page's tables.
+_ALT = {
+    "scores": "Bar chart of precision, recall and F1 per entity type and micro average, mode "
+              "default and mode strict; the table below holds the numbers.",
+    "confusion": "Heat map of gold types (rows) against predicted types (columns) for "
+                 "exact-span entities; the table below holds the counts.",
+    "errors": "Bar charts of errors by class, and by entity type stacked by class; the "
+              "tables beside them hold the counts.",
+}
+
 
 @contextlib.contextmanager
-def _chart(width: float, height: float, salt: str) -> Iterator[tuple[Any, list[str]]]:
+def _chart(width: float, height: float, salt: str,
+           alt: str) -> Iterator[tuple[Any, list[str]]]:
     """Yields a matplotlib Figure and a list; the figure's ``<svg>`` is appended on exit.
 
     No pyplot: no global figure state and no GUI backend. The settings hold
-    while the figure is built and saved, and only then.
+    while the figure is built and saved, and only then. ``alt`` says what the
+    chart shows, for screen readers (``role="img"``): a fixed text, never data,
+    which would otherwise be read out as a stream of tick labels.
     """
     import matplotlib
     from matplotlib.figure import Figure
@@ -61,6 +75,7 @@ def _chart(width: float, height: float, salt: str) -> Iterator[tuple[Any, list[s
         fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
     text = buffer.getvalue()
     text = text[text.index("<svg"):]  # no XML prolog or doctype inside HTML
+    text = text.replace("<svg", f'<svg role="img" aria-label="{html.escape(alt)}"', 1)
     # matplotlib numbers its groups alike in every figure ("figure_1"): one
     # prefix per chart keeps the ids of a page unique. Text from data cannot
     # match: matplotlib escapes its quotes.
@@ -102,7 +117,7 @@ def scores_chart(result: dict) -> str:
     # Beyond 8 types (OntoNotes has 18) level names and values ran together:
     # slanted names, upright values, a taller figure.
     many = len(types) > _MANY_TYPES
-    with _chart(9.5, 4.2 if many else 3.2, "scores") as (fig, svg):
+    with _chart(9.5, 4.2 if many else 3.2, "scores", _ALT["scores"]) as (fig, svg):
         axes = fig.subplots(1, 2, sharey=True)
         for ax, mode in zip(axes, ("default", "strict")):
             report = result[mode]
@@ -145,7 +160,7 @@ def confusion_chart(result: dict) -> str:
     counts = [[matrix[g][p] for p in labels] for g in labels]
     shares = [[n / max(1, sum(row)) for n in row] for row in counts]
     size = 1.0 + 0.62 * len(labels)
-    with _chart(size + 1.4, size, "confusion") as (fig, svg):
+    with _chart(size + 1.4, size, "confusion", _ALT["confusion"]) as (fig, svg):
         ax = fig.subplots()
         image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
         for i, row in enumerate(counts):
@@ -175,7 +190,7 @@ def errors_chart(result: dict) -> str:
     counts = result["errors"]["counts"]
     by_type = result["errors"].get("by_type") or {}
     names = list(ERROR_CLASSES)
-    with _chart(9.5, 2.9, "errors") as (fig, svg):
+    with _chart(9.5, 2.9, "errors", _ALT["errors"]) as (fig, svg):
         left, right = fig.subplots(1, 2, width_ratios=(1, 1.25))
         bars = left.barh(range(len(names)), [counts[n] for n in names],
                          color=[_ERROR_COLOURS[n] for n in names])
@@ -240,7 +255,8 @@ def curve_charts(epochs: Sequence[dict]) -> list[tuple[str, str]]:
 
     @contextlib.contextmanager
     def chart(name: str, title: str):
-        with _chart(4.6, 2.8, name) as (fig, svg):
+        alt = f"Line chart of the {title} by epoch; the table below holds the values."
+        with _chart(4.6, 2.8, name, alt) as (fig, svg):
             ax = fig.subplots()
             ax.grid(color="#e5e5e5", linewidth=0.6)
             ax.set_axisbelow(True)

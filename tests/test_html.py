@@ -437,6 +437,17 @@ def test_curves_page_plots_and_lists_every_epoch(tmp_path):
     assert any(_text(t) == HOSTILE_TYPE for t in tree.iter(f"{SVG}text"))  # legend, as text
 
 
+def test_charts_are_images_with_a_text_for_screen_readers(report):
+    """Without a role and a label a screen reader reads out every tick label."""
+    pages = [report[3], _parse(curves_page(LOG))]
+    svgs = [svg for tree in pages for svg in tree.iter("{http://www.w3.org/2000/svg}svg")]
+    assert len(svgs) >= 6
+    for svg in svgs:
+        assert svg.get("role") == "img"
+        assert re.search(r"^(Bar|Line) charts? of |^Heat map of ", svg.get("aria-label"))
+        assert re.search(r"; the tables? (below|beside them) holds? the ", svg.get("aria-label"))
+
+
 def test_curves_page_says_when_the_loss_diverged():
     """The loss chart cannot draw nan or inf, so the verdict says it."""
     log = [dict(LOG[0]), dict(LOG[1], loss=float("nan"))]
