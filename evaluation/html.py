@@ -265,9 +265,18 @@ def _shown_segments(words: Sequence[str], spans: Sequence[Sequence], errors: Map
     are left out between them."""
     if windows is None:
         return _words_segments(words, spans, errors)
+    # A gap of one word is shown, not replaced by a longer "… 1 words …".
+    closed: list[tuple[int, int]] = []
+    for start, end in windows:
+        if closed and start - closed[-1][1] <= 1:
+            closed[-1] = (closed[-1][0], end)
+        else:
+            closed.append((0 if start == 1 else start, end))
+    if closed and len(words) - closed[-1][1] == 1:
+        closed[-1] = (closed[-1][0], len(words))
     out: list[dict] = []
     position = 0
-    for start, end in windows:
+    for start, end in closed:
         if start > position:
             out.append({"text": f"\u2026 {start - position:,} words \u2026", "elided": True})
         inside = [(label, s - start, e - start) for label, s, e in spans

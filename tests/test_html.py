@@ -437,6 +437,17 @@ def test_curves_page_plots_and_lists_every_epoch(tmp_path):
     assert any(_text(t) == HOSTILE_TYPE for t in tree.iter(f"{SVG}text"))  # legend, as text
 
 
+def test_a_gap_of_one_word_is_shown_not_elided():
+    """Around errors of a long sentence, a left-out word was replaced by the longer
+    "… 1 words …"; it is shown, and only wider gaps are elided."""
+    words = [f"w{i}" for i in range(10)]
+    shown = lambda windows: [seg["text"] for seg in html_lib._shown_segments(
+        words, [], {}, windows)]
+    assert " ".join(shown([(1, 4), (5, 9)])) == " ".join(words)
+    assert shown([(0, 3), (6, 9)]) == ["w0 w1 w2", "\u2026 3 words \u2026", "w6 w7 w8 w9"]
+    assert shown([(2, 4)]) == ["\u2026 2 words \u2026", "w2 w3", "\u2026 6 words \u2026"]
+
+
 def test_charts_are_images_with_a_text_for_screen_readers(report):
     """Without a role and a label a screen reader reads out every tick label."""
     pages = [report[3], _parse(curves_page(LOG))]
