@@ -324,6 +324,7 @@ def _check_entity_page(page: str, texts: list[str], entities: list[list[dict]]) 
                 entity["label"], entity["start"], entity["end"])
             assert _text(mark) == text[start:end]
             if entity.get("score") is not None:
+                assert mark.get("tabindex") == "0"  # the score on focus too, not on hover only
                 assert mark.get("data-score") == f"{entity['score']:.3f}"
                 assert f"score {entity['score']:.3f}" in mark.get("title")
 
