@@ -37,6 +37,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import itertools
 import operator
 import os
 from collections import Counter
@@ -194,8 +195,14 @@ def write_page(path: str | os.PathLike, page: str) -> None:
 
 
 def type_colours(types: Iterable[str]) -> dict[str, str]:
-    """A highlight colour per entity type: fixed for CoNLL's four, the rest in sorted order."""
-    colours, others = {}, iter(_MORE_COLOURS * 100)
+    """A highlight colour per entity type: fixed for CoNLL's four, the rest in sorted order.
+
+    Beyond the listed colours (OntoNotes has 18 types), light hues a golden
+    angle apart: distinct from each other, where the list used to repeat.
+    """
+    colours = {}
+    others = (f"hsl({(137.508 * k) % 360:.0f}, 70%, 82%)" if k >= len(_MORE_COLOURS)
+              else _MORE_COLOURS[k] for k in itertools.count())
     for type_ in sorted(set(types)):
         colours[type_] = _KNOWN_COLOURS.get(type_) or next(others)
     return colours

@@ -438,6 +438,13 @@ def test_curves_page_plots_and_lists_every_epoch(tmp_path):
     assert any(_text(t) == HOSTILE_TYPE for t in tree.iter(f"{SVG}text"))  # legend, as text
 
 
+def test_every_type_gets_its_own_colour():
+    """18 OntoNotes-like types: the colour list used to repeat after 14."""
+    colours = html_lib.type_colours([f"TYPE{i:02d}" for i in range(40)] + ["PER", "LOC"])
+    assert len(set(colours.values())) == len(colours) == 42
+    assert colours["PER"] == "#aa9cfc"  # CoNLL's four keep displaCy's colours
+
+
 def test_a_gap_of_one_word_is_shown_not_elided():
     """Around errors of a long sentence, a left-out word was replaced by the longer
     "… 1 words …"; it is shown, and only wider gaps are elided."""
