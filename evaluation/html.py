@@ -245,7 +245,8 @@ def _windows(errors: Sequence[dict], sides: Sequence[Sequence], length: int
     def merge(ranges) -> list[list[int]]:
         out: list[list[int]] = []
         for start, end in sorted(ranges):
-            if out and start <= out[-1][1]:
+            # A gap of one word is shown, not replaced by a longer "… 1 words …".
+            if out and start <= out[-1][1] + 1:
                 out[-1][1] = max(out[-1][1], end)
             else:
                 out.append([start, end])
@@ -263,7 +264,12 @@ def _windows(errors: Sequence[dict], sides: Sequence[Sequence], length: int
                     window[0], changed = span[1], True
                 if span[1] < window[1] < span[2]:
                     window[1], changed = span[2], True
-    return [(start, end) for start, end in merge(merged)]  # widening may join neighbours
+    windows = merge(merged)  # widening may join neighbours
+    if windows[0][0] == 1:  # nor at either end of the sentence
+        windows[0][0] = 0
+    if windows[-1][1] == length - 1:
+        windows[-1][1] = length
+    return [(start, end) for start, end in windows]
 
 
 def _shown_segments(words: Sequence[str], spans: Sequence[Sequence], errors: Mapping,
@@ -272,18 +278,9 @@ def _shown_segments(words: Sequence[str], spans: Sequence[Sequence], errors: Map
     are left out between them."""
     if windows is None:
         return _words_segments(words, spans, errors)
-    # A gap of one word is shown, not replaced by a longer "… 1 words …".
-    closed: list[tuple[int, int]] = []
-    for start, end in windows:
-        if closed and start - closed[-1][1] <= 1:
-            closed[-1] = (closed[-1][0], end)
-        else:
-            closed.append((0 if start == 1 else start, end))
-    if closed and len(words) - closed[-1][1] == 1:
-        closed[-1] = (closed[-1][0], len(words))
     out: list[dict] = []
     position = 0
-    for start, end in closed:
+    for start, end in windows:
         if start > position:
             out.append({"text": f"\u2026 {start - position:,} words \u2026", "elided": True})
         inside = [(label, s - start, e - start) for label, s, e in spans
@@ -517,18 +514,20 @@ def entities_page(records: Iterable[Any], *, title: str = "Entities",
     documents, labels = [], Counter()
     for n, record in enumerate(records):
         where = f"record {n}"
-        if isinstance(record, Mapping) and text_field not in record and "sentences" in record:
-            text, entities = _words_record(record, where)  # ner.tag's record of CoNLL input
+        if isinstance(record, Mapping):
+            if text_field not in record and "sentences" in record:
+                # ner.tag's record of CoNLL input: sentences of words
+                text, entities = _words_record(record, where)
+                shown_as_text = "sentences"
+            else:
+                if not isinstance(record.get(text_field), str):
+                    raise ValueError(f"{where}: no string field {text_field!r}")
+                if not isinstance(record.get("entities"), list):
+                    raise ValueError(f"{where}: no list field 'entities'")
+                text, entities = record[text_field], record["entities"]
+                shown_as_text = text_field
             fields = [(k, v if isinstance(v, str) else repr(v)) for k, v in record.items()
-                      if k not in ("sentences", "entities")]
-        elif isinstance(record, Mapping):
-            if not isinstance(record.get(text_field), str):
-                raise ValueError(f"{where}: no string field {text_field!r}")
-            if not isinstance(record.get("entities"), list):
-                raise ValueError(f"{where}: no list field 'entities'")
-            text, entities = record[text_field], record["entities"]
-            fields = [(k, v if isinstance(v, str) else repr(v)) for k, v in record.items()
-                      if k not in (text_field, "entities")]
+                      if k not in (shown_as_text, "entities")]
         else:
             try:
                 text, entities = record

@@ -80,10 +80,9 @@ def load_tagger(model_dir: str | os.PathLike, precision: str = "auto") -> "Tagge
         ValueError: the model folder or SavedModel is invalid, or a SavedModel
             was exported with another precision than the one asked for.
     """
-    from ner.precision import CHOICES
+    from ner.precision import check_name
 
-    if precision not in CHOICES:  # before any message suggests --precision=<it>
-        raise ValueError(f"precision={precision!r}: expected one of {', '.join(CHOICES)}")
+    check_name(precision)  # before any message suggests --precision=<it>
     path = Path(model_dir)
     if is_saved_model(path):
         tagger = ExportedTagger.load(path)

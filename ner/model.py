@@ -591,18 +591,22 @@ def _md(value: Any) -> str:
     text = str(value)
     for char, escaped in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
         text = text.replace(char, escaped)
-    # A bidi control (U+202E, ...) would reorder the rest of its line: shown by name.
-    text = _BIDI_CONTROLS.sub(lambda m: f"U+{ord(m.group()):04X}", text)
-    return re.sub(r"([\\`*_\[\]|])", r"\\\1", text).replace("\n", " ")
+    return re.sub(r"([\\`*_\[\]|])", r"\\\1", _bidi_named(text)).replace("\n", " ")
 
 
 _BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+def _bidi_named(text: str) -> str:
+    """`text` with each bidi control (U+202E, ...), which would reorder the rest
+    of its line, shown by name."""
+    return _BIDI_CONTROLS.sub(lambda m: f"U+{ord(m.group()):04X}", text)
+
+
 def _code(value: Any) -> str:
     """A value as a Markdown code span, shown as it is: inside backticks a
     backslash or an entity is literal, so `_md`'s escapes would show."""
-    text = _BIDI_CONTROLS.sub(lambda m: f"U+{ord(m.group()):04X}", str(value).replace("\n", " "))
+    text = _bidi_named(str(value).replace("\n", " "))
     fence = "`" * (1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"

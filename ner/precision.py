@@ -52,7 +52,8 @@ from ner import files
 logger = logging.getLogger("ner.precision")
 
 __all__ = ["PRECISIONS", "CHOICES", "CHECK_FILE", "TOLERANCE", "cpu_has_fast_bfloat16",
-           "training_dtype", "int8_available", "read_check", "choose", "check"]
+           "training_dtype", "int8_available", "read_check", "choose", "check",
+           "check_name"]
 
 PRECISIONS = ("float32", "bfloat16", "int8")
 CHOICES = ("auto",) + PRECISIONS
@@ -155,7 +156,8 @@ def int8_available() -> bool:
     return _INT8
 
 
-def _check_name(precision: str, allowed: Sequence[str] = CHOICES) -> None:
+def check_name(precision: str, allowed: Sequence[str] = CHOICES) -> None:
+    """Raises ValueError naming `precision` unless it is one of `allowed`."""
     if precision not in allowed:
         raise ValueError(f"precision={precision!r}: expected one of {', '.join(allowed)}")
 
@@ -205,7 +207,7 @@ def choose(precision: str, model, model_dir: str | os.PathLike | None) -> str:
     Raises:
         ValueError: an unknown precision, or int8 on a build without it.
     """
-    _check_name(precision)
+    check_name(precision)
     if precision == "int8" and not int8_available():
         raise ValueError(f"precision=int8 needs {INT8_MISSING}; use float32 or bfloat16")
     if precision != "auto":
@@ -273,13 +275,13 @@ def check(model_dir: str | os.PathLike, dev_file: str | os.PathLike | None = Non
     from ner.model import TaggerModel, read_meta
     from ner.tagger import Tagger, resolve_model_dir
     from ner.tokenization import Tokenizer
-    from ner.train import evaluate_split, read_documents
+    from ner.train import read_documents
 
     if isinstance(precisions, str):  # "bfloat16,int8", as the command line takes it
         precisions = [p for p in precisions.split(",") if p]
     precisions = tuple(dict.fromkeys(precisions))  # each checked once
     for p in precisions:
-        _check_name(p, PRECISIONS)
+        check_name(p, PRECISIONS)
     if not math.isfinite(tolerance):
         raise ValueError(f"tolerance must be a number of F1 points, got {tolerance}")
     folder = resolve_model_dir(Path(model_dir))
@@ -327,9 +329,8 @@ def check(model_dir: str | os.PathLike, dev_file: str | os.PathLike | None = Non
         tagger = Tagger(model, tokenizer, batch_size=batch_size)
         tagger.tag_tokens([list(s.tokens) for s in sentences[:64]])  # trace and warm up
         start = time.perf_counter()
-        scores, _ = evaluate_split(tagger, sentences, ids)
+        f1 = _dev_f1(tagger, sentences, ids)
         seconds = time.perf_counter() - start
-        f1 = 100 * float(scores["default"]["micro avg"]["f1"])
         if precision == "int8":
             f1 = _worst_over_batchings(model, tokenizer, sentences, ids, batch_size, f1, result)
         result["f1"][precision], result["seconds"][precision] = f1, seconds
@@ -351,6 +352,14 @@ def check(model_dir: str | os.PathLike, dev_file: str | os.PathLike | None = Non
     return result
 
 
+def _dev_f1(tagger, sentences, ids) -> float:
+    """Micro F1 in points (mode default) of `tagger` on the dev sentences, as training scores."""
+    from ner.train import evaluate_split
+
+    scores, _ = evaluate_split(tagger, sentences, ids)
+    return 100 * float(scores["default"]["micro avg"]["f1"])
+
+
 # int8 takes one activation range per encoder batch, so its dev F1 moves with
 # how sentences are batched: an audit measured -0.36, -0.28, -0.28, -0.57 and
 # -0.57 against float32 at 16, 32, 64, 128 and 256 windows on one model, so
@@ -364,13 +373,11 @@ def _worst_over_batchings(model, tokenizer, sentences, ids, batch_size: int, f1:
     """int8's lowest dev F1 over `batch_size` and `INT8_BATCHINGS` windows per
     batch; each is recorded in `result["int8_f1_by_batch"]`."""
     from ner.tagger import Tagger
-    from ner.train import evaluate_split
 
     by_batch = {batch_size: f1}
     for size in INT8_BATCHINGS:
         if size not in by_batch:
-            scores, _ = evaluate_split(Tagger(model, tokenizer, batch_size=size), sentences, ids)
-            by_batch[size] = 100 * float(scores["default"]["micro avg"]["f1"])
+            by_batch[size] = _dev_f1(Tagger(model, tokenizer, batch_size=size), sentences, ids)
     result["int8_f1_by_batch"] = {str(k): v for k, v in sorted(by_batch.items())}
     logger.info("int8: dev F1 by windows per batch: %s (the lowest counts)",
                 ", ".join(f"{k}: {v:.2f}" for k, v in sorted(by_batch.items())))
@@ -393,8 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        result = check(args.model_dir, args.dev_file,
-                       [p for p in args.precisions.split(",") if p], args.tolerance,
+        result = check(args.model_dir, args.dev_file, args.precisions, args.tolerance,
                        args.batch_size)
     except (FileNotFoundError, ValueError) as e:
         print(f"ner.precision: error: {e}", file=sys.stderr)

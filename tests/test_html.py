@@ -448,12 +448,23 @@ def test_every_type_gets_its_own_colour():
 def test_a_gap_of_one_word_is_shown_not_elided():
     """Around errors of a long sentence, a left-out word was replaced by the longer
     "… 1 words …"; it is shown, and only wider gaps are elided."""
-    words = [f"w{i}" for i in range(10)]
-    shown = lambda windows: [seg["text"] for seg in html_lib._shown_segments(
-        words, [], {}, windows)]
-    assert " ".join(shown([(1, 4), (5, 9)])) == " ".join(words)
-    assert shown([(0, 3), (6, 9)]) == ["w0 w1 w2", "\u2026 3 words \u2026", "w6 w7 w8 w9"]
-    assert shown([(2, 4)]) == ["\u2026 2 words \u2026", "w2 w3", "\u2026 6 words \u2026"]
+    context = html_lib._CONTEXT_WORDS  # words shown either side of an error
+
+    def shown(length: int, *starts: int) -> list[str]:
+        errors = [{"gold": ("PER", k, k + 1), "pred": None} for k in starts]
+        windows = html_lib._windows(errors, ([e["gold"] for e in errors], []), length)
+        words = [f"w{i}" for i in range(length)]
+        return [seg["text"] for seg in html_lib._shown_segments(words, [], {}, windows)]
+
+    # Windows [1, 2c+2) and [2c+3, 4c+4) of 4c+5 words: each gap is one word.
+    length = 4 * context + 5
+    assert " ".join(shown(length, context + 1, 3 * context + 3)) == " ".join(
+        f"w{i}" for i in range(length))
+    # Windows [0, c+1) and [c+4, 3c+5) of 3c+7 words: gaps of 3 and 2 words.
+    assert shown(3 * context + 7, 0, 2 * context + 4) == [
+        " ".join(f"w{i}" for i in range(context + 1)), "\u2026 3 words \u2026",
+        " ".join(f"w{i}" for i in range(context + 4, 3 * context + 5)),
+        "\u2026 2 words \u2026"]
 
 
 def test_charts_are_images_with_a_text_for_screen_readers(report):
