@@ -113,6 +113,18 @@ class ExportModule(Pipeline):
         if window_batch_size < 1:
             raise ValueError(f"window_batch_size must be at least 1, got {window_batch_size}")
         super().__init__(model, tokenizer, batch_size=window_batch_size)
+        # The functions `ner.Tagger` calls in process are not part of the
+        # SavedModel: `tf.saved_model.save` writes every tf.function attribute
+        # of the module, tracing each, and these three would store the
+        # pipeline's graph a second time beside the signatures, which hold all
+        # a SavedModel's users call (about a third of a small model's export
+        # time, and of its saved_model.pb; BENCHMARKS.md, "Export time").
+        for name in _IN_PROCESS_ONLY:
+            delattr(self, name)
+
+
+# Pipeline functions that only in-process callers (`ner.Tagger`) use.
+_IN_PROCESS_ONLY = ("entities", "word_tags", "sentences")
 
 
 def next_version_dir(export_dir: str | os.PathLike) -> Path:

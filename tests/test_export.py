@@ -20,6 +20,7 @@ from unittest import mock
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 
 from ner import casing, checkpoint, features
 from ner.export import ExportModule, _quiet_tensorflow, export, next_version_dir, save
@@ -493,9 +494,18 @@ def _assert_loads_in_its_precision(version: Path, tagger: Tagger, texts: list[st
 
 def test_saved_model_holds_only_the_weights_its_signatures_read(context_model, tmp_path):
     """No separate query, key and value beside their side-by-side copy (the int8
-    export: `test_low_precision_export_uses_standard_ops_and_tags_as_the_tagger`)."""
+    export: `test_low_precision_export_uses_standard_ops_and_tags_as_the_tagger`),
+    and no function beside the signatures: the ones only `ner.Tagger` calls
+    would hold the pipeline's graph a second time."""
     path = export(context_model, tmp_path / "ner")
     _assert_holds_only_what_it_reads(path, context_model, "float32")
+    saved = saved_model_pb2.SavedModel.FromString((path / "saved_model.pb").read_bytes())
+    graph = saved.meta_graphs[0]
+    assert {n for n in graph.signature_def if not n.startswith("__")} == {
+        "serving_default", "tag_words", "tag_wordpieces", "decode"}
+    root = {child.local_name for child in graph.object_graph_def.nodes[0].children}
+    assert {"tag_texts", "tag_words", "tag_wordpieces", "decode"} <= root
+    assert not root & {"entities", "word_tags", "sentences"}
 
 
 def _assert_holds_only_what_it_reads(path: Path, context_model: Path, precision: str) -> None:
