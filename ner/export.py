@@ -118,7 +118,7 @@ class ExportModule(Pipeline):
         # of the module, tracing each, and these three would store the
         # pipeline's graph a second time beside the signatures, which hold all
         # a SavedModel's users call (about a third of a small model's export
-        # time, and of its saved_model.pb; BENCHMARKS.md, "Export time").
+        # time, and of its saved_model.pb; BENCHMARKS.md, "Sizes at fd130a3").
         for name in _IN_PROCESS_ONLY:
             delattr(self, name)
 
