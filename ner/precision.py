@@ -172,9 +172,39 @@ def read_check(model_dir: str | os.PathLike) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        found = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}:{e.lineno}: not valid JSON: {e.msg}") from e
+    problem = _malformed(found)
+    if problem:
+        raise ValueError(f"{path}: {problem}; run python -m ner.precision "
+                         f"--model_dir={model_dir} again to rewrite it")
+    return found
+
+
+def _malformed(found: Any) -> str | None:
+    """What is wrong with a `precision.json`'s content, as `choose` reads it; None if nothing.
+
+    A hand-edited or foreign file is named here rather than failing later
+    with a TypeError deep in `choose`, or being read as something else (an
+    "accepted" string is iterable: "int8" would accept "i", "n", "t", "8").
+    """
+    if not isinstance(found, dict):
+        return f"expected a JSON object, got {type(found).__name__}"
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    accepted = found.get("accepted", [])
+    if not (isinstance(accepted, list) and all(isinstance(p, str) for p in accepted)):
+        return f'"accepted" must be a list of precision names, got {accepted!r}'
+    for key in ("f1", "seconds"):
+        value = found.get(key, {})
+        if not (isinstance(value, dict) and all(number(v) for v in value.values())):
+            return f'"{key}" must map precision names to numbers, got {value!r}'
+    if not isinstance(found.get("machine", {}), dict):
+        return f'"machine" must be a JSON object, got {found["machine"]!r}'
+    digest = found.get("weights_sha256")
+    if digest is not None and not isinstance(digest, str):
+        return f'"weights_sha256" must be a string, got {digest!r}'
+    return None
 
 
 def _encoder_seconds(model, precision: str, rows: int = 32, length: int = 48) -> float:
@@ -282,8 +312,8 @@ def check(model_dir: str | os.PathLike, dev_file: str | os.PathLike | None = Non
     precisions = tuple(dict.fromkeys(precisions))  # each checked once
     for p in precisions:
         check_name(p, PRECISIONS)
-    if not math.isfinite(tolerance):
-        raise ValueError(f"tolerance must be a number of F1 points, got {tolerance}")
+    if not math.isfinite(tolerance) or tolerance < 0:
+        raise ValueError(f"tolerance must be a number of F1 points, 0 or more, got {tolerance}")
     folder = resolve_model_dir(Path(model_dir))
     if write and not os.access(folder, os.W_OK):  # said before the minutes of tagging
         raise ValueError(f"cannot write {CHECK_FILE} into {folder}: the folder is not "

@@ -173,6 +173,35 @@ def _check_file(folder, **values):
     (folder / precision.CHECK_FILE).write_text(json.dumps(values))
 
 
+@pytest.mark.parametrize("content, message", [
+    ("[]", "expected a JSON object, got list"),
+    ('{"accepted": "int8"}', '"accepted" must be a list of precision names, got \'int8\''),
+    ('{"accepted": [8]}', '"accepted" must be a list of precision names'),
+    ('{"seconds": {"float32": "2 s"}}', '"seconds" must map precision names to numbers'),
+    ('{"f1": {"int8": true}}', '"f1" must map precision names to numbers'),
+    ('{"seconds": [1, 2]}', '"seconds" must map precision names to numbers'),
+    ('{"machine": "epyc"}', '"machine" must be a JSON object'),
+    ('{"weights_sha256": 12}', '"weights_sha256" must be a string'),
+])
+def test_a_malformed_check_file_is_named_with_its_field(tmp_path, content, message):
+    """A hand-edited precision.json is refused naming the file and the field; it
+    used to fail with a TypeError inside `choose`, or be misread (an "accepted"
+    string is iterable)."""
+    (tmp_path / precision.CHECK_FILE).write_text(content)
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / precision.CHECK_FILE}: "
+                                                   f"{message}")) as raised:
+        precision.read_check(tmp_path)
+    assert "run python -m ner.precision" in str(raised.value)
+
+
+def test_auto_names_a_malformed_check_file(tmp_path):
+    folder = write_model_folder(tmp_path / "model")
+    _check_file(folder, machine=precision.machine(), accepted=["float32"],
+                seconds={"float32": "fast"})
+    with pytest.raises(ValueError, match='precision.json: "seconds" must map'):
+        ner.Tagger.load(folder, precision="auto")
+
+
 def test_auto_is_float32_without_a_check(random_folder):
     assert not (random_folder / precision.CHECK_FILE).exists()
     assert ner.Tagger.load(random_folder, precision="auto").precision == "float32"
@@ -303,13 +332,15 @@ def test_int8_is_judged_by_its_worst_batching(tmp_path, monkeypatch):
 
 
 def test_check_refuses_what_it_cannot_do_before_tagging(tmp_path, monkeypatch):
-    """A nan tolerance, or a folder it cannot write (a read-only mount), is said
+    """A nan or negative tolerance, or a folder it cannot write (a read-only mount), is said
     at once: the folder used to fail after all the tagging, with a traceback."""
     folder = write_model_folder(tmp_path / "model")
     dev = tmp_path / "dev.txt"
     dev.write_text(DEV)
-    with pytest.raises(ValueError, match="tolerance must be a number of F1 points, got nan"):
-        precision.check(folder, dev, precisions=["bfloat16"], tolerance=float("nan"))
+    for bad in (float("nan"), -0.5):
+        with pytest.raises(ValueError, match=f"tolerance must be a number of F1 points, 0 or "
+                                             f"more, got {bad}"):
+            precision.check(folder, dev, precisions=["bfloat16"], tolerance=bad)
     tagged = []
     monkeypatch.setattr(precision.os, "access", lambda path, mode: Path(path) != folder)
     monkeypatch.setattr("ner.train.evaluate_split", lambda *a: tagged.append(a))
