@@ -85,13 +85,14 @@ def load_tagger(model_dir: str | os.PathLike, precision: str = "auto") -> "Tagge
     check_name(precision)  # before any message suggests --precision=<it>
     path = Path(model_dir)
     if is_saved_model(path):
-        tagger = ExportedTagger.load(path)
-        if precision not in ("auto", tagger.precision):
+        fixed = exported_precision(path)
+        # Said before the seconds of loading the graph.
+        if precision not in ("auto", fixed):
             raise ValueError(
-                f"{path}: exported with precision {tagger.precision or 'unknown'}, fixed in the "
+                f"{path}: exported with precision {fixed or 'unknown'}, fixed in the "
                 f"graph; export again with python -m ner.export --precision={precision}, or "
                 f"pass --precision=auto")
-        return tagger
+        return ExportedTagger.load(path)
     versions = sorted((p for p in path.iterdir() if p.name.isdigit() and is_saved_model(p)),
                       key=lambda p: int(p.name)) if path.is_dir() else []
     if versions:

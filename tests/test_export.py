@@ -485,9 +485,12 @@ def _assert_loads_in_its_precision(version: Path, tagger: Tagger, texts: list[st
                                              "run: an int8 SavedModel runs only on a "
                                              "TensorFlow with oneDNN"):
             load_tagger(version)
-    assert load_tagger(version, precision="int8").precision == "int8"
-    with pytest.raises(ValueError, match="exported with precision int8"):
-        load_tagger(version, precision="float32")
+    with mock.patch("ner.exported.tf.saved_model.load", return_value=loaded._loaded):
+        assert load_tagger(version, precision="int8").precision == "int8"  # (graph loaded once)
+    # Refused before the seconds of loading the graph.
+    with mock.patch("ner.exported.tf.saved_model.load", side_effect=AssertionError("loaded")):
+        with pytest.raises(ValueError, match="exported with precision int8"):
+            load_tagger(version, precision="float32")
     assert [[(e.label, e.start, e.end) for e in t] for t in loaded.tag_batch(texts)] == \
         [[(e.label, e.start, e.end) for e in t] for t in tagger.tag_batch(texts)]
 
