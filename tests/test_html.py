@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+from xml.etree import ElementTree
 
 import pytest
 
@@ -109,6 +110,22 @@ def report(tmp_path_factory):
     return result, json.loads((folder / "report.json").read_text()), page, _parse(page)
 
 
+def _assert_tables_are_labelled(tree) -> None:
+    """Every table has a caption, column headers with scope, and each body row
+    starts with its row header (`th scope=row`): what a screen reader reads out
+    beside each number ("PER, F1, 85.00" rather than "85.00")."""
+    tables = tree.findall(".//table")
+    assert tables
+    for table in tables:
+        name = table.get("id")
+        assert _text(table.find("caption")).strip(), name
+        assert all(th.get("scope") in ("col", "colgroup")
+                   for th in table.findall("thead/tr/th")), name
+        for row in table.findall("tbody/tr"):
+            assert row[0].tag == "th" and row[0].get("scope") == "row", (name, _text(row))
+            assert not row.findall("td[@scope]") and len(row.findall("th")) == 1, name
+
+
 def test_report_numbers_are_the_json_reports(report):
     result, saved, page, tree = report
     table = tree.findall(".//table[@id='scores-table']/tbody/tr")
@@ -134,7 +151,7 @@ def test_report_numbers_are_the_json_reports(report):
     assert tiles == (rows["micro avg"].find("td[@data-key='f1']").text,
                      rows["micro avg"].findall("td[@data-key='f1']")[1].text)
 
-    errors = {row.get("data-kind"): int(row.findall("td")[1].text)
+    errors = {row.get("data-kind"): int(row.find("td").text)
               for row in tree.findall(".//table[@id='errors-table']/tbody/tr")}
     assert errors == saved["errors"]["counts"]
     assert errors["missed"] and errors["spurious"] and errors["wrong_type_and_boundary"]
@@ -147,6 +164,7 @@ def test_report_numbers_are_the_json_reports(report):
               for row in tree.findall(".//table[@id='confusion-table']/tbody/tr")}
     assert matrix == saved["confusion"]["matrix"]
     assert int(tree.find(".//*[@id='invalid-count']").text) == saved["invalid_transitions"]["count"]
+    _assert_tables_are_labelled(tree)
     assert len(tree.findall(f".//{SVG}svg")) == 3  # scores, errors, confusion: inline, not fetched
 
 
@@ -428,10 +446,11 @@ def test_curves_page_plots_and_lists_every_epoch(tmp_path):
         "chart-loss", "chart-learning_rate", "chart-dev", "chart-dev_types"]
     assert all(f.find(f"{SVG}svg") is not None for f in tree.findall(".//figure"))
     rows = tree.findall(".//table[@id='epochs-table']/tbody/tr")
-    cells = [[_text(td).strip() for td in row.findall("td")] for row in rows]
+    cells = [[_text(cell).strip() for cell in row] for row in rows]  # the row's th, then tds
     # The best epoch starred; per-type columns in sorted order (PER, then the hostile one).
     assert cells[1] == ["2 \u2605", "20", "11.0", "4.2500", "5e-05", "70.00", "60.00", "64.62",
                         "80.00", "30.00"]
+    _assert_tables_are_labelled(tree)
     headings = [_text(th) for th in tree.findall(".//table[@id='epochs-table']/thead/tr/th")]
     assert headings[-2:] == ["F1 PER", f"F1 {HOSTILE_TYPE}"]  # markup in a type name is text
     assert "did not beat it" in _text(tree.find(".//*[@id='verdict']"))
@@ -502,6 +521,21 @@ def test_charts_slant_many_types_and_say_when_there_are_no_entities(tmp_path):
     empty = run(predictions_in=write_text_file(tmp_path, "a O O\nb O O\n\n"))
     assert "no entities, gold or predicted" in charts.errors_chart(empty)
     assert "no entities" not in charts.errors_chart(few)
+
+
+def test_error_counts_in_thousands_keep_their_ticks_apart(tmp_path):
+    """5,588 missed entities: the class chart's 2-inch axis had 9 ticks, 0 to
+    6400, whose labels ran together ("1600240032004000")."""
+    from evaluation import charts
+
+    lines = "".join(f"w{i} B-PER O\n\n" for i in range(5588)) + "x B-LOC B-LOC\n\n"
+    svg = ElementTree.fromstring(charts.errors_chart(run(predictions_in=write_text_file(
+        tmp_path, lines))))
+    axis = next(g for g in svg.iter(f"{SVG}g") if g.get("id") == "errors-matplotlib.axis_1")
+    ticks = [g for g in axis if (g.get("id") or "").startswith("errors-xtick_")]
+    labels = [_text(t).strip() for t in ticks]
+    assert 3 <= len(ticks) <= 6 and labels[0] == "0", labels
+    assert all(label.isdigit() for label in labels), labels
 
 
 # A minimal DOM for the filter script under Node: the cards, their error
@@ -592,7 +626,7 @@ def test_curves_page_finds_the_best_evaluation_within_an_epoch_and_an_early_stop
         "Stopped early (no better dev F1 in 2 evaluations): best dev F1 70.00 at epoch 3 "
         "(step 25, an evaluation within the epoch), the weights in model/.")
     rows = tree.findall(".//table[@id='epochs-table']/tbody/tr")
-    assert [_text(row.find("td")).strip() for row in rows] == [
+    assert [_text(row.find("th")).strip() for row in rows] == [
         "1", "2", "3 \u2605 (best: step 25, dev F1 70.00)"]
     # The chart's points are the epochs' ends, and its label says so.
     assert any(_text(t) == "best epoch-end F1 64.62" for t in tree.iter(f"{SVG}text"))
