@@ -284,9 +284,11 @@ def curve_charts(epochs: Sequence[dict]) -> list[tuple[str, str]]:
         # The points are the epochs' ends; with evaluations within epochs the
         # best model may be none of them (the page's verdict names it).
         within = any(r.get("dev_within_epoch") for r in epochs)
-        ax.annotate(f"best {'epoch-end ' if within else ''}F1 {100 * best['dev']['f1']:.2f}",
-                    (best["epoch"], 100 * best["dev"]["f1"]), textcoords="offset points",
-                    xytext=(0, -14), ha="center", fontsize=8)
+        # A ring round the best point, named in the legend: a note beside the
+        # point covered the recall line or the axis below it.
+        ax.plot([best["epoch"]], [100 * best["dev"]["f1"]], linestyle="none", marker="o",
+                markersize=10, markerfacecolor="none", markeredgecolor=_SERIES["f1"],
+                label=f"best {'epoch-end ' if within else ''}F1 {100 * best['dev']['f1']:.2f}")
         ax.legend(fontsize=8)
     # (No chart of types for data without entities: it would be empty.)
     if all("dev_types" in r for r in epochs) and any(r["dev_types"] for r in epochs):

@@ -630,6 +630,10 @@ def test_curves_page_finds_the_best_evaluation_within_an_epoch_and_an_early_stop
         "1", "2", "3 \u2605 (best: step 25, dev F1 70.00)"]
     # The chart's points are the epochs' ends, and its label says so.
     assert any(_text(t) == "best epoch-end F1 64.62" for t in tree.iter(f"{SVG}text"))
+    # Named in the legend, which finds a free corner: as a note beside the
+    # point it covered the recall line below it.
+    legend = next(g for g in tree.iter(f"{SVG}g") if g.get("id") == "dev-legend_1")
+    assert "best epoch-end F1 64.62" in [_text(t) for t in legend.iter(f"{SVG}text")]
     state.unlink()
     verdict = _text(_parse(curves_page(log)).find(".//*[@id='verdict']"))
     assert verdict == ("Best dev F1 70.00 at epoch 3 (step 25, an evaluation within the epoch); "
