@@ -362,7 +362,7 @@ def check(model_dir: str | os.PathLike, dev_file: str | os.PathLike | None = Non
         f1 = _dev_f1(tagger, sentences, ids)
         seconds = time.perf_counter() - start
         if precision == "int8":
-            f1 = _worst_over_batchings(model, tokenizer, sentences, ids, batch_size, f1, result)
+            f1 = _worst_over_batchings(tagger, sentences, ids, f1, result)
         result["f1"][precision], result["seconds"][precision] = f1, seconds
         loss = round(result["f1"]["float32"], 2) - round(f1, 2)  # as printed
         if precision != "float32":
@@ -382,11 +382,12 @@ def check(model_dir: str | os.PathLike, dev_file: str | os.PathLike | None = Non
     return result
 
 
-def _dev_f1(tagger, sentences, ids) -> float:
-    """Micro F1 in points (mode default) of `tagger` on the dev sentences, as training scores."""
+def _dev_f1(tagger, sentences, ids, batch_size: int | None = None) -> float:
+    """Micro F1 in points (mode default) of `tagger` on the dev sentences, as training
+    scores; `batch_size` windows per encoder batch (None: the tagger's)."""
     from ner.train import evaluate_split
 
-    scores, _ = evaluate_split(tagger, sentences, ids)
+    scores, _ = evaluate_split(tagger, sentences, ids, batch_size)
     return 100 * float(scores["default"]["micro avg"]["f1"])
 
 
@@ -398,16 +399,15 @@ def _dev_f1(tagger, sentences, ids) -> float:
 INT8_BATCHINGS = (16, 256)
 
 
-def _worst_over_batchings(model, tokenizer, sentences, ids, batch_size: int, f1: float,
-                          result: dict[str, Any]) -> float:
-    """int8's lowest dev F1 over `batch_size` and `INT8_BATCHINGS` windows per
-    batch; each is recorded in `result["int8_f1_by_batch"]`."""
-    from ner.tagger import Tagger
-
-    by_batch = {batch_size: f1}
+def _worst_over_batchings(tagger, sentences, ids, f1: float, result: dict[str, Any]) -> float:
+    """int8's lowest dev F1 over the tagger's batch size (its F1 is `f1`) and
+    `INT8_BATCHINGS` windows per batch; each is recorded in
+    `result["int8_f1_by_batch"]`. The same tagger at each size: the batch size
+    is an input of its traced graph, so nothing is traced again."""
+    by_batch = {tagger.batch_size: f1}
     for size in INT8_BATCHINGS:
         if size not in by_batch:
-            by_batch[size] = _dev_f1(Tagger(model, tokenizer, batch_size=size), sentences, ids)
+            by_batch[size] = _dev_f1(tagger, sentences, ids, batch_size=size)
     result["int8_f1_by_batch"] = {str(k): v for k, v in sorted(by_batch.items())}
     logger.info("int8: dev F1 by windows per batch: %s (the lowest counts)",
                 ", ".join(f"{k}: {v:.2f}" for k, v in sorted(by_batch.items())))

@@ -328,15 +328,18 @@ def _limit_documents(docs, limit):
     return out
 
 
-def evaluate_split(tagger: Tagger, sents, documents: Sequence[int]) -> tuple[dict, list]:
+def evaluate_split(tagger: Tagger, sents, documents: Sequence[int],
+                   batch_size: int | None = None) -> tuple[dict, list]:
     """Scores a split as `python -m evaluation.report --model_dir` does.
 
     Tags through `Tagger.tag_tokens` with each sentence's document, the same
-    pipeline that users, the report and the exported model run.
+    pipeline that users, the report and the exported model run; `batch_size`
+    windows per encoder batch (None: the tagger's).
     """
     from evaluation.analysis import evaluate
 
-    pred = tagger.tag_tokens([list(s.tokens) for s in sents], documents=documents)
+    pred = tagger.tag_tokens([list(s.tokens) for s in sents], batch_size=batch_size,
+                             documents=documents)
     gold = [list(s.tags) for s in sents]
     result = evaluate(gold, pred, [list(s.tokens) for s in sents], scheme="IOB2")
     return result, pred

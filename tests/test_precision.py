@@ -255,7 +255,7 @@ def test_auto_times_the_encoder_on_another_machine(tmp_path):
     assert ner.Tagger.load(folder, precision="auto").precision in ("float32", "bfloat16")
 
 
-def test_check_writes_scores_and_rejects_beyond_the_tolerance(tmp_path):
+def test_check_writes_scores_and_rejects_beyond_the_tolerance(tmp_path, monkeypatch):
     folder = write_model_folder(tmp_path / "model")
     dev = tmp_path / "dev.txt"
     dev.write_text(DEV)
@@ -263,10 +263,14 @@ def test_check_writes_scores_and_rejects_beyond_the_tolerance(tmp_path):
     assert result["f1"]["float32"] == pytest.approx(100.0)
     assert result["accepted"] == ["float32", "bfloat16"]
     assert json.loads((folder / precision.CHECK_FILE).read_text())["f1"] == result["f1"]
-    # A tolerance no precision can meet: rejected, with the reason.
-    result = precision.check(folder, dev, precisions=["bfloat16"], tolerance=-1.0)
+    # bfloat16 scored 0.31 points lower, beyond the tolerance of 0.3: rejected, with the reason.
+    real = precision._dev_f1
+    monkeypatch.setattr(precision, "_dev_f1", lambda tagger, *args: real(tagger, *args) - (
+        0.31 if tagger.model.encoder.precision == "bfloat16" else 0.0))
+    result = precision.check(folder, dev, precisions=["bfloat16"], tolerance=0.3)
     assert result["accepted"] == ["float32"]
-    assert "beyond the tolerance of -1.0" in result["rejected"]["bfloat16"]
+    assert "dev F1 99.69 is 0.31 below float32's 100.00, beyond the tolerance of 0.3" in \
+        result["rejected"]["bfloat16"]
     assert ner.Tagger.load(folder, precision="auto").precision == "float32"
 
 
@@ -317,16 +321,22 @@ def test_int8_is_judged_by_its_worst_batching(tmp_path, monkeypatch):
     real = train_lib.evaluate_split
     seen = []
 
-    def evaluate_split(tagger, sentences, ids):  # int8 at 16 windows a batch loses an entity
-        seen.append((tagger.model.encoder.precision, tagger.batch_size))
-        scores, found = real(tagger, sentences, ids)
-        if tagger.model.encoder.precision == "int8" and tagger.batch_size == 16:
+    taggers = set()
+
+    def evaluate_split(tagger, sentences, ids, batch_size=None):  # int8 at 16 loses an entity
+        size = batch_size or tagger.batch_size
+        seen.append((tagger.model.encoder.precision, size))
+        if tagger.model.encoder.precision == "int8":
+            taggers.add(id(tagger))
+        scores, found = real(tagger, sentences, ids, batch_size)
+        if tagger.model.encoder.precision == "int8" and size == 16:
             scores = {"default": {"micro avg": {"f1": 0.5}}}
         return scores, found
 
     monkeypatch.setattr(train_lib, "evaluate_split", evaluate_split)
     result = precision.check(folder, dev, precisions=["int8"], batch_size=64)
     assert sorted(seen) == [("float32", 64), ("int8", 16), ("int8", 64), ("int8", 256)]
+    assert len(taggers) == 1  # one tagger at every size: its graph is traced once
     assert result["int8_f1_by_batch"] == {"16": 50.0, "64": 100.0, "256": 100.0}
     assert result["f1"]["int8"] == 50.0 and "int8" in result["rejected"]
 
