@@ -10,6 +10,8 @@
   (``(text, [Entity, ...])`` pairs) or ``python -m ner.tag``'s JSONL records
   (the input's fields plus ``entities: [{label, start, end, text, score}]``),
   each entity highlighted at its character offsets, its score on hover.
+  ``python -m evaluation.entities tagged.jsonl`` writes it for ``ner.tag``'s
+  output (:mod:`evaluation.entities`).
 * The training curves page is :mod:`evaluation.curves`.
 
 Every page is one self-contained file: styles, charts (inline SVG from
@@ -484,7 +486,7 @@ def _words_record(record: Mapping, where: str) -> tuple[str, list[dict]]:
 
 
 def entities_page(records: Iterable[Any], *, title: str = "Entities",
-                  text_field: str = "text") -> str:
+                  text_field: str = "text", names: Sequence[str] | None = None) -> str:
     """Texts with their entities highlighted, the score on hover, as one HTML page.
 
     Args:
@@ -500,6 +502,8 @@ def entities_page(records: Iterable[Any], *, title: str = "Entities",
             Offsets are character offsets into the text, end exclusive.
         title: the page's title.
         text_field: the key of the text in dict records.
+        names: how messages name each record (``python -m evaluation.entities``
+            names its file and line); default "record N", from 0.
 
     Returns:
         str, the page.
@@ -513,7 +517,7 @@ def entities_page(records: Iterable[Any], *, title: str = "Entities",
     require_extra()
     documents, labels = [], Counter()
     for n, record in enumerate(records):
-        where = f"record {n}"
+        where = names[n] if names is not None else f"record {n}"
         if isinstance(record, Mapping):
             if text_field not in record and "sentences" in record:
                 # ner.tag's record of CoNLL input: sentences of words

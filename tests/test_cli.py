@@ -15,6 +15,7 @@ COMMANDS = [
     (["-m", "ner.serve"], "ner/serve.py"),
     (["-m", "evaluation.report"], "evaluation/report.py"),
     (["-m", "evaluation.curves"], "evaluation/curves.py"),
+    (["-m", "evaluation.entities"], None),
     (["-m", "ner.tag"], None),
     (["-m", "ner.beam"], None),
     (["-m", "ner.precision"], None),

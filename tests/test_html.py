@@ -376,6 +376,58 @@ def test_entities_page_of_ner_tag_records():
     _check_entity_page(page, ["Zoe"], [[{"label": "PER", "start": 0, "end": 3}]])
 
 
+def test_entities_command_renders_ner_tag_output(tmp_path, capsys):
+    """`python -m evaluation.entities`: ner.tag's JSONL (files or a folder of
+    shards) as one page, the first --max_records records of a large input."""
+    from evaluation import entities as command
+
+    def record(i):
+        text = f"Zoe {i} met John Smith in Paris."
+        return {"id": f"doc-{i}", "text": text, "entities": [
+            {"label": "PER", "start": 0, "end": 3, "text": "Zoe", "score": 0.5},
+            {"label": "LOC", "start": text.index("Paris"), "end": text.index("Paris") + 5}]}
+
+    shards = tmp_path / "tagged"  # as ner.tag --output=tagged/ writes them
+    shards.mkdir()
+    for k, ids in enumerate(([0, 1], [2, 3])):
+        (shards / f"part-{k:05d}.jsonl").write_text(
+            "".join(json.dumps(record(i)) + "\n" for i in ids) + "\n", encoding="utf-8")
+    more = tmp_path / "more.jsonl"
+    more.write_text(json.dumps(record(4)) + "\n", encoding="utf-8")
+    assert command.main([str(shards), str(more)]) == 0
+    page = (tmp_path / "tagged.html").read_text(encoding="utf-8")  # beside the first input
+    records = [record(i) for i in range(5)]
+    _check_entity_page(page, [r["text"] for r in records], [r["entities"] for r in records])
+    assert capsys.readouterr().err.strip() == f"{tmp_path / 'tagged.html'}: 5 records, 10 entities"
+
+    out = tmp_path / "first.html"
+    assert command.main([str(shards), str(more), f"--output={out}", "--max_records=3"]) == 0
+    tree = _parse(out.read_text(encoding="utf-8"))
+    assert len(tree.findall(".//article[@class='doc']")) == 3
+    assert _text(tree.find(".//h1")).endswith("(the first 3 of 5 records)")
+    assert "3 of 5 records, 6 entities; --max_records=0 shows all" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("lines, message", [
+    (['{"text": "Zoe", "entities": []}', "not json"], "bad.jsonl:2: not valid JSON"),
+    (['["Zoe", []]'], "bad.jsonl:1: expected a JSON object"),
+    (["", '{"text": "Zoe", "entities": [{"label": "PER", "start": 0, "end": 9}]}'],
+     "bad.jsonl:2: entity 'PER' [0, 9) is not a span of the text's 3 characters"),
+    (['{"body": "Zoe", "entities": []}'], "bad.jsonl:1: no string field 'text'"),
+])
+def test_entities_command_names_the_line_of_a_bad_record(tmp_path, capsys, lines, message):
+    from evaluation import entities as command
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert command.main([str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("evaluation.entities: error: ") and message in err, err
+    assert not (tmp_path / "bad.html").exists()  # nothing written
+    assert command.main(["-"]) == 2
+    assert "--output is needed when the input is standard input" in capsys.readouterr().err
+
+
 def test_entities_page_of_ner_tag_records_of_conll_input(tmp_path, repo_root):
     """`ner.tag --input_format=conll` writes words, not a text: the page shows them
     joined by spaces, a sentence a line, with the entities on their words."""

@@ -1,0 +1,149 @@
+"""Tagged texts as one web page: ``python -m ner.tag``'s output, entities highlighted.
+
+    python -m ner.tag --model_dir=runs/default --output=tagged.jsonl texts.txt
+    python -m evaluation.entities tagged.jsonl            # writes tagged.html
+
+Each record's text with its entities highlighted at their character offsets,
+the score on hover, and the record's other fields (an ``id``) above it; a
+record of CoNLL input shows its words, a sentence a line. The input is JSONL
+as ``ner.tag`` writes it (``--output_format=jsonl``, the default): files, a
+folder of its shards (``part-*.jsonl``), or ``-`` for standard input. The
+page shows the first ``--max_records`` records (1,000 by default; 0 for all),
+so that a corpus does not become a page no browser opens.
+
+The page is :func:`evaluation.html.entities_page`, one self-contained file,
+written atomically; it needs the ``html`` extra. Bad input ends with one line
+on stderr naming the file and line, and exit status 2; nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Iterator, Sequence
+
+__all__ = ["MAX_RECORDS", "main", "read_records"]
+
+MAX_RECORDS = 1000
+STDIN = "-"
+
+
+def _files(inputs: Sequence[str]) -> list[str]:
+    """The files named: a folder stands for its `ner.tag` shards, in order."""
+    out = []
+    for name in inputs:
+        path = Path(name)
+        if name != STDIN and path.is_dir():
+            shards = sorted(path.glob("part-*.jsonl"))
+            if not shards:
+                raise ValueError(f"{path}: a folder without part-*.jsonl shards of "
+                                 f"python -m ner.tag")
+            out += [str(p) for p in shards]
+        elif name != STDIN and not path.is_file():
+            raise FileNotFoundError(f"{path}: no such file")
+        else:
+            out.append(name)
+    return out
+
+
+def read_records(inputs: Sequence[str], limit: int) -> tuple[list[dict], list[str], int]:
+    """The first `limit` records (0: all) of JSONL inputs, where each is, and how many there are.
+
+    Returns:
+        (records, names, total): the records kept, each one's ``file:line``
+        (for messages), and the number of records in all the inputs.
+
+    Raises:
+        FileNotFoundError: an input does not exist.
+        ValueError: a kept line is not a JSON object (naming file and line).
+    """
+    records, names, total = [], [], 0
+    for name, number, line in _lines(_files(inputs)):
+        total += 1
+        if limit and len(records) >= limit:
+            continue  # counted, not parsed
+        where = f"{'standard input' if name == STDIN else name}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{where}: not valid JSON: {e.msg}") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"{where}: expected a JSON object (a record of python -m ner.tag "
+                             f"--output_format=jsonl), got {type(record).__name__}")
+        records.append(record)
+        names.append(where)
+    return records, names, total
+
+
+def _lines(files: Sequence[str]) -> Iterator[tuple[str, int, str]]:
+    """(file, line number, line) of each non-blank line."""
+    for name in files:
+        stream = sys.stdin if name == STDIN else open(name, encoding="utf-8")
+        try:
+            for number, line in enumerate(stream, 1):
+                if line.strip():
+                    yield name, number, line
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{name}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+        finally:
+            if stream is not sys.stdin:
+                stream.close()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m evaluation.entities",
+        description="Writes python -m ner.tag's JSONL output as one web page, each text with "
+                    "its entities highlighted.")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="JSONL files as python -m ner.tag writes them, a folder of its "
+                             "shards, or - for standard input")
+    parser.add_argument("--output", default=None,
+                        help="the page to write (default: the first input with .html for its "
+                             "suffix; needed with standard input)")
+    parser.add_argument("--title", default=None, help="the page's title (default: the input)")
+    parser.add_argument("--text_field", default="text",
+                        help="the field holding each record's text (as ner.tag's --text_field)")
+    parser.add_argument("--max_records", type=int, default=MAX_RECORDS,
+                        help="show the first this many records; 0 shows all (a page of a whole "
+                             "corpus can be too big for a browser)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m evaluation.entities`; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        from evaluation.html import entities_page, require_extra, write_page
+
+        require_extra()  # before reading a large input
+        if args.max_records < 0:
+            raise ValueError(f"--max_records must be 0 (all) or more, got {args.max_records}")
+        output = args.output
+        if output is None:
+            if args.inputs[0] == STDIN:
+                raise ValueError("--output is needed when the input is standard input")
+            first = Path(args.inputs[0])
+            output = str(first.with_suffix(".html") if first.is_file() else
+                         first.with_name(first.name + ".html"))
+        records, names, total = read_records(args.inputs, args.max_records)
+        title = args.title or f"Entities: {', '.join(args.inputs)}"
+        if len(records) < total:
+            title += f" (the first {len(records):,} of {total:,} records)"
+        page = entities_page(records, title=title, text_field=args.text_field, names=names)
+        write_page(output, page)
+    except (ValueError, OSError, ImportError) as e:
+        print(f"evaluation.entities: error: {e}", file=sys.stderr)
+        return 2
+    entities = sum(len(r.get("entities") or []) for r in records)
+    shown = f"{len(records):,} of {total:,} records" if len(records) < total else \
+        f"{total:,} record{'s' if total != 1 else ''}"
+    print(f"{output}: {shown}, {entities:,} entities"
+          + (f"; --max_records=0 shows all" if len(records) < total else ""), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
