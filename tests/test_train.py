@@ -359,7 +359,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 from ner import train
 options = train.TrainOptions(data_dir={str(sample_data)!r}, output_dir={str(tmp_path / 'out')!r},
     bert_dir={str(tiny_bert_dir)!r}, epochs=1, batch_size=8, max_seq_length=48,
-    strategy="mirrored", learning_rate=1e-3, head_learning_rate=1e-2)
+    strategy="mirrored", learning_rate=1e-3, head_learning_rate=1e-2, check_precisions="")
 summary = train.train(options)
 print("REPLICAS", train.choose_strategy("mirrored").num_replicas_in_sync, summary["dev_f1"])
 """
