@@ -115,6 +115,22 @@ BATCH_OVERHEAD_INT8 = 1024
 DECODE_CELLS = 1 << 15
 
 
+def traced_once_per_object(function):
+    """Marks a `tf.function` made for one object (a pipeline, a model): it is
+    traced once for that object by design, so TensorFlow's "5 out of the last
+    5 calls ... triggered tf.function retracing" warning does not apply.
+
+    TensorFlow counts traces by the Python function's code, not by the
+    object: the fifth pipeline in a process (a training run's dev and best
+    taggers and its three precision checks) printed that warning, with advice
+    that fits a function made in a loop. TensorFlow sets the same attribute on
+    the functions it restores from a SavedModel, for the same reason; where a
+    TensorFlow lacks it, setting it does nothing.
+    """
+    function._omit_frequent_tracing_warning = True
+    return function
+
+
 def _signature_shapes(**inputs: tf.Tensor) -> list[tf.Tensor]:
     """A signature's inputs, checked at run time against their declared shapes.
 
@@ -237,6 +253,9 @@ class Pipeline(tf.Module):
         self.decode = tf.function(self._serve_decode, autograph=False, input_signature=[
             tf.TensorSpec([None, None, self._num_tags], tf.float32, name="potentials"),
             tf.TensorSpec([None], tf.int32, name="lengths")])
+        for function in (self.entities, self.word_tags, self.sentences, self.tag_texts,
+                         self.tag_words, self.tag_wordpieces, self.decode):
+            traced_once_per_object(function)
 
     # === Front ends ===
 

@@ -211,7 +211,9 @@ def _encoder_seconds(model, precision: str, rows: int = 32, length: int = 48) ->
     """Best of 3 timed encoder calls on one batch of windows, at `precision`."""
     model.encoder.set_precision(precision)
     ids = tf.fill([rows, length], min(1000, model.encoder.config.vocab_size - 1))
-    run = tf.function(lambda ids: model.encoder(ids).sequence_output)
+    from ner.pipeline import traced_once_per_object
+
+    run = traced_once_per_object(tf.function(lambda ids: model.encoder(ids).sequence_output))
     run(ids).numpy()  # trace and warm up
     best = float("inf")
     for _ in range(3):

@@ -69,8 +69,9 @@ from ner.features import Encoded, encode_sentences
 from ner.model import (ModelOptions, TaggerConfig, TaggerModel, data_file_info, file_sha256,
                        frozen_groups, model_card, option, select_trainable, train_command,
                        write_meta)
-from ner.tagger import Tagger, check_vocab_size
 from ner.optimization import AdamW
+from ner.pipeline import traced_once_per_object
+from ner.tagger import Tagger, check_vocab_size
 
 logger = logging.getLogger("ner.train")
 
@@ -514,15 +515,15 @@ class Trainer:
         signature = [{"input_ids": ids, "input_mask": ids, "word_starts": ids,
                       "word_lengths": tf.TensorSpec([None], tf.int32)}, ids,
                      tf.TensorSpec([2], tf.int64)]
-        compiled = tf.function(replica_step, jit_compile=self.options.xla,
-                               input_signature=signature)
+        compiled = traced_once_per_object(tf.function(
+            replica_step, jit_compile=self.options.xla, input_signature=signature))
         # The update touches every weight several times; XLA fuses it into one
         # pass per variable (measured: 159 ms -> 62 ms per step on 2 cores).
         # Only on one replica: a mirrored update runs in cross-replica context.
         single = strategy.num_replicas_in_sync == 1
         optimizer = self.optimizer
-        apply = tf.function(lambda grads, rows: optimizer.apply([g / rows for g in grads]),
-                            jit_compile=single)
+        apply = traced_once_per_object(tf.function(
+            lambda grads, rows: optimizer.apply([g / rows for g in grads]), jit_compile=single))
 
         if single:
             def step(feats, labels, rows, seed):
@@ -542,7 +543,7 @@ class Trainer:
             self.optimizer.apply(grads)
             return loss / rows
 
-        return mirrored_step
+        return traced_once_per_object(mirrored_step)
 
     def _distribute(self, batch: features.Batch):
         feats = batch.features()

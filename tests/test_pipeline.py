@@ -155,3 +155,30 @@ def test_size_grid_and_rounding():
 def test_sorted_batches_of_nothing():
     order, splits = pipeline.sorted_batches(tf.zeros([0], tf.int64), 4, 100)
     assert order.numpy().tolist() == [] and splits.numpy().tolist() == [0]
+
+
+def test_each_new_tagger_traces_without_a_retracing_warning(tmp_path):
+    """Every pipeline traces its functions once, by design; TensorFlow counts
+    traces by the code, so the fifth tagger in a process (a training run with
+    its precision checks makes five) printed "5 out of the last 5 calls ...
+    triggered tf.function retracing" and advice that does not apply."""
+    import logging
+
+    folder = write_model_folder(tmp_path / "model")
+    seen = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    handler = Keep()
+    logging.getLogger("tensorflow").addHandler(handler)
+    try:
+        for _ in range(6):
+            tagger = Tagger.load(folder)
+            assert tagger.tag_tokens([["john", "smith", "lives", "in", "paris"]]) == [
+                ["B-PER", "I-PER", "O", "O", "B-LOC"]]
+            assert tagger.split_sentences("Zoe met John. Paris is big.") == [(0, 13), (14, 27)]
+    finally:
+        logging.getLogger("tensorflow").removeHandler(handler)
+    assert not [m for m in seen if "triggered tf.function retracing" in m], seen
