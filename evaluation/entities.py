@@ -141,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     shown = f"{len(records):,} of {total:,} records" if len(records) < total else \
         f"{total:,} record{'s' if total != 1 else ''}"
     print(f"{output}: {shown}, {entities:,} entities"
-          + (f"; --max_records=0 shows all" if len(records) < total else ""), file=sys.stderr)
+          + ("; --max_records=0 shows all" if len(records) < total else ""), file=sys.stderr)
     return 0
 
 

@@ -191,7 +191,9 @@ def _malformed(found: Any) -> str | None:
     """
     if not isinstance(found, dict):
         return f"expected a JSON object, got {type(found).__name__}"
-    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    def number(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
     accepted = found.get("accepted", [])
     if not (isinstance(accepted, list) and all(isinstance(p, str) for p in accepted)):
         return f'"accepted" must be a list of precision names, got {accepted!r}'
@@ -209,10 +211,10 @@ def _malformed(found: Any) -> str | None:
 
 def _encoder_seconds(model, precision: str, rows: int = 32, length: int = 48) -> float:
     """Best of 3 timed encoder calls on one batch of windows, at `precision`."""
-    model.encoder.set_precision(precision)
-    ids = tf.fill([rows, length], min(1000, model.encoder.config.vocab_size - 1))
     from ner.pipeline import traced_once_per_object
 
+    model.encoder.set_precision(precision)
+    ids = tf.fill([rows, length], min(1000, model.encoder.config.vocab_size - 1))
     run = traced_once_per_object(tf.function(lambda ids: model.encoder(ids).sequence_output))
     run(ids).numpy()  # trace and warm up
     best = float("inf")

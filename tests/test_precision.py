@@ -265,8 +265,8 @@ def test_check_writes_scores_and_rejects_beyond_the_tolerance(tmp_path, monkeypa
     assert json.loads((folder / precision.CHECK_FILE).read_text())["f1"] == result["f1"]
     # bfloat16 scored 0.31 points lower, beyond the tolerance of 0.3: rejected, with the reason.
     real = precision._dev_f1
-    monkeypatch.setattr(precision, "_dev_f1", lambda tagger, *args: real(tagger, *args) - (
-        0.31 if tagger.model.encoder.precision == "bfloat16" else 0.0))
+    monkeypatch.setattr(precision, "_dev_f1", lambda tagger, *args, **kwargs: real(
+        tagger, *args, **kwargs) - (0.31 if tagger.model.encoder.precision == "bfloat16" else 0))
     result = precision.check(folder, dev, precisions=["bfloat16"], tolerance=0.3)
     assert result["accepted"] == ["float32"]
     assert "dev F1 99.69 is 0.31 below float32's 100.00, beyond the tolerance of 0.3" in \
