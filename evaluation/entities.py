@@ -7,9 +7,11 @@ Each record's text with its entities highlighted at their character offsets,
 the score on hover, and the record's other fields (an ``id``) above it; a
 record of CoNLL input shows its words, a sentence a line. The input is JSONL
 as ``ner.tag`` writes it (``--output_format=jsonl``, the default): files, a
-folder of its shards (``part-*.jsonl``), or ``-`` for standard input. The
-page shows the first ``--max_records`` records (1,000 by default; 0 for all),
-so that a corpus does not become a page no browser opens.
+folder of its shards (``part-*.jsonl``), or ``-`` for standard input
+(``--entities_field=ents`` reads its ``--output_format=displacy``). The page
+shows the first ``--max_records`` records (1,000 by default; 0 for all), so
+that a corpus does not become a page no browser opens; ``--output=-`` writes
+it to standard output. A page never replaces one of its inputs.
 
 The page is :func:`evaluation.html.entities_page`, one self-contained file,
 written atomically; it needs the ``html`` extra. Bad input ends with one line
@@ -78,17 +80,21 @@ def read_records(inputs: Sequence[str], limit: int) -> tuple[list[dict], list[st
 
 
 def _lines(files: Sequence[str]) -> Iterator[tuple[str, int, str]]:
-    """(file, line number, line) of each non-blank line."""
+    """(file, line number, line) of each non-blank line; a byte-order mark is dropped."""
     for name in files:
-        stream = sys.stdin if name == STDIN else open(name, encoding="utf-8")
+        stream = sys.stdin.buffer if name == STDIN else open(name, "rb")
         try:
-            for number, line in enumerate(stream, 1):
+            for number, raw in enumerate(stream, 1):
+                try:
+                    line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                except UnicodeDecodeError as e:
+                    shown = "standard input" if name == STDIN else name
+                    raise ValueError(f"{shown}:{number}: not UTF-8 text ({e.reason} at byte "
+                                     f"{e.start + 1} of the line)") from None
                 if line.strip():
                     yield name, number, line
-        except UnicodeDecodeError as e:
-            raise ValueError(f"{name}: not UTF-8 text ({e.reason} at byte {e.start})") from None
         finally:
-            if stream is not sys.stdin:
+            if stream is not sys.stdin.buffer:
                 stream.close()
 
 
@@ -101,14 +107,20 @@ def _parser() -> argparse.ArgumentParser:
                         help="JSONL files as python -m ner.tag writes them, a folder of its "
                              "shards, or - for standard input")
     parser.add_argument("--output", default=None,
-                        help="the page to write (default: the first input with .html for its "
-                             "suffix; needed with standard input)")
-    parser.add_argument("--title", default=None, help="the page's title (default: the input)")
+                        help="the page to write, - for standard output (default: the first "
+                             "input with .html for its suffix; needed with standard input)")
+    parser.add_argument("--title", default=None,
+                        help="the page's title (default: 'Entities: ' and the inputs)")
     parser.add_argument("--text_field", default="text",
-                        help="the field holding each record's text (as ner.tag's --text_field)")
+                        help="the field holding each record's text (as ner.tag's --text_field; "
+                             "default: %(default)s)")
+    parser.add_argument("--entities_field", default="entities",
+                        help="the field holding each record's entities (as ner.tag's "
+                             "--entities_field; 'ents' for its displacy output; default: "
+                             "%(default)s)")
     parser.add_argument("--max_records", type=int, default=MAX_RECORDS,
                         help="show the first this many records; 0 shows all (a page of a whole "
-                             "corpus can be too big for a browser)")
+                             "corpus can be too big for a browser; default: %(default)s)")
     return parser
 
 
@@ -128,21 +140,44 @@ def main(argv: Sequence[str] | None = None) -> int:
             first = Path(args.inputs[0])
             output = str(first.with_suffix(".html") if first.is_file() else
                          first.with_name(first.name + ".html"))
+        if output != STDIN:
+            _check_output(Path(output), _files(args.inputs))
         records, names, total = read_records(args.inputs, args.max_records)
-        title = args.title or f"Entities: {', '.join(args.inputs)}"
+        inputs = ", ".join("standard input" if name == STDIN else name for name in args.inputs)
+        title = f"Entities: {inputs}" if args.title is None else args.title
         if len(records) < total:
             title += f" (the first {len(records):,} of {total:,} records)"
-        page = entities_page(records, title=title, text_field=args.text_field, names=names)
-        write_page(output, page)
+        page = entities_page(records, title=title, text_field=args.text_field,
+                             entities_field=args.entities_field, names=names)
+        if output == STDIN:
+            sys.stdout.write(page)
+        else:
+            write_page(output, page)
     except (ValueError, OSError, ImportError) as e:
         print(f"evaluation.entities: error: {e}", file=sys.stderr)
         return 2
-    entities = sum(len(r.get("entities") or []) for r in records)
+    if not total:
+        print(f"evaluation.entities: warning: no records in {inputs}: the page shows none",
+              file=sys.stderr)
+    entities = sum(len(r.get(args.entities_field) or []) for r in records)
     shown = f"{len(records):,} of {total:,} records" if len(records) < total else \
         f"{total:,} record{'s' if total != 1 else ''}"
-    print(f"{output}: {shown}, {entities:,} entities"
+    where = "standard output" if output == STDIN else output
+    print(f"{where}: {shown}, {entities:,} entit{'ies' if entities != 1 else 'y'}"
           + ("; --max_records=0 shows all" if len(records) < total else ""), file=sys.stderr)
     return 0
+
+
+def _check_output(output: Path, inputs: Sequence[str]) -> None:
+    """Refuses a page path that would overwrite an input or cannot be written."""
+    for name in inputs:
+        if name != STDIN and output.resolve() == Path(name).resolve():
+            raise ValueError(f"--output {output} is an input: writing the page there would "
+                             f"replace it; name another file")
+    if output.is_dir():
+        raise ValueError(f"--output {output} is a folder; name a file, e.g. {output}.html")
+    if not output.parent.is_dir():
+        raise ValueError(f"--output {output}: no folder {output.parent}")
 
 
 if __name__ == "__main__":

@@ -427,6 +427,8 @@ def _text_segments(text: str, entities: Sequence[Any], where: str) -> list[dict]
     for i, entity in enumerate(spans):
         label = entity["label"]
         try:
+            if isinstance(entity["start"], bool) or isinstance(entity["end"], bool):
+                raise TypeError  # operator.index(True) is 1
             start, end = operator.index(entity["start"]), operator.index(entity["end"])
         except TypeError:
             raise ValueError(f"{where}: entity {label!r} has offsets that are not integers: "
@@ -442,21 +444,31 @@ def _text_segments(text: str, entities: Sequence[Any], where: str) -> list[dict]
         if start > position:
             out.append({"text": text[position:start]})
         score = entity.get("score")
+        if score is not None and (isinstance(score, bool)
+                                  or not isinstance(score, (int, float, str))):
+            raise ValueError(f"{where}: entity {label!r} has a score that is not a number: "
+                             f"{score!r}")
+        try:
+            shown = None if score is None else f"{float(score):.3f}"
+        except ValueError:
+            raise ValueError(f"{where}: entity {label!r} has a score that is not a number: "
+                             f"{score!r}") from None
         out.append({"text": text[start:end], "label": str(label), "start": start, "end": end,
-                    "score": None if score is None else f"{float(score):.3f}"})
+                    "score": shown})
         position = end
     if position < len(text):
         out.append({"text": text[position:]})
     return out
 
 
-def _words_record(record: Mapping, where: str) -> tuple[str, list[dict]]:
+def _words_record(record: Mapping, where: str, entities_field: str = "entities"
+                  ) -> tuple[str, list[dict]]:
     """The text and character-offset entities of a record of words, as `python -m
     ner.tag` writes CoNLL input: `sentences` of `words`, and `entities` with a
     `sentence` and word offsets. Words are joined by spaces, sentences by lines."""
-    sentences, found = record["sentences"], record.get("entities")
+    sentences, found = record["sentences"], record.get(entities_field)
     if not isinstance(sentences, list) or not isinstance(found, list):
-        raise ValueError(f"{where}: 'sentences' and 'entities' must be lists")
+        raise ValueError(f"{where}: 'sentences' and {entities_field!r} must be lists")
     lines, bounds = [], []  # bounds[i][k]: (start, end) of word k of sentence i in the text
     offset = 0
     for i, sentence in enumerate(sentences):
@@ -472,9 +484,13 @@ def _words_record(record: Mapping, where: str) -> tuple[str, list[dict]]:
     entities = []
     for k, entity in enumerate(found):
         try:
-            words = bounds[entity["sentence"]][entity["start"]:entity["end"]]
-            if not words:
-                raise IndexError
+            sentence, start, end = (operator.index(entity[key]) for key in
+                                    ("sentence", "start", "end"))
+            if (any(isinstance(entity[key], bool) for key in ("sentence", "start", "end"))
+                    or not (0 <= sentence < len(bounds) and 0 <= start < end
+                            <= len(bounds[sentence]))):
+                raise IndexError  # (Python's negative indices would pick other words)
+            words = bounds[sentence][start:end]
             char_start, char_end = words[0][0], words[-1][1]
         except (KeyError, IndexError, TypeError):
             raise ValueError(f"{where}: entity {k} does not name a sentence and words in it: "
@@ -486,7 +502,8 @@ def _words_record(record: Mapping, where: str) -> tuple[str, list[dict]]:
 
 
 def entities_page(records: Iterable[Any], *, title: str = "Entities",
-                  text_field: str = "text", names: Sequence[str] | None = None) -> str:
+                  text_field: str = "text", entities_field: str = "entities",
+                  names: Sequence[str] | None = None) -> str:
     """Texts with their entities highlighted, the score on hover, as one HTML page.
 
     Args:
@@ -502,6 +519,8 @@ def entities_page(records: Iterable[Any], *, title: str = "Entities",
             Offsets are character offsets into the text, end exclusive.
         title: the page's title.
         text_field: the key of the text in dict records.
+        entities_field: the key of the entities in dict records (as
+            ``ner.tag --entities_field``; ``ents`` reads displaCy's format).
         names: how messages name each record (``python -m evaluation.entities``
             names its file and line); default "record N", from 0.
 
@@ -521,17 +540,17 @@ def entities_page(records: Iterable[Any], *, title: str = "Entities",
         if isinstance(record, Mapping):
             if text_field not in record and "sentences" in record:
                 # ner.tag's record of CoNLL input: sentences of words
-                text, entities = _words_record(record, where)
+                text, entities = _words_record(record, where, entities_field)
                 shown_as_text = "sentences"
             else:
                 if not isinstance(record.get(text_field), str):
                     raise ValueError(f"{where}: no string field {text_field!r}")
-                if not isinstance(record.get("entities"), list):
-                    raise ValueError(f"{where}: no list field 'entities'")
-                text, entities = record[text_field], record["entities"]
+                if not isinstance(record.get(entities_field), list):
+                    raise ValueError(f"{where}: no list field {entities_field!r}")
+                text, entities = record[text_field], record[entities_field]
                 shown_as_text = text_field
             fields = [(k, v if isinstance(v, str) else repr(v)) for k, v in record.items()
-                      if k not in (shown_as_text, "entities")]
+                      if k not in (shown_as_text, entities_field)]
         else:
             try:
                 text, entities = record

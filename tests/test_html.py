@@ -414,6 +414,19 @@ def test_entities_command_renders_ner_tag_output(tmp_path, capsys):
     (["", '{"text": "Zoe", "entities": [{"label": "PER", "start": 0, "end": 9}]}'],
      "bad.jsonl:2: entity 'PER' [0, 9) is not a span of the text's 3 characters"),
     (['{"body": "Zoe", "entities": []}'], "bad.jsonl:1: no string field 'text'"),
+    (['{"text": "Zoe", "entities": [{"label": "PER", "start": 0, "end": 3, "score": [1]}]}'],
+     "bad.jsonl:1: entity 'PER' has a score that is not a number: [1]"),
+    (['{"text": "Zoe", "entities": [{"label": "PER", "start": 0, "end": 3, "score": "high"}]}'],
+     "bad.jsonl:1: entity 'PER' has a score that is not a number: 'high'"),
+    (['{"text": "Zoe", "entities": [{"label": "PER", "start": false, "end": true}]}'],
+     "bad.jsonl:1: entity 'PER' has offsets that are not integers"),
+    # Python's negative indices would have picked the last words, silently.
+    (['{"sentences": [{"words": ["zoe", "x"]}], "entities": '
+      '[{"label": "PER", "sentence": 0, "start": -1, "end": 2}]}'],
+     "bad.jsonl:1: entity 0 does not name a sentence and words in it"),
+    (['{"sentences": [{"words": ["zoe", "x"]}], "entities": '
+      '[{"label": "PER", "sentence": -1, "start": 0, "end": 1}]}'],
+     "bad.jsonl:1: entity 0 does not name a sentence and words in it"),
 ])
 def test_entities_command_names_the_line_of_a_bad_record(tmp_path, capsys, lines, message):
     from evaluation import entities as command
@@ -426,6 +439,39 @@ def test_entities_command_names_the_line_of_a_bad_record(tmp_path, capsys, lines
     assert not (tmp_path / "bad.html").exists()  # nothing written
     assert command.main(["-"]) == 2
     assert "--output is needed when the input is standard input" in capsys.readouterr().err
+
+
+def test_entities_command_never_replaces_an_input_and_names_bad_bytes_and_paths(
+        tmp_path, capsys, monkeypatch):
+    from evaluation import entities as command
+
+    record = '{"text": "Zoe", "ents": [{"label": "PER", "start": 0, "end": 3}]}'
+    tagged = tmp_path / "tagged.jsonl"
+    tagged.write_bytes(b"\xef\xbb\xbf" + record.encode() + b"\n")  # a byte-order mark first
+    # The input itself as --output, or an input named .html: refused, the input kept.
+    as_html = tmp_path / "tagged.html"
+    as_html.write_text(record + "\n", encoding="utf-8")
+    for argv in ([str(tagged), f"--output={tagged}"], [str(as_html)]):
+        assert command.main(argv) == 2
+        assert "is an input: writing the page there would replace it" in capsys.readouterr().err
+    assert as_html.read_text(encoding="utf-8") == record + "\n"
+    for output, message in ((tmp_path, "is a folder"), (tmp_path / "no" / "x.html", "no folder")):
+        assert command.main([str(tagged), f"--output={output}"]) == 2
+        err = capsys.readouterr().err
+        assert message in err and ".partial" not in err, err
+    # displaCy's field name; the page to standard output.
+    assert command.main([str(tagged), "--entities_field=ents", "--output=-"]) == 0
+    out, err = capsys.readouterr()
+    assert "<mark" in out and err.strip() == "standard output: 1 record, 1 entity"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(((record + "\n") * 300).encode() + b'{"text": "\xff"}\n')
+    assert command.main([str(bad), "--max_records=0"]) == 2
+    assert f"{bad}:301: not UTF-8 text (invalid start byte at byte 11 of the line)" in \
+        capsys.readouterr().err
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n\n", encoding="utf-8")
+    assert command.main([str(empty)]) == 0
+    assert f"warning: no records in {empty}" in capsys.readouterr().err
 
 
 def test_entities_page_of_ner_tag_records_of_conll_input(tmp_path, repo_root):
