@@ -41,8 +41,8 @@ from typing import Sequence
 from evaluation.metrics import classification_report, format_conlleval, strict_entities
 from ner import schemes
 
-__all__ = ["ERROR_CLASSES", "classify_spans", "evaluate", "fill_predictions", "scheme_label",
-           "sentence_errors"]
+__all__ = ["ERROR_CLASSES", "classify_spans", "evaluate", "fill_predictions", "input_scheme_label",
+           "scheme_label", "sentence_errors"]
 
 #: The error classes of ``evaluate(...)["errors"]``, besides "correct".
 ERROR_CLASSES = ("missed", "spurious", "wrong_type", "wrong_boundary", "wrong_type_and_boundary")
@@ -173,6 +173,17 @@ def _as_iob2(gold: Sequence[Sequence[str]], filled: Sequence[Sequence[str]], sch
     # which keeps the default-mode entities as they were.
     return ([schemes.convert(tags, scheme, "IOB2", strict=False) for tags in gold],
             [schemes.convert(tags, scheme, "IOB2", strict=False) for tags in filled])
+
+
+def input_scheme_label(result: dict) -> str:
+    """How a report's header names what it read: `scheme_label`, or, where a
+    model's report read its data file in another scheme and converted it
+    (``result["model"]["data_scheme"]``), e.g. "IOB1, converted to IOB2 on reading"."""
+    data = (result.get("model") or {}).get("data_scheme")
+    if not data or data == result["scheme"]:
+        return scheme_label(result)
+    what = "character-offset spans" if data == "spans" else data
+    return f"{what}, converted to {result['scheme']} on reading"
 
 
 def scheme_label(result: dict) -> str:

@@ -45,7 +45,7 @@ import os
 from collections import Counter
 from typing import Any, Iterable, Mapping, Sequence
 
-from evaluation.analysis import ERROR_CLASSES, scheme_label, sentence_errors
+from evaluation.analysis import ERROR_CLASSES, input_scheme_label, scheme_label, sentence_errors
 from evaluation.render import ERROR_DESCRIPTIONS, ERROR_HEADINGS, score_cells
 from ner import cli
 
@@ -391,8 +391,8 @@ def report_page(result: dict, tokens: Sequence[Sequence[str]], gold: Sequence[Se
     counts = result["errors"]["counts"]
     return render_template(
         "report.html.j2", script=_FILTER_SCRIPT, title=title, sources=list(sources),
-        result=result, scheme=scheme_label(result), rows=rows, types=types,
-        colours=type_colours(types),
+        result=result, scheme=scheme_label(result), input_scheme=input_scheme_label(result),
+        rows=rows, types=types, colours=type_colours(types),
         accuracy=f"{100 * default['accuracy']:.2f}",
         micro_default=score_cells(default["micro avg"]),
         micro_strict=score_cells(strict["micro avg"]),

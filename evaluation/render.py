@@ -7,7 +7,7 @@ round alike.
 
 from __future__ import annotations
 
-from evaluation.analysis import ERROR_CLASSES, scheme_label
+from evaluation.analysis import ERROR_CLASSES, input_scheme_label, scheme_label
 from evaluation.metrics import conlleval_percentages
 
 __all__ = ["ERROR_DESCRIPTIONS", "ERROR_HEADINGS", "format_report", "score_cells"]
@@ -69,7 +69,7 @@ def format_report(result: dict) -> str:
     """
     default, strict, scheme = result["default"], result["strict"], scheme_label(result)
     sentences, tokens = result["sentences"], result["tokens"]
-    out = [f"Input scheme: {scheme} (scored as IOB2). {sentences} "
+    out = [f"Input scheme: {input_scheme_label(result)} (scored as IOB2). {sentences} "
            f"sentence{'s' if sentences != 1 else ''}, {tokens} token{'s' if tokens != 1 else ''}.",
            "Mode default = conlleval.pl / seqeval default (orphan I- tags start entities); "
            f"mode strict = seqeval mode='strict', scheme {scheme} (ill-formed entities "

@@ -152,10 +152,14 @@ class Document:
             (without the line ending and surrounding whitespace), or None when
             no such line precedes the sentences (a file without `-DOCSTART-`
             lines is a single document).
+        scheme: the tag scheme of the file it was read from, e.g. "IOB1"
+            (detected or declared); its sentences' tags are IOB2 whatever it
+            was. Not compared: the same sentences are the same document.
     """
 
     sentences: tuple[Sentence, ...]
     docstart: str | None
+    scheme: str = dataclasses.field(default="IOB2", compare=False)
 
     def __post_init__(self):
         if not isinstance(self.sentences, tuple):
@@ -291,7 +295,7 @@ def parse_conll(lines: Iterable[str], source: str = "<string>", scheme: str = "a
             columns = tuple([tuple(fields[1:-1]) for fields in rows]) if ncols > 2 else ()
             converted.append(Sentence(tuple([fields[0] for fields in rows]), tuple(iob2), columns,
                                       start))
-        out.append(Document(tuple(converted), docstart))
+        out.append(Document(tuple(converted), docstart, resolved))
     return out
 
 

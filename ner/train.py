@@ -849,7 +849,8 @@ def train(options: TrainOptions) -> dict[str, Any]:
     train_sents, train_enc = split(paths["train"], limit=options.train_limit, docs=train_docs)
     dev_sents, dev_docs, _ = read_split(paths["dev"], index, docs=read(paths["dev"]))
     test_path = paths["test"]
-    test = read_split(test_path, index, docs=read(test_path))[:2] if test_path else None
+    test_docs = read(test_path) if test_path else None
+    test = read_split(test_path, index, docs=test_docs)[:2] if test_path else None
     print(f"data: {len(train_sents)} train / {len(dev_sents)} dev"
           f"{f' / {len(test[0])} test' if test else ''} sentences, {len(labels)} labels; "
           f"train windows {train_enc.stats.windows} ({train_enc.stats.split_sentences} sentences "
@@ -1039,6 +1040,13 @@ def train(options: TrainOptions) -> dict[str, Any]:
         from ner.data import write_predictions
 
         test_result, test_pred = evaluate_split(best_tagger, *test)
+        # What was scored, as `python -m evaluation.report --model_dir` records
+        # it, so that the report printed below is its text to the letter (its
+        # header names a scheme the file was converted from).
+        test_result["model"] = {
+            "model_dir": str(out / "model"), "data": str(test_path),
+            "precision": best_tagger.precision,
+            "data_scheme": "spans" if spans.is_span_file(test_path) else test_docs[0].scheme}
         files.write_json_atomically(out / "test_report.json", test_result)
         write_predictions(str(out / "test_predictions.txt"), [list(s.tokens) for s in test[0]],
                           [list(s.tags) for s in test[0]], test_pred)

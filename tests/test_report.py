@@ -305,7 +305,14 @@ def test_run_with_a_model_tags_the_data_file_by_document(tmp_path, monkeypatch):
     # gold PER[0:1] PER[2:4] | - | LOC[0:1].
     assert result["scheme"] == "IOB2"
     # What was scored, in --output's JSON: scores of two precisions are told apart.
-    assert result["model"] == {"model_dir": str(tmp_path), "data": data_path, "precision": "int8"}
+    assert result["model"] == {"model_dir": str(tmp_path), "data": data_path, "precision": "int8",
+                               "data_scheme": "IOB1"}
+    # The header says the file was IOB1, converted on reading (it said "IOB2").
+    assert render.format_report(result).splitlines()[0].startswith(
+        "Input scheme: IOB1, converted to IOB2 on reading (scored as IOB2). 3 sentences")
+    run(model_dir=str(tmp_path), data=data_path, scheme="IOB1", html=str(tmp_path / "r.html"))
+    assert "scheme IOB1, converted to IOB2 on reading (scored as IOB2)" in \
+        (tmp_path / "r.html").read_text(encoding="utf-8")
     micro = result["default"]["micro avg"]
     assert (micro["support"], micro["predicted"], micro["true_positives"]) == (3, 4, 1)
     assert out.read_text().splitlines() == [
@@ -341,6 +348,8 @@ def test_run_with_a_model_scores_a_span_file_as_training_reads_it(tmp_path, monk
         "Take O O", "5 B-Dose O", "mg I-Dose O", "aspirin B-Drug B-Drug", "daily O O", ". O O", ""]
     micro = result["default"]["micro avg"]
     assert (micro["support"], micro["predicted"], micro["true_positives"]) == (2, 1, 1)
+    assert render.format_report(result).startswith(
+        "Input scheme: character-offset spans, converted to IOB2 on reading (scored as IOB2).")
     # Dose is not a type the model tags: said, since it can only count as missed.
     assert capsys.readouterr().err == (
         f"report: warning: {data_path} has entity types the model does not tag (Dose; the "

@@ -563,7 +563,9 @@ def test_printed_scores_are_the_reports_to_every_digit(sample_data, tiny_bert_di
     folder.mkdir()
     shutil.copy(sample_data / "train.txt", folder / "train.txt")
     data.write_conll(docs[1:], folder / "dev.txt")
-    data.write_conll(docs[:2], folder / "test.txt")
+    # Test in IOB1: the report's header says it was converted, and so must training's.
+    data.write_conll(docs[:2], folder / "test.txt", scheme="IOB1")
+    assert data.read_conll(folder / "test.txt")[0].scheme == "IOB1"
     out = tmp_path / "out"
     trained = subprocess.run(
         [sys.executable, "-m", "ner.train", f"--data_dir={folder}", f"--output_dir={out}",
