@@ -70,10 +70,10 @@ def _check_file(path: str) -> None:
 
 
 def _tag_with_model(model_dir: str, data_path: str, scheme: str, precision: str = "float32"
-                    ) -> tuple[list[list[str]], list[list[str]], list[list[str]], str, str]:
+                    ) -> tuple[list[list[str]], list[list[str]], list[list[str]], str, list]:
     """Tags ``data_path`` with the model in ``model_dir``: ``(tokens, gold, pred)``, all
     IOB2, the precision the encoder ran in (what ``auto`` chose), and the
-    file's scheme before it was read as IOB2 ("spans" for a span file).
+    file's documents (whose `scheme` says what it held before it was read as IOB2).
 
     ``ner.data.read_conll`` reads the gold tags in ``scheme`` and hands them
     back in IOB2; predictions in BIOES (a model trained that way) are
@@ -111,7 +111,16 @@ def _tag_with_model(model_dir: str, data_path: str, scheme: str, precision: str 
     pred = [list(tags) for tags in tagger.tag_tokens(tokens, documents=document_ids(documents))]
     if schemes.detect_scheme(pred) == "BIOES":
         pred = [schemes.convert(tags, "BIOES", "IOB2", strict=False) for tags in pred]
-    return tokens, gold, pred, tagger.precision, "spans" if span_file else documents[0].scheme
+    return tokens, gold, pred, tagger.precision, documents
+
+
+def scored_model(model_dir: str | os.PathLike, data: str | os.PathLike, precision: str,
+                 documents: list) -> dict:
+    """The ``model`` entry of a report: what was scored, so that scores of two
+    precisions are told apart, and the header names a scheme the data file
+    was converted from (``data_scheme``, its documents' ``scheme``)."""
+    return {"model_dir": str(model_dir), "data": str(data), "precision": precision,
+            "data_scheme": documents[0].scheme}
 
 
 def run(*, predictions_in: str | None = None, model_dir: str | None = None,
@@ -157,15 +166,14 @@ def run(*, predictions_in: str | None = None, model_dir: str | None = None,
     else:
         if not (model_dir and data):
             raise ValueError("--model_dir and --data go together")
-        tokens, gold, pred, chosen, data_scheme = _tag_with_model(model_dir, data, scheme,
-                                                                  precision)
+        tokens, gold, pred, chosen, documents = _tag_with_model(model_dir, data, scheme,
+                                                                precision)
         scheme = "IOB2"
     result = evaluate(gold, pred, tokens, scheme=scheme, examples=examples)
     if predictions_in:
         result["docstart_lines"] = count_docstart_lines(predictions_in)
-    else:  # what was scored: scores of two precisions are told apart in --output's JSON
-        result["model"] = {"model_dir": model_dir, "data": data, "precision": chosen,
-                           "data_scheme": data_scheme}
+    else:
+        result["model"] = scored_model(model_dir, data, chosen, documents)
     if predictions:
         def iob2(sequences):
             return [schemes.convert(tags, result["scheme"], "IOB2", strict=False)

@@ -152,9 +152,10 @@ class Document:
             (without the line ending and surrounding whitespace), or None when
             no such line precedes the sentences (a file without `-DOCSTART-`
             lines is a single document).
-        scheme: the tag scheme of the file it was read from, e.g. "IOB1"
-            (detected or declared); its sentences' tags are IOB2 whatever it
-            was. Not compared: the same sentences are the same document.
+        scheme: what the file it was read from held, e.g. "IOB1" (detected
+            or declared), or "spans" (character-offset spans, `ner.spans`);
+            its sentences' tags are IOB2 whatever it was. Not compared: the
+            same sentences are the same document.
     """
 
     sentences: tuple[Sentence, ...]

@@ -191,6 +191,7 @@ def _malformed(found: Any) -> str | None:
     """
     if not isinstance(found, dict):
         return f"expected a JSON object, got {type(found).__name__}"
+
     def number(value: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
 

@@ -300,7 +300,7 @@ def _convert(record: _Record, words: list[str], starts: list[int], ends: list[in
             k += 1
         tags = schemes.spell(chunks, stop - begin, "IOB2")
         sentences.append(data.Sentence(tuple(words[begin:stop]), tuple(tags), (), line))
-    return data.Document(tuple(sentences), None)
+    return data.Document(tuple(sentences), None, scheme="spans")
 
 
 def _convert_batch(records: list[_Record], tokenizer, source: str, strict: bool

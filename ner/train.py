@@ -324,7 +324,7 @@ def _limit_documents(docs, limit):
     for doc in docs:
         if left <= 0:
             break
-        out.append(data.Document(doc.sentences[:left], doc.docstart))
+        out.append(data.Document(doc.sentences[:left], doc.docstart, doc.scheme))
         left -= len(doc.sentences)
     return out
 
@@ -1037,16 +1037,15 @@ def train(options: TrainOptions) -> dict[str, Any]:
           f"{_scores(dev)} ({paths['dev']})", file=sys.stderr)
     if test is not None:
         from evaluation.render import format_report
+        from evaluation.report import scored_model
         from ner.data import write_predictions
 
         test_result, test_pred = evaluate_split(best_tagger, *test)
         # What was scored, as `python -m evaluation.report --model_dir` records
         # it, so that the report printed below is its text to the letter (its
         # header names a scheme the file was converted from).
-        test_result["model"] = {
-            "model_dir": str(out / "model"), "data": str(test_path),
-            "precision": best_tagger.precision,
-            "data_scheme": "spans" if spans.is_span_file(test_path) else test_docs[0].scheme}
+        test_result["model"] = scored_model(out / "model", test_path, best_tagger.precision,
+                                            test_docs)
         files.write_json_atomically(out / "test_report.json", test_result)
         write_predictions(str(out / "test_predictions.txt"), [list(s.tokens) for s in test[0]],
                           [list(s.tags) for s in test[0]], test_pred)
