@@ -420,6 +420,17 @@ def _entity_fields(entity: Any, where: str) -> dict:
     return dict(entity)
 
 
+def _index(value: Any) -> int:
+    """An offset or index from data: an int, not a bool (`operator.index(True)` is 1).
+
+    Raises:
+        TypeError: anything else.
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"a bool, {value}, is not an index")
+    return operator.index(value)
+
+
 def _text_segments(text: str, entities: Sequence[Any], where: str) -> list[dict]:
     spans = [_entity_fields(e, f"{where}, entity {i}") for i, e in enumerate(entities)]
     spans.sort(key=lambda e: (e["start"], e["end"]))
@@ -427,9 +438,7 @@ def _text_segments(text: str, entities: Sequence[Any], where: str) -> list[dict]
     for i, entity in enumerate(spans):
         label = entity["label"]
         try:
-            if isinstance(entity["start"], bool) or isinstance(entity["end"], bool):
-                raise TypeError  # operator.index(True) is 1
-            start, end = operator.index(entity["start"]), operator.index(entity["end"])
+            start, end = _index(entity["start"]), _index(entity["end"])
         except TypeError:
             raise ValueError(f"{where}: entity {label!r} has offsets that are not integers: "
                              f"{entity['start']!r}, {entity['end']!r}") from None
@@ -444,13 +453,11 @@ def _text_segments(text: str, entities: Sequence[Any], where: str) -> list[dict]
         if start > position:
             out.append({"text": text[position:start]})
         score = entity.get("score")
-        if score is not None and (isinstance(score, bool)
-                                  or not isinstance(score, (int, float, str))):
-            raise ValueError(f"{where}: entity {label!r} has a score that is not a number: "
-                             f"{score!r}")
         try:
+            if isinstance(score, bool):
+                raise TypeError  # float(True) is 1.0
             shown = None if score is None else f"{float(score):.3f}"
-        except ValueError:
+        except (TypeError, ValueError):  # a list, a dict; "high"
             raise ValueError(f"{where}: entity {label!r} has a score that is not a number: "
                              f"{score!r}") from None
         out.append({"text": text[start:end], "label": str(label), "start": start, "end": end,
@@ -484,11 +491,8 @@ def _words_record(record: Mapping, where: str, entities_field: str = "entities"
     entities = []
     for k, entity in enumerate(found):
         try:
-            sentence, start, end = (operator.index(entity[key]) for key in
-                                    ("sentence", "start", "end"))
-            if (any(isinstance(entity[key], bool) for key in ("sentence", "start", "end"))
-                    or not (0 <= sentence < len(bounds) and 0 <= start < end
-                            <= len(bounds[sentence]))):
+            sentence, start, end = (_index(entity[key]) for key in ("sentence", "start", "end"))
+            if not (0 <= sentence < len(bounds) and 0 <= start < end <= len(bounds[sentence])):
                 raise IndexError  # (Python's negative indices would pick other words)
             words = bounds[sentence][start:end]
             char_start, char_end = words[0][0], words[-1][1]
