@@ -26,10 +26,11 @@ import sys
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from ner.corpus import STDIN
+
 __all__ = ["MAX_RECORDS", "main", "read_records"]
 
 MAX_RECORDS = 1000
-STDIN = "-"
 
 
 def _files(inputs: Sequence[str]) -> list[str]:
