@@ -25,6 +25,7 @@ import os
 import sys
 from pathlib import Path
 
+from ner import files
 from evaluation.html import render_template, require_extra, write_page
 
 __all__ = ["CURVES_FILE", "LOG_FILE", "curves_page", "read_log", "write_curves"]
@@ -168,9 +169,8 @@ def write_curves(run_dir: str | os.PathLike, output: str | os.PathLike | None = 
     target = Path(output) if output else run_dir / CURVES_FILE
     sources = [("run", str(run_dir)), ("log", str(run_dir / LOG_FILE))]
     try:  # why the run stopped early, if it did (training's state)
-        state = json.loads((run_dir / "checkpoints" / "last" / "state.json").read_text(
-            encoding="utf-8"))
-        stopped_early = state.get("stopped_early") if isinstance(state, dict) else None
+        state = files.read_json_object(run_dir / "checkpoints" / "last" / "state.json")
+        stopped_early = state.get("stopped_early")
     except (OSError, ValueError):
         stopped_early = None
     write_page(target, curves_page(epochs, title=f"Training curves: {run_dir.resolve().name}",

@@ -21,12 +21,12 @@ on stderr naming the file and line, and exit status 2; nothing is written.
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import sys
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
-from ner.corpus import STDIN
+from ner.corpus import STDIN, STDIN_SOURCE, BadRecord, json_object, text_lines
 
 __all__ = ["MAX_RECORDS", "main", "read_records"]
 
@@ -54,49 +54,37 @@ def _files(inputs: Sequence[str]) -> list[str]:
 def read_records(inputs: Sequence[str], limit: int) -> tuple[list[dict], list[str], int]:
     """The first `limit` records (0: all) of JSONL inputs, where each is, and how many there are.
 
+    Lines are read as `python -m ner.tag` reads JSONL (`ner.corpus`), with
+    its messages; records after the first `limit` are counted, not parsed.
+
     Returns:
         (records, names, total): the records kept, each one's ``file:line``
         (for messages), and the number of records in all the inputs.
 
     Raises:
         FileNotFoundError: an input does not exist.
-        ValueError: a kept line is not a JSON object (naming file and line).
+        ValueError: a line is not UTF-8, or a kept line is not a JSON object
+            (an `ner.corpus.InputError`, naming file and line).
     """
     records, names, total = [], [], 0
-    for name, number, line in _lines(_files(inputs)):
-        total += 1
-        if limit and len(records) >= limit:
-            continue  # counted, not parsed
-        where = f"{'standard input' if name == STDIN else name}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{where}: not valid JSON: {e.msg}") from None
-        if not isinstance(record, dict):
-            raise ValueError(f"{where}: expected a JSON object (a record of python -m ner.tag "
-                             f"--output_format=jsonl), got {type(record).__name__}")
-        records.append(record)
-        names.append(where)
+    for name in _files(inputs):
+        source = STDIN_SOURCE if name == STDIN else name
+        with contextlib.ExitStack() as stack:
+            stream = sys.stdin.buffer if name == STDIN else stack.enter_context(open(name, "rb"))
+            for number, line in text_lines(stream, source):
+                if isinstance(line, BadRecord):
+                    raise line.error()
+                if not line.strip():
+                    continue
+                total += 1
+                if limit and len(records) >= limit:
+                    continue  # counted, not parsed
+                record = json_object(line, source, number)
+                if isinstance(record, BadRecord):
+                    raise record.error()
+                records.append(record)
+                names.append(f"{source}:{number}")
     return records, names, total
-
-
-def _lines(files: Sequence[str]) -> Iterator[tuple[str, int, str]]:
-    """(file, line number, line) of each non-blank line; a byte-order mark is dropped."""
-    for name in files:
-        stream = sys.stdin.buffer if name == STDIN else open(name, "rb")
-        try:
-            for number, raw in enumerate(stream, 1):
-                try:
-                    line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-                except UnicodeDecodeError as e:
-                    shown = "standard input" if name == STDIN else name
-                    raise ValueError(f"{shown}:{number}: not UTF-8 text ({e.reason} at byte "
-                                     f"{e.start + 1} of the line)") from None
-                if line.strip():
-                    yield name, number, line
-        finally:
-            if stream is not sys.stdin.buffer:
-                stream.close()
 
 
 def _parser() -> argparse.ArgumentParser:

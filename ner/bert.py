@@ -36,7 +36,7 @@ from typing import Any, Mapping
 import tensorflow as tf
 from tensorflow.core.framework import attr_value_pb2
 
-from ner import checkpoint, shapes
+from ner import checkpoint, files, shapes
 
 # Activations by the name a config gives them. "gelu" is the exact erf form as
 # Hugging Face defines it; Google's TF1 `modeling.py` computes its "gelu" with
@@ -184,11 +184,7 @@ class BertConfig:
         recorded as "gelu_new" to reproduce the checkpoint's numbers.
         """
         path = os.fspath(path)
-        try:
-            with open(path, encoding="utf-8") as f:
-                values = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{e.lineno}: not valid JSON: {e.msg}") from e
+        values = files.read_json_object(path)
         if os.path.basename(path) == "bert_config.json" and values.get("hidden_act") == "gelu":
             values = dict(values, hidden_act="gelu_new")
         try:

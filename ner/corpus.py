@@ -61,10 +61,12 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Sequence
 
 from ner import schemes
+from ner.files import json_type
 
 __all__ = ["BadRecord", "ConllLookalike", "ConllRecord", "FORMATS", "InputError",
            "OUTPUT_FORMATS", "SENTENCES_PER_UNMARKED_DOCUMENT", "STDIN", "TextRecord",
-           "check_formats", "expand_inputs", "format_for", "output_text", "read_records"]
+           "check_formats", "expand_inputs", "format_for", "json_object", "output_text",
+           "read_records", "text_lines"]
 
 FORMATS = ("lines", "text", "jsonl", "conll")
 OUTPUT_FORMATS = ("jsonl", "displacy", "conll")
@@ -270,6 +272,16 @@ def read_records(stream: BinaryIO, source: str, input_format: str,
         yield from _line_records(lines, source, input_format, text_field)
 
 
+def text_lines(stream: BinaryIO, source: str) -> Iterator[tuple[int, str | BadRecord]]:
+    """(1-based line number, the line without its ending) of each line of a stream.
+
+    A line that is not UTF-8 is a `BadRecord` naming `source`, the line and
+    the byte; a byte-order mark before the first line is dropped.
+    """
+    for number, raw in _lines(stream):
+        yield number, _decode(raw, source, number)
+
+
 def _lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
     """(1-based line number, raw line with its ending), the first without a BOM."""
     for number, raw in enumerate(iter(stream.readline, b""), start=1):
@@ -341,8 +353,8 @@ def _line_records(lines: Iterator[tuple[int, bytes]], source: str, input_format:
                         else "empty file")
 
 
-def _json_record(line: str, source: str, number: int, text_field: str,
-                 size: int) -> TextRecord | BadRecord:
+def json_object(line: str, source: str, number: int) -> dict[str, Any] | BadRecord:
+    """The JSON object on line `number` of a JSON Lines input, or a BadRecord saying why not."""
     try:
         value = json.loads(line)
     except json.JSONDecodeError as e:
@@ -351,6 +363,14 @@ def _json_record(line: str, source: str, number: int, text_field: str,
     if not isinstance(value, dict):
         return BadRecord(source, number, f"{json_type(value)} where a JSON object was expected"
                                          f"{_array_hint(line, number)}")
+    return value
+
+
+def _json_record(line: str, source: str, number: int, text_field: str,
+                 size: int) -> TextRecord | BadRecord:
+    value = json_object(line, source, number)
+    if isinstance(value, BadRecord):
+        return value
     if text_field not in value:
         return BadRecord(source, number, f"no {text_field!r} field")
     text = value[text_field]
@@ -404,15 +424,6 @@ class ConllLookalike:
         self._seen[record.source] = -1
         return (f"{record.source}: its lines look like CoNLL columns (word ... tag), but it is "
                 "read as one text per line; pass --input_format=conll to tag its words")
-
-
-def json_type(value: Any) -> str:
-    """How a JSON value's type reads in an error message: "a number", "null", ..."""
-    for kind, name in ((bool, "a boolean"), (int, "a number"), (float, "a number"),
-                       (str, "a string"), (list, "an array"), (dict, "an object")):
-        if isinstance(value, kind):
-            return name
-    return "null"
 
 
 #: A CoNLL input without `-DOCSTART-` lines (or its part before the first) is

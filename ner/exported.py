@@ -20,7 +20,6 @@ tools accept:
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -28,6 +27,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import tensorflow as tf
 
+from ner import files
 from ner.tagger import Entity, Tagger, word_inputs
 from ner.tokenization import text_batch
 
@@ -54,10 +54,8 @@ def is_saved_model(path: str | os.PathLike) -> bool:
 def exported_precision(version_dir: str | os.PathLike) -> str | None:
     """The precision a SavedModel was exported in (`assets/export.json`), or None."""
     try:
-        settings = json.loads((Path(version_dir) / "assets" / EXPORT_FILE).read_text(
-            encoding="utf-8"))
-        return settings.get("precision")
-    except (OSError, ValueError, AttributeError):
+        return files.read_json_object(Path(version_dir) / "assets" / EXPORT_FILE).get("precision")
+    except (OSError, ValueError):
         return None
 
 

@@ -1,8 +1,12 @@
-"""Atomic writes: a reader sees the old file or folder or the complete new one.
+"""Atomic writes, and the reading of the JSON files they write.
 
-Everything is written beside its target and renamed into place (`os.replace`
-is atomic within one file system), so a run killed mid-write leaves no
-half-written model, checkpoint, report or SavedModel behind.
+A reader sees the old file or folder or the complete new one: everything is
+written beside its target and renamed into place (`os.replace` is atomic
+within one file system), so a run killed mid-write leaves no half-written
+model, checkpoint, report or SavedModel behind. A JSON file that is read
+back (configs, model cards, checkpoints' state, export settings) goes through
+`read_json_object`, so that a hand-edited or foreign one is named with its
+line, not met as a traceback.
 """
 
 from __future__ import annotations
@@ -149,3 +153,36 @@ def json_text(value: Any) -> str:
 
 def write_json_atomically(path: str | os.PathLike, value: Any) -> None:
     write_text_atomically(path, json_text(value))
+
+
+def read_json_object(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON object that the file at `path` holds.
+
+    Raises:
+        FileNotFoundError (an OSError): no such file.
+        ValueError: the file is not UTF-8, not valid JSON, or holds something
+            other than an object; the message names the file (and the line).
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")  # a byte-order mark, as editors write, is dropped
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 text ({e.reason})") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}:{e.lineno}: not valid JSON: {e.msg}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {json_type(value)}")
+    return value
+
+
+def json_type(value: Any) -> str:
+    """How a JSON value's type reads in an error message: "a number", "null", ..."""
+    for kind, name in ((bool, "a boolean"), (int, "a number"), (float, "a number"),
+                       (str, "a string"), (list, "an array"), (dict, "an object")):
+        if isinstance(value, kind):
+            return name
+    return "null"

@@ -27,7 +27,6 @@ import dataclasses
 import datetime
 import hashlib
 import importlib.metadata
-import json
 import os
 import platform
 import re
@@ -373,11 +372,7 @@ class TaggerModel(checkpoint.NamedModule):
         path = model_dir / CONFIG_FILE
         if not path.is_file():
             raise FileNotFoundError(f"{model_dir}: not a model folder (no {CONFIG_FILE})")
-        try:
-            values = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{e.lineno}: not valid JSON: {e.msg}") from e
-        config = TaggerConfig.from_dict(values, source=str(path))
+        config = TaggerConfig.from_dict(files.read_json_object(path), source=str(path))
         with skip_random_init():  # the checkpoint sets every encoder weight below
             model = cls(config, compute_dtype=compute_dtype)
         if not (model_dir / (CHECKPOINT_PREFIX + ".index")).is_file():
@@ -447,12 +442,7 @@ def read_meta(model_dir: str | os.PathLike) -> dict[str, Any] | None:
     path = Path(model_dir) / META_FILE
     if not path.is_file():
         return None
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}:{e.lineno}: not valid JSON: {e.msg}") from None
-    if not isinstance(meta, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(meta).__name__}")
+    meta = files.read_json_object(path)
     if meta.get("format_version", META_FORMAT_VERSION) > META_FORMAT_VERSION:
         raise ValueError(f"{path}: format_version {meta['format_version']} is newer than this "
                          f"library understands ({META_FORMAT_VERSION})")

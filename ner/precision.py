@@ -31,7 +31,6 @@ Measured on the default model (BENCHMARKS.md, "Inference precision").
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import os
@@ -166,32 +165,30 @@ def read_check(model_dir: str | os.PathLike) -> dict[str, Any] | None:
     """The folder's `precision.json` (`check`), or None when it has none.
 
     Raises:
-        ValueError: the file is not valid JSON (the message names it).
+        ValueError: the file is not a JSON object of the fields `choose` reads
+            (the message names the file).
     """
     path = Path(model_dir) / CHECK_FILE
     if not path.is_file():
         return None
+    rewrite = f"run python -m ner.precision --model_dir={model_dir} again to rewrite it"
     try:
-        found = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}:{e.lineno}: not valid JSON: {e.msg}") from e
+        found = files.read_json_object(path)
+    except ValueError as e:
+        raise ValueError(f"{e}; {rewrite}") from None
     problem = _malformed(found)
     if problem:
-        raise ValueError(f"{path}: {problem}; run python -m ner.precision "
-                         f"--model_dir={model_dir} again to rewrite it")
+        raise ValueError(f"{path}: {problem}; {rewrite}")
     return found
 
 
-def _malformed(found: Any) -> str | None:
+def _malformed(found: dict[str, Any]) -> str | None:
     """What is wrong with a `precision.json`'s content, as `choose` reads it; None if nothing.
 
     A hand-edited or foreign file is named here rather than failing later
     with a TypeError deep in `choose`, or being read as something else (an
     "accepted" string is iterable: "int8" would accept "i", "n", "t", "8").
     """
-    if not isinstance(found, dict):
-        return f"expected a JSON object, got {type(found).__name__}"
-
     def number(value: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
 

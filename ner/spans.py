@@ -70,7 +70,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ner import data, schemes
-from ner.corpus import json_type
+from ner.files import json_type
 from ner.segmentation import split_texts
 from ner.tokenization import text_batch
 

@@ -486,7 +486,7 @@ def _check_job(folder: Path, job: dict) -> None:
         files.write_json_atomically(path, job)
         return
     try:
-        old = json.loads(path.read_text(encoding="utf-8"))
+        old = files.read_json_object(path)
     except (OSError, ValueError) as e:
         raise corpus.InputError(str(path), None, f"unreadable job description ({e}); "
                                 "delete the folder or choose another --output") from None

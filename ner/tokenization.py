@@ -125,6 +125,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from ner import files
 from ner import text_ops as tf_text  # the four tensorflow_text functions used, alone
 from ner.checkpoint import resolve_bert_dir
 
@@ -336,17 +337,6 @@ def _load_vocab(vocab_file: Path) -> list[str]:
     return vocab
 
 
-def _read_json(path: Path) -> dict:
-    """Parses a JSON object file, naming the file on failure."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from e
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object, found {type(data).__name__}")
-    return data
-
 
 def _casing_from_folder(folder: Path) -> bool | None:
     """`do_lower_case` as the folder's own config files state it, else None.
@@ -358,7 +348,7 @@ def _casing_from_folder(folder: Path) -> bool | None:
         path = folder / name
         if not path.is_file():
             continue
-        config = _read_json(path)
+        config = files.read_json_object(path)
         if "do_lower_case" in config:
             value = config["do_lower_case"]
             if not isinstance(value, bool):
@@ -405,7 +395,7 @@ def _check_supported_options(folder: Path, do_lower_case: bool) -> None:
     path = folder / "tokenizer_config.json"
     if not path.is_file():
         return
-    config = _read_json(path)
+    config = files.read_json_object(path)
     strip_accents = config.get("strip_accents")
     if strip_accents is not None and strip_accents != do_lower_case:
         raise ValueError(

@@ -666,7 +666,7 @@ def _adopt_a_later_best_model(model: Path, state: dict) -> None:
     meta_path = model / "meta.json"
     if not meta_path.is_file():
         return
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta = files.read_json_object(meta_path)
     step = meta.get("training", {}).get("best_step")  # cards before it: unknown
     dev = (meta.get("scores") or {}).get("dev")
     if step is None or dev is None or step <= state["best_step"]:
@@ -722,7 +722,7 @@ def flagfile_text(options: TrainOptions) -> str:
 def _recorded_flags(model: Path) -> dict[str, Any] | None:
     """The training flags in a model folder's card, or None."""
     try:
-        meta = json.loads((model / "meta.json").read_text(encoding="utf-8"))
+        meta = files.read_json_object(model / "meta.json")
     except (OSError, ValueError):
         return None
     flags = meta.get("training", {}).get("flags")
@@ -798,7 +798,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
               file=sys.stderr)
     saved = None
     if options.resume and last.exists():
-        saved = json.loads((last / "state.json").read_text(encoding="utf-8"))
+        saved = files.read_json_object(last / "state.json")
         _check_resumable(saved, options, paths)  # before the model loads: fails fast
     # A finished run resumed (to complete its reports) trains no step: its
     # card and train.flags keep the flags it was trained with.
@@ -1115,7 +1115,7 @@ def main(argv):
     except KeyboardInterrupt:
         state = Path(flags.FLAGS.output_dir) / "checkpoints" / "last" / "state.json"
         if state.is_file():
-            epoch = json.loads(state.read_text(encoding="utf-8"))["epoch"]
+            epoch = files.read_json_object(state)["epoch"]
             advice = (f"run the same command with --resume to continue from the end of epoch "
                       f"{epoch}")
         else:

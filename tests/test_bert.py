@@ -127,6 +127,16 @@ def test_config_errors_name_the_file(tmp_path):
     path.write_text('{"hidden_size": 32,\n "vocab_size": }')
     with pytest.raises(ValueError, match=r"config.json:2: not valid JSON"):
         BertConfig.from_json_file(path)
+    # Not an object, or not UTF-8: named too (the first was an AttributeError).
+    path.write_text("[32, 2]")
+    with pytest.raises(ValueError, match=r"config.json: expected a JSON object, got an array"):
+        BertConfig.from_json_file(path)
+    path.write_bytes(b'{"hidden_size": 32,\n "model_type": "b\xe9rt"}')
+    with pytest.raises(ValueError, match=r"config.json:2: not UTF-8 text"):
+        BertConfig.from_json_file(path)
+    # A byte-order mark, as some editors write, is not an error.
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(TINY).encode())
+    assert BertConfig.from_json_file(path).hidden_size == TINY["hidden_size"]
     path.write_text(json.dumps(dict(TINY, position_embedding_type="relative_key")))
     with pytest.raises(ValueError, match="config.json: position_embedding_type"):
         BertConfig.from_json_file(path)

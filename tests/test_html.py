@@ -409,8 +409,9 @@ def test_entities_command_renders_ner_tag_output(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("lines, message", [
-    (['{"text": "Zoe", "entities": []}', "not json"], "bad.jsonl:2: not valid JSON"),
-    (['["Zoe", []]'], "bad.jsonl:1: expected a JSON object"),
+    (['{"text": "Zoe", "entities": []}', "not json"],
+     "bad.jsonl:2: not JSON: Expecting value (column 1)"),
+    (['["Zoe", []]'], "bad.jsonl:1: an array where a JSON object was expected"),
     (["", '{"text": "Zoe", "entities": [{"label": "PER", "start": 0, "end": 9}]}'],
      "bad.jsonl:2: entity 'PER' [0, 9) is not a span of the text's 3 characters"),
     (['{"body": "Zoe", "entities": []}'], "bad.jsonl:1: no string field 'text'"),
@@ -466,7 +467,7 @@ def test_entities_command_never_replaces_an_input_and_names_bad_bytes_and_paths(
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(((record + "\n") * 300).encode() + b'{"text": "\xff"}\n')
     assert command.main([str(bad), "--max_records=0"]) == 2
-    assert f"{bad}:301: not UTF-8 text (invalid start byte at byte 11 of the line)" in \
+    assert f"{bad}:301: invalid UTF-8 (byte 11 of the line: b'\\xff')" in \
         capsys.readouterr().err
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n\n", encoding="utf-8")

@@ -174,7 +174,7 @@ def _check_file(folder, **values):
 
 
 @pytest.mark.parametrize("content, message", [
-    ("[]", "expected a JSON object, got list"),
+    ("[]", "expected a JSON object, got an array"),
     ('{"accepted": "int8"}', '"accepted" must be a list of precision names, got \'int8\''),
     ('{"accepted": [8]}', '"accepted" must be a list of precision names'),
     ('{"seconds": {"float32": "2 s"}}', '"seconds" must map precision names to numbers'),

@@ -483,8 +483,8 @@ def test_a_casing_the_vocabulary_contradicts_is_warned_about(tmp_path, caplog):
             {"bert_config": {"do_lower_case": "yes"}},
             r"bert_config.json: field 'do_lower_case' must be true or false",
         ),
-        ({"tokenizer_config": "{not json"}, r"tokenizer_config.json: not valid JSON"),
-        ({"config": "[1, 2]"}, r"config.json: expected a JSON object"),
+        ({"tokenizer_config": "{not json"}, r"tokenizer_config.json:1: not valid JSON"),
+        ({"config": "[1, 2]"}, r"config.json: expected a JSON object, got an array"),
         (
             {"tokenizer_config": {"do_lower_case": True, "strip_accents": False}},
             r"tokenizer_config.json: field 'strip_accents' = False with do_lower_case=True is not",

@@ -486,6 +486,17 @@ def test_a_kill_between_the_renames_of_a_folder_is_recovered_on_resume(
         train.train(_options(sample_data, tmp_path / "new" / "out", tiny_bert_dir, epochs=1))
 
 
+def test_a_damaged_checkpoint_state_is_named_on_resume(sample_data, tiny_bert_dir, tmp_path):
+    last = tmp_path / "out" / "checkpoints" / "last"
+    last.mkdir(parents=True)
+    (last / "state.json").write_text('{"epoch": 1,\n "step": }')  # hand-edited, say
+    with pytest.raises(ValueError, match=r"last/state.json:2: not valid JSON"):
+        train.train(_options(sample_data, tmp_path / "out", tiny_bert_dir, epochs=1, resume=True))
+    (last / "state.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"last/state.json: expected a JSON object, got an array"):
+        train.train(_options(sample_data, tmp_path / "out", tiny_bert_dir, epochs=1, resume=True))
+
+
 def test_an_interrupted_command_says_how_to_resume(tmp_path):
     (tmp_path / "checkpoints" / "last").mkdir(parents=True)
     (tmp_path / "checkpoints" / "last" / "state.json").write_text('{"epoch": 2}')
