@@ -16,7 +16,12 @@ The pipeline, per element:
 
 1. Read: each input file is read by one worker with `ner.corpus.read_records`
    (the reader of `ner.tag`), through Beam's file systems, so `gs://` and
-   other Beam paths work; then the records are spread over the workers.
+   other Beam paths work; then the records are spread over the workers
+   (`beam.Reshuffle`), so that one large file is tagged by all of them. On
+   the in-process runner with one worker (the default) there is nobody to
+   spread to, and the records stream from read to write instead: that runner
+   holds a reshuffle's records in memory, about 9 bytes per byte of input
+   (BENCHMARKS.md), where streaming stays flat.
 2. Batch and tag: `RunInference` with `NerModelHandler`, which loads the
    model once per worker (`ner.exported.load_tagger`: an exported SavedModel
    version folder, importing `ner.text_ops` for its text ops, or a model
@@ -74,7 +79,8 @@ try:
     from apache_beam.io.filesystems import FileSystems
     from apache_beam.metrics import Metrics
     from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
-    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+    from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions,
+                                                      StandardOptions)
 finally:
     logging.getLogger().removeFilter(_notice)
 
@@ -82,7 +88,7 @@ from ner import corpus
 from ner.tag import (TagOptions, add_corpus_flags, count_entities, overwrites_field, plural,
                      tag_records)
 
-__all__ = ["NerModelHandler", "build_pipeline", "main"]
+__all__ = ["NerModelHandler", "build_pipeline", "main", "spreads"]
 
 _NAMESPACE = "ner"
 _IN_PROCESS_RUNNER = "apache_beam.runners.portability.fn_api_runner.FnApiRunner"
@@ -207,7 +213,7 @@ def expand_inputs(specs: Sequence[str], exclude: Sequence[str] = ()) -> list[str
 
 def build_pipeline(pipeline: beam.Pipeline, paths: Sequence[str], output: str,
                    options: TagOptions, model_dir: str, num_shards: int = 0,
-                   precision: str = "auto") -> None:
+                   precision: str = "auto", spread: bool = True) -> None:
     """Adds the read, tag and write steps for `paths` to `pipeline`.
 
     Args:
@@ -218,6 +224,9 @@ def build_pipeline(pipeline: beam.Pipeline, paths: Sequence[str], output: str,
             (`batch_size` and `shard_size` are the runner's business here).
         model_dir, precision: see `NerModelHandler`.
         num_shards: output shards; 0 lets the runner choose.
+        spread: reshuffle the records between reading and tagging, so that
+            the records of one file are tagged by many workers (see the
+            module docstring; `spreads` decides it for a run).
     """
     formats = {path: options.format_of(path) for path in paths}
     corpus.check_formats(list(formats.values()), options.output_format)
@@ -226,8 +235,8 @@ def build_pipeline(pipeline: beam.Pipeline, paths: Sequence[str], output: str,
             | "Inputs" >> beam.Create(list(paths))
             | "Read" >> beam.ParDo(_ReadFile(formats, options.text_field, options.on_error))
             .with_outputs("errors", main="records"))
-    (read.records
-     | "Spread" >> beam.Reshuffle()
+    records = read.records | "Spread" >> beam.Reshuffle() if spread else read.records
+    (records
      | "Tag" >> RunInference(NerModelHandler(model_dir, options.batch_chars, precision))
      | "Format" >> beam.ParDo(_Format(options))
      | "Write" >> beam.io.WriteToText(FileSystems.join(output, "part"), file_name_suffix=extension,
@@ -252,6 +261,16 @@ def _input_error(error: BaseException) -> str | None:
             return str(e)
     match = _INPUT_ERROR.search(str(error))
     return match.group(1) if match else None
+
+
+def spreads(pipeline_options: PipelineOptions) -> bool:
+    """Whether a run with these Beam options reshuffles records over its workers.
+
+    Every run but one on the in-process runner (no `--runner`) with one
+    worker (`--direct_num_workers=1`, Beam's default; 0 means one a core).
+    """
+    return (pipeline_options.view_as(StandardOptions).runner is not None
+            or pipeline_options.view_as(DirectOptions).direct_num_workers != 1)
 
 
 def _remove_temporary_output(output: str) -> None:
@@ -302,6 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not paths:
             raise ValueError(f"no input files in {' '.join(args.inputs)}")
         pipeline_options = PipelineOptions(beam_args)
+        spread = spreads(pipeline_options)
         if pipeline_options.view_as(StandardOptions).runner is None:
             # Beam's DirectRunner would first try to download its Prism runner.
             pipeline_options.view_as(StandardOptions).runner = _IN_PROCESS_RUNNER
@@ -311,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger("apache_beam.runners.common").setLevel(logging.CRITICAL)
         pipeline = beam.Pipeline(options=pipeline_options)
         build_pipeline(pipeline, paths, args.output, options, args.model_dir, args.num_shards,
-                       args.precision)
+                       args.precision, spread)
         result = pipeline.run()
         result.wait_until_finish()
     except (corpus.InputError, FileNotFoundError, ValueError) as e:

@@ -123,6 +123,41 @@ def test_beam_with_two_workers_equals_ner_tag(exported, inputs, tagged, tmp_path
     assert re.search(r" documents/s, float32\) -> ", summary), summary
 
 
+def test_one_worker_streams_and_others_spread(exported, inputs, tagged, tmp_path, capsys):
+    """The default run (in-process, one worker) has no Reshuffle: that runner holds a
+    reshuffle's records in memory (about 9 bytes per input byte; BENCHMARKS.md),
+    and with one worker there is nobody to spread them to."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    for argv, spread in (([], False), (["--direct_num_workers=1"], False),
+                         (["--direct_num_workers=2"], True), (["--direct_num_workers=0"], True),
+                         (["--runner=DataflowRunner"], True)):
+        assert ner_beam.spreads(PipelineOptions(argv)) is spread, argv
+        pipeline = ner_beam.beam.Pipeline()  # built, not run
+        ner_beam.build_pipeline(pipeline, inputs, str(tmp_path / "unused"), TagOptions(),
+                                str(exported), spread=spread)
+        assert ("Spread" in _labels(pipeline)) is spread, argv
+    # And it tags as ner.tag does.
+    out = tmp_path / "out"
+    assert ner_beam.main([f"--model_dir={exported}", f"--output={out}", *inputs]) == 0
+    _assert_same_records(_records(sorted(out.glob("part-*-of-*.jsonl"))), tagged)
+
+
+def _labels(pipeline) -> set[str]:
+    """The labels of a pipeline's transforms, composite ones included."""
+    labels = set()
+
+    class Visitor(ner_beam.beam.pipeline.PipelineVisitor):
+        def enter_composite_transform(self, node):
+            labels.add(node.full_label)
+
+        def visit_transform(self, node):
+            labels.add(node.full_label)
+
+    pipeline.visit(Visitor())
+    return labels
+
+
 def test_beam_in_process_conll_output(exported, inputs, tmp_path):
     conll = [p for p in inputs if p.endswith(".conll")]
     out = tmp_path / "out"
