@@ -11,6 +11,7 @@ line, not met as a traceback.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import ctypes
 import errno
@@ -165,8 +166,10 @@ def read_json_object(path: str | os.PathLike) -> dict[str, Any]:
     """
     path = Path(path)
     data = path.read_bytes()
+    if data.startswith(codecs.BOM_UTF8):  # as some editors write
+        data = data[len(codecs.BOM_UTF8):]
     try:
-        text = data.decode("utf-8-sig")  # a byte-order mark, as editors write, is dropped
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         raise ValueError(f"{path}:{line}: not UTF-8 text ({e.reason})") from None
