@@ -254,6 +254,14 @@ def _counter(result, name: str) -> int:
     return sum(c.committed or c.attempted or 0 for c in found)
 
 
+def _precisions_used(result) -> list[str]:
+    """The precisions the workers tagged in (their `precision_*` counters), sorted."""
+    found = result.metrics().query(
+        beam.metrics.MetricsFilter().with_namespace(_NAMESPACE))["counters"]
+    return sorted({c.key.metric.name[len("precision_"):] for c in found
+                   if c.key.metric.name.startswith("precision_") and (c.committed or c.attempted)})
+
+
 def _input_error(error: BaseException) -> str | None:
     """The `file:line: reason` of an InputError that failed the job, if one did."""
     for e in (error, error.__cause__, error.__context__):
@@ -350,7 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     entities = _counter(result, "entities")
     # The precision the workers tagged in, as ner.tag's line names it: "auto"
     # decides on each worker.
-    used = [p for p in ("float32", "bfloat16", "int8") if _counter(result, f"precision_{p}")]
+    used = _precisions_used(result)
     line = (f"ner.beam: tagged {plural(documents, 'document')} with "
             f"{plural(entities, 'entity', 'entities')} in {seconds:.1f} s "
             f"({documents / seconds:,.1f} documents/s{''.join(', ' + p for p in used)})")

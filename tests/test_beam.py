@@ -240,3 +240,21 @@ def test_handler_batches_by_characters(exported):
     assert kwargs["element_size_fn"](record) == 3
     results = list(handler.run_inference([record], handler.load_model()))
     assert results[0].example is record and results[0].inference == []
+
+
+def test_the_summary_names_every_precision_the_workers_counted():
+    """The summary line's precisions come from the workers' counters, whatever they
+    are named: no list of known precisions to keep in step with `ner.precision`."""
+    from apache_beam.metrics import Metrics
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    def count(name):
+        Metrics.counter("ner", f"precision_{name}").inc()
+        return name
+
+    pipeline = ner_beam.beam.Pipeline(options=PipelineOptions(
+        ["--runner=apache_beam.runners.portability.fn_api_runner.FnApiRunner"]))
+    _ = pipeline | ner_beam.beam.Create(["int8", "float16", "int8"]) | ner_beam.beam.Map(count)
+    result = pipeline.run()
+    result.wait_until_finish()
+    assert ner_beam._precisions_used(result) == ["float16", "int8"]
