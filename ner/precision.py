@@ -122,6 +122,8 @@ _INT8: bool | None = None
 # Why int8 cannot run here, for messages.
 INT8_MISSING = ("TensorFlow's oneDNN int8 kernels, which are off here (TF_ENABLE_ONEDNN_OPTS=0 "
                 "turns them off; builds without oneDNN, e.g. for ARM, lack them)")
+# `check`'s reason for int8 where it could not run it: not scored, not judged.
+_INT8_NOT_RUN = f"needs {INT8_MISSING}"
 
 
 def _weights_sha256(model_dir: str | os.PathLike) -> str | None:
@@ -199,6 +201,9 @@ def _malformed(found: dict[str, Any]) -> str | None:
         value = found.get(key, {})
         if not (isinstance(value, dict) and all(number(v) for v in value.values())):
             return f'"{key}" must map precision names to numbers, got {value!r}'
+    rejected = found.get("rejected", {})
+    if not (isinstance(rejected, dict) and all(isinstance(v, str) for v in rejected.values())):
+        return f'"rejected" must map precision names to reasons, got {rejected!r}'
     if not isinstance(found.get("machine", {}), dict):
         return f'"machine" must be a JSON object, got {found["machine"]!r}'
     digest = found.get("weights_sha256")
@@ -251,6 +256,12 @@ def choose(precision: str, model, model_dir: str | os.PathLike | None) -> str:
                        "folder holds now (it was copied or retrained over); run python -m "
                        "ner.precision --model_dir=%s again", CHECK_FILE, model_dir)
         found = None
+    if found and found.get("rejected", {}).get("int8") == _INT8_NOT_RUN and int8_available():
+        # The check ran where int8 could not (oneDNN off); it was never judged.
+        logger.warning("precision auto: int8 is not considered: %s was written where "
+                       "TensorFlow could not run int8, so int8 was never scored on dev; this "
+                       "TensorFlow can: run python -m ner.precision --model_dir=%s here to "
+                       "check it", CHECK_FILE, model_dir)
     passed = [p for p in (found or {}).get("accepted", []) if p in PRECISIONS and p != "float32"]
     passed = [p for p in passed if p != "int8" or int8_available()]
     if not passed:
@@ -351,7 +362,7 @@ def check(model_dir: str | os.PathLike, dev_file: str | os.PathLike | None = Non
                               "weights_sha256": _weights_sha256(folder)}
     for precision in ("float32",) + tuple(p for p in precisions if p != "float32"):
         if precision == "int8" and not int8_available():
-            result["rejected"][precision] = f"needs {INT8_MISSING}"
+            result["rejected"][precision] = _INT8_NOT_RUN
             continue
         if precision != "float32" and not entities:
             # F1 0.00 in every precision would accept them all on no evidence.

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -181,6 +183,7 @@ def _check_file(folder, **values):
     ('{"f1": {"int8": true}}', '"f1" must map precision names to numbers'),
     ('{"seconds": [1, 2]}', '"seconds" must map precision names to numbers'),
     ('{"machine": "epyc"}', '"machine" must be a JSON object'),
+    ('{"rejected": "int8"}', '"rejected" must map precision names to reasons'),
     ('{"weights_sha256": 12}', '"weights_sha256" must be a string'),
 ])
 def test_a_malformed_check_file_is_named_with_its_field(tmp_path, content, message):
@@ -200,6 +203,32 @@ def test_auto_names_a_malformed_check_file(tmp_path):
                 seconds={"float32": "fast"})
     with pytest.raises(ValueError, match='precision.json: "seconds" must map'):
         ner.Tagger.load(folder, precision="auto")
+
+
+def test_auto_says_when_the_check_could_not_run_int8(tmp_path, caplog):
+    """A check run with oneDNN off rejects int8 unscored; where int8 runs, auto says
+    that rerunning the check would consider it, instead of passing it over silently."""
+    folder = write_model_folder(tmp_path / "model")
+    _check_file(folder, machine=precision.machine(), accepted=["float32"],
+                rejected={"int8": precision._INT8_NOT_RUN}, f1={"float32": 90.0})
+    with mock.patch("ner.precision.int8_available", return_value=True):
+        with caplog.at_level(logging.WARNING, logger="ner.precision"):
+            assert ner.Tagger.load(folder, precision="auto").precision == "float32"
+    assert "int8 was never scored on dev" in caplog.text
+    assert f"run python -m ner.precision --model_dir={folder} here" in caplog.text
+    caplog.clear()
+    # Where int8 still cannot run, or when int8 was scored and rejected: nothing to say.
+    with mock.patch("ner.precision.int8_available", return_value=False):
+        with caplog.at_level(logging.WARNING, logger="ner.precision"):
+            ner.Tagger.load(folder, precision="auto")
+    assert "never scored" not in caplog.text
+    _check_file(folder, machine=precision.machine(), accepted=["float32"],
+                rejected={"int8": "dev F1 80.00 is 10.00 below float32's 90.00"},
+                f1={"float32": 90.0, "int8": 80.0})
+    with mock.patch("ner.precision.int8_available", return_value=True):
+        with caplog.at_level(logging.WARNING, logger="ner.precision"):
+            ner.Tagger.load(folder, precision="auto")
+    assert "never scored" not in caplog.text
 
 
 def test_auto_is_float32_without_a_check(random_folder):
