@@ -253,7 +253,7 @@ def test_the_summary_names_every_precision_the_workers_counted():
         return name
 
     pipeline = ner_beam.beam.Pipeline(options=PipelineOptions(
-        ["--runner=apache_beam.runners.portability.fn_api_runner.FnApiRunner"]))
+        [f"--runner={ner_beam._IN_PROCESS_RUNNER}"]))  # as ner.beam runs by default
     _ = pipeline | ner_beam.beam.Create(["int8", "float16", "int8"]) | ner_beam.beam.Map(count)
     result = pipeline.run()
     result.wait_until_finish()
