@@ -8,7 +8,9 @@ words, one-word and multi-word entities and scores across (0, 1), and
 depends on each word's context (so wrong windows would show).
 """
 
+import collections
 import dataclasses
+import functools
 import json
 import logging
 import re
@@ -23,9 +25,11 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 from ner import casing, checkpoint, features
-from ner.export import ExportModule, _quiet_tensorflow, export, next_version_dir, save
+from ner.export import (ExportModule, _quiet_tensorflow, drop_unread_variables, export,
+                        next_version_dir, save)
 from ner.exported import load_tagger
 from ner.model import TaggerModel
+from ner.pipeline import Pipeline
 from ner.precision import int8_available
 from ner.tagger import Tagger
 from tests.test_tagger import OFFSET_CASES
@@ -495,12 +499,39 @@ def _assert_loads_in_its_precision(version: Path, tagger: Tagger, texts: list[st
         [[(e.label, e.start, e.end) for e in t] for t in tagger.tag_batch(texts)]
 
 
+def _counting_traces(traced: collections.Counter):
+    """`Pipeline`'s signature bodies, each counting in `traced` how often it is traced."""
+    def counting(name):
+        original = getattr(Pipeline, name)
+
+        @functools.wraps(original)
+        def body(self, *args):
+            traced[name] += 1
+            return original(self, *args)
+        return body
+    return mock.patch.multiple(Pipeline, **{name: counting(name) for name in SIGNATURE_BODIES})
+
+
+SIGNATURE_BODIES = ("_serve_texts", "_serve_words", "_serve_wordpieces", "_serve_decode")
+
+
 def test_saved_model_holds_only_the_weights_its_signatures_read(context_model, tmp_path):
     """No separate query, key and value beside their side-by-side copy (the int8
     export: `test_low_precision_export_uses_standard_ops_and_tags_as_the_tagger`),
     and no function beside the signatures: the ones only `ner.Tagger` calls
-    would hold the pipeline's graph a second time."""
-    path = export(context_model, tmp_path / "ner")
+    would hold the pipeline's graph a second time. Saving traces nothing again:
+    it reuses the graphs traced to find what the signatures read."""
+    traced, before_saving = collections.Counter(), {}
+    save_model = tf.saved_model.save
+
+    def saving(*args, **kwargs):
+        before_saving.update(traced)
+        return save_model(*args, **kwargs)
+
+    with _counting_traces(traced), mock.patch("ner.export.tf.saved_model.save", saving):
+        path = export(context_model, tmp_path / "ner")
+    assert set(before_saving) == set(SIGNATURE_BODIES)
+    assert traced == before_saving
     _assert_holds_only_what_it_reads(path, context_model, "float32")
     saved = saved_model_pb2.SavedModel.FromString((path / "saved_model.pb").read_bytes())
     graph = saved.meta_graphs[0]
@@ -528,6 +559,20 @@ def _assert_holds_only_what_it_reads(path: Path, context_model: Path, precision:
         assert not [n for n in weights if re.search(dense + r"(kernel|bias)/", n)]
         assert not [n for n in weights if "/int8/low/" in n]  # read by oneDNN's fused op only
         assert [n for n in weights if re.search(dense + r"int8/kernel/", n)]
+
+
+def test_a_weight_dropped_while_a_signature_reads_it_fails_the_export(context_model, tmp_path):
+    """Saving reuses the graphs traced to find the unread weights; a weight they
+    do read, dropped by mistake, still ends the export loudly, and no version
+    is left behind."""
+    tagger = Tagger.load(context_model)
+    module = ExportModule(tagger.model, tagger.tokenizer)
+    assert drop_unread_variables(module)
+    kept = tagger.model.crf.transitions  # alive, but no longer tracked by the model
+    del tagger.model.crf.transitions  # read by every signature
+    with pytest.raises(AssertionError, match="untracked"):
+        save(module, tmp_path / "ner", version=1)
+    assert not (tmp_path / "ner" / "1").exists()
 
 
 def test_export_keeps_what_a_bilstm_and_a_layer_mix_read(tmp_path):
