@@ -143,7 +143,8 @@ def export(model_dir: str | os.PathLike, export_dir: str | os.PathLike, version:
         model_dir: a model folder or a training output folder holding `model/`.
         export_dir: the versioned folder TF Serving watches.
         version: the version subfolder; None for the next free number (1 in
-            a new folder).
+            a new folder) when the SavedModel is complete, so that two exports
+            into one folder at once both land (see `save`).
         window_batch_size: windows per encoder call inside the graph.
         precision: how the exported encoder computes, fixed in the graph
             (`ner.precision`): float32, bfloat16, int8 (the SavedModel then
@@ -158,7 +159,7 @@ def export(model_dir: str | os.PathLike, export_dir: str | os.PathLike, version:
         FileExistsError: `export_dir/<version>` exists already.
         ValueError: the model folder is invalid, or `version` < 1.
     """
-    target = _version_dir(export_dir, version)  # fails before the slow part
+    _version_dir(export_dir, version)  # fails before the slow part
     folder = resolve_model_dir(Path(model_dir))
     tagger = Tagger.load(folder, precision=precision)
     # No weight-cached matmul: it is a oneDNN kernel that also needs the
@@ -167,7 +168,7 @@ def export(model_dir: str | os.PathLike, export_dir: str | os.PathLike, version:
     tagger.model.encoder.set_precision(tagger.precision, weight_cache=False)
     module = ExportModule(tagger.model, tagger.tokenizer, window_batch_size=window_batch_size)
     drop_unread_variables(module)
-    return save(module, export_dir, version=int(target.name), meta=tagger.meta,
+    return save(module, export_dir, version=version, meta=tagger.meta,
                 settings={"precision": tagger.precision, "window_batch_size": window_batch_size},
                 model_files=[folder / CONFIG_FILE, folder / VOCAB_FILE])
 
@@ -242,11 +243,22 @@ def save(module: ExportModule, export_dir: str | os.PathLike, version: int | Non
     `tagger_config.json` and `vocab.txt`, what a client of `tag_wordpieces`,
     which tokenizes for itself, needs (the vocabulary, `max_seq_length`,
     `do_lower_case`, `case_features`, the labels).
+
+    With `version` None the SavedModel takes the next free number when it is
+    complete: if another export took the number chosen at the start in the
+    meantime, this one lands at the number after it.
     """
     target = _version_dir(export_dir, version)
+    landed = [target]
+
+    def next_free() -> Path:
+        landed.append(next_version_dir(export_dir))
+        return landed[-1]
+
     # Atomic, so TF Serving, which watches the folder, never loads a
     # half-written version; and a version is never replaced.
-    with files.atomic_folder(target, replace=False) as tmp:
+    with files.atomic_folder(target, replace=False,
+                             next_target=next_free if version is None else None) as tmp:
         with _quiet_tensorflow():
             tf.saved_model.save(module, str(tmp), signatures=module.signatures())
         assets = tmp / "assets"
@@ -263,7 +275,7 @@ def save(module: ExportModule, export_dir: str | os.PathLike, version: int | Non
             (assets / META_FILE).write_text(files.json_text(meta), encoding="utf-8")
             (assets / CARD_FILE).write_text(render_card(meta, export=settings or {}),
                                             encoding="utf-8")
-    return target
+    return landed[-1]
 
 
 def _version_dir(export_dir: str | os.PathLike, version: int | None) -> Path:

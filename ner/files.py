@@ -21,7 +21,7 @@ import re
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 
 def _partial(target: Path) -> Path:
@@ -30,25 +30,50 @@ def _partial(target: Path) -> Path:
     return target.with_name(f".{target.name}.partial-{os.getpid()}")
 
 
-_RENAME_EXCHANGE = 2  # linux/fs.h
+_RENAME_NOREPLACE, _RENAME_EXCHANGE = 1, 2  # linux/fs.h
+
+
+def _renameat2(a: Path, b: Path, flags: int) -> bool | None:
+    """Linux `renameat2(a, b, flags)`: True when done, False when `b` exists (with
+    RENAME_NOREPLACE), None where the system or the file system cannot."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return None
+    at_fdcwd = -100
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), flags) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EPERM):
+        return None
+    if code == errno.EEXIST and flags == _RENAME_NOREPLACE:
+        return False
+    raise OSError(code, os.strerror(code), str(b))
 
 
 def _exchange(a: Path, b: Path) -> bool:
     """Swaps two paths in one step (Linux `renameat2(RENAME_EXCHANGE)`); False where
     the system or the file system cannot."""
-    if not sys.platform.startswith("linux"):
+    return bool(_renameat2(a, b, _RENAME_EXCHANGE))
+
+
+def _rename_unless_taken(a: Path, b: Path) -> bool:
+    """Renames folder `a` to `b` unless `b` exists: False then. In one step on Linux
+    (`renameat2(RENAME_NOREPLACE)`), so two processes cannot both take `b`."""
+    done = _renameat2(a, b, _RENAME_NOREPLACE)
+    if done is not None:
+        return done
+    if b.exists():
         return False
     try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (AttributeError, OSError):
-        return False
-    at_fdcwd = -100
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EPERM):
-        return False
-    raise OSError(code, os.strerror(code), str(b))
+        os.rename(a, b)  # fails onto a folder that is not empty
+    except OSError as e:
+        if e.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            return False
+        raise
+    return True
 
 
 def recover_folder(target: str | os.PathLike) -> bool:
@@ -87,16 +112,20 @@ def _running(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_folder(target: str | os.PathLike, replace: bool = True) -> Iterator[Path]:
+def atomic_folder(target: str | os.PathLike, replace: bool = True,
+                  next_target: Callable[[], Path] | None = None) -> Iterator[Path]:
     """Yields an empty folder beside `target` that becomes `target` when the block ends.
 
     With `replace`, an existing `target` is swapped with the new folder in one
     step where the system can (`renameat2` on Linux); elsewhere it is renamed
     aside first, so that a kill between the two renames leaves `target.old`,
     which `recover_folder` puts back. Either way one complete copy exists at
-    every moment. Without `replace`, an existing `target` is never replaced:
-    `FileExistsError`. If the block raises, the partial folder is deleted and
-    `target` is untouched. Partial folders of killed processes are deleted.
+    every moment. Without `replace`, an existing `target`, even one that
+    another process made while the block ran, is never replaced:
+    `FileExistsError`, or, given `next_target`, the folder becomes the path it
+    returns instead (asked again while that one is taken too; e.g. the next
+    free version number). If the block raises, the partial folder is deleted
+    and `target` is untouched. Partial folders of killed processes are deleted.
 
     Example:
         >>> with atomic_folder("runs/model") as tmp:
@@ -112,9 +141,12 @@ def atomic_folder(target: str | os.PathLike, replace: bool = True) -> Iterator[P
     old = None
     try:
         yield tmp
-        if target.exists():
-            if not replace:
-                raise FileExistsError(f"{target} exists already")
+        if not replace:
+            while not _rename_unless_taken(tmp, target):
+                if next_target is None:
+                    raise FileExistsError(f"{target} exists already")
+                target = next_target()
+        elif target.exists():
             if _exchange(tmp, target):
                 old = tmp  # now the previous copy
             else:

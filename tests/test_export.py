@@ -388,6 +388,26 @@ def test_versions_are_numbered_and_never_overwritten(exported, context_model, tm
     assert not (tmp_path / "out").exists()
 
 
+def test_two_exports_into_one_folder_at_once_both_land(context_model, tmp_path):
+    """The next free version is taken when the SavedModel is complete: another
+    export that finished first, after this one started, keeps its number, and
+    this one lands at the next (it used to fail with its work done)."""
+    root = tmp_path / "ner"
+    save_model = tf.saved_model.save
+
+    def another_export_finishes_first(*args, **kwargs):
+        (root / "1").mkdir()
+        (root / "1" / "saved_model.pb").write_bytes(b"theirs")
+        return save_model(*args, **kwargs)
+
+    with mock.patch("ner.export.tf.saved_model.save", another_export_finishes_first):
+        path = export(context_model, root)
+    assert path == root / "2"
+    assert tf.saved_model.load(str(path)).signatures["serving_default"] is not None
+    assert (root / "1" / "saved_model.pb").read_bytes() == b"theirs"
+    assert sorted(p.name for p in root.iterdir()) == ["1", "2"]
+
+
 def test_an_export_folder_that_cannot_hold_versions_is_refused(exported, context_model,
                                                                tmp_path):
     """A version written inside another version or a model folder is never found by

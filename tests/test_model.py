@@ -164,6 +164,32 @@ def test_a_failed_save_leaves_the_previous_folder_whole(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
 
 
+@pytest.mark.parametrize("one_step", [True, False])
+def test_a_folder_taken_while_the_block_ran_is_kept(tmp_path, monkeypatch, one_step):
+    """Without `replace`, a target another process made while the block ran is never
+    replaced (the rename is one step on Linux, checked elsewhere); with
+    `next_target`, the new folder lands at the next free path instead."""
+    from ner import files
+
+    if not one_step:  # a system without renameat2
+        monkeypatch.setattr(files, "_renameat2", lambda a, b, flags: None)
+    theirs = lambda name: ((tmp_path / name).mkdir(), (tmp_path / name / "x").write_text(name))
+    with pytest.raises(FileExistsError, match="exists already"):
+        with files.atomic_folder(tmp_path / "1", replace=False) as tmp:
+            (tmp / "x").write_text("mine")
+            theirs("1")
+    # The first path offered is taken too (another process was faster again).
+    offered = iter([tmp_path / "3", tmp_path / "4"])
+    with files.atomic_folder(tmp_path / "2", replace=False,
+                             next_target=lambda: next(offered)) as tmp:
+        (tmp / "x").write_text("mine")
+        theirs("2")
+        theirs("3")
+    assert next(offered, None) is None
+    assert {p.name: (p / "x").read_text() for p in tmp_path.iterdir()} == {
+        "1": "1", "2": "2", "3": "3", "4": "mine"}
+
+
 def _folder_states(tmp_path, monkeypatch) -> list[list[str]]:
     """What is beside `m` before each rename or swap while `m` is replaced, and after."""
     from ner import files
