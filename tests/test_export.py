@@ -588,11 +588,12 @@ def test_a_weight_dropped_while_a_signature_reads_it_fails_the_export(context_mo
     tagger = Tagger.load(context_model)
     module = ExportModule(tagger.model, tagger.tokenizer)
     assert drop_unread_variables(module)
-    kept = tagger.model.crf.transitions  # alive, but no longer tracked by the model
-    del tagger.model.crf.transitions  # read by every signature
+    transitions = tagger.model.crf.transitions  # read by every signature
+    del tagger.model.crf.transitions  # no longer tracked by the model, still alive
     with pytest.raises(AssertionError, match="untracked"):
         save(module, tmp_path / "ner", version=1)
     assert not (tmp_path / "ner" / "1").exists()
+    assert transitions.shape == (len(tagger.labels),) * 2
 
 
 def test_export_keeps_what_a_bilstm_and_a_layer_mix_read(tmp_path):

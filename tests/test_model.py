@@ -167,8 +167,9 @@ def test_a_failed_save_leaves_the_previous_folder_whole(tmp_path, monkeypatch):
 @pytest.mark.parametrize("one_step", [True, False])
 def test_a_folder_taken_while_the_block_ran_is_kept(tmp_path, monkeypatch, one_step):
     """Without `replace`, a target another process made while the block ran is never
-    replaced (the rename is one step on Linux, checked elsewhere); with
-    `next_target`, the new folder lands at the next free path instead."""
+    replaced (one `renameat2` step on Linux; elsewhere a check, then a rename
+    that fails onto a folder that is not empty); with `next_target`, the new
+    folder lands at the next free path instead."""
     from ner import files
 
     if not one_step:  # a system without renameat2

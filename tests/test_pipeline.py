@@ -175,8 +175,8 @@ def test_each_new_tagger_traces_without_a_retracing_warning(tmp_path):
     logging.getLogger("tensorflow").addHandler(handler)
     try:
         # Six traces of the cheapest function (the sentence splitter's) show
-        # the warning is silenced; tracing the encoder six times would take
-        # 15 s more. The rest are marked the same way, checked below.
+        # the warning is silenced; tracing the encoder six times took about
+        # 10 s more. The rest are marked the same way, checked below.
         for _ in range(6):
             tagger = Tagger.load(folder)
             assert tagger.split_sentences("Zoe met John. Paris is big.") == [(0, 13), (14, 27)]
