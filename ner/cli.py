@@ -1,17 +1,17 @@
-"""What the command lines share: a `--help` without TensorFlow's start-up lines,
-that exits 0, and one wording for an extra that is not installed.
+"""What the command lines share: a `--help` that answers before TensorFlow is
+imported and exits 0, and one wording for an extra that is not installed.
 
-TensorFlow 2.21 writes a few lines to stderr when it is first imported
-(oneDNN, CUDA drivers, CPU features) through absl's C++ logging, which
-`TF_CPP_MIN_LOG_LEVEL` does not reach at that point. `python -m ner.train`
-and `python -m ner.export` import it at module level, before absl has parsed
-`--help`, so those lines would stand in front of the usage text.
+`python -m ner.train`, `ner.export` and `ner.precision` import TensorFlow at
+module level, which takes seconds and writes a few lines to stderr (oneDNN,
+CUDA drivers, CPU features) through absl's C++ logging, which
+`TF_CPP_MIN_LOG_LEVEL` does not reach at that point. `answer_help_first`,
+called before that import, prints the help without it.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
-import os
 import sys
 from typing import Callable, Sequence
 
@@ -24,25 +24,25 @@ def wants_help(argv: Sequence[str]) -> bool:
     return any(a.startswith("-") and a.lstrip("-").split("=")[0] in _HELP_FLAGS for a in argv[1:])
 
 
-def quiet_tensorflow_for_help(module_name: str) -> None:
-    """Imports TensorFlow with stderr closed, for a help request only.
+def answer_help_first(module_name: str, define_flags: Callable[[], None] | None = None,
+                      parser: Callable[[], argparse.ArgumentParser] | None = None) -> None:
+    """Prints the program's help and exits 0, before TensorFlow is imported.
 
     Call it before the module's first TensorFlow import, with the module's
-    `__name__`. It does nothing unless that module is the program and the
-    command line asks for help: a real run shows all of TensorFlow's messages.
+    `__name__` and either the function that defines its absl flags or one that
+    builds its argparse parser; neither may need TensorFlow. It does nothing
+    unless that module is the program and the command line asks for help, so
+    that `--help` answers at once (TensorFlow's import took 4-6 s) and shows
+    none of TensorFlow's start-up lines.
     """
     if module_name != "__main__" or not wants_help(sys.argv):
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
-    try:
-        import tensorflow  # noqa: F401  (later imports find it loaded and log nothing)
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    if parser is not None:
+        parser().parse_args(sys.argv[1:])  # prints the help and exits 0
+    else:
+        define_flags()
+        run_absl(lambda argv: None)  # absl prints the help for a help flag and exits
+    raise SystemExit(0)
 
 
 def run_absl(main: Callable[[list[str]], None]) -> None:

@@ -83,7 +83,25 @@ from pathlib import Path
 
 from ner import cli
 
-cli.quiet_tensorflow_for_help(__name__)  # before TensorFlow's first import: see ner.cli
+
+def _define_flags() -> None:
+    from absl import flags
+
+    flags.DEFINE_string("model_dir", None, "Trained model folder (or a training output folder).")
+    flags.DEFINE_string("export_dir", None,
+                        "Versioned SavedModel folder; writes <export_dir>/<n>/.")
+    flags.DEFINE_integer("version", None, "Version subfolder (default: the next free number).",
+                         lower_bound=1)
+    flags.DEFINE_integer("window_batch_size", 128, "Windows per encoder call in the graph.",
+                         lower_bound=1)
+    flags.DEFINE_enum("precision", "float32", ["auto", "float32", "bfloat16", "int8"],
+                      "How the exported encoder computes (python -m ner.precision): bfloat16 pays "
+                      "on GPUs and CPUs with AMX, int8 on CPUs with VNNI or AMX; auto picks the "
+                      "fastest that the model folder's accuracy check accepted, on this machine.")
+    flags.mark_flags_as_required(["model_dir", "export_dir"])
+
+
+cli.answer_help_first(__name__, define_flags=_define_flags)  # before TensorFlow: see ner.cli
 
 import tensorflow as tf
 
@@ -300,23 +318,6 @@ def _check_export_dir(export_dir: Path) -> None:
     if (export_dir / CONFIG_FILE).is_file() or (export_dir / "model" / CONFIG_FILE).is_file():
         raise ValueError(f"{export_dir} is a model folder (or a training output folder); export "
                          f"into a folder of its own, e.g. --export_dir=exported/ner")
-
-
-def _define_flags() -> None:
-    from absl import flags
-
-    flags.DEFINE_string("model_dir", None, "Trained model folder (or a training output folder).")
-    flags.DEFINE_string("export_dir", None,
-                        "Versioned SavedModel folder; writes <export_dir>/<n>/.")
-    flags.DEFINE_integer("version", None, "Version subfolder (default: the next free number).",
-                         lower_bound=1)
-    flags.DEFINE_integer("window_batch_size", 128, "Windows per encoder call in the graph.",
-                         lower_bound=1)
-    flags.DEFINE_enum("precision", "float32", ["auto", "float32", "bfloat16", "int8"],
-                      "How the exported encoder computes (python -m ner.precision): bfloat16 pays "
-                      "on GPUs and CPUs with AMX, int8 on CPUs with VNNI or AMX; auto picks the "
-                      "fastest that the model folder's accuracy check accepted, on this machine.")
-    flags.mark_flags_as_required(["model_dir", "export_dir"])
 
 
 @contextlib.contextmanager

@@ -41,6 +41,7 @@ import tensorflow as tf
 from ner import casing, checkpoint, files
 from ner.bert import BertConfig, BertEncoder, dropout, skip_random_init
 from ner.crf import CRF, allowed_transitions
+from ner.options import ModelOptions, option  # noqa: F401  (defined without TensorFlow)
 
 CONFIG_FILE = "tagger_config.json"
 VOCAB_FILE = "vocab.txt"
@@ -51,45 +52,6 @@ FORMAT_VERSION = 1
 META_FORMAT_VERSION = 1
 # A saved tagger must match its checkpoint exactly: no weight may be ignored.
 _MATCHES_NOTHING = re.compile(r"(?!)")
-
-
-def option(default: Any, help: str, kind: type | None = None) -> Any:
-    """A dataclass field that is also a command-line flag with this help text.
-
-    `kind`: the flag's type where the default does not show it (a bool
-    defaulting to None: unset, `--name` or `--noname`).
-    """
-    return dataclasses.field(default=default, metadata={"help": help, "kind": kind})
-
-
-@dataclasses.dataclass
-class ModelOptions:
-    """The model options that a training run chooses (`python -m ner.train` flags).
-
-    The defaults are a new model's; `TaggerConfig.from_dict` reads folders
-    written before an option existed as they were written.
-    """
-
-    max_seq_length: int = option(128, "wordpieces per window, [CLS] and [SEP] included")
-    document_context: bool = option(
-        False, "let windows see neighbouring sentences of the same document; every window is "
-        "then filled to --max_seq_length wordpieces, so it costs about that many per sentence "
-        "(CoNLL-2003 with --max_seq_length=64: 2-2.4x the time per training epoch, 1.5-1.8x "
-        "per text tagged; see BENCHMARKS.md)")
-    bilstm_units: int = option(
-        0, "units per direction of a BiLSTM before the dense layer (0 = none)")
-    layer_mix: bool = option(False, "learned softmax mix of all encoder layers instead of the last")
-    dropout: float = option(0.1, "dropout before (and after) the BiLSTM and dense layer")
-    # Word shapes (capitalisation) added to the encoder's input embeddings;
-    # input ids are then packed (see `ner.casing`).
-    case_features: bool = option(
-        True, "add each word's capitalisation (lower, Title, UPPER, ...) to the encoder's "
-               "input embeddings; for uncased encoders (when --freeze covers the whole "
-               "encoder they join the head's word features instead)")
-
-    def model_options(self) -> dict[str, Any]:
-        """This object's `ModelOptions` fields as keyword arguments."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(ModelOptions)}
 
 
 @dataclasses.dataclass(kw_only=True)

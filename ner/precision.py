@@ -42,7 +42,28 @@ from typing import Any, Sequence
 
 from ner import cli
 
-cli.quiet_tensorflow_for_help(__name__)  # before TensorFlow's first import: see ner.cli
+# F1 points on dev a lower precision may lose against float32 and still be used
+# by `auto`.
+TOLERANCE = 0.3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ner.precision",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model_dir", required=True,
+                        help="model folder, or a training output folder holding model/")
+    parser.add_argument("--dev_file",
+                        help="CoNLL or JSONL span dev file (default: the one in the model card)")
+    parser.add_argument("--precisions", default="bfloat16,int8",
+                        help="comma-separated lower precisions to check")
+    parser.add_argument("--tolerance", type=float, default=TOLERANCE,
+                        help="dev F1 points a precision may lose against float32 and still "
+                             "be picked by --precision=auto")
+    parser.add_argument("--batch_size", type=int, default=128, help="windows per encoder batch")
+    return parser
+
+
+cli.answer_help_first(__name__, parser=_parser)  # before TensorFlow: see ner.cli
 
 import tensorflow as tf
 
@@ -57,9 +78,6 @@ __all__ = ["PRECISIONS", "CHOICES", "CHECK_FILE", "TOLERANCE", "cpu_has_fast_bfl
 PRECISIONS = ("float32", "bfloat16", "int8")
 CHOICES = ("auto",) + PRECISIONS
 CHECK_FILE = "precision.json"
-# F1 points on dev a lower precision may lose against float32 and still be used
-# by `auto`.
-TOLERANCE = 0.3
 # `auto` uses a check's timings only when tagging its dev set in float32 took
 # at least this long; shorter ones are noise (a 25-sentence dev set took
 # 0.05-0.08 s per precision on the EPYC Zen 4, and the order came out at
@@ -428,19 +446,7 @@ def _worst_over_batchings(tagger, sentences, ids, f1: float, result: dict[str, A
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ner.precision",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model_dir", required=True,
-                        help="model folder, or a training output folder holding model/")
-    parser.add_argument("--dev_file",
-                        help="CoNLL or JSONL span dev file (default: the one in the model card)")
-    parser.add_argument("--precisions", default="bfloat16,int8",
-                        help="comma-separated lower precisions to check")
-    parser.add_argument("--tolerance", type=float, default=TOLERANCE,
-                        help="dev F1 points a precision may lose against float32 and still "
-                             "be picked by --precision=auto")
-    parser.add_argument("--batch_size", type=int, default=128, help="windows per encoder batch")
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         result = check(args.model_dir, args.dev_file, args.precisions, args.tolerance,

@@ -57,8 +57,21 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ner import cli
+from ner.options import TrainOptions
 
-cli.quiet_tensorflow_for_help(__name__)  # before TensorFlow's first import: see ner.cli
+
+def _define_flags(flag_values=None) -> None:
+    """One absl flag per `TrainOptions` field (into `flag_values`, default the global FLAGS)."""
+    from absl import flags
+
+    flag_values = flags.FLAGS if flag_values is None else flag_values
+    for field in dataclasses.fields(TrainOptions):
+        kind = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float}.get(
+            field.metadata.get("kind") or type(field.default), flags.DEFINE_string)
+        kind(field.name, field.default, field.metadata["help"], flag_values=flag_values)
+
+
+cli.answer_help_first(__name__, define_flags=_define_flags)  # before TensorFlow: see ner.cli
 
 import numpy as np
 import tensorflow as tf
@@ -67,8 +80,7 @@ from ner import casing, checkpoint, data, features, files, spans
 from ner import precision as precisions
 from ner.features import Encoded, encode_sentences
 from ner.model import (ModelOptions, TaggerConfig, TaggerModel, data_file_info, file_sha256,
-                       frozen_groups, model_card, option, select_trainable, train_command,
-                       write_meta)
+                       frozen_groups, model_card, select_trainable, train_command, write_meta)
 from ner.optimization import AdamW
 from ner.pipeline import traced_once_per_object
 from ner.tagger import Tagger, check_vocab_size
@@ -80,118 +92,6 @@ FLAGS_FILE = "train.flags"
 # Width of the head's word-shape vectors under a wholly frozen encoder
 # (`TaggerConfig.head_case_size`): seven shapes need few dimensions.
 HEAD_CASE_SIZE = 32
-
-
-@dataclasses.dataclass
-class TrainOptions(ModelOptions):
-    """Options of a training run: the model's (`ModelOptions`) and these.
-
-    The command-line flags mirror all fields, with each field's help text.
-    """
-
-    data_dir: str = option("data/conll2003",
-                           "folder with train.txt, dev.txt and optionally test.txt (CoNLL format)")
-    train_file: str = option("", "training file instead of --data_dir's train.txt: CoNLL, or "
-                                 "texts with character-offset spans when it ends in .jsonl, "
-                                 ".json or .ndjson")
-    dev_file: str = option("", "dev file instead of --data_dir's dev.txt (CoNLL, or spans as for "
-                                 "--train_file)")
-    test_file: str = option("", "test file instead of --data_dir's test.txt (CoNLL, or spans as "
-                                "for --train_file); --data_dir's is used only when train and dev "
-                                "are --data_dir's too; without a test file, no test report")
-    scheme: str = option("auto", "tag scheme of the CoNLL files: auto (detected), IOB1, IOB2 "
-                                 "(or BIO) or BIOES (or IOBES), in any case; converted to IOB2 "
-                                 "for training")
-    strict_spans: bool = option(False, "a .jsonl span that cuts through a word is an error "
-                                       "(default: snapped outward to whole words, with a warning)")
-    output_dir: str = option("models/conll2003", "where the model, checkpoints and reports go")
-    bert_dir: str | None = option(
-        None, "Google or Hugging Face BERT folder; empty = the offline default encoder")
-    do_lower_case: bool | None = option(
-        None, "--do_lower_case for an uncased checkpoint, --nodo_lower_case for a cased one; "
-              "unset: the folder's tokenizer_config.json or config says, else its vocab.txt "
-              "(no wordpiece with capitals: uncased)", kind=bool)
-    epochs: int = option(6, "training epochs")
-    batch_size: int = option(32, "windows per training step")
-    learning_rate: float = option(1.5e-4, "peak learning rate of the encoder")
-    head_learning_rate: float = option(
-        1e-3, "peak learning rate of the head and CRF (they learn faster)")
-    warmup_proportion: float = option(0.1, "share of steps with linear warmup")
-    weight_decay: float = option(0.01, "AdamW decoupled weight decay")
-    seed: int = option(42, "random seed (same seed, data and machine: same result)")
-    freeze: str = option("", "regex searched anywhere in each variable's name; the matches are "
-                             "frozen, e.g. 'bert/' or 'bert/embeddings/|bert/encoder/layer_[0-2]/' "
-                             "(end a layer with '/': 'layer_1' also matches layer_10 and "
-                             "layer_11); the run prints what it froze")
-    max_steps: int = option(0, "stop after this many steps (0 = no limit), for smoke runs")
-    train_limit: int = option(0, "use only the first N training sentences (0 = all)")
-    resume: bool = option(False, "continue the run in --output_dir from its last finished epoch")
-    xla: bool = option(False, "compile the forward and backward pass with XLA (measured slower "
-                              "on CPU; the optimizer update is always compiled)")
-    precision: str = option("auto", "auto (bf16 on GPUs and on CPUs with AMX, else float32), "
-                                    "float32 or bfloat16")
-    check_precisions: str = option(
-        "bfloat16,int8", "lower inference precisions to check against float32 on dev at the "
-                         "end (python -m ner.precision), so that --precision=auto may use them; "
-                         "empty for none")
-    strategy: str = option("auto", "auto (mirrored over several GPUs), default or mirrored")
-    eval_batch_size: int = option(64, "windows per evaluation batch")
-    eval_every_steps: int = option(0, "also evaluate on dev every N training steps, not only "
-                                      "at epoch ends (0 = at epoch ends only)")
-    patience: int = option(0, "stop after this many dev evaluations in a row without a better "
-                              "dev F1 (0 = never stop early)")
-    layer_decay: float = option(
-        1.0, "layer-wise learning-rate decay: encoder layer i of L trains at --learning_rate "
-             "x this^(L-1-i), the embeddings (and word shapes) at x this^L, so lower layers, "
-             "nearer pretraining's general features, move less (1 = off)")
-    wordpiece_masking: float = option(
-        0.0, "training noise: each step replaces this share of the real wordpieces (never "
-             "[CLS] or [SEP]) with [MASK], keeping their word shape, so a name must also be "
-             "read from its context, as unseen names are at test time (0 = off)")
-    ema_decay: float = option(
-        0.0, "evaluate and keep an exponential moving average of the trained weights, updated "
-             "every step with this decay (e.g. 0.999), instead of the last weights (0 = off)")
-
-    def __post_init__(self):
-        from ner import schemes
-
-        try:
-            self.scheme = schemes.scheme_or_auto(self.scheme)  # "bio", "IOBES", ...
-        except ValueError as e:
-            raise ValueError(f"--scheme: {e}") from None
-        if self.precision not in ("auto", "float32", "bfloat16"):
-            raise ValueError(f"--precision={self.precision!r}: expected auto, float32 or bfloat16")
-        if self.strategy not in ("auto", "default", "mirrored"):
-            raise ValueError(f"--strategy={self.strategy!r}: expected auto, default or mirrored")
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name} must be at least 1")
-        for name in ("learning_rate", "head_learning_rate"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"--{name} must be above 0, got {getattr(self, name)}")
-        if not 0 <= self.warmup_proportion <= 1:
-            raise ValueError(f"--warmup_proportion must be in [0, 1], "
-                             f"got {self.warmup_proportion}")
-        if self.weight_decay < 0:
-            raise ValueError(f"--weight_decay must be 0 (off) or more, got {self.weight_decay}")
-        for name in ("eval_every_steps", "patience", "max_steps", "train_limit"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"--{name} must be 0 (off) or more, got {getattr(self, name)}")
-        if not 0 < self.layer_decay <= 1:
-            raise ValueError(f"--layer_decay must be in (0, 1] (1 = off), got {self.layer_decay}")
-        if not 0 <= self.wordpiece_masking < 1:
-            raise ValueError(f"--wordpiece_masking must be in [0, 1) (0 = off), "
-                             f"got {self.wordpiece_masking}")
-        if not 0 <= self.ema_decay < 1:
-            raise ValueError(f"--ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}")
-        for name in (p for p in self.check_precisions.split(",") if p):
-            if name not in ("bfloat16", "int8"):
-                raise ValueError(f"--check_precisions: {name!r} is not bfloat16 or int8")
-        if self.freeze:
-            try:
-                re.compile(self.freeze)
-            except re.error as e:
-                raise ValueError(f"--freeze={self.freeze!r} is not a regular expression: {e}") from None
 
 
 def choose_strategy(name: str) -> tf.distribute.Strategy:
@@ -1077,17 +977,6 @@ def _write_curves(out: Path) -> None:
             write_curves(out)
         except MissingExtraError as e:
             print(f"{CURVES_FILE} not written: {e}", file=sys.stderr)
-
-
-def _define_flags(flag_values=None) -> None:
-    """One absl flag per `TrainOptions` field (into `flag_values`, default the global FLAGS)."""
-    from absl import flags
-
-    flag_values = flags.FLAGS if flag_values is None else flag_values
-    for field in dataclasses.fields(TrainOptions):
-        kind = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float}.get(
-            field.metadata.get("kind") or type(field.default), flags.DEFINE_string)
-        kind(field.name, field.default, field.metadata["help"], flag_values=flag_values)
 
 
 def options_from_flags(flag_values) -> TrainOptions:

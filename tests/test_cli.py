@@ -81,3 +81,15 @@ def test_a_missing_extra_is_one_line_naming_it(repo_root, module, missing, args)
         f": the '{extra}' extra is not installed (missing: {missing}); pip install "
         f"'bert-ner-tf[{extra}]', or pip install -e '.[{extra}]' in a checkout")
     assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("module, flag", [
+    ("ner.train", "--output_dir"), ("ner.export", "--export_dir"), ("ner.precision", "--model_dir"),
+])
+def test_help_answers_before_tensorflow_is_imported(repo_root, module, flag):
+    """The commands that import TensorFlow at module level answer `--help` without it
+    (made unimportable here): at once, not after its import of several seconds."""
+    run = subprocess.run([sys.executable, "-c", _without("tensorflow"), module, "--help"],
+                         cwd=repo_root, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert flag in run.stdout and not run.stderr
