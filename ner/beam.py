@@ -62,6 +62,25 @@ if _MISSING:
         sys.exit(2)
     raise ImportError(_MISSING)
 
+from ner.tag import add_corpus_flags  # noqa: E402  (no TensorFlow, no Beam)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ner.beam",
+        description="Tag files, folders or globs with a trained model on Apache Beam and write "
+                    "sharded JSONL (or CoNLL). Flags this command does not know are Beam's "
+                    "pipeline options (--runner, --direct_num_workers, --project, ...).")
+    add_corpus_flags(parser, stdin=False)
+    parser.add_argument("--output", required=True,
+                        help="the output folder (local, or any Beam file system such as gs://)")
+    parser.add_argument("--num_shards", type=int, default=0,
+                        help="output shards (default: the runner chooses)")
+    return parser
+
+
+cli.answer_help_first(__name__, parser=_parser)  # before Beam's import of seconds
+
 
 class _NoGcpNotice(logging.Filter):
     """Drops Beam's import-time warning that Google Cloud's libraries are missing:
@@ -85,7 +104,7 @@ finally:
     logging.getLogger().removeFilter(_notice)
 
 from ner import corpus
-from ner.tag import (TagOptions, add_corpus_flags, count_entities, overwrites_field, plural,
+from ner.tag import (TagOptions, count_entities, overwrites_field, plural,
                      tag_records)
 
 __all__ = ["NerModelHandler", "build_pipeline", "main", "spreads"]
@@ -288,20 +307,6 @@ def _remove_temporary_output(output: str) -> None:
     for name in os.listdir(output):
         if name.startswith("beam-temp-"):
             shutil.rmtree(os.path.join(output, name), ignore_errors=True)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m ner.beam",
-        description="Tag files, folders or globs with a trained model on Apache Beam and write "
-                    "sharded JSONL (or CoNLL). Flags this command does not know are Beam's "
-                    "pipeline options (--runner, --direct_num_workers, --project, ...).")
-    add_corpus_flags(parser, stdin=False)
-    parser.add_argument("--output", required=True,
-                        help="the output folder (local, or any Beam file system such as gs://)")
-    parser.add_argument("--num_shards", type=int, default=0,
-                        help="output shards (default: the runner chooses)")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
