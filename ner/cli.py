@@ -32,7 +32,7 @@ def answer_help_first(module_name: str, define_flags: Callable[[], None] | None 
     `__name__` and either the function that defines its absl flags or one that
     builds its argparse parser; neither may need TensorFlow. It does nothing
     unless that module is the program and the command line asks for help, so
-    that `--help` answers at once (TensorFlow's import took 4-6 s) and shows
+    that `--help` answers at once (with TensorFlow's import it took 5-7 s) and shows
     none of TensorFlow's start-up lines.
     """
     if module_name != "__main__" or not wants_help(sys.argv):
