@@ -267,18 +267,20 @@ def build_pipeline(pipeline: beam.Pipeline, paths: Sequence[str], output: str,
                                                 file_name_suffix=".jsonl", skip_if_empty=True))
 
 
-def _counter(result, name: str) -> int:
-    found = result.metrics().query(
-        beam.metrics.MetricsFilter().with_namespace(_NAMESPACE).with_name(name))["counters"]
-    return sum(c.committed or c.attempted or 0 for c in found)
+def _counters(result) -> dict[str, int]:
+    """The workers' counters in this module's namespace, by name (each summed over steps)."""
+    totals: dict[str, int] = {}
+    for c in result.metrics().query(
+            beam.metrics.MetricsFilter().with_namespace(_NAMESPACE))["counters"]:
+        name = c.key.metric.name
+        totals[name] = totals.get(name, 0) + (c.committed or c.attempted or 0)
+    return totals
 
 
-def _precisions_used(result) -> list[str]:
+def _precisions_used(counters: dict[str, int]) -> list[str]:
     """The precisions the workers tagged in (their `precision_*` counters), sorted."""
-    found = result.metrics().query(
-        beam.metrics.MetricsFilter().with_namespace(_NAMESPACE))["counters"]
-    return sorted({c.key.metric.name[len("precision_"):] for c in found
-                   if c.key.metric.name.startswith("precision_") and (c.committed or c.attempted)})
+    return sorted(name[len("precision_"):] for name, n in counters.items()
+                  if name.startswith("precision_") and n)
 
 
 def _input_error(error: BaseException) -> str | None:
@@ -359,19 +361,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ner.beam: error: {reason}", file=sys.stderr)
         return 1
     seconds = time.perf_counter() - start
-    documents = _counter(result, "documents")
-    entities = _counter(result, "entities")
+    counters = _counters(result)
+    documents = counters.get("documents", 0)
+    entities = counters.get("entities", 0)
     # The precision the workers tagged in, as ner.tag's line names it: "auto"
     # decides on each worker.
-    used = _precisions_used(result)
+    used = _precisions_used(counters)
     line = (f"ner.beam: tagged {plural(documents, 'document')} with "
             f"{plural(entities, 'entity', 'entities')} in {seconds:.1f} s "
             f"({documents / seconds:,.1f} documents/s{''.join(', ' + p for p in used)})")
-    errors = _counter(result, "errors")
+    errors = counters.get("errors", 0)
     if errors:
         line += f"; skipped {plural(errors, 'bad record')}"
     print(f"{line} -> {args.output}", file=sys.stderr)
-    replaced = _counter(result, "replaced_fields")
+    replaced = counters.get("replaced_fields", 0)
     if replaced:
         print(f"ner.beam: warning: {plural(replaced, 'input record')} had an "
               f"{options.entities_field!r} field, replaced by the predicted entities "

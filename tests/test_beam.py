@@ -257,4 +257,4 @@ def test_the_summary_names_every_precision_the_workers_counted():
     _ = pipeline | ner_beam.beam.Create(["int8", "float16", "int8"]) | ner_beam.beam.Map(count)
     result = pipeline.run()
     result.wait_until_finish()
-    assert ner_beam._precisions_used(result) == ["float16", "int8"]
+    assert ner_beam._precisions_used(ner_beam._counters(result)) == ["float16", "int8"]
