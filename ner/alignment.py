@@ -76,7 +76,9 @@ def window_inputs(flat_pieces, offsets, plan: dict, pick, cls_id: int, sep_id: i
     input_ids = ids.to_tensor(pad_id, shape=None if length is None else shape(length))  # [v, L]
     words = tf.ragged.range(first, end)  # [v, (W)]
     # +1 for [CLS]: the position of the first piece inside the window.
-    starts = 1 + tf.gather(offsets, words) - start[:, None]  # [v, (W)]
+    # On flat values: ragged broadcasting of `start[:, None]` costs hundreds of graph ops.
+    starts = words.with_flat_values(1 + tf.gather(offsets, words.flat_values)
+                                    - tf.gather(start, words.value_rowids()))  # [v, (W)]
     width = None
     if width_multiple > 1:
         width = (starts.bounding_shape(1) + width_multiple - 1) // width_multiple * width_multiple

@@ -1,4 +1,4 @@
-"""The four `tensorflow_text` functions the tokenizer uses, without the rest of the package.
+"""The `tensorflow_text` functions the tokenizer uses, without the rest of the package.
 
 `import tensorflow_text` loads all of its 30-odd op libraries (each about
 7.7 MB on disk, with its own copy of ICU and Abseil), whatever a program uses:
@@ -17,6 +17,10 @@ already imported and reuses them: one `FastWordpieceTokenizer` class, each
 op library loaded once. Where `tensorflow_text` is already imported, or its
 layout differs from the one this expects (another version), the whole
 package is imported instead, as before; only memory differs.
+
+`regex_split_with_offsets` here runs the package's op on a string vector
+without its Python wrapper, whose checks cost more graph than the op (see
+there).
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ import importlib.util
 import sys
 import types
 
-__all__ = ["FastWordpieceTokenizer", "normalize_utf8", "regex_split", "regex_split_with_offsets"]
+import tensorflow as tf
+
+__all__ = ["FastWordpieceTokenizer", "normalize_utf8", "regex_split_with_offsets"]
 
 _PACKAGE = "tensorflow_text"
 # The parent packages of the modules imported, as folders under the package.
@@ -78,6 +84,33 @@ def _load() -> dict:
 _found = _load()
 FastWordpieceTokenizer = _found["FastWordpieceTokenizer"]
 normalize_utf8 = _found["normalize_utf8"]
-regex_split = _found["regex_split"]
-regex_split_with_offsets = _found["regex_split_with_offsets"]
+# The op itself, from the module that defines the wrapper (either import path).
+_split_op = _found["regex_split_with_offsets"].__globals__["gen_regex_split_ops"]
 del _found
+
+
+def regex_split_with_offsets(strings: tf.Tensor, delim_regex_pattern: str,
+                             keep_delim_regex_pattern: str
+                             ) -> tuple[tf.RaggedTensor, tf.RaggedTensor, tf.RaggedTensor]:
+    """`tensorflow_text.regex_split_with_offsets` of a string vector, in four graph ops.
+
+    The package's wrapper builds its three results with
+    `RaggedTensor.from_row_splits(..., validate=True)`, whose graph checks of
+    row splits that the op made valid take about 340 ops per call: with two
+    calls, 9% of a tagger's traced graph, paid in tracing and in Grappler's
+    optimisation on every first call (TensorFlow Text 2.21). The patterns go
+    to the op as the wrapper passes them, each in a group.
+
+    Args:
+        strings: string [N].
+        delim_regex_pattern, keep_delim_regex_pattern: RE2 patterns, as the
+            package's function takes them.
+
+    Returns:
+        (pieces string, begin byte offsets int64, end byte offsets int64),
+        RaggedTensors [N, (T)].
+    """
+    pieces, begins, ends, splits = _split_op.regex_split_with_offsets(
+        strings, f"({delim_regex_pattern})", f"({keep_delim_regex_pattern})")
+    ragged = lambda values: tf.RaggedTensor.from_row_splits(values, splits, validate=False)
+    return ragged(pieces), ragged(begins), ragged(ends)

@@ -126,7 +126,7 @@ import numpy as np
 import tensorflow as tf
 
 from ner import files
-from ner import text_ops as tf_text  # the four tensorflow_text functions used, alone
+from ner import text_ops as tf_text  # the tensorflow_text functions used, alone
 from ner.checkpoint import resolve_bert_dir
 
 logger = logging.getLogger(__name__)
@@ -711,11 +711,12 @@ class Tokenizer(tf.Module):
             text = self._lower(text)
             text = tf_text.normalize_utf8(text, "NFD")
             text = tf.strings.regex_replace(text, f"[{c.nonspacing_mark}]", "")
-        return tf_text.regex_split(
+        tokens, _, _ = tf_text.regex_split_with_offsets(
             text,
             delim_regex_pattern=f"[{c.split_space}]+|[{c.punctuation}]",
             keep_delim_regex_pattern=f"[{c.punctuation}]",
-        )  # [N, (T)]
+        )
+        return tokens  # [N, (T)]
 
     def _wordpiece_ids(self, tokens: tf.RaggedTensor) -> tf.RaggedTensor:
         """WordPiece ids of basic tokens, concatenated per word.
@@ -731,9 +732,10 @@ class Tokenizer(tf.Module):
         # "[UNK]" is in the vocabulary, so WordPiece maps it to exactly [unk_id].
         flat = tf.where(too_long, tf.constant(_UNK), flat)
         pieces = self._wordpiece.tokenize(flat)  # [sum T, (P)]
-        # [N, (T), (P)] -> [N, (P)]
-        per_token = tf.RaggedTensor.from_row_splits(pieces, tokens.row_splits, validate=False)
-        return per_token.merge_dims(1, 2)
+        # [N, (T), (P)] -> [N, (P)]: word n's pieces are those of its tokens
+        # (`merge_dims(1, 2)`, which builds some 110 graph ops for it).
+        return tf.RaggedTensor.from_row_splits(
+            pieces.values, tf.gather(pieces.row_splits, tokens.row_splits), validate=False)
 
     # === Public TF functions (usable inside tf.function / SavedModel) ===
     # Plain TF ops without tensor-dependent Python control flow, so AutoGraph
@@ -805,15 +807,16 @@ class Tokenizer(tf.Module):
         text_base = tf.concat(
             [[0], tf.cumsum(tf.cast(tf.strings.length(texts), tf.int64))], 0)  # [B + 1]
         lengths = ends.flat_values - starts.flat_values  # [N]
+        text_of_word = starts.value_rowids()  # [N]
         flat_words = tf.strings.substr(
-            joined, tf.gather(text_base, starts.value_rowids()) + starts.flat_values, lengths)
-        keep = self._basic_tokens(flat_words).row_lengths() > 0  # [N]
-        words = starts.with_flat_values(flat_words)
-        return (
-            tf.ragged.boolean_mask(words, starts.with_flat_values(keep)),
-            tf.ragged.boolean_mask(starts, starts.with_flat_values(keep)),
-            tf.ragged.boolean_mask(ends, starts.with_flat_values(keep)),
-        )
+            joined, tf.gather(text_base, text_of_word) + starts.flat_values, lengths)
+        # Words with basic tokens, by index and row; one row partition for
+        # the three results (`tf.ragged.boolean_mask` would build three).
+        kept = tf.where(self._basic_tokens(flat_words).row_lengths() > 0)[:, 0]  # [M]
+        rows = tf.RaggedTensor.from_value_rowids(
+            kept, tf.gather(text_of_word, kept), nrows=starts.nrows(), validate=False)  # [B, (W)]
+        return tuple(rows.with_flat_values(tf.gather(values, kept))
+                     for values in (flat_words, starts.flat_values, ends.flat_values))
 
     # === Python conveniences ===
 
