@@ -542,8 +542,10 @@ class _Dense(tf.Module):
         # an einsum over "...": the einsum's gradient materialised a
         # [B, S, in, out] product (gigabytes) on TF 2.21's CPU.
         # bias_add on the 2-D product lets oneDNN fuse it into the matmul.
-        shape = tf.shape(x)
-        flat = tf.reshape(x, [-1, shape[-1]])  # [B*S, in]
+        # Packed rows (inference, `_Packing`) are 2-D already: no reshapes,
+        # 15 graph ops fewer per layer call.
+        shape = None if x.shape.rank == 2 else tf.shape(x)
+        flat = x if shape is None else tf.reshape(x, [-1, shape[-1]])  # [B*S, in]
         if self.use_int8:
             fuse = self.cache_weights and tf.inside_function()
             fused = _ONEDNN_FUSED.get(self.activation_name) if fuse else None
@@ -569,11 +571,12 @@ class _Dense(tf.Module):
             y = self.activation(y)
         return self._unflatten(y, x, shape)
 
-    def _unflatten(self, y: tf.Tensor, x: tf.Tensor, shape: tf.Tensor) -> tf.Tensor:
-        """[M, out] back to x's leading shape."""
+    def _unflatten(self, y: tf.Tensor, x: tf.Tensor, shape: tf.Tensor | None) -> tf.Tensor:
+        """[M, out] back to x's leading shape (`shape`; None: x was 2-D)."""
         # The output size is spelled out: -1 cannot be inferred for an empty
         # batch (a replica of a mirrored step can get zero rows).
-        y = tf.reshape(y, tf.concat([shape[:-1], [self.units]], axis=0))
+        if shape is not None:
+            y = tf.reshape(y, tf.concat([shape[:-1], [self.units]], axis=0))
         return tf.ensure_shape(y, x.shape[:-1].concatenate([self.units]))
 
     def _int8(self, x: tf.Tensor, fused: bool = False, activation: bytes | None = None,
