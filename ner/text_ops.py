@@ -92,7 +92,7 @@ del _found
 def regex_split_with_offsets(strings: tf.Tensor, delim_regex_pattern: str,
                              keep_delim_regex_pattern: str
                              ) -> tuple[tf.RaggedTensor, tf.RaggedTensor, tf.RaggedTensor]:
-    """`tensorflow_text.regex_split_with_offsets` of a string vector, in four graph ops.
+    """`tensorflow_text.regex_split_with_offsets` of a string vector, as one graph op.
 
     The package's wrapper builds its three results with
     `RaggedTensor.from_row_splits(..., validate=True)`, whose graph checks of
