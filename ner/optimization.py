@@ -72,9 +72,12 @@ class AdamW(checkpoint.NamedModule):
         self.step.assign_add(1)
         t = tf.cast(self.step, tf.float32)
         correction = tf.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
+        # The schedule's shape once, not per variable (some 13 graph ops each
+        # to trace and compile); `linear_schedule` multiplies by the peak last too.
+        shape = linear_schedule(self.step - 1, 1.0, self.total_steps, self.warmup_steps)
         for var, g, m, v, peak, decay in zip(self.trained, gradients, self.m, self.v,
                                              self.peaks, self.decay):
-            lr = linear_schedule(self.step - 1, peak, self.total_steps, self.warmup_steps)
+            lr = peak * shape
             m.assign(self.beta_1 * m + (1 - self.beta_1) * g)
             v.assign(self.beta_2 * v + (1 - self.beta_2) * tf.square(g))
             update = correction * m / (tf.sqrt(v) + self.epsilon)
