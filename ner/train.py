@@ -541,8 +541,13 @@ def _check_resumable(saved: dict, options: TrainOptions, paths: dict) -> None:
     changed = {k: (was[k], getattr(options, k)) for k in _RESUME_KEYS
                if not same(k, was[k], getattr(options, k))}
     if changed:
+        # The likeliest wish behind a changed length, answered.
+        longer = ("; the learning rate decays to 0 at the run's last step (--epochs, "
+                  "--max_steps), so a run cannot be made longer once started: train a new "
+                  "run into another --output_dir" if {"epochs", "max_steps"} & set(changed)
+                  else "")
         raise ValueError(f"--resume with options that differ from the saved run: "
-                         f"{ {k: f'{a!r} -> {b!r}' for k, (a, b) in changed.items()} }")
+                         f"{ {k: f'{a!r} -> {b!r}' for k, (a, b) in changed.items()} }{longer}")
     # States saved before the files' contents were recorded resume unchecked.
     moved = [split for split, sha in saved.get("data_sha256", {}).items()
              if file_sha256(paths[split]) != sha]

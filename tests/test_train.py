@@ -114,8 +114,12 @@ def test_interrupted_run_resumes_to_the_same_weights(sample_data, tiny_bert_dir,
     train_killed_after_epoch(1, options(sample_data, resumed, tiny_bert_dir, epochs=3))
     assert json.loads((resumed / "checkpoints" / "last" / "state.json").read_text())["epoch"] == 1
 
-    with pytest.raises(ValueError, match="differ from the saved run"):
+    with pytest.raises(ValueError, match="differ from the saved run") as refused:
         train.train(options(sample_data, resumed, tiny_bert_dir, epochs=3, seed=4, resume=True))
+    assert "cannot be made longer" not in str(refused.value)
+    with pytest.raises(ValueError, match=r"\{'epochs': '3 -> 4'\}; the learning rate decays "
+                                         r"to 0 at the run's last step .* train a new run"):
+        train.train(options(sample_data, resumed, tiny_bert_dir, epochs=4, resume=True))
     other = tmp_path / "other_data"
     shutil.copytree(sample_data, other)
     with open(other / "train.txt", "a", encoding="utf-8") as f:
