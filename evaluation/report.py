@@ -108,9 +108,7 @@ def _tag_with_model(model_dir: str, data_path: str, scheme: str, precision: str 
         print(f"report: warning: {data_path} has entity types the model does not tag "
               f"({', '.join(unknown)}; the model's: {', '.join(tagger.entity_types)}): every "
               f"entity of those types counts as missed", file=sys.stderr)
-    pred = [list(tags) for tags in tagger.tag_tokens(tokens, documents=document_ids(documents))]
-    if schemes.detect_scheme(pred) == "BIOES":
-        pred = [schemes.convert(tags, "BIOES", "IOB2", strict=False) for tags in pred]
+    pred = tagger.tag_tokens(tokens, documents=document_ids(documents), scheme="IOB2")
     return tokens, gold, pred, tagger.precision, documents
 
 

@@ -592,20 +592,24 @@ def entity_types(documents: Iterable[Document]) -> list[str]:
     return sorted({tag[2:] for tag in seen})
 
 
-def label_list(documents: Iterable[Document]) -> list[str]:
-    """The IOB2 label vocabulary of `documents`, in a fixed order.
+def label_list(documents: Iterable[Document], scheme: str = "IOB2") -> list[str]:
+    """The label vocabulary of a model of `documents` tagging in `scheme`, in a fixed order.
 
-    Every type gets both `B-` and `I-` even if one never occurs, so that a
-    model trained on the list can emit any legal sequence.
+    Every type gets each of the scheme's prefixes even if one never occurs,
+    so that a model trained on the list can emit any legal sequence.
 
     Args:
         documents: documents with IOB2 tags.
+        scheme: the model's scheme, "IOB2" or "BIOES" (aliases as
+            `ner.schemes.scheme_name`).
 
     Returns:
-        list[str]: `"O"`, then `B-T`, `I-T` for each type T in sorted order,
-        e.g. `["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", ...]`.
+        list[str]: `"O"`, then per type T in sorted order its labels, e.g.
+        `["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", ...]` for IOB2 and
+        `["O", "B-LOC", "I-LOC", "E-LOC", "S-LOC", ...]` for BIOES.
     """
+    prefixes = schemes.PREFIXES[schemes.scheme_name(scheme)]
     labels = ["O"]
     for t in entity_types(documents):
-        labels += [f"B-{t}", f"I-{t}"]
+        labels += [f"{prefix}-{t}" for prefix in prefixes]
     return labels

@@ -27,7 +27,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from ner import files
+from ner import files, schemes
+from ner.model import CONFIG_FILE
 from ner.tagger import Entity, Tagger, word_inputs
 from ner.tokenization import text_batch
 
@@ -124,6 +125,13 @@ class ExportedTagger:
         # How its encoder computes, fixed at export (`python -m ner.export
         # --precision`); None for an export that did not record it.
         self.precision = exported_precision(path)
+        # The labels' tag scheme (`tagger_config.json`, copied into the assets
+        # at export); IOB2 for an export without it.
+        try:
+            config = files.read_json_object(self.path / "assets" / CONFIG_FILE)
+        except (OSError, ValueError):
+            config = {}
+        self.scheme = schemes.scheme_name(config.get("scheme", "IOB2"))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ExportedTagger":
@@ -173,7 +181,8 @@ class ExportedTagger:
         return out
 
     def tag_tokens(self, sentences: Sequence[Sequence[str]], batch_size: int | None = None,
-                   documents: Sequence[int] | None = None) -> list[list[str]]:
+                   documents: Sequence[int] | None = None,
+                   scheme: str | None = None) -> list[list[str]]:
         """One label per word for pre-tokenised sentences, as `ner.Tagger.tag_tokens`.
 
         Args:
@@ -181,6 +190,8 @@ class ExportedTagger:
             batch_size: must be None (see `tag_batch`).
             documents: per sentence, the index of its document (context for a
                 `document_context` model); None: each sentence alone.
+            scheme: spell the labels in this tag scheme; None: the model's
+                (`self.scheme`).
 
         Returns:
             Per sentence, a label (e.g. "B-PER") for each word.
@@ -193,7 +204,10 @@ class ExportedTagger:
                             documents=tf.constant(docs, tf.int64))
         labels = [label.decode() for label in found["labels"].numpy().tolist()]  # [N]
         ends = np.cumsum(lengths).tolist()
-        return [labels[end - n:end] for n, end in zip(lengths.tolist(), ends)]
+        out = [labels[end - n:end] for n, end in zip(lengths.tolist(), ends)]
+        if scheme is not None and schemes.scheme_name(scheme) != self.scheme:
+            out = [schemes.convert(tags, self.scheme, scheme, strict=False) for tags in out]
+        return out
 
 
 def _check_no_batch_size(batch_size) -> None:

@@ -75,6 +75,10 @@ class TrainOptions(ModelOptions):
     scheme: str = option("auto", "tag scheme of the CoNLL files: auto (detected), IOB1, IOB2 "
                                  "(or BIO) or BIOES (or IOBES), in any case; converted to IOB2 "
                                  "for training")
+    tag_scheme: str = option(
+        "IOB2", "scheme the model tags in: IOB2 (or BIO), or BIOES (or IOBES: an entity's last "
+                "word E-, a one-word entity S-); the data is converted to it, and its dev and "
+                "test scores are taken after converting back to IOB2")
     strict_spans: bool = option(False, "a .jsonl span that cuts through a word is an error "
                                        "(default: snapped outward to whole words, with a warning)")
     output_dir: str = option("models/conll2003", "where the model, checkpoints and reports go")
@@ -132,6 +136,14 @@ class TrainOptions(ModelOptions):
             self.scheme = schemes.scheme_or_auto(self.scheme)  # "bio", "IOBES", ...
         except ValueError as e:
             raise ValueError(f"--scheme: {e}") from None
+        try:
+            self.tag_scheme = schemes.scheme_name(self.tag_scheme)
+        except ValueError as e:
+            raise ValueError(f"--tag_scheme: {e}") from None
+        if self.tag_scheme not in ("IOB2", "BIOES"):
+            # IOB1 has no CRF constraints (`ner.crf`), and B- marks only the
+            # boundary of two adjacent entities of one type: nothing to learn.
+            raise ValueError(f"--tag_scheme={self.tag_scheme}: a model tags in IOB2 or BIOES")
         if self.precision not in ("auto", "float32", "bfloat16"):
             raise ValueError(f"--precision={self.precision!r}: expected auto, float32 or bfloat16")
         if self.strategy not in ("auto", "default", "mirrored"):

@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from ner import precision as precisions
+from ner import schemes
 from ner.model import CONFIG_FILE, VOCAB_FILE, TaggerModel, read_meta
 from ner.pipeline import Pipeline
 from ner.tokenization import Tokenizer, ragged_words, text_batch
@@ -207,7 +208,8 @@ class Tagger:
         return out
 
     def tag_tokens(self, sentences: Sequence[Sequence[str]], batch_size: int | None = None,
-                   documents: Sequence[int] | None = None) -> list[list[str]]:
+                   documents: Sequence[int] | None = None,
+                   scheme: str | None = None) -> list[list[str]]:
         """One label per word for pre-tokenised sentences (CoNLL-style input).
 
         Args:
@@ -218,10 +220,13 @@ class Tagger:
             documents: per sentence, the index of its document; with a model
                 trained with `document_context`, neighbouring sentences of the
                 same document are context. None: each sentence alone.
+            scheme: spell the labels in this tag scheme ("IOB2", "BIOES", ...,
+                as `ner.schemes.scheme_name`); None: the model's
+                (`config.scheme`, IOB2 unless trained with `--tag_scheme`).
 
         Returns:
             Per sentence, a label (e.g. "B-PER") for each word; the sequences
-            are valid in the model's scheme.
+            are valid in that scheme.
         """
         words, lengths, docs = word_inputs(sentences, documents)
         if not len(lengths):
@@ -229,7 +234,10 @@ class Tagger:
         tags = self.pipeline.word_tags(words, lengths, docs,
                                        tf.constant(self._batch_size(batch_size), tf.int32))
         labels = np.asarray(self.labels, dtype=object)[tags.numpy()]
-        return [part.tolist() for part in np.split(labels, np.cumsum(lengths)[:-1])]
+        out = [part.tolist() for part in np.split(labels, np.cumsum(lengths)[:-1])]
+        if scheme is not None and schemes.scheme_name(scheme) != self.config.scheme:
+            out = [schemes.convert(tags, self.config.scheme, scheme, strict=False) for tags in out]
+        return out
 
     def split_sentences(self, text: str) -> list[tuple[int, int]]:
         """How `tag` splits a text into sentences, as character spans.

@@ -76,7 +76,7 @@ cli.answer_help_first(__name__, define_flags=_define_flags)  # before TensorFlow
 import numpy as np
 import tensorflow as tf
 
-from ner import casing, checkpoint, data, features, files, spans
+from ner import casing, checkpoint, data, features, files, schemes, spans
 from ner import precision as precisions
 from ner.features import Encoded, encode_sentences
 from ner.model import (ModelOptions, TaggerConfig, TaggerModel, data_file_info, file_sha256,
@@ -123,11 +123,15 @@ class _Progress:
               file=sys.stderr, flush=True)
 
 
-def _labels_to_ids(docs: list[data.Document], index: dict[str, int], path: Path):
+def _labels_to_ids(docs: list[data.Document], index: dict[str, int], path: Path,
+                   scheme: str = "IOB2"):
+    """Per sentence, the ids of its tags spelled in the model's `scheme` (the
+    sentences hold IOB2)."""
     ids = []
     for s in data.sentences(docs):
+        tags = s.tags if scheme == "IOB2" else schemes.convert(s.tags, "IOB2", scheme)
         try:
-            ids.append([index[t] for t in s.tags])
+            ids.append([index[t] for t in tags])
         except KeyError as e:
             raise ValueError(f"{path}:{s.line}: label {e.args[0]!r} does not occur in the "
                              f"training data (labels: {sorted(index)})") from None
@@ -187,19 +191,21 @@ def read_documents(path: Path, tokenizer, strict_spans: bool = False,
 
 
 def read_split(path: Path, index: dict[str, int], limit: int = 0,
-               docs: list[data.Document] | None = None
+               docs: list[data.Document] | None = None, scheme: str = "IOB2"
                ) -> tuple[list[data.Sentence], list[int], list[list[int]]]:
     """Reads (unless `docs` already holds `path`'s documents) a split.
 
     Returns:
-        (sentences, each sentence's document index, each sentence's label ids);
-        a label the training data lacks is an error naming file and line.
+        (sentences, each sentence's document index, each sentence's label ids
+        in the model's tag `scheme`); a label the training data lacks is an
+        error naming file and line.
     """
     if docs is None:
         docs = data.read_conll(path)
     if limit:
         docs = _limit_documents(docs, limit)
-    return data.sentences(docs), data.document_ids(docs), _labels_to_ids(docs, index, path)
+    return (data.sentences(docs), data.document_ids(docs),
+            _labels_to_ids(docs, index, path, scheme))
 
 
 def load_split(path: Path, tokenizer, index: dict[str, int], options: TrainOptions,
@@ -210,7 +216,8 @@ def load_split(path: Path, tokenizer, index: dict[str, int], options: TrainOptio
     `pack_vocab_size`: see `encode_sentences` (the model's
     `TaggerConfig.packing_vocab_size`).
     """
-    sents, doc_of, label_ids = read_split(path, index, limit=limit, docs=docs)
+    sents, doc_of, label_ids = read_split(path, index, limit=limit, docs=docs,
+                                          scheme=options.tag_scheme)
     encoded = encode_sentences(
         tokenizer, [s.tokens for s in sents], options.max_seq_length,
         label_ids=label_ids, documents=doc_of,
@@ -235,12 +242,13 @@ def evaluate_split(tagger: Tagger, sents, documents: Sequence[int],
 
     Tags through `Tagger.tag_tokens` with each sentence's document, the same
     pipeline that users, the report and the exported model run; `batch_size`
-    windows per encoder batch (None: the tagger's).
+    windows per encoder batch (None: the tagger's). A model tagging in BIOES
+    is scored, and its predictions returned, in IOB2, the gold's scheme.
     """
     from evaluation.analysis import evaluate
 
     pred = tagger.tag_tokens([list(s.tokens) for s in sents], batch_size=batch_size,
-                             documents=documents)
+                             documents=documents, scheme="IOB2")
     gold = [list(s.tags) for s in sents]
     result = evaluate(gold, pred, [list(s.tokens) for s in sents], scheme="IOB2")
     return result, pred
@@ -331,7 +339,7 @@ class Trainer:
                                                         options.freeze)[0]
             shapes_in_head = options.case_features and whole_encoder_frozen
             self.config = TaggerConfig(
-                labels=labels, do_lower_case=tokenizer.do_lower_case,
+                labels=labels, scheme=options.tag_scheme, do_lower_case=tokenizer.do_lower_case,
                 encoder=encoder.config.to_dict(), **dict(
                     options.model_options(),
                     case_features=options.case_features and (not shapes_in_head
@@ -527,7 +535,7 @@ def _write_state(folder: Path, trainer: Trainer, state: dict) -> None:
 # option's default in a state without it.
 _RESUME_KEYS = tuple(f.name for f in dataclasses.fields(ModelOptions) if f.name != "dropout") + (
     "bert_dir", "freeze", "batch_size", "epochs", "seed", "train_limit", "max_steps",
-    "do_lower_case", "scheme")
+    "do_lower_case", "scheme", "tag_scheme")
 
 
 def _check_resumable(saved: dict, options: TrainOptions, paths: dict) -> None:
@@ -719,7 +727,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
     read = functools.partial(read_documents, tokenizer=tokenizer,
                              strict_spans=options.strict_spans, scheme=options.scheme)
     train_docs = read(paths["train"])
-    labels = data.label_list(train_docs)
+    labels = data.label_list(train_docs, options.tag_scheme)
     if labels == ["O"]:
         print(f"warning: {paths['train']} has no entity tags, only O: the model will learn to "
               "tag nothing (is the tag column the last one?)", file=sys.stderr)
@@ -752,10 +760,12 @@ def train(options: TrainOptions) -> dict[str, Any]:
                               pack_vocab_size=trainer.config.packing_vocab_size)
     t0 = time.time()
     train_sents, train_enc = split(paths["train"], limit=options.train_limit, docs=train_docs)
-    dev_sents, dev_docs, _ = read_split(paths["dev"], index, docs=read(paths["dev"]))
+    dev_sents, dev_docs, _ = read_split(paths["dev"], index, docs=read(paths["dev"]),
+                                     scheme=options.tag_scheme)
     test_path = paths["test"]
     test_docs = read(test_path) if test_path else None
-    test = read_split(test_path, index, docs=test_docs)[:2] if test_path else None
+    test = (read_split(test_path, index, docs=test_docs, scheme=options.tag_scheme)[:2]
+            if test_path else None)
     print(f"data: {len(train_sents)} train / {len(dev_sents)} dev"
           f"{f' / {len(test[0])} test' if test else ''} sentences, {len(labels)} labels; "
           f"train windows {train_enc.stats.windows} ({train_enc.stats.split_sentences} sentences "

@@ -287,10 +287,13 @@ def test_run_with_a_model_tags_the_data_file_by_document(tmp_path, monkeypatch):
             assert model_dir == str(tmp_path) and precision == "float32"  # the report's default
             return cls()
 
-        def tag_tokens(self, words, documents=None):
+        def tag_tokens(self, words, documents=None, scheme=None):
             calls.append(documents)
-            # A BIOES model: every capitalised word a one-word PER entity.
-            return [["S-PER" if w[0].isupper() else "O" for w in sentence] for sentence in words]
+            # A BIOES model: every capitalised word a one-word PER entity,
+            # spelled in the scheme asked for, as `ner.Tagger.tag_tokens` does.
+            assert scheme == "IOB2"  # the scheme the gold is read in
+            tags = [["S-PER" if w[0].isupper() else "O" for w in sentence] for sentence in words]
+            return [schemes.convert(t, "BIOES", scheme) for t in tags]
 
     monkeypatch.setattr(ner, "Tagger", FakeTagger, raising=False)
     # IOB1: read as IOB2, the file would fail at the orphan I-PER after "saw".
@@ -335,7 +338,7 @@ def test_run_with_a_model_scores_a_span_file_as_training_reads_it(tmp_path, monk
         def load(cls, model_dir, precision):
             return cls()
 
-        def tag_tokens(self, words, documents=None):
+        def tag_tokens(self, words, documents=None, scheme=None):
             return [["B-Drug" if w == "aspirin" else "O" for w in s] for s in words]
 
     monkeypatch.setattr(ner, "Tagger", FakeTagger, raising=False)

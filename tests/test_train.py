@@ -322,7 +322,7 @@ def test_resume_checks_the_options_that_saved_runs_hold():
     assert sorted(train._RESUME_KEYS) == sorted((
         "bert_dir", "max_seq_length", "bilstm_units", "layer_mix", "document_context", "freeze",
         "case_features", "batch_size", "epochs", "seed", "train_limit", "max_steps",
-        "do_lower_case", "scheme"))
+        "do_lower_case", "scheme", "tag_scheme"))
 
 
 def test_scheme_reads_conll_files_in_the_scheme_named(tmp_path):
@@ -340,6 +340,55 @@ def test_scheme_reads_conll_files_in_the_scheme_named(tmp_path):
     # The names ner.schemes takes, in any case, as the library's own readers do.
     assert [train.TrainOptions(scheme=name).scheme for name in ("bio", "IOBES", "Auto")] == [
         "IOB2", "BIOES", "auto"]
+
+
+def test_tag_scheme_takes_the_schemes_a_model_can_tag_in():
+    assert [train.TrainOptions(tag_scheme=name).tag_scheme for name in ("bio", "iobes")] == [
+        "IOB2", "BIOES"]
+    with pytest.raises(ValueError, match="--tag_scheme=IOB1: a model tags in IOB2 or BIOES"):
+        train.TrainOptions(tag_scheme="IOB1")
+    with pytest.raises(ValueError, match="--tag_scheme: unknown tag scheme 'BILOU'"):
+        train.TrainOptions(tag_scheme="BILOU")
+
+
+def test_a_bioes_run_learns_bioes_labels_and_is_scored_in_iob2(sample_data, tiny_bert_dir,
+                                                              tmp_path):
+    from evaluation import report as report_lib
+    from ner import data, schemes
+    from ner.exported import ExportedTagger
+    from ner.export import export
+
+    out = tmp_path / "out"
+    summary = train.train(_options(sample_data, out, tiny_bert_dir, tag_scheme="BIOES",
+                                   epochs=3, head_learning_rate=3e-2, max_seq_length=24))
+    docs = data.read_conll(sample_data / "dev.txt")
+    config = json.loads((out / "model" / "tagger_config.json").read_text())
+    assert config["scheme"] == "BIOES"
+    assert config["labels"] == data.label_list(docs, "BIOES") == [
+        "O", *(f"{p}-{t}" for t in data.entity_types(docs) for p in "BIES")]
+    # The training targets are the IOB2 tags spelled in BIOES.
+    index = {label: i for i, label in enumerate(config["labels"])}
+    sents, _, ids = train.read_split(sample_data / "train.txt", index, scheme="BIOES")
+    assert [[config["labels"][i] for i in row] for row in ids] == [
+        schemes.convert(s.tags, "IOB2", "BIOES") for s in sents]
+    assert any(label[0] in "ES" for row in ids for label in (config["labels"][i] for i in row))
+
+    tagger = Tagger.load(out / "model")
+    tokens = [list(s.tokens) for s in data.sentences(docs)]
+    bioes = tagger.tag_tokens(tokens)
+    assert all(schemes.invalid_transitions(tags, "BIOES") == [] for tags in bioes)
+    assert any(tag[0] in "ES" for tags in bioes for tag in tags)  # it learned the scheme
+    iob2 = tagger.tag_tokens(tokens, scheme="IOB2")
+    assert iob2 == [schemes.convert(tags, "BIOES", "IOB2") for tags in bioes]
+    # Training's dev score is the report's, which reads the gold in IOB2.
+    result = report_lib.run(model_dir=str(out), data=str(sample_data / "dev.txt"))
+    assert summary["dev_f1"] == pytest.approx(result["default"]["micro avg"]["f1"])
+    assert summary["dev_f1"] > 0
+    # An exported model knows its scheme, and spells in the one asked for.
+    exported = ExportedTagger.load(export(out / "model", tmp_path / "exported"))
+    assert exported.scheme == "BIOES"
+    assert exported.tag_tokens(tokens) == bioes
+    assert exported.tag_tokens(tokens, scheme="IOB2") == iob2
 
 
 def test_options_mirror_the_model_options_and_flags():
