@@ -266,6 +266,34 @@ def test_tag_batch_equals_tag(random_tagger):
     assert random_tagger.tag_batch([]) == []
 
 
+def test_a_bioes_models_entities_are_the_chunks_of_its_labels(tmp_path):
+    """The pipeline chunks a BIOES model's tags in the graph as `ner.schemes` does."""
+    from ner import schemes
+
+    labels = ["O"] + [f"{p}-{t}" for t in ("PER", "LOC", "ORG") for p in "BIES"]
+    tagger = Tagger.load(write_model_folder(tmp_path / "model", labels=labels, rules=None,
+                                            max_seq_length=16, scheme="BIOES", seed=6))
+    rng = np.random.default_rng(4)
+    vocabulary = ["john", "smith", "paris", "in", "x", "york", "corp", "the"]
+    sentences = [[vocabulary[i] for i in rng.integers(0, len(vocabulary), n)]
+                 for n in (1, 2, 9, 30, 80, 200)]
+    bioes = tagger.tag_tokens(sentences)
+    assert all(schemes.invalid_transitions(tags, "BIOES") == [] for tags in bioes)
+    assert {tag[0] for tags in bioes for tag in tags} == set("OBIES")  # every prefix occurs
+    # Entities of one type side by side, told apart only by E-/S- closing and
+    # B-/S- opening ("S-PER S-PER" is two).
+    assert {a[0] + b[0] for tags in bioes for a, b in zip(tags, tags[1:])
+            if a[0] in "ES" and b[0] in "BS" and a[2:] == b[2:]} >= {"SS", "ES", "SB"}
+    assert tagger.tag_tokens(sentences, scheme="bio") == [
+        schemes.convert(tags, "BIOES", "IOB2") for tags in bioes]
+    # One sentence per text, words one space apart: word i starts at starts[i].
+    for words, tags in zip(sentences, tagger.tag_batch([" ".join(s) for s in sentences])):
+        starts = np.cumsum([0] + [len(w) + 1 for w in words])
+        assert [(e.label, e.start, e.end) for e in tags] == [
+            (label, starts[a], starts[b] - 1)
+            for label, a, b in schemes.chunks(bioes[sentences.index(words)])]
+
+
 def test_score_is_the_crf_probability_of_the_span(tagger):
     # Brute force over all 7^3 taggings of a 3-word sentence.
     text = "john smith x"

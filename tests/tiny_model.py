@@ -65,6 +65,7 @@ def write_model_folder(
     case_features: bool = False,
     head_case_size: int = 0,
     seed: int = 0,
+    scheme: str = "IOB2",
 ) -> Path:
     """Writes a tiny model folder (tagger_config.json, vocab.txt, model.ckpt.*).
 
@@ -83,6 +84,8 @@ def write_model_folder(
         head_case_size: with `case_features`, put the shapes in the head
             (`TaggerConfig.head_case_size`).
         seed: numpy seed of the random weights.
+        scheme: the labels' tag scheme ("IOB2" or "BIOES"), stored in the
+            config; the CRF's constraints follow it.
 
     Returns:
         The folder, as a Path.
@@ -94,7 +97,7 @@ def write_model_folder(
     config = TaggerConfig(labels=list(labels), do_lower_case=do_lower_case,
                           encoder=encoder.to_dict(), max_seq_length=max_seq_length,
                           document_context=document_context, case_features=case_features,
-                          head_case_size=head_case_size)
+                          head_case_size=head_case_size, scheme=scheme)
     model = TaggerModel(config)
     rng = np.random.default_rng(seed)
     variables = model.variables_by_name()
