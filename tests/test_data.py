@@ -81,10 +81,12 @@ def test_conll2003_first_sentence(conll):
 
 
 def test_conll2003_train_reads_fast(conll_dir):
-    # CPU time rather than wall time: the test machines are shared.
-    start = time.process_time()
+    # CPU time rather than wall time: the test machines are shared. This
+    # thread's only: the process's counts every thread of the worker,
+    # TensorFlow's pools included.
+    start = time.thread_time()
     read_conll(conll_dir / "train.txt")
-    assert time.process_time() - start < 2.0
+    assert time.thread_time() - start < 2.0
 
 
 # --------------------------------------------------------------------------
