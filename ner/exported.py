@@ -204,10 +204,8 @@ class ExportedTagger:
                             documents=tf.constant(docs, tf.int64))
         labels = [label.decode() for label in found["labels"].numpy().tolist()]  # [N]
         ends = np.cumsum(lengths).tolist()
-        out = [labels[end - n:end] for n, end in zip(lengths.tolist(), ends)]
-        if scheme is not None and schemes.scheme_name(scheme) != self.scheme:
-            out = [schemes.convert(tags, self.scheme, scheme, strict=False) for tags in out]
-        return out
+        return schemes.respell([labels[end - n:end] for n, end in zip(lengths.tolist(), ends)],
+                               self.scheme, scheme)
 
 
 def _check_no_batch_size(batch_size) -> None:

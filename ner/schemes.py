@@ -44,6 +44,7 @@ __all__ = [
     "label_table",
     "parse_tag",
     "parse_tags",
+    "respell",
     "scheme_name",
     "spell",
 ]
@@ -404,6 +405,28 @@ def convert(tags: Sequence[str], source: str, target: str, *, strict: bool = Tru
     if source == target:
         return list(tags)
     return spell(_chunks(parsed), len(tags), target)
+
+
+def respell(sentences: Sequence[Sequence[str]], source: str,
+            target: str | None) -> list[list[str]]:
+    """A model's labels per sentence, written in the scheme a caller asks for.
+
+    Args:
+        sentences: per sentence its tags, in `source` (the model's scheme).
+        source: the scheme they are in.
+        target: the scheme to write; None (or `source`): as they are.
+
+    Returns:
+        Per sentence its tags in `target`; read as conlleval reads them
+        (`convert(..., strict=False)`), since a model's output is not data
+        whose scheme may have been named wrongly.
+
+    >>> respell([["S-PER", "O"], ["B-LOC", "E-LOC"]], "BIOES", "bio")
+    [['B-PER', 'O'], ['B-LOC', 'I-LOC']]
+    """
+    if target is None or scheme_name(target) == scheme_name(source):
+        return [list(tags) for tags in sentences]
+    return [convert(tags, source, target, strict=False) for tags in sentences]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -234,10 +234,8 @@ class Tagger:
         tags = self.pipeline.word_tags(words, lengths, docs,
                                        tf.constant(self._batch_size(batch_size), tf.int32))
         labels = np.asarray(self.labels, dtype=object)[tags.numpy()]
-        out = [part.tolist() for part in np.split(labels, np.cumsum(lengths)[:-1])]
-        if scheme is not None and schemes.scheme_name(scheme) != self.config.scheme:
-            out = [schemes.convert(tags, self.config.scheme, scheme, strict=False) for tags in out]
-        return out
+        return schemes.respell(np.split(labels, np.cumsum(lengths)[:-1]), self.config.scheme,
+                               scheme)
 
     def split_sentences(self, text: str) -> list[tuple[int, int]]:
         """How `tag` splits a text into sentences, as character spans.
