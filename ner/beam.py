@@ -126,14 +126,16 @@ class NerModelHandler(ModelHandler):
             training output folder, readable by every worker.
         batch_chars: characters of text (or CoNLL words) per batch.
         precision: as `ner.exported.load_tagger`; "auto" decides on each worker.
+        scheme: the tag scheme of CoNLL words' labels; None: the model's.
     """
 
     def __init__(self, model_dir: str, batch_chars: int = TagOptions.batch_chars,
-                 precision: str = "auto"):
+                 precision: str = "auto", scheme: str | None = None):
         super().__init__()
         self._model_dir = model_dir
         self._batch_chars = batch_chars
         self._precision = precision
+        self._scheme = scheme
 
     def load_model(self):
         """The tagger; loaded once per process (Beam shares it across threads)."""
@@ -151,7 +153,7 @@ class NerModelHandler(ModelHandler):
         if getattr(model, "precision", None):  # what "auto" chose, for the summary line
             Metrics.counter(_NAMESPACE, f"precision_{model.precision}").inc(len(batch))
         return [PredictionResult(record, result)
-                for record, result in zip(batch, tag_records(model, list(batch)))]
+                for record, result in zip(batch, tag_records(model, list(batch), self._scheme))]
 
     def get_num_bytes(self, batch: Sequence[corpus.Record]) -> int:
         return sum(record.size for record in batch)
@@ -256,7 +258,8 @@ def build_pipeline(pipeline: beam.Pipeline, paths: Sequence[str], output: str,
             .with_outputs("errors", main="records"))
     records = read.records | "Spread" >> beam.Reshuffle() if spread else read.records
     (records
-     | "Tag" >> RunInference(NerModelHandler(model_dir, options.batch_chars, precision))
+     | "Tag" >> RunInference(NerModelHandler(model_dir, options.batch_chars, precision,
+                                                  options.output_scheme))
      | "Format" >> beam.ParDo(_Format(options))
      | "Write" >> beam.io.WriteToText(FileSystems.join(output, "part"), file_name_suffix=extension,
                                       num_shards=num_shards))
@@ -322,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = TagOptions(input_format=args.input_format, text_field=args.text_field,
                              entities_field=args.entities_field,
                              output_format=args.output_format, batch_chars=args.batch_chars,
-                             on_error=args.on_error)
+                             on_error=args.on_error, output_scheme=args.output_scheme)
         if "://" not in args.output and os.path.isdir(args.output) and any(
                 name.startswith(("part-", "errors-")) for name in os.listdir(args.output)):
             raise ValueError(f"{args.output} holds the output of an earlier run; Beam reruns "

@@ -100,6 +100,9 @@ class TagOptions:
         on_error: "stop" or "skip" (see the module docstring).
         progress: a progress bar on standard error; None: when it is a terminal.
         quiet: neither a progress bar nor a summary line.
+        output_scheme: the tag scheme of CoNLL input's predicted labels (any
+            name `ner.schemes.scheme_name` takes); None: the model's own
+            (`TaggerConfig.scheme`, IOB2 unless trained with `--tag_scheme`).
     """
 
     input_format: str | None = None
@@ -112,8 +115,14 @@ class TagOptions:
     on_error: str = "stop"
     progress: bool | None = None
     quiet: bool = False
+    output_scheme: str | None = None
 
     def __post_init__(self):
+        if self.output_scheme is not None:
+            try:
+                self.output_scheme = schemes.scheme_name(self.output_scheme)
+            except ValueError as e:
+                raise ValueError(f"output_scheme: {e}") from None
         if self.input_format is not None and self.input_format not in corpus.FORMATS:
             raise ValueError(f"unknown input format {self.input_format!r}; "
                              f"choose one of {', '.join(corpus.FORMATS)}")
@@ -184,12 +193,14 @@ def plural(count: int, one: str, many: str | None = None) -> str:
 # === Tagging records ===
 
 
-def tag_records(tagger, records: Sequence[corpus.Record]) -> list[Any]:
+def tag_records(tagger, records: Sequence[corpus.Record],
+                scheme: str | None = None) -> list[Any]:
     """Results of records in one call per kind: entities of text, labels of CoNLL words.
 
     Args:
         tagger: `ner.Tagger` or `ner.exported.ExportedTagger`.
         records: `TextRecord`s and `ConllRecord`s.
+        scheme: the tag scheme of CoNLL words' labels; None: the model's.
 
     Returns:
         Per record, `list[Entity]` (text) or per sentence its labels (CoNLL).
@@ -203,7 +214,7 @@ def tag_records(tagger, records: Sequence[corpus.Record]) -> list[Any]:
     if conll:
         sentences = [s for i in conll for s in records[i].sentences]
         documents = [d for d, i in enumerate(conll) for _ in records[i].sentences]
-        labels = tagger.tag_tokens(sentences, documents=documents)
+        labels = tagger.tag_tokens(sentences, documents=documents, scheme=scheme)
         start = 0
         for i in conll:
             end = start + len(records[i].sentences)
@@ -599,7 +610,8 @@ def tag_corpus(tagger, paths: Sequence[str], output: str | None, options: TagOpt
     def flush() -> None:
         nonlocal pending, chars, warned_field
         good = [(i, r) for i, r in pending if not isinstance(r, corpus.BadRecord)]
-        results = iter(tag_records(tagger, [r for _, r in good])) if good else iter(())
+        results = (iter(tag_records(tagger, [r for _, r in good], options.output_scheme))
+                   if good else iter(()))
         for index, record in pending:
             if isinstance(record, corpus.BadRecord):
                 sink.error(index, record)
@@ -753,6 +765,11 @@ def add_corpus_flags(parser: argparse.ArgumentParser, stdin: bool = True) -> Non
     parser.add_argument("--batch_chars", type=int, default=defaults.batch_chars,
                         help="at most this many characters per tagging call "
                              "(default: %(default)s)")
+    parser.add_argument("--output_scheme", type=str.upper, default=None,
+                        choices=("IOB2", "BIO", "BIOES", "IOBES", "IOB1"),
+                        help="the tag scheme of the labels written for CoNLL input "
+                             "(default: the model's own, IOB2 unless it was trained with "
+                             "--tag_scheme=BIOES); text input's entities do not depend on it")
     parser.add_argument("--on_error", choices=("stop", "skip"), default=defaults.on_error,
                         help="on a bad record: stop with file:line, or record it in an errors "
                              "file beside the output and go on (default: %(default)s)")
@@ -810,7 +827,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              entities_field=args.entities_field,
                              output_format=args.output_format, batch_size=args.batch_size,
                              batch_chars=args.batch_chars, shard_size=args.shard_size,
-                             on_error=args.on_error, quiet=args.quiet)
+                             on_error=args.on_error, quiet=args.quiet,
+                             output_scheme=args.output_scheme)
         exclude = [args.output] if args.output not in (None, "-") else []
         paths = corpus.expand_inputs(args.inputs, exclude=exclude)
         if not paths:

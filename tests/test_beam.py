@@ -167,6 +167,14 @@ def test_beam_in_process_conll_output(exported, inputs, tmp_path):
     assert text == ("-DOCSTART- -X- -X- O O\n\njohn B-PER B-PER\nsmith I-PER I-PER\n"
                     "lives O O\n\nparis B-LOC B-LOC\n\n-DOCSTART- -X- -X- O O\n\n"
                     "acme B-ORG B-ORG\ncorp I-ORG I-ORG\n")
+    # The labels in another scheme than the model's (IOB2 here).
+    assert ner_beam.main([f"--model_dir={exported}", f"--output={tmp_path / 'bioes'}",
+                          "--output_format=conll", "--output_scheme=iobes", "--num_shards=1",
+                          *conll]) == 0
+    text = (tmp_path / "bioes" / "part-00000-of-00001.conll").read_text(encoding="utf-8")
+    assert text == ("-DOCSTART- -X- -X- O O\n\njohn B-PER B-PER\nsmith I-PER E-PER\n"
+                    "lives O O\n\nparis B-LOC S-LOC\n\n-DOCSTART- -X- -X- O O\n\n"
+                    "acme B-ORG B-ORG\ncorp I-ORG E-ORG\n")
 
 
 def test_beam_entities_field(exported, tmp_path, capsys):

@@ -193,6 +193,38 @@ def test_text_format_one_document_per_file(tagger, tmp_path):
     _same(got["entities"], _entities(tagger.tag(text)))
 
 
+def test_output_scheme_spells_conll_labels_in_the_scheme_asked_for(tmp_path):
+    """A BIOES model writes BIOES labels unless --output_scheme names another
+    scheme; the entities are the same in every spelling."""
+    labels = ("O", "B-PER", "I-PER", "E-PER", "S-PER", "B-LOC", "I-LOC", "E-LOC", "S-LOC",
+              "B-ORG", "I-ORG", "E-ORG", "S-ORG")
+    rules = {"john": "B-PER", "smith": "E-PER", "zoe": "S-PER", "paris": "S-LOC",
+             "acme": "B-ORG", "corp": "E-ORG"}
+    model = write_model_folder(tmp_path / "model", labels=labels, rules=rules, scheme="BIOES")
+    path = _write(tmp_path / "gold.conll", CONLL)
+    predicted, entities = {}, {}
+    for flag in (None, "bio", "IOB1", "bioes"):
+        out = tmp_path / f"{flag}.conll"
+        argv = [f"--model_dir={model}", "--output_format=conll", f"--output={out}", "--quiet",
+                path] + ([f"--output_scheme={flag}"] if flag else [])
+        assert tag.main(argv) == 0
+        predicted[flag] = read_predictions(out)[2]
+        jsonl = tmp_path / f"{flag}.jsonl"
+        assert tag.main([a for a in argv if not a.startswith(("--output_format", "--output="))]
+                        + [f"--output={jsonl}"]) == 0
+        entities[flag] = [r["entities"] for r in _read_jsonl(jsonl)]
+    assert predicted[None] == predicted["bioes"] == [
+        ["B-PER", "E-PER", "O", "O", "S-LOC"], ["B-ORG", "E-ORG"], ["S-PER"]]
+    assert predicted["bio"] == [["B-PER", "I-PER", "O", "O", "B-LOC"], ["B-ORG", "I-ORG"],
+                                ["B-PER"]]
+    assert predicted["IOB1"] == [["I-PER", "I-PER", "O", "O", "I-LOC"], ["I-ORG", "I-ORG"],
+                                 ["I-PER"]]
+    assert entities[None][0][0]["text"] == "john smith"
+    assert all(found == entities[None] for found in entities.values())
+    with pytest.raises(ValueError, match="output_scheme: unknown tag scheme 'BILOU'"):
+        TagOptions(output_scheme="BILOU")
+
+
 def test_displacy_output(tagger, tmp_path):
     path = _write(tmp_path / "in.txt", "John Smith lives in Paris .\n")
     out = tmp_path / "out.jsonl"
