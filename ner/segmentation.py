@@ -10,18 +10,20 @@ sentences it will later be asked to tag.
    words with UTF-8 byte offsets (rules in `ner/tokenization.py`: whitespace
    separates words, every punctuation character and CJK ideograph is a word,
    "U.S."-style abbreviations and hyphenated words ("Jean-Luc") stay whole,
-   control and zero-width characters
-   stay inside their word, and a word with no wordpieces is dropped).
+   initials, titles and some abbreviations keep their period ("M. Waugh",
+   "Dr. Smith", "St. Louis", "AMR Corp., said"), control and zero-width
+   characters stay inside their word, and a word with no wordpieces is
+   dropped).
 2. Sentences. The model was trained on CoNLL sentences, so words are grouped
    into sentences: a new sentence begins after a word ".", "!" or "?" when
-   the next word starts with an upper-case (or title-case) letter, unless
-   the "." is a title's ("Dr. Smith", "St. Louis", "Mr.", "Gen.", ... in
-   `_TITLE`, the period right after it), and after a blank line (two or more
-   line breaks between words: "\n", "\r\n", "\r" or U+2028; U+2029, the
-   paragraph separator, counts as two). Nothing else splits a sentence: "in the U.S.
-   Army" stays whole ("U.S." is one word), and so does "he said. the"; a
-   sentence ending in a title ("... met the Dr. He left") runs on into the
-   next, a price of the simple rule. Sentence length is unlimited.
+   the next word starts with an upper-case (or title-case) letter, and after
+   a blank line (two or more line breaks between words: "\n", "\r\n", "\r"
+   or U+2028; U+2029, the paragraph separator, counts as two). Nothing else
+   splits a sentence: "in the U.S. Army" stays whole ("U.S." is one word),
+   and so do "he said. the" and "M. Waugh" (the period is the initial's); a
+   sentence ending in an initial or a title ("... a vitamin C. He left",
+   "... met the Dr. He left") runs on into the next, a price of the simple
+   rule. Sentence length is unlimited.
 
 All TensorFlow ops, usable eagerly and inside a SavedModel.
 
@@ -33,17 +35,13 @@ from __future__ import annotations
 import tensorflow as tf
 
 from ner import alignment
+from ner.tokenization import CAPITALISED_WORD
 
 __all__ = ["split_texts"]
 
 # A sentence-final word: one of . ! ? with any marks or control characters
 # the splitter keeps attached to it.
 _FINAL_WORD = r"[.!?][\pM\pC]*"
-# A word that can open a sentence after a final word.
-_CAPITALISED_WORD = r"(?s)\pC*[\p{Lu}\p{Lt}].*"
-# Titles that stand before a name: their period ends no sentence ("Dr. Smith",
-# "St. Louis"). Not "Inc.", "Corp.", "Jr.": they often do end one.
-_TITLE = r"Mr|Mrs|Ms|Dr|St|Prof|Gen|Sen|Rep|Gov|Lt|Col|Capt|Sgt|Mt|Ft|Rev|Hon"
 
 
 def split_texts(tokenizer, texts) -> dict:
@@ -105,12 +103,8 @@ def split_texts(tokenizer, texts) -> dict:
     gap_breaks = (tf.gather(breaks_before, global_start[1:])
                   - tf.gather(breaks_before, global_end[:-1]))  # [N - 1]
     final = tf.strings.regex_full_match(strings, _FINAL_WORD)  # [N]
-    # ... unless it is the period of a title, written right after it.
-    title = tf.strings.regex_full_match(strings, _TITLE)  # [N]
-    touching = tf.equal(global_end[:-1], global_start[1:])  # [N - 1] no gap before word i + 1
-    final &= ~tf.concat([tf.zeros([tf.minimum(tf.size(strings), 1)], tf.bool),
-                         title[:-1] & touching], 0)
-    capital = tf.strings.regex_full_match(strings, _CAPITALISED_WORD)  # [N]
+    # A word that can open a sentence after a final word.
+    capital = tf.strings.regex_full_match(strings, CAPITALISED_WORD)  # [N]
     new_text = text_of_word[1:] != text_of_word[:-1]  # [N - 1]
     boundary = tf.concat(
         [tf.ones([tf.minimum(tf.size(strings), 1)], tf.bool),

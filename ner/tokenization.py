@@ -96,6 +96,17 @@ context ("ΑΣ.Α" -> "ασ.α", but the word "ΑΣ" alone -> "ας"). Rules:
   "Luc Brassard".
   The wordpieces are the same either way; only the labelled first piece
   moves. "Smith's" -> "Smith", "'", "s", as BERT splits it.
+* Also as CoNLL-2003 writes them (train.txt's counts): "U.S" and
+  "N.Ireland" (22) and currencies such as "C$" and "US$" (64, every one
+  in an entity) are one word each, and a period written right after an
+  initial ("M. Waugh", 279, every one in an entity), a title ("Dr.",
+  "St.", 88), the number of a numbered list ("2. Venuste Niyongabo",
+  730; up to three digits opening a text or a line, a space after the
+  period) or, unless the next word starts with a capital or there is
+  none, an abbreviation ("Corp.", "Fla.", "Jan."; 40) belongs to that word
+  (`_periods_kept`). Where the period may end a sentence ("... of Apple
+  Inc. The company"), it stays a word of its own, as CoNLL writes a
+  sentence's final period.
 * Control and zero-width characters (U+200B, U+200C, U+200D, U+2060, U+FEFF,
   U+0000, U+0007, ...) and U+000B, U+000C, U+0085 are not separators: the
   reference deletes them, which joins their neighbours ("New\u200bYork" ->
@@ -153,8 +164,90 @@ _CJK_RANGES = (
 # ASCII characters that are not letters or digits count as punctuation in the
 # reference even where Unicode calls them symbols ("$", "^", "`", ...).
 _ASCII_PUNCTUATION = ((33, 47), (58, 64), (91, 96), (123, 126))
-# Letters each followed by a period, at least twice: "U.S.", "e.g.".
-_ABBREVIATION = r"(?:\pL\pM*\.){2,}"
+# Letters each followed by a period, at least twice: "U.S.", "e.g."; or
+# once or more and then letters: "U.S" and "N.Ireland", as CoNLL-2003 writes
+# them (the first alternative wins where both match: "U.S." is one word).
+_ABBREVIATION = r"(?:\pL\pM*\.){2,}|(?:\pL\pM*\.)+\pL+"
+
+# Currency prefixes written as one word in CoNLL-2003 ("C$", "US$", "HK$").
+_CURRENCY = r"\p{Lu}{1,3}\$"
+
+# Words whose period, written right after them, is part of the word, as in
+# CoNLL-2003 ("M. Waugh", "Dr. Smith", "AMR Corp. , said", "2. Venuste
+# Niyongabo"): the model was trained on such words, and an entity's span then
+# ends after the period. Initials (one upper-case letter), titles and the
+# numbers of a numbered list (up to three digits opening a text or a line,
+# a space after the period) always keep it. So do these abbreviations, unless the next word starts with
+# an upper-case letter or there is none: then the period may end a sentence
+# ("... of Apple Inc. The company"), and is a word of its own, as CoNLL-2003
+# writes a sentence's final period. Titles and abbreviations are matched as
+# written or in capitals ("ST. LOUIS").
+_INITIAL = r"[\p{Lu}\p{Lt}]\pM*"
+_LIST_NUMBER = r"[0-9]{1,3}"
+_TITLES = ("Mr", "Mrs", "Ms", "Dr", "St", "Prof", "Gen", "Sen", "Rep", "Gov", "Lt", "Col",
+           "Capt", "Sgt", "Mt", "Ft", "Rev", "Hon", "vs")
+_ABBREVIATIONS = (
+    "Inc", "Corp", "Co", "Ltd", "Plc", "Bros", "Jr", "Sr", "No", "Nos", "etc", "approx",
+    "Dept", "Univ", "Assn", "Ave", "Blvd", "Rd",
+    "Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec",
+    "Ala", "Ariz", "Ark", "Calif", "Colo", "Conn", "Del", "Fla", "Ga", "Ill", "Ind", "Kan",
+    "Ky", "La", "Md", "Mass", "Mich", "Minn", "Miss", "Mo", "Mont", "Neb", "Nev", "Okla",
+    "Ore", "Pa", "Tenn", "Tex", "Va", "Vt", "Wash", "Wis", "Wyo",
+)
+# A word that starts with a capital (after control characters, which stay
+# inside words); also what opens a sentence (`ner.segmentation`).
+CAPITALISED_WORD = r"(?s)\pC*[\p{Lu}\p{Lt}].*"
+# A line break in the gap between two words: "\n", "\r", U+2028, U+2029.
+_LINE_BREAK = "(?s).*[\n\r\u2028\u2029].*"
+
+
+def _either_case(words: Sequence[str]) -> str:
+    """An RE2 alternation of words as written and in capitals."""
+    return "|".join(sorted({w for word in words for w in (word, word.upper())}))
+
+
+def _periods_kept(words: tf.Tensor, text_of_word: tf.Tensor, begins: tf.Tensor,
+                  ends: tf.Tensor, joined: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Which periods join the word before them (`_INITIAL`, `_TITLES`, ...).
+
+    Args:
+        words: string [N], the words of a batch in order.
+        text_of_word: int64 [N], each word's text.
+        begins, ends: int64 [N], byte offsets in `joined`.
+        joined: string [], the batch's texts concatenated.
+
+    Returns:
+        (joins, ends): bool [N], the words that are such a period; int64 [N],
+        `ends` with each word that keeps its period ending after it.
+    """
+    n = tf.size(words, out_type=tf.int64)
+    same_text = tf.concat([[False], text_of_word[1:] == text_of_word[:-1]], 0)  # [N] as the one before
+    touching = same_text & tf.equal(begins, tf.concat([[-1], ends[:-1]], 0))  # [N]
+    # Candidates: a "." touching the word before it; only these few words
+    # (and their neighbours) go through the regular expressions.
+    dots = tf.where(touching & tf.equal(words, "."))[:, 0]  # [D]
+    before = tf.gather(words, dots - 1)  # [D]
+    # An initial, unless it follows a period itself ("XU.S." is not "S." and ".").
+    after_period = tf.gather(touching & tf.equal(tf.concat([[""], words[:-1]], 0), "."),
+                             dots - 1)
+    # A list number opens its text or a line.
+    gap_begin = tf.gather(tf.concat([[0], ends[:-1]], 0), dots - 1)
+    opens_line = ~tf.gather(same_text, dots - 1) | tf.strings.regex_full_match(
+        tf.strings.substr(joined, gap_begin, tf.gather(begins, dots - 1) - gap_begin),
+        _LINE_BREAK)
+    nxt = tf.minimum(dots + 1, n - 1)
+    # ... and a space follows its period ("3.5" is a number).
+    spaced = (dots + 1 >= n) | ~tf.gather(touching, nxt)
+    always = ((tf.strings.regex_full_match(before, _INITIAL) & ~after_period)
+              | tf.strings.regex_full_match(before, _either_case(_TITLES))
+              | (tf.strings.regex_full_match(before, _LIST_NUMBER) & opens_line & spaced))
+    open_ended = ((dots + 1 < n) & tf.gather(same_text, nxt)
+                  & ~tf.strings.regex_full_match(tf.gather(words, nxt), CAPITALISED_WORD))
+    joining = tf.boolean_mask(dots, always | (
+        open_ended & tf.strings.regex_full_match(before, _either_case(_ABBREVIATIONS))))  # [J]
+    joins = tf.scatter_nd(joining[:, None], tf.ones_like(joining, tf.bool), [n])
+    ends = tf.tensor_scatter_nd_update(ends, joining[:, None] - 1, tf.gather(ends, joining))
+    return joins, ends
 
 
 @dataclasses.dataclass(frozen=True)
@@ -792,8 +885,8 @@ class Tokenizer(tf.Module):
         att = f"[{c.attached}]*"
         plain = f"[^{c.whitespace}{c.punctuation}{c.cjk}]+"
         word = (
-            f"{_ABBREVIATION}{att}|(?:{plain}-)+{plain}|[{c.punctuation}]{att}|[{c.cjk}]{att}"
-            f"|{plain}"
+            f"{_ABBREVIATION}{att}|(?:{plain}-)+{plain}|{_CURRENCY}{att}|[{c.punctuation}]{att}"
+            f"|[{c.cjk}]{att}|{plain}"
         )
         # Every word is a kept delimiter, so leftmost-first alternation decides
         # where words end; only whitespace is dropped.
@@ -805,17 +898,24 @@ class Tokenizer(tf.Module):
         joined = tf.strings.reduce_join(texts)  # []
         text_base = tf.concat(
             [[0], tf.cumsum(tf.cast(tf.strings.length(texts), tf.int64))], 0)  # [B + 1]
-        lengths = ends.flat_values - starts.flat_values  # [N]
         text_of_word = starts.value_rowids()  # [N]
-        flat_words = tf.strings.substr(
-            joined, tf.gather(text_base, text_of_word) + starts.flat_values, lengths)
+        base = tf.gather(text_base, text_of_word)  # [N]
+        begins, ends = base + starts.flat_values, base + ends.flat_values  # [N] in `joined`
+        joins, ends = _periods_kept(tf.strings.substr(joined, begins, ends - begins),
+                                    text_of_word, begins, ends, joined)
+        # Each word that keeps its period ends where the period did; the period goes.
+        first = tf.where(~joins)[:, 0]  # [N']
+        begins, ends, base, text_of_word = (tf.gather(x, first)
+                                            for x in (begins, ends, base, text_of_word))
+        flat_words = tf.strings.substr(joined, begins, ends - begins)
+        flat_starts, flat_ends = begins - base, ends - base
         # Words with basic tokens, by index and row; one row partition for
         # the three results (`tf.ragged.boolean_mask` would build three).
         kept = tf.where(self._basic_tokens(flat_words).row_lengths() > 0)[:, 0]  # [M]
         rows = tf.RaggedTensor.from_value_rowids(
             kept, tf.gather(text_of_word, kept), nrows=starts.nrows(), validate=False)  # [B, (W)]
         return tuple(rows.with_flat_values(tf.gather(values, kept))
-                     for values in (flat_words, starts.flat_values, ends.flat_values))
+                     for values in (flat_words, flat_starts, flat_ends))
 
     # === Python conveniences ===
 

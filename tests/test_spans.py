@@ -153,11 +153,11 @@ def test_an_entity_is_never_cut_by_the_sentence_rule(tokenizer, caplog):
                for m in caplog.messages)
 
 
-def test_a_titles_period_ends_no_sentence(tokenizer):
+def test_a_titles_period_is_part_of_it_and_ends_no_sentence(tokenizer):
     text = "We met Dr. Smith in St. Louis. Then Mr . Brown left."
     assert [[w for w, _ in s] for s in _tagged(_parse(tokenizer, {"text": text,
                                                                   "entities": []}))] == [
-        ["We", "met", "Dr", ".", "Smith", "in", "St", ".", "Louis", "."],
+        ["We", "met", "Dr.", "Smith", "in", "St.", "Louis", "."],
         ["Then", "Mr", "."], ["Brown", "left", "."]]  # a period apart from its title ends one
 
 

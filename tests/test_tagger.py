@@ -171,6 +171,25 @@ def test_sentence_splitting(tagger):
     text = "para one\u2029para two\u2028still two\u2028\u2028three \u00e9\u2029\u2029four"
     assert [text[s:e] for s, e in tagger.split_sentences(text)] == [
         "para one", "para two\u2028still two", "three \u00e9", "four"]
+    # An initial's, a title's and a list number's period end no sentence;
+    # an abbreviation's before a capital does.
+    text = "1. J. Smith ( U.S. ) 9.5\n2. Dr. Jones of Acme Inc. He won. 3. Zoe"
+    assert [text[s:e] for s, e in tagger.split_sentences(text)] == [
+        "1. J. Smith ( U.S. ) 9.5\n2. Dr. Jones of Acme Inc.", "He won. 3.", "Zoe"]
+
+
+def test_an_entity_keeps_the_period_its_word_keeps(tmp_path):
+    # The rule model, with "j" B-PER and "s" I-PER: the initials' periods
+    # are inside the entities; so is an abbreviation's, unless it may end
+    # the sentence (before a capital).
+    from tests.tiny_model import RULES, VOCAB
+
+    tagger = Tagger.load(write_model_folder(tmp_path / "model", vocab=(*VOCAB, "j", "s"),
+                                            rules={**RULES, "j": "B-PER", "s": "I-PER"}))
+    found = tagger.tag("J. Smith of Acme Corp., John S. Smith and Acme Corp. Then J.")
+    assert [(e.label, e.text) for e in found] == [
+        ("PER", "J. Smith"), ("ORG", "Acme Corp."), ("PER", "John S. Smith"),
+        ("ORG", "Acme Corp"), ("PER", "J.")]
 
 
 def test_sentence_start_constrains_decoding(tagger):
