@@ -104,9 +104,11 @@ context ("ΑΣ.Α" -> "ασ.α", but the word "ΑΣ" alone -> "ας"). Rules:
   730; up to three digits opening a text or a line, a space after the
   period) or, unless the next word starts with a capital or there is
   none, an abbreviation ("Corp.", "Fla.", "Jan."; 40) belongs to that word
-  (`_periods_kept`). Where the period may end a sentence ("... of Apple
+  (`_joins`). Where the period may end a sentence ("... of Apple
   Inc. The company"), it stays a word of its own, as CoNLL writes a
-  sentence's final period.
+  sentence's final period. An apostrophe between letters joins them
+  ("O'Neill", "N'Djamena"; 47 entity words), unless a clitic follows
+  ("Smith's" and "don't" stay split, as above).
 * Control and zero-width characters (U+200B, U+200C, U+200D, U+2060, U+FEFF,
   U+0000, U+0007, ...) and U+000B, U+000C, U+0085 are not separators: the
   reference deletes them, which joins their neighbours ("New\u200bYork" ->
@@ -194,6 +196,11 @@ _ABBREVIATIONS = (
     "Ky", "La", "Md", "Mass", "Mich", "Minn", "Miss", "Mo", "Mont", "Neb", "Nev", "Okla",
     "Ore", "Pa", "Tenn", "Tex", "Va", "Vt", "Wash", "Wis", "Wyo",
 )
+# An apostrophe between letters joins them ("O'Neill", "N'Djamena",
+# "Songo'o": 47 entity words of train.txt), unless a clitic follows, which
+# CoNLL-2003 writes apart ("Smith 's"; "don't" stays "don", "'", "t").
+_APOSTROPHES = "['\u2019]"
+_CLITIC = "(?i:s|t|d|m|ll|re|ve)"
 # A word that starts with a capital (after control characters, which stay
 # inside words); also what opens a sentence (`ner.segmentation`).
 CAPITALISED_WORD = r"(?s)\pC*[\p{Lu}\p{Lt}].*"
@@ -206,9 +213,11 @@ def _either_case(words: Sequence[str]) -> str:
     return "|".join(sorted({w for word in words for w in (word, word.upper())}))
 
 
-def _periods_kept(words: tf.Tensor, text_of_word: tf.Tensor, begins: tf.Tensor,
-                  ends: tf.Tensor, joined: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Which periods join the word before them (`_INITIAL`, `_TITLES`, ...).
+def _joins(words: tf.Tensor, text_of_word: tf.Tensor, begins: tf.Tensor, ends: tf.Tensor,
+           joined: tf.Tensor) -> tf.Tensor:
+    """Which words belong to the word before them: the periods of `_INITIAL`,
+    `_TITLES`, `_LIST_NUMBER` and `_ABBREVIATIONS`, and an inner apostrophe
+    with the letters after it (`_APOSTROPHES`).
 
     Args:
         words: string [N], the words of a batch in order.
@@ -217,37 +226,43 @@ def _periods_kept(words: tf.Tensor, text_of_word: tf.Tensor, begins: tf.Tensor,
         joined: string [], the batch's texts concatenated.
 
     Returns:
-        (joins, ends): bool [N], the words that are such a period; int64 [N],
-        `ends` with each word that keeps its period ending after it.
+        bool [N]; the first word of a text is never joined.
     """
     n = tf.size(words, out_type=tf.int64)
     same_text = tf.concat([[False], text_of_word[1:] == text_of_word[:-1]], 0)  # [N] as the one before
     touching = same_text & tf.equal(begins, tf.concat([[-1], ends[:-1]], 0))  # [N]
-    # Candidates: a "." touching the word before it; only these few words
-    # (and their neighbours) go through the regular expressions.
+    touched = tf.concat([touching[1:], [False]], 0)  # [N] the next word touches it
+    # Candidates: a "." or an apostrophe touching the word before it; only
+    # these few words (and their neighbours) go through the regular expressions.
     dots = tf.where(touching & tf.equal(words, "."))[:, 0]  # [D]
     before = tf.gather(words, dots - 1)  # [D]
     # An initial, unless it follows a period itself ("XU.S." is not "S." and ".").
     after_period = tf.gather(touching & tf.equal(tf.concat([[""], words[:-1]], 0), "."),
                              dots - 1)
-    # A list number opens its text or a line.
+    # A list number opens its text or a line, and a space follows its period
+    # ("3.5" is a number).
     gap_begin = tf.gather(tf.concat([[0], ends[:-1]], 0), dots - 1)
     opens_line = ~tf.gather(same_text, dots - 1) | tf.strings.regex_full_match(
         tf.strings.substr(joined, gap_begin, tf.gather(begins, dots - 1) - gap_begin),
         _LINE_BREAK)
-    nxt = tf.minimum(dots + 1, n - 1)
-    # ... and a space follows its period ("3.5" is a number).
-    spaced = (dots + 1 >= n) | ~tf.gather(touching, nxt)
     always = ((tf.strings.regex_full_match(before, _INITIAL) & ~after_period)
               | tf.strings.regex_full_match(before, _either_case(_TITLES))
-              | (tf.strings.regex_full_match(before, _LIST_NUMBER) & opens_line & spaced))
+              | (tf.strings.regex_full_match(before, _LIST_NUMBER) & opens_line
+                 & ~tf.gather(touched, dots)))
+    nxt = tf.minimum(dots + 1, n - 1)
     open_ended = ((dots + 1 < n) & tf.gather(same_text, nxt)
                   & ~tf.strings.regex_full_match(tf.gather(words, nxt), CAPITALISED_WORD))
-    joining = tf.boolean_mask(dots, always | (
-        open_ended & tf.strings.regex_full_match(before, _either_case(_ABBREVIATIONS))))  # [J]
-    joins = tf.scatter_nd(joining[:, None], tf.ones_like(joining, tf.bool), [n])
-    ends = tf.tensor_scatter_nd_update(ends, joining[:, None] - 1, tf.gather(ends, joining))
-    return joins, ends
+    periods = tf.boolean_mask(dots, always | (
+        open_ended & tf.strings.regex_full_match(before, _either_case(_ABBREVIATIONS))))
+    # Apostrophes between letters, with no space on either side.
+    marks = tf.where(touching & touched & tf.strings.regex_full_match(words, _APOSTROPHES))[:, 0]
+    letters = r"\pL[\pL\pM]*"
+    after = tf.gather(words, marks + 1)
+    marks = tf.boolean_mask(marks, tf.strings.regex_full_match(tf.gather(words, marks - 1), letters)
+                            & tf.strings.regex_full_match(after, letters)
+                            & ~tf.strings.regex_full_match(after, _CLITIC))
+    joining = tf.concat([periods, marks, marks + 1], 0)[:, None]
+    return tf.scatter_nd(joining, tf.ones_like(joining[:, 0], tf.int32), [n]) > 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -901,12 +916,13 @@ class Tokenizer(tf.Module):
         text_of_word = starts.value_rowids()  # [N]
         base = tf.gather(text_base, text_of_word)  # [N]
         begins, ends = base + starts.flat_values, base + ends.flat_values  # [N] in `joined`
-        joins, ends = _periods_kept(tf.strings.substr(joined, begins, ends - begins),
-                                    text_of_word, begins, ends, joined)
-        # Each word that keeps its period ends where the period did; the period goes.
+        joins = _joins(tf.strings.substr(joined, begins, ends - begins), text_of_word, begins,
+                       ends, joined)  # [N]
+        # Words joined to the one before them make one word with it, ending where they do.
         first = tf.where(~joins)[:, 0]  # [N']
-        begins, ends, base, text_of_word = (tf.gather(x, first)
-                                            for x in (begins, ends, base, text_of_word))
+        ends = tf.math.unsorted_segment_max(ends, tf.cumsum(tf.cast(~joins, tf.int64)) - 1,
+                                            tf.size(first))
+        begins, base, text_of_word = (tf.gather(x, first) for x in (begins, base, text_of_word))
         flat_words = tf.strings.substr(joined, begins, ends - begins)
         flat_starts, flat_ends = begins - base, ends - base
         # Words with basic tokens, by index and row; one row partition for

@@ -341,6 +341,10 @@ def test_conll_text_tokenizes_like_the_reference(tokenizer, reference, conll_dir
         ("2. Ann\n 13. Bo, 1996. Cy 4. D", ["2.", "Ann", "13.", "Bo", ",", "1996", ".", "Cy",
                                            "4", ".", "D"]),
         ("1234. x", ["1234", ".", "x"]),
+        # An apostrophe between letters joins them, unless a clitic follows.
+        ("O'Neill's rock'n'roll don't I'M N\u2019Djamena 'x' O 'Neill",
+         ["O'Neill", "'", "s", "rock'n'roll", "don", "'", "t", "I", "'", "M",
+          "N\u2019Djamena", "'", "x", "'", "O", "'", "Neill"]),
         ("fell C$ 0.45, US$1 and ABCD$", ["fell", "C$", "0", ".", "45", ",", "US$", "1", "and",
                                           "ABCD", "$"]),
         ("3.5", ["3", ".", "5"]),
