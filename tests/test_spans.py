@@ -270,10 +270,10 @@ def test_file_level_errors_and_line_endings(tokenizer, tmp_path):
                                               r"line \(b'\\xff': "):
         read_spans(path, tokenizer)
     # A byte-order mark, CRLF line endings and a raw U+2028 inside a string.
-    path.write_bytes('\ufeff{"text": "Ada\u2028Lovelace", "entities": [[4, 12, "PER"]]}\r\n'
+    path.write_bytes('\ufeff{"text": "Ada Lovelace\u2028in", "entities": [[4, 12, "PER"]]}\r\n'
                      '{"text": "London", "entities": [[0, 6, "LOC"]]}\r\n'.encode())
-    assert _tagged(read_spans(path, tokenizer)) == [[("Ada", "O"), ("Lovelace", "B-PER")],
-                                                    [("London", "B-LOC")]]
+    assert _tagged(read_spans(path, tokenizer)) == [
+        [("Ada", "O"), ("Lovelace", "B-PER"), ("in", "O")], [("London", "B-LOC")]]
 
 
 def test_training_reads_span_files_by_their_extension(tokenizer, tmp_path):

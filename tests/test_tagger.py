@@ -171,6 +171,17 @@ def test_sentence_splitting(tagger):
     text = "para one\u2029para two\u2028still two\u2028\u2028three \u00e9\u2029\u2029four"
     assert [text[s:e] for s, e in tagger.split_sentences(text)] == [
         "para one", "para two\u2028still two", "three \u00e9", "four"]
+    # A single line break ends a sentence after a final word, or after a line
+    # under 60% of the text's longest; hard-wrapped lines are about equal, and
+    # their breaks are spaces.
+    text = ("SOCCER - LATE WIN\nAL-AIN 1996-12-06\nJapan began the defence of their title"
+            " with a win\nagainst Syria in a Group C championship match\nand it ended.\nthe next")
+    assert [text[s:e] for s, e in tagger.split_sentences(text)] == [
+        "SOCCER - LATE WIN", "AL-AIN 1996-12-06",
+        "Japan began the defence of their title with a win\nagainst Syria in a Group C "
+        "championship match\nand it ended.", "the next"]
+    text = "He met Angela\nMerkel in Paris on\nTuesday."
+    assert [text[s:e] for s, e in tagger.split_sentences(text)] == [text]
     # An initial's, a title's and a list number's period end no sentence;
     # an abbreviation's before a capital does.
     text = "1. J. Smith ( U.S. ) 9.5\n2. Dr. Jones of Acme Inc. He won. 3. Zoe"
