@@ -174,15 +174,8 @@ _ABBREVIATION = r"(?:\pL\pM*\.){2,}|(?:\pL\pM*\.)+\pL+"
 # Currency prefixes written as one word in CoNLL-2003 ("C$", "US$", "HK$").
 _CURRENCY = r"\p{Lu}{1,3}\$"
 
-# Words whose period, written right after them, is part of the word, as in
-# CoNLL-2003 ("M. Waugh", "Dr. Smith", "AMR Corp. , said", "2. Venuste
-# Niyongabo"): the model was trained on such words, and an entity's span then
-# ends after the period. Initials (one upper-case letter), titles and the
-# numbers of a numbered list (up to three digits opening a text or a line,
-# a space after the period) always keep it. So do these abbreviations, unless the next word starts with
-# an upper-case letter or there is none: then the period may end a sentence
-# ("... of Apple Inc. The company"), and is a word of its own, as CoNLL-2003
-# writes a sentence's final period. Titles and abbreviations are matched as
+# Words that keep the period written right after them (`_joins`; the rules
+# are in the module docstring). Titles and abbreviations are matched as
 # written or in capitals ("ST. LOUIS").
 _INITIAL = r"[\p{Lu}\p{Lt}]\pM*"
 _LIST_NUMBER = r"[0-9]{1,3}"
@@ -199,7 +192,7 @@ _ABBREVIATIONS = (
 # An apostrophe between letters joins them ("O'Neill", "N'Djamena",
 # "Songo'o": 47 entity words of train.txt), unless a clitic follows, which
 # CoNLL-2003 writes apart ("Smith 's"; "don't" stays "don", "'", "t").
-_APOSTROPHES = "['\u2019]"
+_APOSTROPHES = ("'", "\u2019")
 _CLITIC = "(?i:s|t|d|m|ll|re|ve)"
 # A word that starts with a capital (after control characters, which stay
 # inside words); also what opens a sentence (`ner.segmentation`).
@@ -255,7 +248,8 @@ def _joins(words: tf.Tensor, text_of_word: tf.Tensor, begins: tf.Tensor, ends: t
     periods = tf.boolean_mask(dots, always | (
         open_ended & tf.strings.regex_full_match(before, _either_case(_ABBREVIATIONS))))
     # Apostrophes between letters, with no space on either side.
-    marks = tf.where(touching & touched & tf.strings.regex_full_match(words, _APOSTROPHES))[:, 0]
+    apostrophe = tf.equal(words, _APOSTROPHES[0]) | tf.equal(words, _APOSTROPHES[1])  # [N]
+    marks = tf.where(touching & touched & apostrophe)[:, 0]
     letters = r"\pL[\pL\pM]*"
     after = tf.gather(words, marks + 1)
     marks = tf.boolean_mask(marks, tf.strings.regex_full_match(tf.gather(words, marks - 1), letters)
