@@ -300,6 +300,8 @@ def _version_dir(export_dir: str | os.PathLike, version: int | None) -> Path:
     if version is not None and version < 1:
         raise ValueError(f"version must be a positive integer, got {version}")
     _check_export_dir(Path(export_dir))
+    # A killed export's partial version goes with the next export, of any version.
+    files.remove_stale_partials(export_dir)
     target = next_version_dir(export_dir) if version is None else Path(export_dir) / str(version)
     if target.exists():
         raise FileExistsError(f"{target} exists already; choose another --version")

@@ -94,10 +94,18 @@ def recover_folder(target: str | os.PathLike) -> bool:
 
 def _remove_stale_partials(target: Path) -> None:
     """Deletes partial folders of `target` left by processes that no longer run."""
-    pattern = re.compile(rf"\.{re.escape(target.name)}\.partial-(\d+)$")
-    for path in target.parent.glob(f".{target.name}.partial-*"):
+    remove_stale_partials(target.parent, target.name)
+
+
+def remove_stale_partials(folder: str | os.PathLike, name: str | None = None) -> None:
+    """Deletes the partial folders in `folder` of `atomic_folder` targets named
+    `name` (None: any name) that processes no longer running left: an export
+    folder's killed versions, whatever version the next export writes."""
+    pattern = re.compile(rf"\.({re.escape(name) if name else '.+'})\.partial-(\d+)$")
+    for path in Path(folder).glob(f".{name or '*'}.partial-*"):
         match = pattern.match(path.name)
-        if match and int(match.group(1)) != os.getpid() and not _running(int(match.group(1))):
+        pid = int(match.group(2)) if match else None
+        if pid and pid != os.getpid() and not _running(pid) and path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
 
 

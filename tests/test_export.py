@@ -13,7 +13,9 @@ import dataclasses
 import functools
 import json
 import logging
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -381,8 +383,16 @@ def test_versions_are_numbered_and_never_overwritten(exported, context_model, tm
     assert (exported / "saved_model.pb").is_file()
     assert next_version_dir(root) == root / "2"
     assert next_version_dir(root / "missing") == root / "missing" / "1"
+    # A killed export's partial version goes with the next export of any
+    # version; a running one's stays.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    for pid in (dead, os.getppid()):
+        (root / f".7.partial-{pid}").mkdir()
     with pytest.raises(FileExistsError, match="exists already"):
         export(context_model, root, version=1)
+    assert sorted(p.name for p in root.glob(".*")) == [f".7.partial-{os.getppid()}"]
+    shutil.rmtree(root / f".7.partial-{os.getppid()}")
     with pytest.raises(FileNotFoundError, match="no such model folder"):
         export(tmp_path / "nope", tmp_path / "out")
     assert not (tmp_path / "out").exists()
