@@ -197,7 +197,8 @@ _CLITIC = "(?i:s|t|d|m|ll|re|ve)"
 # A word that starts with a capital (after control characters, which stay
 # inside words); also what opens a sentence (`ner.segmentation`).
 CAPITALISED_WORD = r"(?s)\pC*[\p{Lu}\p{Lt}].*"
-# A line break in the gap between two words: "\n", "\r", U+2028, U+2029.
+# A line break in the gap between two words: "\n", "\r", U+2028, U+2029, the
+# characters `ner.segmentation` counts as line breaks.
 _LINE_BREAK = "(?s).*[\n\r\u2028\u2029].*"
 
 
@@ -227,11 +228,11 @@ def _joins(words: tf.Tensor, text_of_word: tf.Tensor, begins: tf.Tensor, ends: t
     touched = tf.concat([touching[1:], [False]], 0)  # [N] the next word touches it
     # Candidates: a "." or an apostrophe touching the word before it; only
     # these few words (and their neighbours) go through the regular expressions.
-    dots = tf.where(touching & tf.equal(words, "."))[:, 0]  # [D]
+    period = tf.equal(words, ".")  # [N]
+    dots = tf.where(touching & period)[:, 0]  # [D]
     before = tf.gather(words, dots - 1)  # [D]
     # An initial, unless it follows a period itself ("XU.S." is not "S." and ".").
-    after_period = tf.gather(touching & tf.equal(tf.concat([[""], words[:-1]], 0), "."),
-                             dots - 1)
+    after_period = tf.gather(touching & tf.concat([[False], period[:-1]], 0), dots - 1)
     # A list number opens its text or a line, and a space follows its period
     # ("3.5" is a number).
     gap_begin = tf.gather(tf.concat([[0], ends[:-1]], 0), dots - 1)
