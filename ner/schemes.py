@@ -32,6 +32,7 @@ from collections.abc import Iterable, Sequence
 
 __all__ = [
     "LabelTable",
+    "NAMES",
     "PREFIXES",
     "SCHEMES",
     "Span",
@@ -54,6 +55,8 @@ SCHEMES = ("IOB1", "IOB2", "BIOES")
 #: The prefixes each scheme uses besides the bare "O".
 PREFIXES = {"IOB1": "BI", "IOB2": "BI", "BIOES": "BIES"}
 _ALIASES = {"BIO": "IOB2", "IOBES": "BIOES"}
+#: Every name `scheme_name` takes (in capitals; it takes any case).
+NAMES = (*SCHEMES, *_ALIASES)
 _OUTSIDE = ("O", None)
 
 Span = tuple[str, int, int]
@@ -91,7 +94,7 @@ def scheme_name(scheme: str) -> str:
     name = str(scheme).upper()
     name = _ALIASES.get(name, name)
     if name not in SCHEMES:
-        choices = ", ".join(repr(s) for s in (*SCHEMES, *_ALIASES))
+        choices = ", ".join(repr(s) for s in NAMES)
         raise ValueError(f"unknown tag scheme {scheme!r}; expected one of {choices}")
     return name
 

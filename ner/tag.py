@@ -766,7 +766,7 @@ def add_corpus_flags(parser: argparse.ArgumentParser, stdin: bool = True) -> Non
                         help="at most this many characters per tagging call "
                              "(default: %(default)s)")
     parser.add_argument("--output_scheme", type=str.upper, default=None,
-                        choices=("IOB2", "BIO", "BIOES", "IOBES", "IOB1"),
+                        choices=schemes.NAMES,
                         help="the tag scheme of the labels written for CoNLL input "
                              "(default: the model's own, IOB2 unless it was trained with "
                              "--tag_scheme=BIOES); text input's entities do not depend on it")
