@@ -1292,11 +1292,12 @@ def load_tagger(model_dir: str, precision: str = "auto"):
 def wordpiece_counter(tokenizer) -> Callable[[list[str]], list[int]]:
     """texts -> per text, the wordpieces the tagger encodes for it.
 
-    The tagger's own first steps (`ner.pipeline`): the tokenizer's word
-    splitter, then WordPiece on each word. Every word it keeps has at least
-    one wordpiece, so the count also bounds the words (the CRF's work). Not
-    counted: [CLS] and [SEP] and the overlap of the windows that a sentence of
-    more than `max_seq_length - 2` wordpieces is cut into.
+    What the tagger's own first steps (`ner.pipeline`: the tokenizer's word
+    splitter, then WordPiece on each word) give, counted by
+    `Tokenizer.tf_count_wordpieces` at half their cost. Every word has at
+    least one wordpiece, so the count also bounds the words (the CRF's work).
+    Not counted: [CLS] and [SEP] and the overlap of the windows that a
+    sentence of more than `max_seq_length - 2` wordpieces is cut into.
 
     Args:
         tokenizer: the tagger's `ner.Tokenizer`.
@@ -1305,11 +1306,8 @@ def wordpiece_counter(tokenizer) -> Callable[[list[str]], list[int]]:
 
     from ner.tokenization import text_batch
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
-    def count(texts):
-        words, _, _ = tokenizer.tf_split_words_with_offsets(texts)  # [B, (W)]
-        pieces = tokenizer.tf_tokenize_words(words)  # [B, (W), (P)]
-        return pieces.merge_dims(1, 2).row_lengths()  # [B]
+    count = tf.function(tokenizer.tf_count_wordpieces, autograph=False,
+                        input_signature=[tf.TensorSpec([None], tf.string)])
 
     return lambda texts: count(text_batch(texts)).numpy().tolist()
 

@@ -928,6 +928,29 @@ class Tokenizer(tf.Module):
         return tuple(rows.with_flat_values(tf.gather(values, kept))
                      for values in (flat_words, flat_starts, flat_ends))
 
+    @tf.autograph.experimental.do_not_convert
+    def tf_count_wordpieces(self, texts: tf.Tensor) -> tf.Tensor:
+        """Per raw text, the wordpieces of its words, in TF ops only.
+
+        Equals `tf_tokenize_words(tf_split_words_with_offsets(texts)[0])`'s
+        pieces per text, at about half the cost and a third of the ops (a
+        server counts every request before tagging it): the word boundaries
+        are a subset of the basic-token boundaries (module docstring), so
+        WordPiece on the basic tokens of the whole text gives the same pieces,
+        and every word the splitter keeps has a basic token, so no word gets
+        the "[UNK]" of an empty one. The one difference is the reference's:
+        a final sigma next to punctuation ("ΑΣ.Α") is lower-cased in the
+        context of the whole text, which may change its word's pieces.
+
+        Args:
+            texts: string [B], valid UTF-8.
+
+        Returns:
+            int64 [B].
+        """
+        texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="strict")
+        return self._wordpiece_ids(self._basic_tokens(texts)).row_lengths()
+
     # === Python conveniences ===
 
     def tokenize_words(self, words, empty_to_unk: bool = True) -> tf.RaggedTensor:

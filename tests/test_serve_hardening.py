@@ -812,10 +812,12 @@ def test_sigterm_during_a_long_batch_exits_within_the_timeout(tmp_path):
     log_path = tmp_path / "log.txt"
     # One text of 100,000 "." is one sentence of 100,000 words: on the tiny
     # model a batch of 15 s or more (3 s per 20,000 on an idle 2-core machine).
+    # A text per batch: two heavy texts counted before either starts would
+    # otherwise share one batch.
     flags = ["--max_text_chars=200000", "--max_body_bytes=1000000",
              "--max_text_wordpieces=200000", "--max_request_wordpieces=200000",
              "--max_batch_wordpieces=200000", "--max_queued_wordpieces=400000",
-             "--shutdown_timeout_s=1"]
+             "--max_batch_size=1", "--shutdown_timeout_s=1"]
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "ner.serve", f"--model_dir={model_dir}", f"--port={port}",

@@ -311,6 +311,31 @@ def test_conll_text_tokenizes_like_the_reference(tokenizer, reference, conll_dir
         assert [i for word in sentence_ids for i in word] == _reference_ids(reference, text)
 
 
+def _pieces_of_words(tokenizer, texts):
+    words, _, _ = tokenizer.split_words_with_offsets(texts)
+    return tokenizer.tokenize_words(words).row_lengths(axis=2).to_list()
+
+
+def test_counted_wordpieces_are_those_of_the_split_words(tokenizer, conll_dir):
+    # The server's budgets count pieces on whole texts (half the cost);
+    # the tagger encodes the split words' pieces. Every character once
+    # between letters, after a period and alone, the offset and joining
+    # cases, over-long words and CoNLL sentences.
+    texts = ([f"a{c}b {c}. x{c}" for c in _reference_chars()] + OFFSET_TEXTS
+             + ["M. Waugh and O'Neill paid C$ 5 to Acme Corp. in Fla. on Jan. 3", "2. Venuste",
+                "." * 300, "x" * 250 + " y", "new\u200byork \u200b"]
+             + [" ".join(s) for s in _conll_sentences(conll_dir / "dev.txt", limit=300)])
+    counted = tokenizer.tf_count_wordpieces(tf.constant([t.encode("utf-8") for t in texts]))
+    expected = [sum(pieces) for pieces in _pieces_of_words(tokenizer, texts)]
+    assert [(ascii(t), n, e) for t, n, e in zip(texts, counted.numpy().tolist(), expected)
+            if n != e] == []
+    # The documented exception: the whole text lower-cases "ΚΑΣ.Β" to
+    # "κασ.β", the word "ΚΑΣ" alone to "κας", and the pieces differ.
+    text = "ΟΔΟΣ.Α ΚΑΣ.Β"
+    counted = tokenizer.tf_count_wordpieces(tf.constant([text.encode("utf-8")]))
+    assert counted.numpy().tolist() == [sum(_pieces_of_words(tokenizer, [text])[0]) + 1]
+
+
 @pytest.mark.parametrize(
     "text, expected",
     [
