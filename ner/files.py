@@ -92,11 +92,6 @@ def recover_folder(target: str | os.PathLike) -> bool:
     return True
 
 
-def _remove_stale_partials(target: Path) -> None:
-    """Deletes partial folders of `target` left by processes that no longer run."""
-    remove_stale_partials(target.parent, target.name)
-
-
 def remove_stale_partials(folder: str | os.PathLike, name: str | None = None) -> None:
     """Deletes the partial folders in `folder` of `atomic_folder` targets named
     `name` (None: any name) that processes no longer running left: an export
@@ -142,7 +137,7 @@ def atomic_folder(target: str | os.PathLike, replace: bool = True,
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     recover_folder(target)
-    _remove_stale_partials(target)
+    remove_stale_partials(target.parent, target.name)
     tmp = _partial(target)
     shutil.rmtree(tmp, ignore_errors=True)  # left by a killed process of the same id
     tmp.mkdir()
