@@ -249,7 +249,7 @@ def _joins(words: tf.Tensor, text_of_word: tf.Tensor, begins: tf.Tensor, ends: t
     periods = tf.boolean_mask(dots, always | (
         open_ended & tf.strings.regex_full_match(before, _either_case(_ABBREVIATIONS))))
     # Apostrophes between letters, with no space on either side.
-    apostrophe = tf.equal(words, _APOSTROPHES[0]) | tf.equal(words, _APOSTROPHES[1])  # [N]
+    apostrophe = tf.reduce_any([tf.equal(words, a) for a in _APOSTROPHES], 0)  # [N]
     marks = tf.where(touching & touched & apostrophe)[:, 0]
     letters = r"\pL[\pL\pM]*"
     after = tf.gather(words, marks + 1)
