@@ -1294,7 +1294,7 @@ def wordpiece_counter(tokenizer) -> Callable[[list[str]], list[int]]:
 
     What the tagger's own first steps (`ner.pipeline`: the tokenizer's word
     splitter, then WordPiece on each word) give, counted by
-    `Tokenizer.tf_count_wordpieces` at half their cost. Every word has at
+    `Tokenizer.tf_count_wordpieces` at under half their cost. Every word has at
     least one wordpiece, so the count also bounds the words (the CRF's work).
     Not counted: [CLS] and [SEP] and the overlap of the windows that a
     sentence of more than `max_seq_length - 2` wordpieces is cut into.
