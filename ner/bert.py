@@ -382,20 +382,30 @@ def fused_int8_available() -> bool:
 ONEDNN_QUANTIZE_MIN_VALUES = 1 << 17
 
 
-def _quantize_input(x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+def _quantize_input(x: tf.Tensor, fixed: tf.Variable | None = None
+                    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """float32 [M, in] -> (quint8 codes, lo, hi): one range for all of x (`_Dense._int8`).
 
-    Code c stands for lo + c * (hi - lo) / 255. Inside functions, inputs of
-    fewer than `ONEDNN_QUANTIZE_MIN_VALUES` values are quantized by written-out
-    ops (a choice made per call, in the graph), larger ones by oneDNN's kernel.
+    Code c stands for lo + c * (hi - lo) / 255. The range is x's own (lo at
+    most 0), so a row's codes depend on the rows quantized with it, or with
+    `fixed` ([2] float32: lo <= 0 < hi, calibrated, `BertEncoder.int8_ranges`)
+    that one, x clipped to it: the same codes for a row whatever its batch,
+    and no pass over x to find its range. Inside functions, inputs of fewer
+    than `ONEDNN_QUANTIZE_MIN_VALUES` values are quantized by written-out ops
+    (a choice made per call, in the graph), larger ones by oneDNN's kernel,
+    which clips too.
     """
-    # [] each; an empty batch gives +inf/-inf, which clip to a valid range.
-    lo = tf.minimum(tf.reduce_min(x), 0.0)
-    hi = tf.maximum(tf.reduce_max(x), lo + 1e-6)
+    if fixed is None:
+        # [] each; an empty batch gives +inf/-inf, which clip to a valid range.
+        lo = tf.minimum(tf.reduce_min(x), 0.0)
+        hi = tf.maximum(tf.reduce_max(x), lo + 1e-6)
+    else:
+        lo, hi = fixed[0], fixed[1]
     if not tf.inside_function():
         return _quantize_kernel(x, lo, hi)
-    return tf.cond(tf.size(x) >= ONEDNN_QUANTIZE_MIN_VALUES,
-                   lambda: _quantize_kernel(x, lo, hi), lambda: _quantize_written_out(x, lo, hi))
+    clip = fixed is not None
+    return tf.cond(tf.size(x) >= ONEDNN_QUANTIZE_MIN_VALUES, lambda: _quantize_kernel(x, lo, hi),
+                   lambda: _quantize_written_out(x, lo, hi, clip))
 
 
 def _quantize_kernel(x: tf.Tensor, lo: tf.Tensor, hi: tf.Tensor) -> tuple:
@@ -408,9 +418,13 @@ def _quantize_kernel(x: tf.Tensor, lo: tf.Tensor, hi: tf.Tensor) -> tuple:
     return q.output, q.output_min, q.output_max
 
 
-def _quantize_written_out(x: tf.Tensor, lo: tf.Tensor, hi: tf.Tensor) -> tuple:
-    """`_quantize_input`'s codes of x over [lo, hi] by plain ops (x within [lo, hi])."""
-    # In [0, 255] by construction: x - lo lies in [0, hi - lo].
+def _quantize_written_out(x: tf.Tensor, lo: tf.Tensor, hi: tf.Tensor, clip: bool = False
+                          ) -> tuple:
+    """`_quantize_input`'s codes of x over [lo, hi] by plain ops; `clip`: x may leave
+    [lo, hi] (a calibrated range), else it lies within."""
+    if clip:
+        x = tf.clip_by_value(x, lo, hi)
+    # In [0, 255]: x - lo lies in [0, hi - lo].
     codes = tf.cast(tf.round((x - lo) * (255.0 / (hi - lo))), tf.uint8)
     return tf.bitcast(codes, tf.quint8), lo, hi
 
@@ -456,6 +470,12 @@ class _Dense(tf.Module):
         """No int8 or lower-precision copies yet."""
         self.int8 = None  # the int8 kernel, once `quantize` made it
         self.use_int8 = False
+        # [2] float32 (lo, hi): int8 quantizes the input over this calibrated
+        # range instead of each call's own (`_quantize_input`).
+        self.input_range = None
+        # [2] float32: the lowest and highest input values seen since
+        # `observe` (calibration; float32 calls only).
+        self.observed = None
         self.low = None  # kernel and bias in a lower compute dtype, once `keep_copy` made them
         self.cache_weights = False  # multiply `low` through `_cached_matmul` (`keep_copy`)
 
@@ -532,7 +552,19 @@ class _Dense(tf.Module):
         """
         if not self.use_int8:
             return None
-        return _quantize_input(tf.reshape(tf.cast(x, tf.float32), [-1, tf.shape(x)[-1]]))
+        return _quantize_input(tf.reshape(tf.cast(x, tf.float32), [-1, tf.shape(x)[-1]]),
+                               self.input_range)
+
+    def observe(self, on: bool = True) -> None:
+        """Records the range of the inputs of later calls in `observed` (float32 calls only);
+        `on` False stops. A new record at each call: functions traced before do not record."""
+        self.observed = (tf.Variable([math.inf, -math.inf], trainable=False,
+                                     name="observed_input_range") if on else None)
+
+    def _observe(self, flat: tf.Tensor) -> None:
+        seen = self.observed
+        seen.assign(tf.stack([tf.minimum(seen[0], tf.reduce_min(flat)),
+                              tf.maximum(seen[1], tf.reduce_max(flat))]))
 
     def __call__(self, x: tf.Tensor, codes: tuple | None = None) -> tf.Tensor:
         """`activation(x @ kernel + bias)`; `codes`: `codes(x)`, if taken already."""
@@ -546,6 +578,8 @@ class _Dense(tf.Module):
         # 15 graph ops fewer per layer call.
         shape = None if x.shape.rank == 2 else tf.shape(x)
         flat = x if shape is None else tf.reshape(x, [-1, shape[-1]])  # [B*S, in]
+        if self.observed is not None and not self.use_int8:
+            self._observe(tf.cast(flat, tf.float32))
         if self.use_int8:
             fuse = self.cache_weights and tf.inside_function()
             fused = _ONEDNN_FUSED.get(self.activation_name) if fuse else None
@@ -584,9 +618,10 @@ class _Dense(tf.Module):
         """`x @ kernel + bias` in int8 arithmetic: float32 [M, in] -> float32 [M, out].
 
         Dynamic quantization, as ONNX Runtime's `quantize_dynamic` does it:
-        the activations get one uint8 scale per call from their range, the
-        kernel one int8 scale per output column (`quantize`), and oneDNN
-        multiplies them with VNNI or AMX instructions where the CPU has them.
+        the activations get one uint8 scale per call from their range (or
+        from `input_range`, calibrated: static quantization), the kernel one
+        int8 scale per output column (`quantize`), and oneDNN multiplies
+        them with VNNI or AMX instructions where the CPU has them.
 
         TensorFlow's kernel takes one scale for the kernel, and mis-handles an
         activation range with a negative minimum (measured: garbage). So it
@@ -602,7 +637,7 @@ class _Dense(tf.Module):
         or None) in one pass, keeping the kernel packed between calls.
         `codes`: `_quantize_input(x)`, if taken already.
         """
-        q, lo, hi = codes if codes is not None else _quantize_input(x)
+        q, lo, hi = codes if codes is not None else _quantize_input(x, self.input_range)
         if fused:
             scale = self.int8["scale"]
             bias = (self.int8["bias"] + lo * self.int8["column_sums"]) * scale
@@ -822,6 +857,11 @@ class BertEncoder(checkpoint.NamedModule):
         self.layers = [
             _Layer(f"bert/encoder/layer_{i}", config, i) for i in range(config.num_hidden_layers)
         ]
+        # {name: (lo, hi)} of `int8_sites`: int8 quantizes each site's input
+        # over this calibrated range (`ner.precision.check` measures them on
+        # dev), not each batch's own, so a text's labels do not depend on the
+        # texts it is batched with. None: each batch's own. Read by `set_precision`.
+        self.int8_ranges: dict[str, tuple[float, float]] | None = None
 
     @classmethod
     def from_pretrained(
@@ -861,8 +901,9 @@ class BertEncoder(checkpoint.NamedModule):
         float32 and bfloat16 set the compute dtype (variables stay float32;
         bfloat16 multiplies with copies of the dense weights, `keep_copy`).
         int8 makes every dense layer of the transformer blocks multiply in
-        int8 (dynamic quantization, `_Dense._int8`), for inference only;
-        embeddings, LayerNorm, attention scores and softmax stay float32.
+        int8 (`_Dense._int8`: dynamic quantization, or static over
+        `int8_ranges` when set), for inference only; embeddings, LayerNorm,
+        attention scores and softmax stay float32.
         In every precision, inference multiplies query, key and value as one
         layer (`_Dense.side_by_side`, a copy of their weights taken at each
         call). Functions traced before the change keep the old precision and
@@ -884,6 +925,13 @@ class BertEncoder(checkpoint.NamedModule):
         cache = weight_cache and (
             (precision == "bfloat16" and weight_cache_available())
             or (precision == "int8" and fused_int8_available()))
+        ranges = self.int8_ranges if precision == "int8" else None
+        if ranges is not None:
+            missing = sorted(set(self._sites_named()) - set(ranges))
+            if missing:
+                raise ValueError(f"int8_ranges has no range for {', '.join(missing[:3])}"
+                                 f"{' ...' if len(missing) > 3 else ''}: they were calibrated "
+                                 f"on another architecture")
         for layer in self.layers:
             layer.qkv = _Dense.side_by_side(f"{layer.scope}/attention/self/qkv",
                                             [layer.query, layer.key, layer.value])
@@ -893,10 +941,61 @@ class BertEncoder(checkpoint.NamedModule):
                 dense.set_precision("float32")
             for dense in (layer.qkv, layer.attention_output, layer.intermediate, layer.output):
                 dense.set_precision(precision, cache)
+        for name, dense in self.int8_sites().items():
+            dense.input_range = None if ranges is None else tf.Variable(
+                [float(v) for v in ranges[name]], trainable=False, name=f"{name}/input_range")
         fuse_norms = weight_cache and fused_layer_norm_available()
         for norm in [self.embedding_norm] + [n for layer in self.layers
                                              for n in (layer.attention_norm, layer.output_norm)]:
             norm.fused = fuse_norms
+
+    def _sites_named(self) -> list[str]:
+        return [f"{layer.scope}/{part}" for layer in self.layers
+                for part in ("attention/self/qkv", "attention/output/dense",
+                             "intermediate/dense", "output/dense")]
+
+    def int8_sites(self) -> dict[str, "_Dense"]:
+        """{name: dense layer} of the layers inference multiplies in int8, whose inputs
+        `int8_ranges` calibrates: per block, query-key-value side by side, the
+        attention output, intermediate and output. Empty before `set_precision`."""
+        if not self.layers or self.layers[0].qkv is None:
+            return {}
+        layers = [d for layer in self.layers for d in
+                  (layer.qkv, layer.attention_output, layer.intermediate, layer.output)]
+        return dict(zip(self._sites_named(), layers))
+
+    def observe_int8_ranges(self, on: bool = True) -> dict[str, tuple[float, float]]:
+        """Calibration: from now on, float32 inference records each int8 site's input range.
+
+        Call after `set_precision("float32")`, then run inference in functions
+        traced after this call over representative text, then call with `on`
+        False, which stops recording and returns {name: (lo, hi)} for
+        `int8_ranges`: lo at most 0 (the codes start at zero), hi above lo.
+
+        Raises:
+            ValueError: not in float32 inference (`set_precision` first), or a
+                site saw no input between the two calls.
+        """
+        sites = self.int8_sites()
+        if not sites or self.precision != "float32":
+            raise ValueError("observe_int8_ranges needs float32 inference: call "
+                             "set_precision('float32') first")
+        if on:
+            for dense in sites.values():
+                dense.observe()
+            return {}
+        ranges = {}
+        for name, dense in sites.items():
+            if dense.observed is None:
+                raise ValueError(f"{name} was not observed: call observe_int8_ranges() first")
+            lo, hi = (float(v) for v in dense.observed.numpy())
+            dense.observe(False)
+            if not lo <= hi:
+                raise ValueError(f"{name} saw no input: run inference between the two calls, "
+                                 f"in functions traced after the first")
+            lo = min(lo, 0.0)
+            ranges[name] = (lo, max(hi, lo + 1e-6))
+        return ranges
 
     def query_key_value_apart(self) -> None:
         """Multiplies query, key and value as three layers again, as before `side_by_side`.
@@ -907,9 +1006,11 @@ class BertEncoder(checkpoint.NamedModule):
         """
         precision, cache = self.precision, self.weight_cache
         for layer in self.layers:
-            layer.qkv = None
             for dense in (layer.query, layer.key, layer.value):
                 dense.set_precision(precision, cache)
+                # Their shared input's calibrated range, if any.
+                dense.input_range = layer.qkv.input_range if layer.qkv is not None else None
+            layer.qkv = None
 
     @property
     def weight_cache(self) -> bool:

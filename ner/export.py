@@ -186,8 +186,12 @@ def export(model_dir: str | os.PathLike, export_dir: str | os.PathLike, version:
     tagger.model.encoder.set_precision(tagger.precision, weight_cache=False)
     module = ExportModule(tagger.model, tagger.tokenizer, window_batch_size=window_batch_size)
     drop_unread_variables(module)
-    return save(module, export_dir, version=version, meta=tagger.meta,
-                settings={"precision": tagger.precision, "window_batch_size": window_batch_size},
+    settings = {"precision": tagger.precision, "window_batch_size": window_batch_size}
+    if tagger.precision == "int8":
+        # Calibrated (`ner.precision`): a text's labels do not depend on its batch.
+        settings["int8_ranges"] = ("calibrated" if tagger.model.encoder.int8_ranges
+                                   else "each batch's own")
+    return save(module, export_dir, version=version, meta=tagger.meta, settings=settings,
                 model_files=[folder / CONFIG_FILE, folder / VOCAB_FILE])
 
 

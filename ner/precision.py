@@ -17,13 +17,18 @@ The precisions (`ner.bert.BertEncoder.set_precision`):
 * `bfloat16`: the encoder computes in bf16 (LayerNorm, softmax, the head and
   the CRF stay float32). Fast where the hardware multiplies bf16: GPUs and
   CPUs with AMX; elsewhere TensorFlow emulates it, several times slower.
-* `int8`: every dense layer of the encoder multiplies int8 activations
-  (dynamic: one scale per call) by int8 weights (one scale per output
-  column), through TensorFlow's oneDNN int8 kernels (AVX2, AVX512-VNNI and
-  AMX-INT8 code paths). The int8 weights are derived from the float32 ones
-  at load in well under a second, deterministically, so the model folder
-  keeps one copy of the weights; an exported SavedModel carries them
-  (`python -m ner.export --precision=int8`).
+* `int8`: every dense layer of the encoder multiplies int8 activations by
+  int8 weights (one scale per output column), through TensorFlow's oneDNN
+  int8 kernels (AVX2, AVX512-VNNI and AMX-INT8 code paths). The int8
+  weights are derived from the float32 ones at load in well under a second,
+  deterministically, so the model folder keeps one copy of the weights; an
+  exported SavedModel carries them (`python -m ner.export --precision=int8`).
+  The activations' scales are static: the check calibrates each dense
+  layer's input range on the dev set in float32 (`int8_ranges` in the file),
+  so a text's labels do not depend on the texts batched with it. A folder
+  whose file has no ranges for its weights (checked before calibration, or
+  not at all) quantizes each batch over its own range (dynamic), and its
+  labels can move slightly with the batch.
 
 Measured on the default model (BENCHMARKS.md, "Inference precision").
 """
@@ -227,7 +232,30 @@ def _malformed(found: dict[str, Any]) -> str | None:
     digest = found.get("weights_sha256")
     if digest is not None and not isinstance(digest, str):
         return f'"weights_sha256" must be a string, got {digest!r}'
+    ranges = found.get("int8_ranges", {})
+    if not (isinstance(ranges, dict) and all(
+            isinstance(r, list) and len(r) == 2 and all(number(v) and math.isfinite(v) for v in r)
+            and r[0] <= 0 and r[0] < r[1] for r in ranges.values())):
+        return f'"int8_ranges" must map layer names to [lo, hi] with lo <= 0 and lo < hi, got {ranges!r}'
     return None
+
+
+def _int8_ranges(found: dict[str, Any] | None) -> dict[str, tuple[float, float]] | None:
+    """The calibrated int8 input ranges of a check (`check`), None where it has none."""
+    ranges = (found or {}).get("int8_ranges")
+    return {name: (float(r[0]), float(r[1])) for name, r in ranges.items()} if ranges else None
+
+
+def _checked(model_dir: str | os.PathLike | None, why: str) -> dict[str, Any] | None:
+    """The folder's check if it is of the weights the folder holds now, else None
+    (warning that `why`, a clause, follows from it)."""
+    found = read_check(model_dir) if model_dir is not None else None
+    if found and found.get("weights_sha256") not in (None, _weights_sha256(model_dir)):
+        logger.warning("%s, because %s checked other weights than the folder holds now (it "
+                       "was copied or retrained over); run python -m ner.precision "
+                       "--model_dir=%s again", why, CHECK_FILE, model_dir)
+        return None
+    return found
 
 
 def _encoder_seconds(model, precision: str, rows: int = 32, length: int = 48) -> float:
@@ -266,14 +294,18 @@ def choose(precision: str, model, model_dir: str | os.PathLike | None) -> str:
     if precision == "int8" and not int8_available():
         raise ValueError(f"precision=int8 needs {INT8_MISSING}; use float32 or bfloat16")
     if precision != "auto":
+        if precision == "int8":
+            found = _checked(model_dir, "int8 quantizes each batch over its own range")
+            model.encoder.int8_ranges = _int8_ranges(found)
+            if model.encoder.int8_ranges is None and found is not None:
+                logger.info("int8 quantizes each batch over its own range: %s has no "
+                            "calibrated ranges (python -m ner.precision --model_dir=%s "
+                            "calibrates them)", CHECK_FILE, model_dir)
         model.encoder.set_precision(precision)
         return precision
-    found = read_check(model_dir) if model_dir is not None else None
-    if found and found.get("weights_sha256") not in (None, _weights_sha256(model_dir)):
-        logger.warning("precision auto: float32, because %s checked other weights than the "
-                       "folder holds now (it was copied or retrained over); run python -m "
-                       "ner.precision --model_dir=%s again", CHECK_FILE, model_dir)
-        found = None
+    found = _checked(model_dir, "precision auto: float32")
+    # A check without ranges judged int8 with each batch's own (dynamic).
+    model.encoder.int8_ranges = _int8_ranges(found)
     if found and found.get("rejected", {}).get("int8") == _INT8_NOT_RUN and int8_available():
         # The check ran where int8 could not (oneDNN off); it was never judged.
         logger.warning("precision auto: int8 is not considered: %s was written where "
@@ -309,8 +341,9 @@ def check(model_dir: str | os.PathLike, dev_file: str | os.PathLike | None = Non
     """Tags the dev set in float32 and in each of `precisions`; writes `precision.json`.
 
     A precision is accepted when its dev F1 is at most `tolerance` points
-    below float32's; int8's F1 is its lowest over several batch sizes
-    (`INT8_BATCHINGS`), as it moves with how sentences are batched.
+    below float32's. int8 is calibrated first (`_calibrate`): its layers'
+    input ranges, measured on dev, are written into the file for
+    `choose` and scored with.
     Precisions this machine cannot run (int8 without oneDNN) are skipped and
     said so; a dev set without entities accepts only float32.
 
@@ -327,7 +360,7 @@ def check(model_dir: str | os.PathLike, dev_file: str | os.PathLike | None = Non
         {"dev_file", "sentences", "tolerance", "machine", "f1": {precision:
         F1 in points}, "seconds": {precision: tagging seconds}, "accepted":
         [precisions], "rejected": {precision: reason}, "weights_sha256",
-        "int8_f1_by_batch": {windows per batch: F1} when int8 was scored}.
+        "int8_ranges": {layer: [lo, hi]} when int8 was scored}.
 
     Raises:
         FileNotFoundError: no dev file given and none in the model card, or it is missing.
@@ -386,14 +419,16 @@ def check(model_dir: str | os.PathLike, dev_file: str | os.PathLike | None = Non
             # F1 0.00 in every precision would accept them all on no evidence.
             result["rejected"][precision] = f"{dev_file} has no entities: nothing to compare"
             continue
+        if precision == "int8":
+            ranges = _calibrate(model, tokenizer, sentences, ids, batch_size)
+            result["int8_ranges"] = {name: list(r) for name, r in ranges.items()}
+            model.encoder.int8_ranges = ranges
         model.encoder.set_precision(precision)
         tagger = Tagger(model, tokenizer, batch_size=batch_size)
         tagger.tag_tokens([list(s.tokens) for s in sentences[:64]])  # trace and warm up
         start = time.perf_counter()
         f1 = _dev_f1(tagger, sentences, ids)
         seconds = time.perf_counter() - start
-        if precision == "int8":
-            f1 = _worst_over_batchings(tagger, sentences, ids, f1, result)
         result["f1"][precision], result["seconds"][precision] = f1, seconds
         loss = round(result["f1"]["float32"], 2) - round(f1, 2)  # as printed
         if precision != "float32":
@@ -422,27 +457,28 @@ def _dev_f1(tagger, sentences, ids, batch_size: int | None = None) -> float:
     return 100 * float(scores["default"]["micro avg"]["f1"])
 
 
-# int8 takes one activation range per encoder batch, so its dev F1 moves with
-# how sentences are batched: an audit measured -0.36, -0.28, -0.28, -0.57 and
-# -0.57 against float32 at 16, 32, 64, 128 and 256 windows on one model, so
-# the verdict hung on the batch size the check ran with (training's 64, this
-# command's 128). int8 is scored at these too, and its worst F1 decides.
-INT8_BATCHINGS = (16, 256)
+def _calibrate(model, tokenizer, sentences, ids, batch_size: int
+               ) -> dict[str, tuple[float, float]]:
+    """int8's input ranges: the lowest and highest input of each int8 layer
+    (`BertEncoder.int8_sites`) over the dev sentences, tagged in float32.
 
+    The whole dev set, not a sample: a value beyond its layer's range is
+    clipped, so the ranges should hold what text of the kind ever gives.
+    Before, int8 took each batch's own range, and its dev F1 moved with the
+    batch size (an audit measured -0.36, -0.28, -0.28, -0.57 and -0.57
+    against float32 at 16, 32, 64, 128 and 256 windows on one model).
+    """
+    from ner.tagger import Tagger
 
-def _worst_over_batchings(tagger, sentences, ids, f1: float, result: dict[str, Any]) -> float:
-    """int8's lowest dev F1 over the tagger's batch size (its F1 is `f1`) and
-    `INT8_BATCHINGS` windows per batch; each is recorded in
-    `result["int8_f1_by_batch"]`. The same tagger at each size: the batch size
-    is an input of its traced graph, so nothing is traced again."""
-    by_batch = {tagger.batch_size: f1}
-    for size in INT8_BATCHINGS:
-        if size not in by_batch:
-            by_batch[size] = _dev_f1(tagger, sentences, ids, batch_size=size)
-    result["int8_f1_by_batch"] = {str(k): v for k, v in sorted(by_batch.items())}
-    logger.info("int8: dev F1 by windows per batch: %s (the lowest counts)",
-                ", ".join(f"{k}: {v:.2f}" for k, v in sorted(by_batch.items())))
-    return min(by_batch.values())
+    model.encoder.set_precision("float32")
+    model.encoder.observe_int8_ranges()
+    try:
+        _dev_f1(Tagger(model, tokenizer, batch_size=batch_size), sentences, ids)
+    finally:
+        ranges = model.encoder.observe_int8_ranges(False)
+    logger.info("int8: input ranges of %d layers calibrated on %d dev sentences",
+                len(ranges), len(sentences))
+    return ranges
 
 
 def main(argv: Sequence[str] | None = None) -> int:

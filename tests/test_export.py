@@ -476,16 +476,23 @@ def test_cli_reports_a_missing_model_folder(tmp_path):
 
 @pytest.mark.parametrize("precision", ["bfloat16", "int8"])
 def test_low_precision_export_uses_standard_ops_and_tags_as_the_tagger(
-        context_model, parity_texts, tmp_path, precision):
+        context_model, parity_texts, tmp_path, repo_root, precision):
     """A bfloat16 or int8 SavedModel holds no oneDNN-only op (the Tagger's weight-cached
     matmuls), so it loads anywhere, and tags as the Tagger does.
 
     The int8 export (about 25 s of tracing on 2 cores) is also the one whose
     weights (`_assert_holds_only_what_it_reads`) and loaded precision
-    (`_assert_loads_in_its_precision`) are checked.
+    (`_assert_loads_in_its_precision`) are checked. It is of a folder whose
+    int8 ranges are calibrated (`ner.precision.check`), which it carries.
     """
     if precision == "int8" and not int8_available():
         pytest.skip("no int8 kernels in this TensorFlow build")
+    if precision == "int8":
+        from ner.precision import check
+
+        context_model = Path(shutil.copytree(context_model, tmp_path / "calibrated"))
+        check(context_model, repo_root / "data" / "conll2003" / "sample.txt",
+              precisions=["int8"], tolerance=100)
     path = export(context_model, tmp_path / "ner", precision=precision)
     tagger = Tagger.load(context_model, precision=precision)
     graph = (path / "saved_model.pb").read_bytes()
@@ -503,6 +510,8 @@ def test_low_precision_export_uses_standard_ops_and_tags_as_the_tagger(
                 int(out["char_ends"][b, i])) for i in range(n)]
         assert got == [(e.label, e.start, e.end) for e in expected]
     if precision == "int8":
+        assert json.loads((path / "assets" / "export.json").read_text())["int8_ranges"] == \
+            "calibrated"
         _assert_holds_only_what_it_reads(path, context_model, precision)
         _assert_loads_in_its_precision(path, tagger, texts)
 
@@ -589,6 +598,9 @@ def _assert_holds_only_what_it_reads(path: Path, context_model: Path, precision:
         assert not [n for n in weights if re.search(dense + r"(kernel|bias)/", n)]
         assert not [n for n in weights if "/int8/low/" in n]  # read by oneDNN's fused op only
         assert [n for n in weights if re.search(dense + r"int8/kernel/", n)]
+        # The calibrated ranges of the int8 layers' inputs, 4 a block.
+        layers = {n.split("/layers/")[1].split("/")[0] for n in weights if "/layers/" in n}
+        assert len([n for n in weights if re.search(dense + "input_range/", n)]) == 4 * len(layers)
 
 
 def test_a_weight_dropped_while_a_signature_reads_it_fails_the_export(context_model, tmp_path):

@@ -339,35 +339,116 @@ def test_check_rejects_what_it_cannot_compare(tmp_path):
 
 
 @needs_int8
-def test_int8_is_judged_by_its_worst_batching(tmp_path, monkeypatch):
-    """int8's F1 moves with how sentences share a batch: the check scores it at
-    several batch sizes and the lowest counts."""
+def test_the_check_calibrates_int8_and_loading_uses_its_ranges(tmp_path, monkeypatch, caplog):
+    """The check tags dev once more in float32 to measure every int8 layer's input range,
+    scores int8 with those ranges, writes them, and `int8` and `auto` load them; a folder
+    whose weights changed since goes back to each batch's own range, saying why."""
+    import shutil
+
     from ner import train as train_lib
 
-    folder = write_model_folder(tmp_path / "model")
+    folder = write_model_folder(tmp_path / "model", rules=None, seed=5)
     dev = tmp_path / "dev.txt"
     dev.write_text(DEV)
     real = train_lib.evaluate_split
     seen = []
 
-    taggers = set()
-
-    def evaluate_split(tagger, sentences, ids, batch_size=None):  # int8 at 16 loses an entity
-        size = batch_size or tagger.batch_size
-        seen.append((tagger.model.encoder.precision, size))
-        if tagger.model.encoder.precision == "int8":
-            taggers.add(id(tagger))
-        scores, found = real(tagger, sentences, ids, batch_size)
-        if tagger.model.encoder.precision == "int8" and size == 16:
-            scores = {"default": {"micro avg": {"f1": 0.5}}}
-        return scores, found
+    def evaluate_split(tagger, sentences, ids, batch_size=None):
+        encoder = tagger.model.encoder
+        ranged = [d.input_range is not None for d in encoder.int8_sites().values()]
+        observing = [d.observed is not None for d in encoder.int8_sites().values()]
+        seen.append((encoder.precision, all(ranged) and any(ranged),
+                     all(observing) and any(observing)))
+        return real(tagger, sentences, ids, batch_size)
 
     monkeypatch.setattr(train_lib, "evaluate_split", evaluate_split)
-    result = precision.check(folder, dev, precisions=["int8"], batch_size=64)
-    assert sorted(seen) == [("float32", 64), ("int8", 16), ("int8", 64), ("int8", 256)]
-    assert len(taggers) == 1  # one tagger at every size: its graph is traced once
-    assert result["int8_f1_by_batch"] == {"16": 50.0, "64": 100.0, "256": 100.0}
-    assert result["f1"]["int8"] == 50.0 and "int8" in result["rejected"]
+    result = precision.check(folder, dev, precisions=["int8"], tolerance=100)
+    # float32 scored, float32 observed (calibration), int8 scored with ranges
+    assert seen == [("float32", False, False), ("float32", False, True), ("int8", True, False)]
+    model = TaggerModel.load(folder)
+    model.encoder.set_precision("float32")
+    assert set(result["int8_ranges"]) == set(model.encoder.int8_sites()) and \
+        len(result["int8_ranges"]) == 4 * len(model.encoder.layers)
+    # The ranges are those of the dev inputs: a float32 run observed again gives them.
+    model.encoder.observe_int8_ranges()
+    tagger = ner.Tagger(model, ner.Tagger.load(folder).tokenizer)
+    tagger.tag_tokens([line.split()[0] for line in block.splitlines()]
+                      for block in DEV.split("\n\n")[1:])
+    again = model.encoder.observe_int8_ranges(False)
+    for name, (lo, hi) in again.items():
+        assert lo < 0 < hi
+        np.testing.assert_allclose(result["int8_ranges"][name], [lo, hi], rtol=1e-5)
+    check = json.loads((folder / precision.CHECK_FILE).read_text())
+    saved = check["int8_ranges"]
+    assert saved == result["int8_ranges"]
+    # As if int8 had been the faster on this machine's (longer) dev set:
+    check["seconds"] = {"float32": 5.0, "int8": 2.0}
+    (folder / precision.CHECK_FILE).write_text(json.dumps(check))
+    for asked in ("int8", "auto"):
+        tagger = ner.Tagger.load(folder, precision=asked)
+        assert tagger.precision == "int8"
+        sites = tagger.model.encoder.int8_sites()
+        assert set(sites) == set(saved)
+        for name, dense in sites.items():
+            np.testing.assert_allclose(dense.input_range.numpy(), saved[name], rtol=1e-6)
+    for path in write_model_folder(tmp_path / "other", rules=None, seed=6).glob("model.ckpt.*"):
+        shutil.copy(path, folder / path.name)  # retrained over
+    with caplog.at_level(logging.WARNING, logger="ner.precision"):
+        tagger = ner.Tagger.load(folder, precision="int8")
+    assert all(d.input_range is None for d in tagger.model.encoder.int8_sites().values())
+    assert "int8 quantizes each batch over its own range, because precision.json checked " \
+        "other weights" in caplog.text
+
+
+@needs_int8
+@pytest.mark.parametrize("min_values", [None, 0, 1 << 30])
+def test_a_calibrated_range_makes_a_rows_output_its_own(min_values, monkeypatch):
+    """With each call's own range, a row's int8 output moves with the rows beside it; with a
+    calibrated range it does not, and values beyond the range are clipped to it. Eagerly
+    (None) and in functions quantizing by oneDNN's kernel (0) or written-out ops."""
+    monkeypatch.setattr(bert, "ONEDNN_QUANTIZE_MIN_VALUES", min_values or 0)  # read when traced
+    dense = bert._Dense("d", 8, 6, 0.5)
+    dense.quantize()
+    call = dense if min_values is None else tf.function(dense)
+    row = tf.random.stateless_uniform([1, 8], [5, 6], minval=-1.0, maxval=1.0)
+    wide = tf.fill([1, 8], 40.0)
+    alone, beside = call(row), call(tf.concat([row, wide], 0))[:1]
+    assert np.abs(alone - beside).max() > 1e-3  # each call's own range: it moved
+    dense.input_range = tf.Variable([-1.5, 1.5])
+    call = dense if min_values is None else tf.function(dense)  # traced anew
+    alone, beside = call(row), call(tf.concat([row, wide], 0))
+    np.testing.assert_array_equal(alone.numpy(), beside[:1].numpy())
+    clipped = tf.nn.bias_add(tf.matmul(tf.fill([1, 8], 1.5), dense.kernel), dense.bias)
+    np.testing.assert_allclose(beside[1:].numpy(), clipped.numpy(), atol=0.05)
+
+
+@needs_int8
+def test_calibrated_int8_tags_a_text_alike_in_any_batch(tmp_path):
+    """A text's entities and scores in calibrated int8 do not depend on the texts
+    batched with it (with each batch's own range they did: the scores moved)."""
+    folder = write_model_folder(tmp_path / "model", rules=None, seed=5)
+    dev = tmp_path / "dev.txt"
+    dev.write_text(DEV)
+    precision.check(folder, dev, precisions=["int8"], tolerance=100)
+    text = "John Smith lives in Paris."
+    others = ["Zoe met the big Acme Corp in New York!", "x " * 40, "Istanbul , Paris ."]
+    tagger = ner.Tagger.load(folder, precision="int8")
+    alone = tagger.tag_batch([text])[0]
+    assert alone  # random weights: entities, with scores that any change of codes moves
+    for other in others:
+        for texts in ([text, other], [other, text]):
+            got = tagger.tag_batch(texts)[texts.index(text)]
+            assert [(e.label, e.start, e.end) for e in got] == \
+                [(e.label, e.start, e.end) for e in alone]
+            np.testing.assert_allclose([e.score for e in got], [e.score for e in alone],
+                                       rtol=1e-5)
+    tagger.model.encoder.int8_ranges = None
+    tagger.model.encoder.set_precision("int8")  # each batch's own range
+    tagger = ner.Tagger(tagger.model, tagger.tokenizer)
+    alone = tagger.tag_batch([text])[0]
+    moved = [max(abs(a.score - b.score) for a, b in zip(tagger.tag_batch([text, o])[0], alone))
+             for o in others]
+    assert max(moved) > 1e-4
 
 
 def test_check_refuses_what_it_cannot_do_before_tagging(tmp_path, monkeypatch):
