@@ -294,7 +294,8 @@ def _baseline_run(repo: str, args) -> tuple[float, float]:
     """(wall, CPU) seconds of another checkout's `tag_batch`, in its own process.
 
     Runs that checkout's own `scripts/benchmark.py --skip_hf` on the same
-    model and data, so an old commit and this one are timed in one run.
+    model, data and `--precisions` (its best of them against ours), so an
+    old commit and this one are timed in one run.
     """
     import subprocess
     import tempfile
@@ -306,7 +307,8 @@ def _baseline_run(repo: str, args) -> tuple[float, float]:
                    f"--model_dir={Path(args.model_dir).resolve()}",
                    f"--data={Path(args.data).resolve()}",
                    f"--limit={args.limit}", f"--batch_size={args.batch_size}",
-                   f"--warmup={args.warmup}", f"--output={output}"]
+                   f"--warmup={args.warmup}", f"--precisions={args.precisions}",
+                   f"--output={output}"]
         if args.threads:
             command.append(f"--threads={args.threads}")
         subprocess.run(command, check=True, cwd=repo, stdout=subprocess.DEVNULL)

@@ -3,6 +3,8 @@
     python -m ner.export --model_dir=runs/default --export_dir=exported/ner
     python scripts/export_parity.py --model_dir=runs/default --saved_model=exported/ner/1
 
+(`--precision=int8` for an int8 export: the tagger in the precision exported).
+
 Tags each sentence of `--data` (CoNLL-2003 test by default) as raw text
 (tokens joined with spaces), and the Unicode cases of `tests/test_export.py`,
 with both, and counts the texts whose entities differ in label, character
@@ -28,6 +30,9 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=str(_REPO / "data" / "conll2003" / "test.txt"),
                         help="CoNLL file whose sentences are tagged")
     parser.add_argument("--score_tolerance", type=float, default=1e-4)
+    parser.add_argument("--precision", default="float32",
+                        help="the tagger's precision (python -m ner.precision): that of the "
+                             "export, e.g. int8 for one exported with --precision=int8")
     parser.add_argument("--texts_per_call", type=int, default=4096,
                         help="texts per SavedModel call; 4096 is what tag_batch passes to the "
                              "pipeline at once, so both see the same encoder batches")
@@ -43,7 +48,7 @@ def main(argv=None) -> int:
 
     conll = [" ".join(s.tokens) for s in data.sentences(data.read_conll(args.data))]
     texts = conll + UNICODE_TEXTS
-    want = ner.Tagger.load(args.model_dir).tag_batch(texts)
+    want = ner.Tagger.load(args.model_dir, precision=args.precision).tag_batch(texts)
     serve = tf.saved_model.load(args.saved_model).signatures["serving_default"]
     differing, worst, count = [], 0.0, 0
     step = args.texts_per_call
