@@ -388,7 +388,7 @@ def _quantize_input(x: tf.Tensor, fixed: tf.Variable | None = None
 
     Code c stands for lo + c * (hi - lo) / 255. The range is x's own (lo at
     most 0), so a row's codes depend on the rows quantized with it, or with
-    `fixed` ([2] float32: lo <= 0 < hi, calibrated, `BertEncoder.int8_ranges`)
+    `fixed` ([2] float32: lo <= 0, lo < hi; calibrated, `BertEncoder.int8_ranges`)
     that one, x clipped to it: the same codes for a row whatever its batch,
     and no pass over x to find its range. Inside functions, inputs of fewer
     than `ONEDNN_QUANTIZE_MIN_VALUES` values are quantized by written-out ops
