@@ -331,6 +331,10 @@ def choose(precision: str, model, model_dir: str | os.PathLike | None) -> str:
         source = "timing the encoder here"
     best = min(candidates, key=lambda p: timings[p])
     logger.info("precision auto: %s (%s; checked on dev: %s)", best, source, ", ".join(candidates))
+    if best == "int8" and model.encoder.int8_ranges is None:
+        logger.info("int8 quantizes each batch over its own range: %s, written before checks "
+                    "calibrated int8, has no ranges (python -m ner.precision --model_dir=%s "
+                    "calibrates them)", CHECK_FILE, model_dir)
     model.encoder.set_precision(best)
     return best
 

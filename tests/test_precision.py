@@ -185,6 +185,11 @@ def _check_file(folder, **values):
     ('{"machine": "epyc"}', '"machine" must be a JSON object'),
     ('{"rejected": "int8"}', '"rejected" must map precision names to reasons'),
     ('{"weights_sha256": 12}', '"weights_sha256" must be a string'),
+    ('{"int8_ranges": {"l/qkv": [0.5, 2]}}', '"int8_ranges" must map layer names to [lo, hi] '
+                                              'with lo <= 0 and lo < hi'),
+    ('{"int8_ranges": {"l/qkv": [-1, -2]}}', '"int8_ranges" must map layer names'),
+    ('{"int8_ranges": {"l/qkv": [0, "3"]}}', '"int8_ranges" must map layer names'),
+    ('{"int8_ranges": [[0, 1]]}', '"int8_ranges" must map layer names'),
 ])
 def test_a_malformed_check_file_is_named_with_its_field(tmp_path, content, message):
     """A hand-edited precision.json is refused naming the file and the field; it
@@ -237,12 +242,15 @@ def test_auto_is_float32_without_a_check(random_folder):
 
 
 @needs_int8
-def test_auto_picks_the_fastest_accepted_by_this_machines_timings(tmp_path):
+def test_auto_picks_the_fastest_accepted_by_this_machines_timings(tmp_path, caplog):
     folder = write_model_folder(tmp_path / "model")
     _check_file(folder, machine=precision.machine(), accepted=["float32", "int8"],
                 seconds={"float32": 2.0, "bfloat16": 0.5, "int8": 1.0})
     # bfloat16 was fastest but not accepted: never used by auto.
-    assert ner.Tagger.load(folder, precision="auto").precision == "int8"
+    with caplog.at_level(logging.INFO, logger="ner.precision"):
+        assert ner.Tagger.load(folder, precision="auto").precision == "int8"
+    # A check written before calibration: int8 as it judged it, each batch's own range.
+    assert "precision.json, written before checks calibrated int8, has no ranges" in caplog.text
     _check_file(folder, machine=precision.machine(), accepted=["float32", "int8"],
                 seconds={"float32": 1.0, "int8": 3.0})
     assert ner.Tagger.load(folder, precision="auto").precision == "float32"
