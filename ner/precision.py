@@ -297,10 +297,13 @@ def choose(precision: str, model, model_dir: str | os.PathLike | None) -> str:
         if precision == "int8":
             found = _checked(model_dir, "int8 quantizes each batch over its own range")
             model.encoder.int8_ranges = _int8_ranges(found)
-            if model.encoder.int8_ranges is None and found is not None:
-                logger.info("int8 quantizes each batch over its own range: %s has no "
-                            "calibrated ranges (python -m ner.precision --model_dir=%s "
-                            "calibrates them)", CHECK_FILE, model_dir)
+            if model.encoder.int8_ranges is None and model_dir is not None:
+                why = (f"{CHECK_FILE} has no calibrated ranges" if found is not None
+                       else None if (Path(model_dir) / CHECK_FILE).is_file()  # said: stale
+                       else f"the folder has no {CHECK_FILE}")
+                if why:
+                    logger.info("int8 quantizes each batch over its own range: %s (python -m "
+                                "ner.precision --model_dir=%s calibrates it)", why, model_dir)
         model.encoder.set_precision(precision)
         return precision
     found = _checked(model_dir, "precision auto: float32")

@@ -406,6 +406,12 @@ def test_the_check_calibrates_int8_and_loading_uses_its_ranges(tmp_path, monkeyp
     assert all(d.input_range is None for d in tagger.model.encoder.int8_sites().values())
     assert "int8 quantizes each batch over its own range, because precision.json checked " \
         "other weights" in caplog.text
+    (folder / precision.CHECK_FILE).unlink()
+    with caplog.at_level(logging.INFO, logger="ner.precision"):
+        tagger = ner.Tagger.load(folder, precision="int8")
+    assert tagger.model.encoder.int8_ranges is None
+    assert "int8 quantizes each batch over its own range: the folder has no precision.json " \
+        "(python -m ner.precision" in caplog.text
 
 
 @needs_int8
