@@ -10,11 +10,22 @@ evaluation.curves``). The command lines are not imported here, so that
 running them with ``-m`` does not import a module twice, nor are the HTML
 modules, whose packages (the ``html`` extra) training does not need. Tag
 schemes and entity chunking live in ``ner.schemes``.
+
+The names below are imported on first use (PEP 562): seqeval imports
+scikit-learn, about a second, which ``python -m evaluation.report --help``
+and the other command lines' help should not wait for.
 """
 
-from evaluation.analysis import evaluate
-from evaluation.metrics import classification_report, format_conlleval, strict_entities
-from evaluation.render import format_report
+import importlib
 
-__all__ = ["classification_report", "evaluate", "format_conlleval", "format_report",
-           "strict_entities"]
+_HOMES = {"evaluate": "evaluation.analysis", "classification_report": "evaluation.metrics",
+          "format_conlleval": "evaluation.metrics", "strict_entities": "evaluation.metrics",
+          "format_report": "evaluation.render"}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'evaluation' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)

@@ -26,7 +26,9 @@ import sys
 from pathlib import Path
 
 from ner import files
-from evaluation.html import render_template, require_extra, write_page
+
+# `evaluation.html` is imported where a page is made: it imports the error
+# analysis, whose seqeval imports scikit-learn (a second of `--help`).
 
 __all__ = ["CURVES_FILE", "LOG_FILE", "curves_page", "read_log", "write_curves"]
 
@@ -129,6 +131,7 @@ def curves_page(epochs: list[dict], *, title: str = "Training curves",
         MissingExtraError: Jinja2 or matplotlib is missing.
     """
     from evaluation import charts
+    from evaluation.html import render_template, require_extra
 
     require_extra()
     types = sorted({t for e in epochs for t in e.get("dev_types", {})})
@@ -163,6 +166,8 @@ def write_curves(run_dir: str | os.PathLike, output: str | os.PathLike | None = 
         MissingExtraError: the ``html`` extra is missing.
         FileNotFoundError, ValueError: see :func:`read_log`.
     """
+    from evaluation.html import require_extra, write_page
+
     run_dir = Path(run_dir)
     require_extra()
     epochs = read_log(run_dir / LOG_FILE)

@@ -36,11 +36,61 @@ import json
 import os
 import sys
 
-from evaluation.analysis import evaluate, fill_predictions
-from evaluation.render import format_report
-from ner import files, schemes
-from ner.data import (count_docstart_lines, document_ids, read_conll, read_predictions, sentences,
-                      write_predictions)
+from ner import cli, schemes
+
+#: Sentences with errors on the HTML page by default: every one for a usable
+#: model on CoNLL-2003 test (a few hundred), a bounded page (some 4 KB each)
+#: for a weak model or a large file.
+HTML_SENTENCES = 1000
+
+
+def _valid_scheme(value: str) -> bool:
+    try:
+        schemes.scheme_or_auto(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _define_flags() -> None:
+    # Defined only when run as a program, so importing this module leaves
+    # absl's global FLAGS alone (ner.train defines its own).
+    from absl import flags
+    flags.DEFINE_string("predictions_in", None,
+                        "Evaluate this file: CoNLL columns 'word ... gold pred', blank lines "
+                        "between sentences.")
+    flags.DEFINE_string("model_dir", None, "Trained model to tag --data with.")
+    flags.DEFINE_string("data", None, "File with gold tags, tagged by --model_dir: CoNLL, or "
+                        "texts with character-offset spans (.jsonl, .json or .ndjson, as "
+                        "python -m ner.train reads them).")
+    flags.DEFINE_enum("precision", "float32", ["auto", "float32", "bfloat16", "int8"],
+                      "How --model_dir's encoder computes (python -m ner.precision).")
+    flags.DEFINE_string("scheme", "auto", "Tagging scheme of the input: auto (detected from the "
+                        f"gold column), {', '.join(schemes.SCHEMES)}, or BIO / IOBES (the same as "
+                        "IOB2 / BIOES), in any case.")
+    flags.register_validator("scheme", _valid_scheme,
+                             "--scheme: expected auto, " + ", ".join(schemes.SCHEMES)
+                             + ", BIO or IOBES")
+    flags.DEFINE_string("output", None, "Write the report as JSON here.")
+    flags.DEFINE_string("predictions", None,
+                        "Write 'word gold pred' lines (IOB2, conlleval's input) here.")
+    flags.DEFINE_integer("examples", 3, "Examples shown per error class.", lower_bound=0)
+    flags.DEFINE_string("html", None, "Write the report as one self-contained HTML page here "
+                        "(needs the 'html' extra).")
+    flags.DEFINE_integer("html_sentences", HTML_SENTENCES,
+                         "The HTML page shows at most this many sentences with errors, the "
+                         "worst first (0: all; a page of many thousands is slow to open).",
+                         lower_bound=0)
+
+
+# Before seqeval (through evaluation.analysis), which imports scikit-learn: 1.2 s.
+cli.answer_help_first(__name__, define_flags=_define_flags)
+
+from evaluation.analysis import evaluate, fill_predictions  # noqa: E402
+from evaluation.render import format_report  # noqa: E402
+from ner import files  # noqa: E402
+from ner.data import (count_docstart_lines, document_ids, read_conll, read_predictions,  # noqa: E402
+                      sentences, write_predictions)
 
 __all__ = ["InputError", "main", "run"]
 
@@ -54,12 +104,6 @@ class InputError(ValueError):
     def __init__(self, path: str, message: str):
         super().__init__(f"{path}: {message}")
         self.path = path
-
-
-#: Sentences with errors on the HTML page by default: every one for a usable
-#: model on CoNLL-2003 test (a few hundred), a bounded page (some 4 KB each)
-#: for a weak model or a large file.
-HTML_SENTENCES = 1000
 
 
 def _check_file(path: str) -> None:
@@ -215,45 +259,6 @@ def _writing(path: str):
         raise InputError(path, f"cannot write: {exc.strerror or exc}") from None
 
 
-def _valid_scheme(value: str) -> bool:
-    try:
-        schemes.scheme_or_auto(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _define_flags() -> None:
-    # Defined only when run as a program, so importing this module leaves
-    # absl's global FLAGS alone (ner.train defines its own).
-    from absl import flags
-    flags.DEFINE_string("predictions_in", None,
-                        "Evaluate this file: CoNLL columns 'word ... gold pred', blank lines "
-                        "between sentences.")
-    flags.DEFINE_string("model_dir", None, "Trained model to tag --data with.")
-    flags.DEFINE_string("data", None, "File with gold tags, tagged by --model_dir: CoNLL, or "
-                        "texts with character-offset spans (.jsonl, .json or .ndjson, as "
-                        "python -m ner.train reads them).")
-    flags.DEFINE_enum("precision", "float32", ["auto", "float32", "bfloat16", "int8"],
-                      "How --model_dir's encoder computes (python -m ner.precision).")
-    flags.DEFINE_string("scheme", "auto", "Tagging scheme of the input: auto (detected from the "
-                        f"gold column), {', '.join(schemes.SCHEMES)}, or BIO / IOBES (the same as "
-                        "IOB2 / BIOES), in any case.")
-    flags.register_validator("scheme", _valid_scheme,
-                             "--scheme: expected auto, " + ", ".join(schemes.SCHEMES)
-                             + ", BIO or IOBES")
-    flags.DEFINE_string("output", None, "Write the report as JSON here.")
-    flags.DEFINE_string("predictions", None,
-                        "Write 'word gold pred' lines (IOB2, conlleval's input) here.")
-    flags.DEFINE_integer("examples", 3, "Examples shown per error class.", lower_bound=0)
-    flags.DEFINE_string("html", None, "Write the report as one self-contained HTML page here "
-                        "(needs the 'html' extra).")
-    flags.DEFINE_integer("html_sentences", HTML_SENTENCES,
-                         "The HTML page shows at most this many sentences with errors, the "
-                         "worst first (0: all; a page of many thousands is slow to open).",
-                         lower_bound=0)
-
-
 def main(argv: list[str]) -> None:
     """Entry point for ``absl.app.run``: prints the report, or one error line and exits 2."""
     from absl import flags
@@ -275,7 +280,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    from ner import cli
-
     _define_flags()
     cli.run_absl(main)

@@ -110,3 +110,17 @@ def test_help_answers_before_tensorflow_is_imported(repo_root, module, flag, cod
                          cwd=repo_root, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert flag in run.stdout and not run.stderr
+
+
+@pytest.mark.parametrize("module", ["evaluation.report", "evaluation.curves", "ner.train"])
+def test_help_imports_neither_tensorflow_nor_scikit_learn(repo_root, module):
+    """`--help` answers before the slow imports: TensorFlow (5-7 s) and scikit-learn,
+    which seqeval imports (1.2 s of `evaluation.report --help` before the `evaluation`
+    package imported its modules lazily)."""
+    run = subprocess.run([sys.executable, "-X", "importtime", "-m", module, "--help"],
+                         cwd=repo_root, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    imported = {line.split("|")[-1].strip() for line in run.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "evaluation" in imported or module.startswith("ner")  # the log is read
+    assert not {"tensorflow", "sklearn", "seqeval"} & imported
