@@ -505,6 +505,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for p, reason in result["rejected"].items():
         if p not in result["f1"]:
             print(f"{p:10s} skipped: {reason}")
+    if "int8_ranges" in result:
+        print(f"int8 activation ranges: {len(result['int8_ranges'])} layers, calibrated on "
+              f"the {result['sentences']} dev sentences")
     print(f"written: {Path(result['model_dir']) / CHECK_FILE}")
     return 0
 

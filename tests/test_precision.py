@@ -531,6 +531,12 @@ def test_check_command_prints_the_table(tmp_path, capsys):
                            "--precisions=bfloat16"]) == 0
     out = capsys.readouterr().out
     assert "bfloat16" in out and "accepted" in out and str(folder / precision.CHECK_FILE) in out
+    assert "int8 activation ranges" not in out
+    if precision.int8_available():
+        assert precision.main([f"--model_dir={folder}", f"--dev_file={dev}",
+                               "--precisions=int8"]) == 0
+        assert "int8 activation ranges: 8 layers, calibrated on the 2 dev sentences\n" in \
+            capsys.readouterr().out
     assert precision.main([f"--model_dir={tmp_path / 'none'}", f"--dev_file={dev}"]) == 2
     assert capsys.readouterr().err.startswith(f"ner.precision: error: {tmp_path / 'none'}")
 
