@@ -476,23 +476,19 @@ def test_cli_reports_a_missing_model_folder(tmp_path):
 
 @pytest.mark.parametrize("precision", ["bfloat16", "int8"])
 def test_low_precision_export_uses_standard_ops_and_tags_as_the_tagger(
-        context_model, parity_texts, tmp_path, repo_root, precision):
+        context_model, parity_texts, tmp_path, precision):
     """A bfloat16 or int8 SavedModel holds no oneDNN-only op (the Tagger's weight-cached
     matmuls), so it loads anywhere, and tags as the Tagger does.
 
     The int8 export (about 25 s of tracing on 2 cores) is also the one whose
     weights (`_assert_holds_only_what_it_reads`) and loaded precision
     (`_assert_loads_in_its_precision`) are checked. It is of a folder whose
-    int8 ranges are calibrated (`ner.precision.check`), which it carries.
+    int8 ranges are calibrated (as `ner.precision.check` does), which it carries.
     """
     if precision == "int8" and not int8_available():
         pytest.skip("no int8 kernels in this TensorFlow build")
     if precision == "int8":
-        from ner.precision import check
-
-        context_model = Path(shutil.copytree(context_model, tmp_path / "calibrated"))
-        check(context_model, repo_root / "data" / "conll2003" / "sample.txt",
-              precisions=["int8"], tolerance=100)
+        context_model = _calibrated_copy(context_model, tmp_path / "calibrated", parity_texts)
     path = export(context_model, tmp_path / "ner", precision=precision)
     tagger = Tagger.load(context_model, precision=precision)
     graph = (path / "saved_model.pb").read_bytes()
@@ -514,6 +510,23 @@ def test_low_precision_export_uses_standard_ops_and_tags_as_the_tagger(
             "calibrated"
         _assert_holds_only_what_it_reads(path, context_model, precision)
         _assert_loads_in_its_precision(path, tagger, texts)
+
+
+def _calibrated_copy(folder: Path, target: Path, texts: list[str]) -> Path:
+    """A copy of `folder` whose precision.json holds int8 ranges calibrated on `texts`
+    (as `ner.precision.check` calibrates on dev, whose tests cover it)."""
+    from ner.model import weights_digest
+    from ner.precision import CHECK_FILE
+
+    target = Path(shutil.copytree(folder, target))
+    tagger = Tagger.load(target)
+    tagger.model.encoder.observe_int8_ranges()
+    Tagger(tagger.model, tagger.tokenizer).tag_batch(texts[:200])
+    ranges = tagger.model.encoder.observe_int8_ranges(False)
+    (target / CHECK_FILE).write_text(json.dumps({
+        "weights_sha256": weights_digest(target),
+        "int8_ranges": {name: list(r) for name, r in ranges.items()}}))
+    return target
 
 
 def _assert_loads_in_its_precision(version: Path, tagger: Tagger, texts: list[str]) -> None:
