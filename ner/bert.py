@@ -859,8 +859,10 @@ class BertEncoder(checkpoint.NamedModule):
         ]
         # {name: (lo, hi)} of `int8_sites`: int8 quantizes each site's input
         # over this calibrated range (`ner.precision.check` measures them on
-        # dev), not each batch's own, so a text's labels do not depend on the
-        # texts it is batched with. None: each batch's own. Read by `set_precision`.
+        # dev), not each batch's own, so a text's labels hardly depend on the
+        # texts it is batched with (float32 rounding of other batch shapes
+        # still moves a code now and then). None: each batch's own. Read by
+        # `set_precision`.
         self.int8_ranges: dict[str, tuple[float, float]] | None = None
 
     @classmethod

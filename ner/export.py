@@ -188,7 +188,7 @@ def export(model_dir: str | os.PathLike, export_dir: str | os.PathLike, version:
     drop_unread_variables(module)
     settings = {"precision": tagger.precision, "window_batch_size": window_batch_size}
     if tagger.precision == "int8":
-        # Calibrated (`ner.precision`): a text's labels do not depend on its batch.
+        # Calibrated (`ner.precision`): a text's labels hardly depend on its batch.
         settings["int8_ranges"] = ("calibrated" if tagger.model.encoder.int8_ranges
                                    else "each batch's own")
     return save(module, export_dir, version=version, meta=tagger.meta, settings=settings,

@@ -25,10 +25,11 @@ The precisions (`ner.bert.BertEncoder.set_precision`):
   exported SavedModel carries them (`python -m ner.export --precision=int8`).
   The activations' scales are static: the check calibrates each dense
   layer's input range on the dev set in float32 (`int8_ranges` in the file),
-  so a text's labels do not depend on the texts batched with it. A folder
-  whose file has no ranges for its weights (checked before calibration, or
-  not at all) quantizes each batch over its own range (dynamic), and its
-  labels can move slightly with the batch.
+  so a text's labels hardly depend on the texts batched with it (1-5 of
+  the 3,453 CoNLL-2003 test sentences moved between batchings, against
+  65-75 before; BENCHMARKS.md). A folder whose file has no ranges for its
+  weights (checked before calibration, or not at all) quantizes each batch
+  over its own range (dynamic), and its labels move more with the batch.
 
 Measured on the default model (BENCHMARKS.md, "Inference precision").
 """
