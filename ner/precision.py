@@ -298,13 +298,7 @@ def choose(precision: str, model, model_dir: str | os.PathLike | None) -> str:
         if precision == "int8":
             found = _checked(model_dir, "int8 quantizes each batch over its own range")
             model.encoder.int8_ranges = _int8_ranges(found)
-            if model.encoder.int8_ranges is None and model_dir is not None:
-                why = (f"{CHECK_FILE} has no calibrated ranges" if found is not None
-                       else None if (Path(model_dir) / CHECK_FILE).is_file()  # said: stale
-                       else f"the folder has no {CHECK_FILE}")
-                if why:
-                    logger.info("int8 quantizes each batch over its own range: %s (python -m "
-                                "ner.precision --model_dir=%s calibrates it)", why, model_dir)
+            _say_why_dynamic(model, found, model_dir)
         model.encoder.set_precision(precision)
         return precision
     found = _checked(model_dir, "precision auto: float32")
@@ -335,12 +329,27 @@ def choose(precision: str, model, model_dir: str | os.PathLike | None) -> str:
         source = "timing the encoder here"
     best = min(candidates, key=lambda p: timings[p])
     logger.info("precision auto: %s (%s; checked on dev: %s)", best, source, ", ".join(candidates))
-    if best == "int8" and model.encoder.int8_ranges is None:
-        logger.info("int8 quantizes each batch over its own range: %s, written before checks "
-                    "calibrated int8, has no ranges (python -m ner.precision --model_dir=%s "
-                    "calibrates them)", CHECK_FILE, model_dir)
+    if best == "int8":
+        _say_why_dynamic(model, found, model_dir)
     model.encoder.set_precision(best)
     return best
+
+
+def _say_why_dynamic(model, found: dict[str, Any] | None,
+                     model_dir: str | os.PathLike | None) -> None:
+    """For int8 without calibrated ranges: says (INFO) why it quantizes each batch over
+    its own range, and how to calibrate. `found`: the folder's check, None when it has
+    none or one of other weights (which `_checked` warned of already)."""
+    if model.encoder.int8_ranges is not None or model_dir is None:
+        return
+    if found is not None:
+        why = f"{CHECK_FILE}, written before checks calibrated int8, has no ranges"
+    elif not (Path(model_dir) / CHECK_FILE).is_file():
+        why = f"the folder has no {CHECK_FILE}"
+    else:
+        return  # a check of other weights: warned
+    logger.info("int8 quantizes each batch over its own range: %s (python -m ner.precision "
+                "--model_dir=%s calibrates it)", why, model_dir)
 
 
 def check(model_dir: str | os.PathLike, dev_file: str | os.PathLike | None = None,
