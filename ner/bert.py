@@ -209,6 +209,9 @@ class EncoderOutput:
         sequence_output: float `[B, S, H]`, the last layer.
         hidden_states: tuple of `num_hidden_layers + 1` float `[B, S, H]`:
             the embedding output, then each layer's output.
+
+    Both are `[B, W, H]`, at each word's first wordpiece, when the encoder
+    was called with `word_starts`.
     """
 
     sequence_output: tf.Tensor
@@ -750,6 +753,36 @@ class _Packing:
         return tf.reshape(y, [self.shape[0], self.shape[1], h])
 
 
+class _Words:
+    """The labelled words of a packed batch: the only rows the last block computes.
+
+    A tagger reads the encoder's last output at each word's first wordpiece
+    only, so at inference the last block's attention takes queries there
+    alone and its dense layers run on those rows (a word's other pieces,
+    `[CLS]`, `[SEP]` and context wordpieces are still keys and values). On
+    the CoNLL-2003 test sentences as raw text that is 49,260 of 65,090 rows
+    (76%); with document context at 64 wordpieces, 49,474 of 144,421 (34%).
+
+    Args:
+        packing: the batch's wordpieces as packed rows.
+        starts: int32 [B, W], each word's first wordpiece.
+        lengths: int32 [B], labelled words per row (a prefix of W).
+        rows_grid: as `_Packing`'s.
+    """
+
+    def __init__(self, packing: _Packing, starts: tf.Tensor, lengths: tf.Tensor,
+                 rows_grid: list[int]):
+        self.starts = starts
+        self.packing = _Packing(tf.sequence_mask(lengths, tf.shape(starts)[1]), rows_grid)
+        slots = tf.reshape(packing.slots, packing.shape)  # [B, S] each piece's packed row
+        first = tf.gather(slots, starts, batch_dims=1)  # [B, W]
+        self.sources = self.packing.pack(first[:, :, tf.newaxis])[:, 0]  # [M'] rows of [M]
+
+    def at_words(self, x: tf.Tensor) -> tf.Tensor:
+        """Packed wordpiece rows [M, H] -> [B, W, H] at the first pieces, 0 beyond lengths."""
+        return self.packing.unpack(tf.gather(x, self.sources))
+
+
 class _Layer(tf.Module):
     """One transformer block: self-attention, then the feed-forward network."""
 
@@ -781,8 +814,10 @@ class _Layer(tf.Module):
         return tf.transpose(x, [0, 2, 1, 3])  # [B, N, S, D]
 
     def __call__(self, x: tf.Tensor, attention_bias: tf.Tensor, training: bool,
-                 seed: tf.Tensor | None = None, packing: _Packing | None = None) -> tf.Tensor:
+                 seed: tf.Tensor | None = None, packing: _Packing | None = None,
+                 words: _Words | None = None) -> tf.Tensor:
         # x: [B, S, H], or [M, H] with `packing`; attention_bias: float32 [B, 1, 1, S].
+        # With `words` (and `packing`) the output is [M', H], the words' rows only.
         if self.qkv is not None and not training:
             qkv = self.qkv(x)  # [B, S, 3H] or [M, 3H]
             if packing is not None:
@@ -797,17 +832,22 @@ class _Layer(tf.Module):
                 q, k, v = (packing.unpack(t, zero_padding=False) for t in (q, k, v))  # [B, S, H]
             b, s = tf.shape(q)[0], tf.shape(q)[1]
             q, k, v = (self._split_heads(t) for t in (q, k, v))  # [B, N, S, D]
-        scores = tf.matmul(q, k, transpose_b=True)  # [B, N, S, S]
+        if words is not None:
+            q = tf.gather(q, words.starts, axis=2, batch_dims=1)  # [B, N, W, D]
+        scores = tf.matmul(q, k, transpose_b=True)  # [B, N, S or W, S]
         # Softmax in float32: bf16 has 8 bits of mantissa, too few for the
         # normaliser of long rows.
         scores = tf.cast(scores, tf.float32) * (1.0 / math.sqrt(self.head_size)) + attention_bias
         probs = tf.cast(tf.nn.softmax(scores, axis=-1), x.dtype)
         if training and self.attention_dropout > 0:
             probs = dropout(probs, self.attention_dropout, seed, self.salt)
-        context = tf.matmul(probs, v)  # [B, N, S, D]
+        context = tf.matmul(probs, v)  # [B, N, S, D] (W for S with `words`)
         context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]),
-                             [b, s, self.num_heads * self.head_size])  # [B, S, H]
-        if packing is not None:
+                             [b, tf.shape(q)[2], self.num_heads * self.head_size])  # [B, S, H]
+        if words is not None:
+            context = words.packing.pack(context)  # [M', H]
+            x = tf.gather(x, words.sources)  # the residual at the same rows
+        elif packing is not None:
             context = packing.pack(context)  # [M, H]
         attended = self.attention_output(context)
         if training and self.hidden_dropout > 0:
@@ -1031,6 +1071,8 @@ class BertEncoder(checkpoint.NamedModule):
         dropout_seed=None,
         extra_embeddings=None,
         packed_rows: list[int] | None = None,
+        word_starts=None,
+        word_lengths=None,
     ) -> EncoderOutput:
         """Encodes a batch of wordpiece ids.
 
@@ -1049,6 +1091,12 @@ class BertEncoder(checkpoint.NamedModule):
                 wordpieces alone (`_Packing`), their number rounded up to this
                 sorted grid of sizes. Outputs at real positions are those of
                 the padded computation (up to rounding); at padding they are 0.
+            word_starts, word_lengths: with `packed_rows`, int `[B, W]` each
+                word's first wordpiece and int `[B]` words per row: every
+                output is then `[B, W, H]` at those wordpieces (0 beyond a
+                row's words), and the last block computes only these rows
+                (`_Words`): the values of the full computation at those
+                positions, up to rounding.
 
         Returns:
             An `EncoderOutput`; its tensors have the compute dtype.
@@ -1070,12 +1118,17 @@ class BertEncoder(checkpoint.NamedModule):
              + self.position_embeddings[tf.newaxis, :seq_len])
         if extra_embeddings is not None:
             x = x + extra_embeddings
-        packing = None
+        packing = words = None
         if packed_rows is not None:
             if training:
                 raise ValueError("packed_rows is for inference only")
             packing = _Packing(attention_mask, packed_rows)
             x = packing.pack(x)  # [M, H]
+            if word_starts is not None:
+                words = _Words(packing, tf.cast(word_starts, tf.int32),
+                               tf.cast(word_lengths, tf.int32), packed_rows)
+        elif word_starts is not None:
+            raise ValueError("word_starts needs packed_rows (inference on packed rows)")
         x = self.embedding_norm(x)
         if training and self.config.hidden_dropout_prob > 0:
             x = dropout(x, self.config.hidden_dropout_prob, dropout_seed, 1)
@@ -1085,11 +1138,16 @@ class BertEncoder(checkpoint.NamedModule):
         bias = (1.0 - tf.cast(attention_mask, tf.float32)) * _ATTENTION_MASK_VALUE
         bias = tf.expand_dims(tf.expand_dims(bias, 1), 1)
         hidden_states = [x]
-        for layer in self.layers:
-            x = layer(x, bias, training, dropout_seed, packing)
+        for i, layer in enumerate(self.layers):
+            last = words if i == len(self.layers) - 1 else None
+            x = layer(x, bias, training, dropout_seed, packing, last)
             hidden_states.append(x)
-        if packing is not None:
-            # Functions prune the hidden states their caller does not read.
+        # Functions prune the hidden states their caller does not read.
+        if words is not None:
+            hidden_states = [words.at_words(h) for h in hidden_states[:-1]] + [
+                words.packing.unpack(x)]
+            x = hidden_states[-1]
+        elif packing is not None:
             hidden_states = [packing.unpack(h) for h in hidden_states]
             x = hidden_states[-1]
         return EncoderOutput(sequence_output=x, hidden_states=tuple(hidden_states))

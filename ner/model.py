@@ -252,7 +252,8 @@ class TaggerModel(checkpoint.NamedModule):
                 A frozen encoder runs without it, as fixed features.
             dropout_seed: optional int `[2]` for stateless dropout.
             packed_rows: inference only: the encoder's dense layers run on
-                real wordpieces alone (see `BertEncoder.__call__`).
+                real wordpieces alone, its last block on the words' first
+                pieces alone (see `BertEncoder.__call__`).
 
         Returns:
             float32 [B, W, K]; rows beyond `word_lengths` are zero.
@@ -263,16 +264,20 @@ class TaggerModel(checkpoint.NamedModule):
             input_ids, shapes = casing.unpack(input_ids, self.encoder.config.vocab_size)
             if not self.config.head_case_size:
                 extra = tf.gather(self.case_embeddings, shapes)  # [B, S, H]
+        # Packed inference computes the encoder's outputs at the words only.
+        at_words = packed_rows is not None
         out = self.encoder(input_ids, attention_mask=input_mask, training=encoder_training,
                            dropout_seed=dropout_seed, extra_embeddings=extra,
-                           packed_rows=packed_rows)
+                           packed_rows=packed_rows,
+                           word_starts=word_starts if at_words else None,
+                           word_lengths=word_lengths if at_words else None)
         if self.config.layer_mix:
             weights = tf.nn.softmax(self.mix_weights)
             stacked = tf.stack([tf.cast(h, tf.float32) for h in out.hidden_states])  # [L, B, S, H]
             seq = self.mix_scale * tf.einsum("l,lbsh->bsh", weights, stacked)
         else:
-            seq = tf.cast(out.sequence_output, tf.float32)  # [B, S, H]
-        words = tf.gather(seq, word_starts, batch_dims=1)  # [B, W, H]
+            seq = tf.cast(out.sequence_output, tf.float32)  # [B, S, H] ([B, W, H] at_words)
+        words = seq if at_words else tf.gather(seq, word_starts, batch_dims=1)  # [B, W, H]
         if shapes is not None and self.config.head_case_size:
             # A word's pieces share its shape; its first piece's is the word's.
             word_shapes = tf.gather(shapes, word_starts, batch_dims=1)  # [B, W]

@@ -258,6 +258,76 @@ def test_packed_rows_are_for_inference_only():
     ids, mask = _random_batch(np.random.default_rng(6))
     with pytest.raises(ValueError, match="inference only"):
         encoder(ids, attention_mask=mask, training=True, packed_rows=PACKED_GRID)
+    with pytest.raises(ValueError, match="word_starts needs packed_rows"):
+        encoder(ids, attention_mask=mask, word_starts=np.zeros([13, 1], np.int32),
+                word_lengths=np.ones([13], np.int32))
+
+
+def _words_of(mask, rng):
+    """Random first pieces of 0..n words per row, in order, inside the real pieces."""
+    real = mask.sum(1)
+    count = rng.integers(0, real + 1)
+    width = int(count.max()) + 2  # two more columns of padding words
+    starts = np.zeros([len(mask), width], np.int32)
+    for row, (n, k) in enumerate(zip(real, count)):
+        starts[row, :k] = np.sort(rng.choice(n, size=k, replace=False))
+        starts[row, k:] = rng.integers(0, mask.shape[1], size=width - k)  # read nowhere
+    return starts, count.astype(np.int32)
+
+
+@pytest.mark.parametrize("precision, atol", [("float32", 1e-5), ("bfloat16", 0.0),
+                                             ("int8", 0.05)])
+def test_word_outputs_are_the_full_outputs_at_the_words(precision, atol):
+    """With `word_starts` every output is at the words, as the full computation gives it
+    there, and 0 beyond a row's words."""
+    encoder = _tiny_encoder()
+    encoder.set_precision(precision)
+    rng = np.random.default_rng(8)
+    ids, mask = _random_batch(rng, seq=9)
+    starts, lengths = _words_of(mask, rng)
+    assert lengths.min() == 0 and (lengths < mask.sum(1)).any()  # rows without words, unlabelled pieces
+    matrix = tf.TensorSpec([None, None], tf.int32)
+    full = tf.function(lambda i, m: [tf.cast(h, tf.float32) for h in encoder(
+        i, attention_mask=m, packed_rows=PACKED_GRID).hidden_states],
+        input_signature=[matrix, matrix])(ids.astype(np.int32), mask)
+    words = tf.function(lambda i, m, s, n: [tf.cast(h, tf.float32) for h in encoder(
+        i, attention_mask=m, packed_rows=PACKED_GRID, word_starts=s, word_lengths=n).hidden_states],
+        input_signature=[matrix, matrix, matrix, tf.TensorSpec([None], tf.int32)])(
+        ids.astype(np.int32), mask, starts, lengths)
+    labelled = np.arange(starts.shape[1])[None, :] < lengths[:, None]
+    assert len(words) == len(full) == 3
+    for a, b in zip(full, words):
+        assert b.shape == (13, starts.shape[1], 32)
+        at_words = np.take_along_axis(np.asarray(a), starts[:, :, None], axis=1)
+        np.testing.assert_allclose(np.asarray(b)[labelled], at_words[labelled], atol=atol)
+        np.testing.assert_array_equal(np.asarray(b)[~labelled], 0.0)
+
+
+def test_the_last_block_computes_the_words_rows_only():
+    """Its attention output and feed-forward layers see one row per word (rounded up to
+    the grid), the blocks below one per real wordpiece."""
+    encoder = _tiny_encoder()
+    encoder.set_precision("float32")
+    rng = np.random.default_rng(9)
+    ids, mask = _random_batch(rng, seq=9)
+    starts, lengths = _words_of(mask, rng)
+    seen = {}
+
+    def recording(dense, key):
+        def call(x, *args, **kwargs):
+            seen[key] = x.shape[0]
+            return dense(x, *args, **kwargs)
+        return call
+
+    for index, layer in enumerate(encoder.layers):
+        for part in ("attention_output", "intermediate"):
+            setattr(layer, part, recording(getattr(layer, part), (index, part)))
+    encoder(ids, attention_mask=mask, packed_rows=PACKED_GRID, word_starts=starts,
+            word_lengths=lengths)
+    grid_ceil = lambda n: next(g for g in PACKED_GRID if g >= n)
+    assert seen[(0, "attention_output")] == seen[(0, "intermediate")] == grid_ceil(mask.sum())
+    assert seen[(1, "attention_output")] == seen[(1, "intermediate")] == grid_ceil(lengths.sum())
+    assert lengths.sum() < mask.sum()
 
 
 def test_dropout_only_in_training():
