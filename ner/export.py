@@ -187,10 +187,8 @@ def export(model_dir: str | os.PathLike, export_dir: str | os.PathLike, version:
     module = ExportModule(tagger.model, tagger.tokenizer, window_batch_size=window_batch_size)
     drop_unread_variables(module)
     settings = {"precision": tagger.precision, "window_batch_size": window_batch_size}
-    if tagger.precision == "int8":
-        # Calibrated (`ner.precision`): a text's labels hardly depend on its batch.
-        settings["int8_ranges"] = ("calibrated" if tagger.model.encoder.int8_ranges
-                                   else "each batch's own")
+    if tagger.int8_ranges:
+        settings["int8_ranges"] = tagger.int8_ranges
     return save(module, export_dir, version=version, meta=tagger.meta, settings=settings,
                 model_files=[folder / CONFIG_FILE, folder / VOCAB_FILE])
 

@@ -7,7 +7,8 @@ Endpoints:
   one list per text, in order. `start`/`end` are character (Unicode code
   point) offsets into the text, end exclusive, as `ner.Tagger.tag` gives them.
 * `GET /healthz` (and `HEAD`): liveness (503 `shutting_down` from SIGTERM
-  on), the encoder's precision, batching counters, and the model's name,
+  on), the encoder's precision (in int8, whether its activation ranges are
+  calibrated), batching counters, and the model's name,
   version, labels and creation date from its card (`meta.json`; null for a
   model folder written before cards existed); the seconds 0, 1, 2, ...
   tagging threads have been running a batch, and the garbage collector's
@@ -893,6 +894,11 @@ def _openapi_models(options: ServeOptions):
             description="From the model card (meta.json); null when the model has none.")
         precision: str | None = Field(
             description="How the encoder computes (--precision; what auto chose).")
+        int8_ranges: str | None = Field(
+            default=None,
+            description='In int8: "calibrated" (activation ranges from python -m '
+                        'ner.precision, so a text\'s labels hardly depend on the texts '
+                        'batched with it) or "each batch\'s own"; null otherwise.')
         entity_types: list[str]
         queued: int
         requests: int
@@ -953,7 +959,7 @@ def _model_info(meta: dict[str, Any] | None) -> dict[str, Any] | None:
 def create_app(tag_batch: Callable[[list[str]], Sequence[Sequence[Any]]], options: ServeOptions,
                entity_types: Sequence[str] = (), meta: dict[str, Any] | None = None,
                measure: Callable[[list[str]], Sequence[int]] | None = None,
-               precision: str | None = None):
+               precision: str | None = None, int8_ranges: str | None = None):
     """Builds the FastAPI application.
 
     Args:
@@ -968,6 +974,7 @@ def create_app(tag_batch: Callable[[list[str]], Sequence[Sequence[Any]]], option
             counts characters, which bound wordpieces from above for all but
             a few letters that normalisation expands.
         precision: how the encoder computes, reported by `/healthz`.
+        int8_ranges: in int8, `Tagger.int8_ranges`, reported by `/healthz`.
 
     Returns:
         A `fastapi.FastAPI` app; run it with uvicorn (see `make_server`).
@@ -1178,7 +1185,8 @@ def create_app(tag_batch: Callable[[list[str]], Sequence[Sequence[Any]]], option
             response.status_code = 503
             response.headers["Connection"] = "close"
         return {"status": "shutting_down" if stopping else "ok", "model": _model_info(meta),
-                "precision": precision, "entity_types": list(entity_types),
+                "precision": precision, "int8_ranges": int8_ranges,
+                "entity_types": list(entity_types),
                 "queued": batcher.queued,
                 **batcher.stats, "seconds_with_threads_busy": [
                     round(x, 3) for x in batcher.busy_seconds()],
@@ -1277,16 +1285,19 @@ def _version() -> str:
 
 
 def load_tagger(model_dir: str, precision: str = "auto"):
-    """(`Tagger.tag_batch`, entity types, model card or None, wordpiece counter, precision).
+    """(`Tagger.tag_batch`, entity types, model card or None, wordpiece counter,
+    precision, int8 ranges).
 
-    `precision` as `ner.Tagger.load`; the last item is what it chose.
+    `precision` as `ner.Tagger.load`; the last two items are what it chose and,
+    in int8, `Tagger.int8_ranges`.
     """
     from ner.tagger import Tagger
 
     tagger = Tagger.load(model_dir, precision=precision)
-    logger.info("tagging in %s (--precision=%s)", tagger.precision, precision)
+    logger.info("tagging in %s (--precision=%s)%s", tagger.precision, precision,
+                f", int8 activation ranges: {tagger.int8_ranges}" if tagger.int8_ranges else "")
     return (tagger.tag_batch, tagger.entity_types, tagger.meta,
-            wordpiece_counter(tagger.tokenizer), tagger.precision)
+            wordpiece_counter(tagger.tokenizer), tagger.precision, tagger.int8_ranges)
 
 
 def wordpiece_counter(tokenizer) -> Callable[[list[str]], list[int]]:
@@ -1617,7 +1628,7 @@ def serve(model_dir: str, options: ServeOptions, precision: str = "auto") -> Non
         raise ImportError(missing)
     sock = bind(options.host, options.port)
     _leave_a_thread_for_counting(options.tagging_threads)
-    tag_batch, types, meta, count, chosen = load_tagger(model_dir, precision)
+    tag_batch, types, meta, count, chosen, int8_ranges = load_tagger(model_dir, precision)
     # Warm up: the first call traces the TensorFlow functions (seconds).
     tag_batch(["Warm-up sentence from Paris ."])
     count(["Warm-up sentence from Paris ."])
@@ -1627,7 +1638,8 @@ def serve(model_dir: str, options: ServeOptions, precision: str = "auto") -> Non
         logger.warning("--max_connections=%d leaves little of the open-file limit (%d) for the "
                        "model's own files; raise the limit (ulimit -n) or lower the flag",
                        options.max_connections, soft_limit)
-    app = create_app(tag_batch, options, types, meta=meta, measure=count, precision=chosen)
+    app = create_app(tag_batch, options, types, meta=meta, measure=count, precision=chosen,
+                     int8_ranges=int8_ranges)
     server = make_server(app, options)
     # uvicorn re-raises the signal it stopped on once it has shut down; a
     # no-op handler makes a graceful stop exit with status 0 instead of -15.

@@ -115,6 +115,16 @@ class Tagger:
         # before cards existed, and for a tagger built from a model in memory.
         self.meta: dict | None = None
 
+    @property
+    def int8_ranges(self) -> str | None:
+        """In int8, how the encoder's activations are quantized: "calibrated" (over
+        the ranges `python -m ner.precision` recorded on the dev set, so a text's
+        labels hardly depend on its batch) or "each batch's own" (a folder never
+        checked, or changed since); None in other precisions."""
+        if self.model.encoder.precision != "int8":
+            return None
+        return "calibrated" if self.model.encoder.int8_ranges else "each batch's own"
+
     # === Loading ===
 
     @classmethod

@@ -399,11 +399,16 @@ def test_the_check_calibrates_int8_and_loading_uses_its_ranges(tmp_path, monkeyp
         assert set(sites) == set(saved)
         for name, dense in sites.items():
             np.testing.assert_allclose(dense.input_range.numpy(), saved[name], rtol=1e-6)
+        assert tagger.int8_ranges == "calibrated"
+    assert ner.Tagger.load(folder, precision="float32").int8_ranges is None
+    from ner import serve  # what /healthz reports beside the precision
+    assert serve.load_tagger(str(folder), "int8")[4:] == ("int8", "calibrated")
     for path in write_model_folder(tmp_path / "other", rules=None, seed=6).glob("model.ckpt.*"):
         shutil.copy(path, folder / path.name)  # retrained over
     with caplog.at_level(logging.WARNING, logger="ner.precision"):
         tagger = ner.Tagger.load(folder, precision="int8")
     assert all(d.input_range is None for d in tagger.model.encoder.int8_sites().values())
+    assert tagger.int8_ranges == "each batch's own"
     assert "int8 quantizes each batch over its own range, because precision.json checked " \
         "other weights" in caplog.text
     (folder / precision.CHECK_FILE).unlink()

@@ -191,7 +191,7 @@ from ner import serve
 loaded = []
 def load_tagger(model_dir, precision):
     loaded.extend({"weight": i} for i in range(10_000))
-    return (lambda texts: [[] for _ in texts]), [], None, (lambda texts: [1 for _ in texts]), "x"
+    return (lambda texts: [[] for _ in texts]), [], None, (lambda texts: [1 for _ in texts]), "x", None
 class Server:
     def run(self, sockets):
         print("frozen", gc.get_freeze_count(), "tracked", len(gc.get_objects()))
