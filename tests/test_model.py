@@ -49,6 +49,10 @@ def test_potentials_shape_and_padding(head):
     pad = lambda a, n: np.pad(a, [(0, 0), (0, n)])
     padded = model.potentials(pad(ids, 4), pad(mask, 4), pad(starts, 3), lengths).numpy()
     np.testing.assert_allclose(padded[:, :7], pot, atol=1e-5)
+    # Inference on packed rows, whose last encoder block computes the words only.
+    model.encoder.set_precision("float32")
+    packed = model.potentials(ids, mask, starts, lengths, packed_rows=[1, 2, 4, 8, 16, 32, 64])
+    np.testing.assert_allclose(packed.numpy(), pot, atol=1e-5)
 
 
 def test_no_squashing_before_the_crf():
