@@ -761,7 +761,8 @@ class _Words:
     alone and its dense layers run on those rows (a word's other pieces,
     `[CLS]`, `[SEP]` and context wordpieces are still keys and values). On
     the CoNLL-2003 test sentences as raw text that is 49,260 of 65,090 rows
-    (76%); with document context at 64 wordpieces, 49,474 of 144,421 (34%).
+    (75.7%); with document context at 64 wordpieces, 49,474 of 144,421
+    (34.3%; BENCHMARKS.md, "The last block on the words only").
 
     Args:
         packing: the batch's wordpieces as packed rows.
@@ -830,7 +831,7 @@ class _Layer(tf.Module):
             q, k, v = (dense(x, codes) for dense in (self.query, self.key, self.value))
             if packing is not None:
                 q, k, v = (packing.unpack(t, zero_padding=False) for t in (q, k, v))  # [B, S, H]
-            b, s = tf.shape(q)[0], tf.shape(q)[1]
+            b = tf.shape(q)[0]
             q, k, v = (self._split_heads(t) for t in (q, k, v))  # [B, N, S, D]
         if words is not None:
             q = tf.gather(q, words.starts, axis=2, batch_dims=1)  # [B, N, W, D]
@@ -843,7 +844,7 @@ class _Layer(tf.Module):
             probs = dropout(probs, self.attention_dropout, seed, self.salt)
         context = tf.matmul(probs, v)  # [B, N, S, D] (W for S with `words`)
         context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]),
-                             [b, tf.shape(q)[2], self.num_heads * self.head_size])  # [B, S, H]
+                             [b, tf.shape(q)[2], self.num_heads * self.head_size])  # [B, S or W, H]
         if words is not None:
             context = words.packing.pack(context)  # [M', H]
             x = tf.gather(x, words.sources)  # the residual at the same rows
