@@ -734,6 +734,7 @@ class _Packing:
         n = tf.size(positions)
         m = tf.where(n > 0, shapes.grid_ceil(rows_grid, n[tf.newaxis])[0], 0)
         self.rows = tf.gather(positions, tf.minimum(tf.range(m), n - 1))  # [M]
+        self.positions, self.count, self.size = positions, n, m
         # Each cell's packed row; padding reads row 0 (any real row would do).
         # A gather, which TensorFlow runs in parallel, rather than a scatter.
         self.padding = ~real  # [B*S]
@@ -742,6 +743,14 @@ class _Packing:
     def pack(self, x: tf.Tensor) -> tf.Tensor:
         """[B, S, H] -> [M, H]."""
         return tf.gather(tf.reshape(x, [self.cells, x.shape[-1]]), self.rows)
+
+    def pack_ids(self, ids: tf.Tensor) -> tf.Tensor:
+        """[B, S] -> [M]: e.g. ids to look up at the packed rows only."""
+        return tf.gather(tf.reshape(ids, [self.cells]), self.rows)
+
+    def grid_copies(self, index: tf.Tensor) -> tf.Tensor:
+        """Per real row [N] -> per packed row [M]: the rows beyond N copy the last."""
+        return tf.gather(index, tf.minimum(tf.range(self.size), self.count - 1))
 
     def unpack(self, x: tf.Tensor, zero_padding: bool = True) -> tf.Tensor:
         """[M, H] -> [B, S, H]: zeros at padding, or with `zero_padding` False
@@ -784,6 +793,96 @@ class _Words:
         return self.packing.unpack(tf.gather(x, self.sources))
 
 
+# Attention groups' lengths are rounded up to this grid (3 significant bits,
+# as `ner.pipeline` rounds window lengths): oneDNN keeps a primitive per shape.
+_GROUP_LENGTHS = shapes.size_grid(3, 1 << 24)
+
+
+class _Groups:
+    """Self-attention of a packed batch in groups of rows of about one length.
+
+    Attention over a `[B, S]` batch pads every row to the longest; with rows
+    of many lengths in one batch (a server's call of a hundred sentences
+    holds windows of 3 to 128 wordpieces) that padding dominates, so batches
+    used to hold windows of about one length each, and a small call made
+    many small batches, each paying the encoder's fixed cost per batch. Here
+    a batch's rows are grouped by length: group g holds the rows of more than
+    `bounds[g - 1]` and at most `bounds[g]` real wordpieces, a last group the
+    longer ones. Each group attends over its own `[m, L]`, L the longest of
+    its rows (rounded up to `_GROUP_LENGTHS`, at most S) and m its rows
+    (rounded up to `rows_grid`, with copies of its last row), gathered from
+    and scattered back to the packed rows; the dense layers still run on all
+    packed rows at once. Rows without wordpieces are in no group. A row's
+    real wordpieces must come first (a prefix of its mask), as the tagger
+    builds windows.
+
+    Args:
+        packing: the batch's packed rows.
+        attention_mask: int [B, S].
+        bounds: sorted lengths between the groups.
+        rows_grid: as `_Packing`'s.
+        words: the last block's query rows (`_Words`), or None.
+    """
+
+    def __init__(self, packing: _Packing, attention_mask: tf.Tensor, bounds: list[int],
+                 rows_grid: list[int], words: _Words | None = None):
+        b, s = packing.shape[0], packing.shape[1]
+        lengths = tf.reduce_sum(tf.cast(attention_mask, tf.int32), 1)  # [B]
+        group_of = tf.where(lengths > 0, tf.searchsorted(
+            tf.constant(bounds, tf.int32), lengths, side="left"), -1)  # [B]
+        slots = tf.reshape(packing.slots, [b, s])  # [B, S] each cell's packed row
+        bias = (1.0 - tf.cast(attention_mask, tf.float32)) * _ATTENTION_MASK_VALUE  # [B, S]
+        width = tf.shape(words.starts)[1] if words is not None else 0
+        # Per row: where its first cell lands in the groups' outputs, flattened
+        # and concatenated in group order ([m, L] cells each, or [m, W] for words).
+        base = word_base = tf.zeros([b], tf.int32)
+        offset = word_offset = tf.constant(0, tf.int32)
+        self.groups = []
+        for g in range(len(bounds) + 1):
+            rows = tf.cast(tf.where(tf.equal(group_of, g))[:, 0], tf.int32)  # [n]
+            n = tf.size(rows)
+            m = tf.where(n > 0, shapes.grid_ceil(rows_grid, n[tf.newaxis])[0], 0)
+            padded = tf.gather(rows, tf.minimum(tf.range(m), n - 1))  # [m]
+            longest = tf.reduce_max(tf.concat([tf.gather(lengths, rows), [1]], 0))
+            length = tf.minimum(shapes.grid_ceil(_GROUP_LENGTHS, longest[tf.newaxis])[0], s)
+            self.groups.append({
+                "slots": tf.gather(slots[:, :length], padded),  # [m, L] packed rows
+                "bias": tf.expand_dims(tf.expand_dims(
+                    tf.gather(bias[:, :length], padded), 1), 1),  # [m, 1, 1, L]
+                # [m, W]; a start beyond a row's words may lie beyond L (read nowhere).
+                "starts": None if words is None else tf.minimum(
+                    tf.gather(words.starts, padded), length - 1)})
+            place = lambda at, first, step: tf.tensor_scatter_nd_update(
+                at, rows[:, tf.newaxis], first + tf.range(n) * step)
+            base = place(base, offset, length)
+            offset += m * length
+            if words is not None:
+                word_base = place(word_base, word_offset, width)
+                word_offset += m * width
+
+        def index(of: _Packing, row_base: tf.Tensor, columns) -> tf.Tensor:
+            cells = tf.cast(of.positions, tf.int32)  # [N] in the [B, columns] layout
+            return of.grid_copies(tf.gather(row_base, cells // columns) + cells % columns)
+
+        # Packed row -> its cell in the groups' outputs (at every wordpiece,
+        # and for the last block at the words).
+        self.index = index(packing, base, s)  # [M]
+        self.word_index = None if words is None else index(words.packing, word_base, width)
+
+    def attend(self, qkv: tf.Tensor, attention, at_words: bool = False) -> tf.Tensor:
+        """Packed query-key-value rows [M, 3H] -> packed context rows [M, H] ([M', H] at_words).
+
+        `attention(qkv [m, L, 3H], bias [m, 1, 1, L], starts [m, W] or None)`
+        gives a group's context [m, L, H], or [m, W, H] at the words' starts.
+        """
+        contexts = []
+        for group in self.groups:
+            context = attention(tf.gather(qkv, group["slots"]), group["bias"],
+                                group["starts"] if at_words else None)
+            contexts.append(tf.reshape(context, [-1, qkv.shape[-1] // 3]))
+        return tf.gather(tf.concat(contexts, 0), self.word_index if at_words else self.index)
+
+
 class _Layer(tf.Module):
     """One transformer block: self-attention, then the feed-forward network."""
 
@@ -814,42 +913,66 @@ class _Layer(tf.Module):
         x = tf.reshape(x, [b, s, self.num_heads, self.head_size])  # [B, S, N, D]
         return tf.transpose(x, [0, 2, 1, 3])  # [B, N, S, D]
 
-    def __call__(self, x: tf.Tensor, attention_bias: tf.Tensor, training: bool,
-                 seed: tf.Tensor | None = None, packing: _Packing | None = None,
-                 words: _Words | None = None) -> tf.Tensor:
-        # x: [B, S, H], or [M, H] with `packing`; attention_bias: float32 [B, 1, 1, S].
-        # With `words` (and `packing`) the output is [M', H], the words' rows only.
-        if self.qkv is not None and not training:
-            qkv = self.qkv(x)  # [B, S, 3H] or [M, 3H]
-            if packing is not None:
-                qkv = packing.unpack(qkv, zero_padding=False)  # [B, S, 3H]
-            b, s = tf.shape(qkv)[0], tf.shape(qkv)[1]
-            qkv = tf.reshape(qkv, [b, s, 3, self.num_heads, self.head_size])
-            q, k, v = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4]))  # [B, N, S, D] each
-        else:
-            codes = self.query.codes(x)  # int8: x quantized once for all three
-            q, k, v = (dense(x, codes) for dense in (self.query, self.key, self.value))
-            if packing is not None:
-                q, k, v = (packing.unpack(t, zero_padding=False) for t in (q, k, v))  # [B, S, H]
-            b = tf.shape(q)[0]
-            q, k, v = (self._split_heads(t) for t in (q, k, v))  # [B, N, S, D]
-        if words is not None:
-            q = tf.gather(q, words.starts, axis=2, batch_dims=1)  # [B, N, W, D]
+    def _heads(self, qkv: tf.Tensor) -> list[tf.Tensor]:
+        """Query, key and value side by side [B, S, 3H] -> each [B, N, S, D]."""
+        b, s = tf.shape(qkv)[0], tf.shape(qkv)[1]
+        qkv = tf.reshape(qkv, [b, s, 3, self.num_heads, self.head_size])
+        return tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4]))
+
+    def _attention(self, q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bias: tf.Tensor,
+                   dtype: tf.DType, training: bool, seed: tf.Tensor | None,
+                   starts: tf.Tensor | None = None) -> tf.Tensor:
+        """Context [B, S, H] of q, k, v [B, N, S, D]; [B, W, H] of the queries at `starts` [B, W]."""
+        if starts is not None:
+            q = tf.gather(q, starts, axis=2, batch_dims=1)  # [B, N, W, D]
         scores = tf.matmul(q, k, transpose_b=True)  # [B, N, S or W, S]
         # Softmax in float32: bf16 has 8 bits of mantissa, too few for the
         # normaliser of long rows.
-        scores = tf.cast(scores, tf.float32) * (1.0 / math.sqrt(self.head_size)) + attention_bias
-        probs = tf.cast(tf.nn.softmax(scores, axis=-1), x.dtype)
+        scores = tf.cast(scores, tf.float32) * (1.0 / math.sqrt(self.head_size)) + bias
+        probs = tf.cast(tf.nn.softmax(scores, axis=-1), dtype)
         if training and self.attention_dropout > 0:
             probs = dropout(probs, self.attention_dropout, seed, self.salt)
-        context = tf.matmul(probs, v)  # [B, N, S, D] (W for S with `words`)
-        context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]),
-                             [b, tf.shape(q)[2], self.num_heads * self.head_size])  # [B, S or W, H]
+        context = tf.matmul(probs, v)  # [B, N, S or W, D]
+        return tf.reshape(tf.transpose(context, [0, 2, 1, 3]),
+                          [tf.shape(q)[0], tf.shape(q)[2], self.num_heads * self.head_size])
+
+    def __call__(self, x: tf.Tensor, attention_bias: tf.Tensor, training: bool,
+                 seed: tf.Tensor | None = None, packing: _Packing | None = None,
+                 words: _Words | None = None, groups: _Groups | None = None) -> tf.Tensor:
+        # x: [B, S, H], or [M, H] with `packing`; attention_bias: float32 [B, 1, 1, S].
+        # With `words` (and `packing`) the output is [M', H], the words' rows only.
+        # With `groups` (and `packing`) attention runs in groups of rows by length.
+        starts = None if words is None else words.starts
+        fused = self.qkv is not None and not training
+        if groups is not None:
+            if fused:
+                qkv = self.qkv(x)  # [M, 3H]
+            else:
+                codes = self.query.codes(x)
+                qkv = tf.concat([dense(x, codes) for dense in (self.query, self.key, self.value)],
+                                -1)
+            context = groups.attend(qkv, lambda group, bias, group_starts: self._attention(
+                *self._heads(group), bias, x.dtype, training, seed, group_starts),
+                at_words=words is not None)
+        else:
+            if fused:
+                qkv = self.qkv(x)  # [B, S, 3H] or [M, 3H]
+                if packing is not None:
+                    qkv = packing.unpack(qkv, zero_padding=False)  # [B, S, 3H]
+                q, k, v = self._heads(qkv)  # [B, N, S, D] each
+            else:
+                codes = self.query.codes(x)  # int8: x quantized once for all three
+                q, k, v = (dense(x, codes) for dense in (self.query, self.key, self.value))
+                if packing is not None:
+                    q, k, v = (packing.unpack(t, zero_padding=False) for t in (q, k, v))
+                q, k, v = (self._split_heads(t) for t in (q, k, v))  # [B, N, S, D]
+            context = self._attention(q, k, v, attention_bias, x.dtype, training, seed, starts)
+            if words is not None:
+                context = words.packing.pack(context)  # [M', H]
+            elif packing is not None:
+                context = packing.pack(context)  # [M, H]
         if words is not None:
-            context = words.packing.pack(context)  # [M', H]
-            x = tf.gather(x, words.sources)  # the residual at the same rows
-        elif packing is not None:
-            context = packing.pack(context)  # [M, H]
+            x = tf.gather(x, words.sources)  # the residual at the words' rows
         attended = self.attention_output(context)
         if training and self.hidden_dropout > 0:
             attended = dropout(attended, self.hidden_dropout, seed, self.salt + 1)
@@ -1074,6 +1197,7 @@ class BertEncoder(checkpoint.NamedModule):
         packed_rows: list[int] | None = None,
         word_starts=None,
         word_lengths=None,
+        attention_groups: list[int] | None = None,
     ) -> EncoderOutput:
         """Encodes a batch of wordpiece ids.
 
@@ -1087,7 +1211,9 @@ class BertEncoder(checkpoint.NamedModule):
                 `dropout`).
             extra_embeddings: optional float32 `[B, S, H]` added to the word,
                 segment and position embeddings before their LayerNorm (the
-                tagger's word-shape embeddings, see `ner.casing`).
+                tagger's word-shape embeddings, see `ner.casing`), or a pair
+                (table float32 `[V, H]`, ids int `[B, S]`) of them to look up
+                (with `packed_rows`, at the real wordpieces only).
             packed_rows: inference only: run the dense layers on the real
                 wordpieces alone (`_Packing`), their number rounded up to this
                 sorted grid of sizes. Outputs at real positions are those of
@@ -1098,6 +1224,11 @@ class BertEncoder(checkpoint.NamedModule):
                 row's words), and the last block computes only these rows
                 (`_Words`): the values of the full computation at those
                 positions, up to rounding.
+            attention_groups: with `packed_rows`, sorted lengths: attention
+                runs in groups of rows by their number of real wordpieces
+                (`_Groups`), which must come first in each row. The same
+                values, up to rounding; rows of many lengths then cost about
+                what batches of one length would.
 
         Returns:
             An `EncoderOutput`; its tensors have the compute dtype.
@@ -1114,22 +1245,40 @@ class BertEncoder(checkpoint.NamedModule):
             seq_len, self.config.max_position_embeddings,
             message="sequence longer than max_position_embeddings")
 
-        x = (tf.gather(self.word_embeddings, input_ids)  # [B, S, H]
-             + tf.gather(self.token_type_embeddings, token_type_ids)
-             + self.position_embeddings[tf.newaxis, :seq_len])
-        if extra_embeddings is not None:
-            x = x + extra_embeddings
-        packing = words = None
+        if isinstance(extra_embeddings, tuple):
+            extra_table, extra_ids = extra_embeddings
+        packing = words = groups = None
         if packed_rows is not None:
             if training:
                 raise ValueError("packed_rows is for inference only")
+            # The embeddings of the real wordpieces only: [B, S, H] of a batch
+            # of windows of many lengths would be mostly padding.
             packing = _Packing(attention_mask, packed_rows)
-            x = packing.pack(x)  # [M, H]
+            x = (tf.gather(self.word_embeddings, packing.pack_ids(input_ids))  # [M, H]
+                 + tf.gather(self.token_type_embeddings, packing.pack_ids(token_type_ids))
+                 + tf.gather(self.position_embeddings,
+                             tf.cast(packing.rows % tf.cast(seq_len, packing.rows.dtype),
+                                     tf.int32)))
+            if isinstance(extra_embeddings, tuple):
+                x = x + tf.gather(extra_table, packing.pack_ids(extra_ids))
+            elif extra_embeddings is not None:
+                x = x + packing.pack(extra_embeddings)
             if word_starts is not None:
                 words = _Words(packing, tf.cast(word_starts, tf.int32),
                                tf.cast(word_lengths, tf.int32), packed_rows)
-        elif word_starts is not None:
-            raise ValueError("word_starts needs packed_rows (inference on packed rows)")
+            if attention_groups is not None:
+                groups = _Groups(packing, attention_mask, attention_groups, packed_rows, words)
+        else:
+            if word_starts is not None or attention_groups is not None:
+                raise ValueError("word_starts and attention_groups need packed_rows "
+                                 "(inference on packed rows)")
+            x = (tf.gather(self.word_embeddings, input_ids)  # [B, S, H]
+                 + tf.gather(self.token_type_embeddings, token_type_ids)
+                 + self.position_embeddings[tf.newaxis, :seq_len])
+            if isinstance(extra_embeddings, tuple):
+                x = x + tf.gather(extra_table, extra_ids)
+            elif extra_embeddings is not None:
+                x = x + extra_embeddings
         x = self.embedding_norm(x)
         if training and self.config.hidden_dropout_prob > 0:
             x = dropout(x, self.config.hidden_dropout_prob, dropout_seed, 1)
@@ -1141,7 +1290,7 @@ class BertEncoder(checkpoint.NamedModule):
         hidden_states = [x]
         for i, layer in enumerate(self.layers):
             last = words if i == len(self.layers) - 1 else None
-            x = layer(x, bias, training, dropout_seed, packing, last)
+            x = layer(x, bias, training, dropout_seed, packing, last, groups)
             hidden_states.append(x)
         # Functions prune the hidden states their caller does not read.
         if words is not None:

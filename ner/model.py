@@ -239,7 +239,8 @@ class TaggerModel(checkpoint.NamedModule):
 
     def potentials(self, input_ids, input_mask, word_starts, word_lengths,
                    training: bool = False, encoder_training: bool | None = None,
-                   dropout_seed=None, packed_rows: list[int] | None = None) -> tf.Tensor:
+                   dropout_seed=None, packed_rows: list[int] | None = None,
+                   attention_groups: list[int] | None = None) -> tf.Tensor:
         """Word potentials (CRF emission scores).
 
         Args:
@@ -254,6 +255,9 @@ class TaggerModel(checkpoint.NamedModule):
             packed_rows: inference only: the encoder's dense layers run on
                 real wordpieces alone, its last block on the words' first
                 pieces alone (see `BertEncoder.__call__`).
+            attention_groups: with `packed_rows`, the encoder's attention runs
+                in groups of rows of about one length, split at these lengths
+                (`BertEncoder.__call__`).
 
         Returns:
             float32 [B, W, K]; rows beyond `word_lengths` are zero.
@@ -263,14 +267,15 @@ class TaggerModel(checkpoint.NamedModule):
         if self.config.case_features:
             input_ids, shapes = casing.unpack(input_ids, self.encoder.config.vocab_size)
             if not self.config.head_case_size:
-                extra = tf.gather(self.case_embeddings, shapes)  # [B, S, H]
+                extra = (self.case_embeddings, shapes)  # [B, S, H] looked up by the encoder
         # Packed inference computes the encoder's outputs at the words only.
         at_words = packed_rows is not None
         out = self.encoder(input_ids, attention_mask=input_mask, training=encoder_training,
                            dropout_seed=dropout_seed, extra_embeddings=extra,
                            packed_rows=packed_rows,
                            word_starts=word_starts if at_words else None,
-                           word_lengths=word_lengths if at_words else None)
+                           word_lengths=word_lengths if at_words else None,
+                           attention_groups=attention_groups)
         if self.config.layer_mix:
             weights = tf.nn.softmax(self.mix_weights)
             stacked = tf.stack([tf.cast(h, tf.float32) for h in out.hidden_states])  # [L, B, S, H]

@@ -45,27 +45,24 @@ import tensorflow as tf
 
 from ner import alignment, casing, features, schemes, segmentation
 from ner.model import TaggerModel
-from ner.shapes import grid_ceil, grid_floor, size_grid
+from ner.shapes import grid_ceil, size_grid
 from ner.tokenization import Tokenizer, blank_class
 
 __all__ = ["Pipeline", "sorted_batches"]
 
-# Upper bound on windows x padded wordpieces in one encoder batch. Batches are
-# runs of windows sorted by length, padded to their longest only: on the
-# CoNLL-2003 test set that pads 65,074 wordpieces to 70,301, against 76,808
-# for `features.batches` (multiples of 8). 2,048-4,096 measured best; 16,384
-# is slower (2 cores). 2,048 rather than 4,096 for memory: TensorFlow's CPU
-# allocator (oneDNN builds) keeps large tensors in a pool that grows by
-# regions of doubling size and never shrinks. With 4,096, tagging the
-# CoNLL-2003 test set in a fresh process grew the pool by a 256 MB region in
-# about half the runs (int8 peak RSS 1,381-1,401 MB against 1,316; float32
-# 1,349 against 1,276-1,278); with 2,048 it never did in 7 runs (int8
-# 1,326-1,329).
-# Tagging took the same time (best of 3, the two settings alternating, each
-# in a tagger traced with it; EPYC Zen 4, 2 cores, 2026-12-04): the test set
-# in one call, int8 3.07 s against 3.11, bfloat16 4.26 against 4.33, float32
-# 7.62 against 7.63; in calls of 204 sentences, int8 4.23-4.52 against
-# 4.44-4.45 (two runs).
+# Upper bound on real wordpieces (with [CLS] and [SEP]) in one encoder batch.
+# Batches are runs of windows sorted by length; the encoder's dense layers
+# run on their real wordpieces only (`ner.bert._Packing`) and its attention
+# in groups of rows of about one length (`ner.bert._Groups`,
+# `ATTENTION_GROUPS_FROM`), so a batch may hold windows of every length and
+# a call of a hundred sentences is one or two batches, not one per length.
+# With windows padded to the longest of each batch instead (before this
+# session's change, BENCHMARKS.md "Attention in groups of rows"), 2,048 of
+# 4,096 padded cells measured the same time and 4,096 grew TensorFlow's
+# allocator pool (oneDNN builds keep large tensors in a pool that grows by
+# regions of doubling size and never shrinks) by a 256 MB region in about
+# half the runs; in groups, 2,048 and 4,096 real wordpieces took the same
+# time on calls of 125 CoNLL-2003 test sentences (EPYC Zen 4, 2 cores).
 BATCH_TOKENS = 2048
 # The encoder's batch shapes [windows, wordpieces] come from a small set
 # (`size_grid`): TensorFlow's oneDNN kernels cache a primitive for every shape
@@ -75,8 +72,9 @@ BATCH_TOKENS = 2048
 # hundreds of batches (issue 13: `python -m ner.tag` grew ~140 MB on 20 MB of
 # text). Window lengths are rounded up to 4 significant bits (at most 1/8
 # more wordpieces: 16, 18, 20, ..., 32, 36, 40, ..., 64, 72, ...), windows
-# per batch down to 2 (1, 2, 3, 4, 6, 8, 12, ..., 96, 128, or `batch_size`),
-# labelled words per window up to a multiple of 16. On the CoNLL-2003 test
+# per batch up to 2 (1, 2, 3, 4, 6, 8, 12, ..., 96, 128, ...; the rest empty
+# rows), labelled words per window up to a multiple of 16 (and in the
+# encoder, packed rows and attention groups to grids of their own). On the CoNLL-2003 test
 # sentences that pads 1.085 wordpieces per real one, against 1.074 for exact
 # shapes (the same CPU time), and 100 calls of 200,000 characters (20 MB of
 # `python -m ner.tag`) meet 72 encoder shapes instead of 175.
@@ -94,23 +92,13 @@ ROWS_BITS = 1
 # `scripts/profile_ops.py --against_padded`).
 PACKED_BITS = 4
 WIDTH_MULTIPLE = 16
-# What one more encoder batch costs, in padded wordpieces (`sorted_batches`).
-# The longest run of sorted windows that fits pads short windows to the
-# longest of the run; in a large call the run's windows have about one
-# length, but in a call of a few hundred sentences (a server's batch) one
-# run spans many lengths. A batch ends where padding would cost more than
-# this. Calls of 180 CoNLL-2003 test sentences pad 88,556 cells instead of
-# 106,096 (70,208 in one call); 128-256 timed best (issue 12 in BENCHMARKS.md).
-BATCH_OVERHEAD = 256
-# The same for an int8 encoder, whose batches cost more in fixed work per
-# batch (quantizing each dense layer's input, its range, oneDNN's per-call
-# setup) against less per wordpiece. Measured on calls of 150 CoNLL-2003 test
-# sentences (a server's batch): 1,024 took 8.5-10.8% less time than 256
-# (best of 3 rounds, three runs), 2,048 and 4,096 5.6-8.8%; calls of 300
-# 2.0-3.0% less; one call of the test set within the noise. bfloat16 and
-# float32 were 1.9-3.4% slower with 1,024, so they keep 256 (EPYC Zen 4,
-# 2 cores, 2026-12-05; BENCHMARKS.md, issue 12, "Fewer encoder batches in int8").
-BATCH_OVERHEAD_INT8 = 1024
+# Attention groups (`ner.bert._Groups`) split a batch's rows at the lengths
+# of this grid from 16 wordpieces on (16, 24, 32, 48, 64, 96 below a
+# `max_seq_length` of 128): a row is padded to at most 1.5 times its length
+# (to 16 below it), and seven groups' attention ops, most of them empty in a
+# batch of one length, cost no more than the one padded attention did.
+ATTENTION_GROUPS_FROM = 16
+ATTENTION_GROUPS_BITS = 1
 # Upper bound on sentences x padded words in one CRF decoding batch.
 DECODE_CELLS = 1 << 15
 
@@ -144,22 +132,18 @@ def _signature_shapes(**inputs: tf.Tensor) -> list[tf.Tensor]:
 
 
 def sorted_batches(sizes: tf.Tensor, max_rows, max_cells: int,
-                   row_grid: list[int] | None = None,
-                   batch_overhead: int | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+                   padded: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
     """Runs of items sorted by size, each within `max_rows` rows and `max_cells` cells.
+
+    Each batch is the longest run that fits.
 
     Args:
         sizes: int64 [V], e.g. wordpieces per window (at least 1 each).
         max_rows: int32 scalar, at most this many items per batch.
-        max_cells: at most this many rows x largest size per batch (an item
-            larger than that alone).
-        row_grid: sorted, from 1: a batch of fewer than `max_rows` items
-            holds a number of them from this list.
-        batch_overhead: None: each batch is the longest run that fits.
-            Otherwise the fixed cost of a batch, in cells: each batch is the
-            run that fits with the most item cells per cost (overhead + rows
-            x largest size), so a run stops where padding to a longer item
-            would cost more than a further batch.
+        max_cells: at most this many cells per batch (an item larger than
+            that alone).
+        padded: a batch's cells are its rows x its largest size (items
+            padded to it); False: the sum of its sizes.
 
     Returns:
         (order int64 [V], splits int64 [batches + 1]): batch k holds items
@@ -173,18 +157,10 @@ def sorted_batches(sizes: tf.Tensor, max_rows, max_cells: int,
     def body(start, ends):
         k = tf.range(1, tf.minimum(rows, total - start) + 1)  # [r] candidate run lengths
         run = ranked[start:start + tf.size(k, out_type=tf.int64)]
-        cost = k * run  # sorted: a run's cells are its length x its last size
+        # Sorted: a run's padded cells are its length x its last size.
+        cost = k * run if padded else tf.cumsum(run)
         fits = (cost <= max_cells) | tf.equal(k, 1)
-        if row_grid is not None:
-            fits &= tf.equal(grid_floor(row_grid, k), k) | tf.equal(k, rows)
-        if batch_overhead is None:
-            take = tf.reduce_max(tf.where(fits, k, 1))
-        else:
-            # Most useful cells per cost; among equals the longest run.
-            useful = tf.cast(tf.cumsum(run), tf.float64)
-            score = tf.where(fits, useful / tf.cast(batch_overhead + cost, tf.float64), -1.0)
-            take = tf.size(k, out_type=tf.int64) - tf.argmax(tf.reverse(score, [0]),
-                                                              output_type=tf.int64)
+        take = tf.reduce_max(tf.where(fits, k, 1))
         return start + take, ends.write(ends.size(), start + take)
 
     _, ends = tf.while_loop(
@@ -228,6 +204,9 @@ class Pipeline(tf.Module):
         self._blank = blank_class()
         self._row_grid = size_grid(ROWS_BITS, 1 << 24)  # windows per encoder batch
         self._packed_grid = size_grid(PACKED_BITS, 1 << 24)  # real wordpieces per batch
+        longest = model.config.max_seq_length
+        self.attention_groups = [size for size in size_grid(ATTENTION_GROUPS_BITS, longest)
+                                  if ATTENTION_GROUPS_FROM <= size < longest]
 
         texts = tf.TensorSpec([None], tf.string, name="texts")
         size = tf.TensorSpec([], tf.int32, name="batch_size")
@@ -349,11 +328,9 @@ class Pipeline(tf.Module):
         flat, offsets = alignment.piece_offsets(pieces, self._budget)
         plan = features.plan_windows(offsets, sentence_splits, self._budget, context_splits)
         sizes = plan["piece_end"] - plan["piece_start"] + 2  # [V] with [CLS] and [SEP]
-        # Batched by padded length (windows of one length together), padded to it.
         padded = grid_ceil(size_grid(LENGTH_BITS, self.model.config.max_seq_length), sizes)
-        overhead = BATCH_OVERHEAD_INT8 if self.model.encoder.precision == "int8" \
-            else BATCH_OVERHEAD
-        order, splits = sorted_batches(padded, batch_size, BATCH_TOKENS, self._row_grid, overhead)
+        # Sorted by length; a batch holds windows of any length (`BATCH_TOKENS`).
+        order, splits = sorted_batches(sizes, batch_size, BATCH_TOKENS, padded=False)
         num_batches = tf.size(splits) - 1
         tokenizer = self.tokenizer
 
@@ -362,9 +339,17 @@ class Pipeline(tf.Module):
             inputs = alignment.window_inputs(
                 flat, offsets, plan, pick, tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id,
                 length=tf.gather(padded, pick[-1]), width_multiple=WIDTH_MULTIPLE)
+            # Windows per batch rounded up to the row grid with empty rows, so
+            # that the head's shapes come from a bounded set.
+            v = tf.size(pick)
+            extra = grid_ceil(self._row_grid, v[tf.newaxis])[0] - v
+            grow = lambda x: tf.pad(x, tf.concat([[[0, extra]], tf.zeros([tf.rank(x) - 1, 2],
+                                                                        tf.int32)], 0))
             potentials = self.model.potentials(
-                inputs["input_ids"], inputs["input_mask"], inputs["word_starts"],
-                inputs["word_lengths"], packed_rows=self._packed_grid)  # [v, W, K]
+                *(grow(inputs[key]) for key in ("input_ids", "input_mask", "word_starts",
+                                                "word_lengths")),
+                packed_rows=self._packed_grid,
+                attention_groups=self.attention_groups)[:v]  # [v, W, K]
             rows = tf.RaggedTensor.from_tensor(potentials, lengths=inputs["word_lengths"])
             return (k + 1, found_potentials.write(k, rows.flat_values),
                     found_words.write(k, inputs["words"].flat_values))

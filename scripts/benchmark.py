@@ -57,29 +57,38 @@ def _hf_pipeline(num_labels: int, batch_size: int):
                     aggregation_strategy="first", batch_size=batch_size, device=-1)
 
 
-def _encoder_flops(config: dict, batches) -> tuple[float, float]:
+def _encoder_flops(config: dict, batches, groups: list[int]) -> tuple[float, float]:
     """Multiply-add FLOPs (x2) of the encoder over `ner.features.Batch`es:
     (as the tagger computes them, over the padded batches [B, S]).
 
     The tagger (`ner.pipeline`) runs the dense layers on real wordpieces only
     (before rounding their number up to its grid) and the last block's
     attention output and feed-forward layers on the words' first pieces only;
-    attention runs over each batch's padded length, with a query at every
-    position but, in the last block, at the words (`ner.bert._Words`).
+    attention runs in groups of rows split at the lengths `groups`, each over
+    its longest row (`ner.bert._Groups`, before rounding rows and lengths up
+    to their grids), with a query at every position but, in the last block,
+    at the words (`ner.bert._Words`).
     """
+    import numpy as np
+
     h, f, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
     tagger = padded = 0.0
     for batch in batches:
         rows, seq = batch.input_ids.shape
-        real, words = float(batch.input_mask.sum()), float(batch.word_lengths.sum())
+        lengths = batch.input_mask.sum(1)
+        real, words = float(lengths.sum()), float(batch.word_lengths.sum())
         width = batch.word_starts.shape[1]
+        group_of = np.searchsorted(groups, lengths, side="left")
+        attended = [(int((group_of == g).sum()), int(lengths[group_of == g].max()))
+                    for g in set(group_of[lengths > 0].tolist())]  # (rows, length) per group
         # Q, K, V (3 H^2) and output projection (H^2), feed-forward (2 H F),
         # attention scores and mixing (2 S H) multiply-adds per position.
         padded += 2.0 * layers * rows * seq * (4 * h * h + 2 * h * f + 2 * seq * h)
         below = layers - 1  # the blocks under the last one
-        tagger += 2.0 * (below * real * (4 * h * h + 2 * h * f) + below * rows * seq * 2 * seq * h
+        tagger += 2.0 * (below * real * (4 * h * h + 2 * h * f)
+                         + below * sum(m * n * 2 * n * h for m, n in attended)
                          + real * 3 * h * h + words * (h * h + 2 * h * f)
-                         + rows * width * 2 * seq * h)
+                         + sum(m * width * 2 * n * h for m, n in attended))
     return tagger, padded
 
 
@@ -145,7 +154,7 @@ def _tagger_batches(tagger, sentences) -> tuple[list, int, int]:
                                         pack_vocab_size=tagger.config.packing_vocab_size)
     sizes = np.array([len(w.input_ids) for w in encoded.windows])
     order, splits = (t.numpy() for t in pipeline.sorted_batches(
-        tf.constant(sizes, tf.int64), tagger.batch_size, pipeline.BATCH_TOKENS))
+        tf.constant(sizes, tf.int64), tagger.batch_size, pipeline.BATCH_TOKENS, padded=False))
     batches = [features.pad_batch(encoded.windows, order[a:b], multiple=1)
                for a, b in zip(splits[:-1], splits[1:])]
     return batches, len(encoded.windows), int(sizes.sum())
@@ -154,7 +163,8 @@ def _tagger_batches(tagger, sentences) -> tuple[list, int, int]:
 def _potentials_function(tagger, packed: bool = False):
     """`tagger.model.potentials` as a function of a batch's four arrays.
 
-    `packed`: the dense layers on real wordpieces only, as `ner.pipeline` runs them.
+    `packed`: the dense layers on real wordpieces only and attention in
+    groups of rows by length, as `ner.pipeline` runs them.
     """
     import functools
 
@@ -164,8 +174,9 @@ def _potentials_function(tagger, packed: bool = False):
 
     rows = pipeline.size_grid(pipeline.PACKED_BITS, 1 << 24) if packed else None
     matrix = tf.TensorSpec([None, None], tf.int32)
+    groups = tagger.pipeline.attention_groups if packed else None
     return tf.function(functools.partial(tagger.model.potentials, training=False,
-                                         packed_rows=rows),
+                                         packed_rows=rows, attention_groups=groups),
                        input_signature=[matrix, matrix, matrix, tf.TensorSpec([None], tf.int32)],
                        autograph=False)
 
@@ -186,7 +197,8 @@ def _diagnose(tagger, sentences) -> dict:
         potentials(*batch.features().values()).numpy()
     encoder_s = time.perf_counter() - start
     shapes = [b.input_ids.shape for b in batches]
-    flops, padded_flops = _encoder_flops(tagger.config.encoder, batches)
+    flops, padded_flops = _encoder_flops(tagger.config.encoder, batches,
+                                         tagger.pipeline.attention_groups)
     return {"windows": windows, "wordpieces": wordpieces,
             "padded_wordpieces": int(sum(r * s for r, s in shapes)),
             "tokenize_and_window_s": windows_s, "encoder_s": encoder_s,

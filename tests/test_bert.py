@@ -258,9 +258,11 @@ def test_packed_rows_are_for_inference_only():
     ids, mask = _random_batch(np.random.default_rng(6))
     with pytest.raises(ValueError, match="inference only"):
         encoder(ids, attention_mask=mask, training=True, packed_rows=PACKED_GRID)
-    with pytest.raises(ValueError, match="word_starts needs packed_rows"):
+    with pytest.raises(ValueError, match="word_starts and attention_groups need packed_rows"):
         encoder(ids, attention_mask=mask, word_starts=np.zeros([13, 1], np.int32),
                 word_lengths=np.ones([13], np.int32))
+    with pytest.raises(ValueError, match="word_starts and attention_groups need packed_rows"):
+        encoder(ids, attention_mask=mask, attention_groups=[2, 4])
 
 
 def _words_of(mask, rng):
@@ -301,6 +303,72 @@ def test_word_outputs_are_the_full_outputs_at_the_words(precision, atol):
         at_words = np.take_along_axis(np.asarray(a), starts[:, :, None], axis=1)
         np.testing.assert_allclose(np.asarray(b)[labelled], at_words[labelled], atol=atol)
         np.testing.assert_array_equal(np.asarray(b)[~labelled], 0.0)
+
+
+def _mixed_batch(rng, seq=20):
+    """Rows of 0..seq real pieces (two rows of none), shuffled: every attention group met."""
+    lengths = rng.permutation(np.concatenate([[0, 0], np.arange(1, seq + 1), [seq, 3, 1]]))
+    mask = (np.arange(seq)[None, :] < lengths[:, None]).astype(np.int32)
+    return rng.integers(1, 99, size=mask.shape) * mask, mask
+
+
+GROUPS = [2, 4, 8, 12]  # five groups: 1-2, 3-4, 5-8, 9-12 and 13-20 real pieces
+
+
+@pytest.mark.parametrize("precision, atol", [("float32", 1e-5), ("bfloat16", 0.0),
+                                             ("int8", 0.05)])
+@pytest.mark.parametrize("at_words", [False, True])
+def test_attention_in_groups_gives_the_padded_values(precision, atol, at_words):
+    """Attention in groups of rows by length: every output as padded attention gives it."""
+    encoder = _tiny_encoder()
+    encoder.set_precision(precision)
+    rng = np.random.default_rng(10)
+    ids, mask = _mixed_batch(rng)
+    starts, lengths = _words_of(mask, rng)
+    matrix = tf.TensorSpec([None, None], tf.int32)
+    words = dict(word_starts=starts, word_lengths=lengths) if at_words else {}
+    states = lambda **kw: tf.function(
+        lambda i, m: [tf.cast(h, tf.float32) for h in encoder(
+            i, attention_mask=m, packed_rows=PACKED_GRID, **words, **kw).hidden_states],
+        input_signature=[matrix, matrix])(ids.astype(np.int32), mask)
+    padded, grouped = states(), states(attention_groups=GROUPS)
+    real = mask.astype(bool)
+    if at_words:
+        real = np.arange(starts.shape[1])[None, :] < lengths[:, None]
+    assert len(grouped) == 3
+    for a, b in zip(padded, grouped):
+        np.testing.assert_allclose(np.asarray(b)[real], np.asarray(a)[real], atol=atol)
+        np.testing.assert_array_equal(np.asarray(b)[~real], 0.0)
+
+
+def test_attention_groups_hold_each_row_once_padded_to_their_own_length():
+    from ner.bert import _Groups, _Packing
+
+    rng = np.random.default_rng(11)
+    _, mask = _mixed_batch(rng)
+    packing = _Packing(mask, PACKED_GRID)
+    groups = _Groups(packing, mask, GROUPS, PACKED_GRID)
+    lengths = mask.sum(1)
+    slots = np.asarray(packing.slots).reshape(mask.shape)
+    assert len(groups.groups) == len(GROUPS) + 1
+    seen = []
+    for low, high, group in zip([0] + GROUPS, GROUPS + [20], groups.groups):
+        rows = [r for r in range(len(mask)) if low < lengths[r] <= high]
+        width = group["slots"].shape[1]
+        assert width == max(lengths[rows])  # the grid holds every length up to 16; 20 is S
+        assert group["slots"].shape[0] == next(g for g in PACKED_GRID if g >= len(rows))
+        assert group["bias"].shape == (group["slots"].shape[0], 1, 1, width)
+        # Each of the group's rows once, the rest copies of its last.
+        found = [r for r in rows if any((np.asarray(group["slots"])[:, :lengths[r]]
+                                         == slots[r, :lengths[r]]).all(1))]
+        assert found == rows
+        seen += rows
+    assert sorted(seen) == [r for r in range(len(mask)) if lengths[r] > 0]
+    # Gathering every packed row's attention output back puts each cell in place.
+    cells = np.concatenate([np.asarray(g["slots"]).reshape(-1) for g in groups.groups])
+    real = np.asarray(packing.rows)
+    np.testing.assert_array_equal(cells[np.asarray(groups.index)],
+                                  slots.reshape(-1)[real])
 
 
 def test_the_last_block_computes_the_words_rows_only():

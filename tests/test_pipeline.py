@@ -95,46 +95,22 @@ def test_sorted_batches_cover_every_item_once_within_limits(max_rows, max_cells)
         assert b - a == max_rows or (b - a + 1) * sizes[order[b]] > max_cells
 
 
-@pytest.mark.parametrize("max_rows,max_cells", [(128, 4096), (100, 1000), (3, 7)])
-def test_sorted_batches_on_a_row_grid_take_grid_sizes(max_rows, max_cells):
-    grid = shapes.size_grid(1, 1 << 10)
-    sizes = np.random.default_rng(max_rows).integers(1, 60, size=300)
+@pytest.mark.parametrize("max_rows,max_cells", [(128, 2048), (100, 1000), (3, 7)])
+def test_sorted_batches_of_real_cells_hold_many_sizes_within_limits(max_rows, max_cells):
+    """`padded=False`: a batch's cells are its sizes' sum, so it spans many sizes."""
+    sizes = np.random.default_rng(max_rows).integers(1, 120, size=300)
     order, splits = (t.numpy() for t in pipeline.sorted_batches(
-        tf.constant(sizes, tf.int64), max_rows, max_cells, grid))
+        tf.constant(sizes, tf.int64), max_rows, max_cells, padded=False))
     assert sorted(order.tolist()) == list(range(300))
     assert np.all(np.diff(sizes[order]) >= 0)
     for a, b in zip(splits[:-1], splits[1:]):
-        assert b - a == max_rows or b - a in grid
-        assert b - a == 1 or (b - a) * sizes[order[b - 1]] <= max_cells
-
-
-@pytest.mark.parametrize("overhead", [0, 256, 10**9])
-def test_sorted_batches_with_an_overhead_cover_every_item_within_limits(overhead):
-    grid = shapes.size_grid(1, 1 << 10)
-    sizes = np.random.default_rng(overhead % 97).integers(1, 120, size=300)
-    order, splits = (t.numpy() for t in pipeline.sorted_batches(
-        tf.constant(sizes, tf.int64), 128, 4096, grid, overhead))
-    assert sorted(order.tolist()) == list(range(300))
-    assert np.all(np.diff(sizes[order]) >= 0)
-    for a, b in zip(splits[:-1], splits[1:]):
-        assert b - a == 128 or b - a in grid
-        assert b - a == 1 or (b - a) * sizes[order[b - 1]] <= 4096
-
-
-def test_sorted_batches_with_an_overhead_stop_where_padding_costs_more_than_a_batch():
-    # 48 short windows and 16 long ones. One batch pads the short ones to the
-    # long length: 48 x 104 wasted cells, more than a second batch's overhead
-    # of 100 and less than one of 10**6.
-    sizes = tf.constant([16] * 48 + [120] * 16, tf.int64)
-    grid = shapes.size_grid(1, 1 << 10)
-
-    def runs(overhead):
-        _, splits = pipeline.sorted_batches(sizes, 128, 1 << 20, grid, overhead)
-        return np.diff(splits.numpy()).tolist()
-
-    assert runs(None) == [64]  # greedy: the longest run that fits
-    assert runs(100) == [48, 16]
-    assert runs(10**6) == [64]
+        assert 1 <= b - a <= max_rows
+        assert b - a == 1 or sizes[order[a:b]].sum() <= max_cells
+    for a, b in zip(splits[:-1], splits[1:-1]):  # greedy
+        assert b - a == max_rows or sizes[order[a:b + 1]].sum() > max_cells
+    # Padded, the same sizes need more batches.
+    _, padded = pipeline.sorted_batches(tf.constant(sizes, tf.int64), max_rows, max_cells)
+    assert max_rows == 3 or len(padded.numpy()) > len(splits)
 
 
 def test_size_grid_and_rounding():

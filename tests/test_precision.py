@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 import ner
-from ner import bert, checkpoint, precision
+from ner import bert, checkpoint, precision, shapes
 from ner.model import TaggerModel
 from tests.tiny_model import write_model_folder
 
@@ -63,23 +63,32 @@ def test_each_precision_loads_and_tags_like_float32(rule_folder, name):
         assert 0 <= a.score <= 1 and abs(a.score - b.score) < 0.02
 
 
-@pytest.mark.parametrize("name,want", [("float32", "BATCH_OVERHEAD"),
-                                       ("bfloat16", "BATCH_OVERHEAD"),
-                                       pytest.param("int8", "BATCH_OVERHEAD_INT8",
-                                                    marks=needs_int8)])
-def test_each_precision_batches_with_its_own_overhead(rule_folder, name, want, monkeypatch):
+@pytest.mark.parametrize("name", ["float32", "bfloat16",
+                                  pytest.param("int8", marks=needs_int8)])
+def test_a_call_of_mixed_lengths_is_one_encoder_batch_attending_in_groups(
+        rule_folder, name, monkeypatch):
+    """Windows of every length share a batch; attention runs in groups by length."""
     from ner import pipeline
 
-    seen = []
-    original = pipeline.sorted_batches
-    monkeypatch.setattr(pipeline, "sorted_batches",
-                        lambda *args: seen.append(args) or original(*args))
-    monkeypatch.setattr(pipeline, "BATCH_OVERHEAD", 111)  # read when the function is traced
-    monkeypatch.setattr(pipeline, "BATCH_OVERHEAD_INT8", 333)
+    groups, batches = [], tf.Variable(0)
+    original = TaggerModel.potentials
+
+    def counting(self, ids, *args, **kwargs):
+        groups.append(kwargs.get("attention_groups"))
+        with tf.control_dependencies([batches.assign_add(1)]):  # once per batch run
+            return original(self, tf.identity(ids), *args, **kwargs)
+
+    monkeypatch.setattr(TaggerModel, "potentials", counting)
     tagger = ner.Tagger.load(rule_folder, precision=name)
-    assert sum(map(len, tagger.tag_batch(TEXTS))) == 8
-    overheads = [args[4] for args in seen if len(args) > 4]  # the encoder's batches
-    assert overheads == [getattr(pipeline, want)]
+    # 40 short windows and 4 of up to 62 wordpieces: padded to the longest,
+    # 44 x 64 cells, over `BATCH_TOKENS`; their real wordpieces fit in one.
+    texts = [t for t in TEXTS if t] * 10 + [" ".join(["Paris"] * n) for n in (1, 5, 20, 60)]
+    assert len(texts) == 44 and pipeline.BATCH_TOKENS < 44 * 64
+    assert sum(map(len, tagger.tag_batch(texts))) > 40
+    assert int(batches.numpy()) == 1
+    longest = tagger.config.max_seq_length
+    assert groups == [[g for g in shapes.size_grid(pipeline.ATTENTION_GROUPS_BITS, longest)
+                       if pipeline.ATTENTION_GROUPS_FROM <= g < longest]]
 
 
 @needs_int8
