@@ -92,13 +92,14 @@ ROWS_BITS = 1
 # `scripts/profile_ops.py --against_padded`).
 PACKED_BITS = 4
 WIDTH_MULTIPLE = 16
-# Attention groups (`ner.bert._Groups`) split a batch's rows at the lengths
-# of this grid from 16 wordpieces on (16, 24, 32, 48, 64, 96 below a
-# `max_seq_length` of 128): a row is padded to at most 1.5 times its length
-# (to 16 below it), and seven groups' attention ops, most of them empty in a
-# batch of one length, cost no more than the one padded attention did.
+# Attention groups (`ner.bert._Groups`) split a batch's rows at the powers of
+# two from 16 wordpieces on (16, 32 and 64 below a `max_seq_length` of 128):
+# a row is padded to at most twice its length (to 16 below it). Seven groups
+# (16, 24, 32, 48, 64, 96) timed the same within this machine's noise and
+# grew a process by 25 MB more over the same calls (a larger graph, more
+# shapes); see BENCHMARKS.md, "Attention in groups of rows by length".
 ATTENTION_GROUPS_FROM = 16
-ATTENTION_GROUPS_BITS = 1
+ATTENTION_GROUPS_BITS = 0
 # Upper bound on sentences x padded words in one CRF decoding batch.
 DECODE_CELLS = 1 << 15
 

@@ -342,12 +342,12 @@ def test_attention_in_groups_gives_the_padded_values(precision, atol, at_words):
 
 
 def test_attention_groups_hold_each_row_once_padded_to_their_own_length():
-    from ner.bert import _Groups, _Packing
+    from ner.bert import _GROUP_ROWS, _Groups, _Packing
 
     rng = np.random.default_rng(11)
     _, mask = _mixed_batch(rng)
     packing = _Packing(mask, PACKED_GRID)
-    groups = _Groups(packing, mask, GROUPS, PACKED_GRID)
+    groups = _Groups(packing, mask, GROUPS)
     lengths = mask.sum(1)
     slots = np.asarray(packing.slots).reshape(mask.shape)
     assert len(groups.groups) == len(GROUPS) + 1
@@ -356,7 +356,7 @@ def test_attention_groups_hold_each_row_once_padded_to_their_own_length():
         rows = [r for r in range(len(mask)) if low < lengths[r] <= high]
         width = group["slots"].shape[1]
         assert width == max(lengths[rows])  # the grid holds every length up to 16; 20 is S
-        assert group["slots"].shape[0] == next(g for g in PACKED_GRID if g >= len(rows))
+        assert group["slots"].shape[0] == next(g for g in _GROUP_ROWS if g >= len(rows))
         assert group["bias"].shape == (group["slots"].shape[0], 1, 1, width)
         # Each of the group's rows once, the rest copies of its last.
         found = [r for r in rows if any((np.asarray(group["slots"])[:, :lengths[r]]
