@@ -63,7 +63,7 @@ The signatures are `ner.pipeline.Pipeline`'s functions, the code `ner.Tagger`
 and training's evaluation run, so the SavedModel's entities are
 `Tagger.tag`'s by construction. Windows are sorted by length and run through
 the encoder in batches of at most `window_batch_size` windows and
-`ner.pipeline.BATCH_TOKENS` padded wordpieces, so one huge request does not
+`ner.pipeline.BATCH_TOKENS` real wordpieces, so one huge request does not
 become one huge tensor, and memory and time grow linearly with the text.
 
 Shapes: B texts, N words of the whole batch (flattened), S sentences (or

@@ -16,7 +16,8 @@ From texts to entities, for a whole batch of texts at once:
    `ner.features.plan_windows` (long sentences into overlapping windows;
    with `document_context`, the text's other sentences are context), and the
    encoder runs over batches of windows sorted by length, each within
-   `batch_size` windows and `batch_tokens` padded wordpieces. Every word's
+   `batch_size` windows and `BATCH_TOKENS` real wordpieces (its attention
+   in groups of rows by length). Every word's
    potentials come back through its first wordpiece (`ner.alignment`).
 4. Decoding. Constrained Viterbi over whole sentences (the CRF masks forbid
    e.g. `O -> I-PER`), in batches of sentences sorted by length within

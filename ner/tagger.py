@@ -96,8 +96,7 @@ class Tagger:
         model: the tagging model.
         tokenizer: its tokenizer (the model folder's vocab.txt and casing).
         batch_size: at most this many windows per encoder batch (fewer when
-            long windows would exceed `ner.pipeline.BATCH_TOKENS` padded
-            wordpieces).
+            their wordpieces would exceed `ner.pipeline.BATCH_TOKENS`).
     """
 
     def __init__(self, model: TaggerModel, tokenizer: Tokenizer, batch_size: int = 128):
