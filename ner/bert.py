@@ -782,7 +782,7 @@ class _Words:
 
     def __init__(self, packing: _Packing, starts: tf.Tensor, lengths: tf.Tensor,
                  rows_grid: list[int]):
-        self.starts = starts
+        self.starts, self.lengths = starts, lengths
         self.packing = _Packing(tf.sequence_mask(lengths, tf.shape(starts)[1]), rows_grid)
         slots = tf.reshape(packing.slots, packing.shape)  # [B, S] each piece's packed row
         first = tf.gather(slots, starts, batch_dims=1)  # [B, W]
@@ -814,31 +814,45 @@ class _Groups:
     `bounds[g - 1]` and at most `bounds[g]` real wordpieces, a last group the
     longer ones. Each group attends over its own `[m, L]`, L the longest of
     its rows (rounded up to `_GROUP_LENGTHS`, at most S) and m its rows
-    (rounded up to `_GROUP_ROWS`, with copies of its last row), gathered from
-    and scattered back to the packed rows; the dense layers still run on all
-    packed rows at once. Rows without wordpieces are in no group. A row's
-    real wordpieces must come first (a prefix of its mask), as the tagger
-    builds windows.
+    (rounded up to `_GROUP_ROWS`, with copies of its last row); the dense
+    layers still run on all packed rows at once. Rows without wordpieces are
+    in no group. A row's real wordpieces must come first (a prefix of its
+    mask), as the tagger builds windows.
+
+    The groups read their heads straight from the packed query-key-value
+    rows, one gather each into `[m, N, L, D]`, and the packed context rows
+    straight from the groups' `[m, N, L, D]` contexts: no transposes between
+    `[.., L, N, D]` and `[.., N, L, D]`, which cost a tenth of tagging in
+    int8 (BENCHMARKS.md, "Heads gathered in place"). For the last block the
+    queries are the words' first pieces only, `[m, N, w, D]`, w the most
+    words of a row of the group (rounded up to `_GROUP_LENGTHS`).
 
     Args:
         packing: the batch's packed rows.
         attention_mask: int [B, S].
         bounds: sorted lengths between the groups.
+        heads: attention heads N.
         words: the last block's query rows (`_Words`), or None.
     """
 
     def __init__(self, packing: _Packing, attention_mask: tf.Tensor, bounds: list[int],
-                 words: _Words | None = None):
+                 heads: int, words: _Words | None = None):
         b, s = packing.shape[0], packing.shape[1]
+        self.heads = heads
         lengths = tf.reduce_sum(tf.cast(attention_mask, tf.int32), 1)  # [B]
         group_of = tf.where(lengths > 0, tf.searchsorted(
             tf.constant(bounds, tf.int32), lengths, side="left"), -1)  # [B]
         slots = tf.reshape(packing.slots, [b, s])  # [B, S] each cell's packed row
         bias = (1.0 - tf.cast(attention_mask, tf.float32)) * _ATTENTION_MASK_VALUE  # [B, S]
         width = tf.shape(words.starts)[1] if words is not None else 0
-        # Per row: where its first cell lands in the groups' outputs, flattened
-        # and concatenated in group order ([m, L] cells each, or [m, W] for words).
-        base = word_base = tf.zeros([b], tf.int32)
+        head = tf.range(heads)[:, tf.newaxis]  # [N, 1]
+        # Packed query-key-value rows [M, 3H] are read as [M * 3 * N, D]: the
+        # head n of part p (query, key, value) of row r is row (3r + p)N + n.
+        head_rows = lambda cells, part: (cells[:, tf.newaxis, :] * 3 + part) * heads + head
+        # Per row: where its first cell lands in the groups' contexts, flattened
+        # to rows of D and concatenated in group order ([m, N, L] each, or [m,
+        # N, w] for words), and its group's L (or w).
+        base = word_base = stride = word_stride = tf.zeros([b], tf.int32)
         offset = word_offset = tf.constant(0, tf.int32)
         self.groups = []
         for g in range(len(bounds) + 1):
@@ -848,42 +862,60 @@ class _Groups:
             padded = tf.gather(rows, tf.minimum(tf.range(m), n - 1))  # [m]
             longest = tf.reduce_max(tf.concat([tf.gather(lengths, rows), [1]], 0))
             length = tf.minimum(shapes.grid_ceil(_GROUP_LENGTHS, longest[tf.newaxis])[0], s)
-            self.groups.append({
-                "slots": tf.gather(slots[:, :length], padded),  # [m, L] packed rows
+            cells = tf.gather(slots[:, :length], padded)  # [m, L] packed rows
+            group = {
+                "qkv": tf.stack([head_rows(cells, p) for p in range(3)]),  # [3, m, N, L]
                 "bias": tf.expand_dims(tf.expand_dims(
                     tf.gather(bias[:, :length], padded), 1), 1),  # [m, 1, 1, L]
-                # [m, W]; a start beyond a row's words may lie beyond L (read nowhere).
-                "starts": None if words is None else tf.minimum(
-                    tf.gather(words.starts, padded), length - 1)})
-            place = lambda at, first, step: tf.tensor_scatter_nd_update(
-                at, rows[:, tf.newaxis], first + tf.range(n) * step)
-            base = place(base, offset, length)
-            offset += m * length
+            }
+            place = lambda at, value: tf.tensor_scatter_nd_update(
+                at, rows[:, tf.newaxis], value)
+            base = place(base, offset + tf.range(n) * (heads * length))
+            stride = place(stride, tf.fill([n], length))
+            offset += m * heads * length
             if words is not None:
-                word_base = place(word_base, word_offset, width)
-                word_offset += m * width
+                most = tf.reduce_max(tf.concat([tf.gather(words.lengths, rows), [1]], 0))
+                w = tf.minimum(shapes.grid_ceil(_GROUP_LENGTHS, most[tf.newaxis])[0], width)
+                # [m, w]; a start beyond a row's words may lie beyond L (read nowhere).
+                starts = tf.minimum(tf.gather(words.starts[:, :w], padded), length - 1)
+                group["queries"] = head_rows(tf.gather(cells, starts, batch_dims=1), 0)
+                group["keys_values"] = group["qkv"][1:]  # [2, m, N, L]
+                word_base = place(word_base, word_offset + tf.range(n) * (heads * w))
+                word_stride = place(word_stride, tf.fill([n], w))
+                word_offset += m * heads * w
+            self.groups.append(group)
 
-        def index(of: _Packing, row_base: tf.Tensor, columns) -> tf.Tensor:
+        def index(of: _Packing, row_base, row_stride, columns) -> tf.Tensor:
             cells = tf.cast(of.positions, tf.int32)  # [N] in the [B, columns] layout
-            return of.grid_copies(tf.gather(row_base, cells // columns) + cells % columns)
+            row = cells // columns
+            first = tf.gather(row_base, row) + cells % columns  # [N] the cell's head 0
+            heads_apart = tf.gather(row_stride, row)[:, tf.newaxis] * tf.range(heads)
+            return of.grid_copies(first[:, tf.newaxis] + heads_apart)  # [M, N]
 
-        # Packed row -> its cell in the groups' outputs (at every wordpiece,
-        # and for the last block at the words).
-        self.index = index(packing, base, s)  # [M]
-        self.word_index = None if words is None else index(words.packing, word_base, width)
+        # Packed row -> its heads' rows in the groups' contexts (at every
+        # wordpiece, and for the last block at the words).
+        self.index = index(packing, base, stride, s)  # [M, N]
+        self.word_index = None if words is None else index(
+            words.packing, word_base, word_stride, width)  # [M', N]
 
     def attend(self, qkv: tf.Tensor, attention, at_words: bool = False) -> tf.Tensor:
         """Packed query-key-value rows [M, 3H] -> packed context rows [M, H] ([M', H] at_words).
 
-        `attention(qkv [m, L, 3H], bias [m, 1, 1, L], starts [m, W] or None)`
-        gives a group's context [m, L, H], or [m, W, H] at the words' starts.
+        `attention(q [m, N, L or w, D], k, v [m, N, L, D], bias [m, 1, 1, L])`
+        gives a group's context [m, N, L or w, D].
         """
+        size = qkv.shape[-1] // (3 * self.heads)
+        flat = tf.reshape(qkv, [-1, size])  # [M * 3 * N, D]
         contexts = []
         for group in self.groups:
-            context = attention(tf.gather(qkv, group["slots"]), group["bias"],
-                                group["starts"] if at_words else None)
-            contexts.append(tf.reshape(context, [-1, qkv.shape[-1] // 3]))
-        return tf.gather(tf.concat(contexts, 0), self.word_index if at_words else self.index)
+            if at_words:
+                q = tf.gather(flat, group["queries"])  # [m, N, w, D]
+                k, v = tf.unstack(tf.gather(flat, group["keys_values"]))
+            else:
+                q, k, v = tf.unstack(tf.gather(flat, group["qkv"]))  # [m, N, L, D] each
+            contexts.append(tf.reshape(attention(q, k, v, group["bias"]), [-1, size]))
+        context = tf.gather(tf.concat(contexts, 0), self.word_index if at_words else self.index)
+        return tf.reshape(context, [-1, self.heads * size])  # [M, H]
 
 
 class _Layer(tf.Module):
@@ -928,16 +960,21 @@ class _Layer(tf.Module):
         """Context [B, S, H] of q, k, v [B, N, S, D]; [B, W, H] of the queries at `starts` [B, W]."""
         if starts is not None:
             q = tf.gather(q, starts, axis=2, batch_dims=1)  # [B, N, W, D]
-        scores = tf.matmul(q, k, transpose_b=True)  # [B, N, S or W, S]
+        context = self._heads_context(q, k, v, bias, dtype, training, seed)  # [B, N, S or W, D]
+        return tf.reshape(tf.transpose(context, [0, 2, 1, 3]),
+                          [tf.shape(q)[0], tf.shape(q)[2], self.num_heads * self.head_size])
+
+    def _heads_context(self, q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bias: tf.Tensor,
+                       dtype: tf.DType, training: bool, seed: tf.Tensor | None) -> tf.Tensor:
+        """Context [B, N, Q, D] of queries q [B, N, Q, D] over k, v [B, N, S, D]."""
+        scores = tf.matmul(q, k, transpose_b=True)  # [B, N, Q, S]
         # Softmax in float32: bf16 has 8 bits of mantissa, too few for the
         # normaliser of long rows.
         scores = tf.cast(scores, tf.float32) * (1.0 / math.sqrt(self.head_size)) + bias
         probs = tf.cast(tf.nn.softmax(scores, axis=-1), dtype)
         if training and self.attention_dropout > 0:
             probs = dropout(probs, self.attention_dropout, seed, self.salt)
-        context = tf.matmul(probs, v)  # [B, N, S or W, D]
-        return tf.reshape(tf.transpose(context, [0, 2, 1, 3]),
-                          [tf.shape(q)[0], tf.shape(q)[2], self.num_heads * self.head_size])
+        return tf.matmul(probs, v)  # [B, N, Q, D]
 
     def __call__(self, x: tf.Tensor, attention_bias: tf.Tensor, training: bool,
                  seed: tf.Tensor | None = None, packing: _Packing | None = None,
@@ -954,9 +991,8 @@ class _Layer(tf.Module):
                 codes = self.query.codes(x)
                 qkv = tf.concat([dense(x, codes) for dense in (self.query, self.key, self.value)],
                                 -1)
-            context = groups.attend(qkv, lambda group, bias, group_starts: self._attention(
-                *self._heads(group), bias, x.dtype, training, seed, group_starts),
-                at_words=words is not None)
+            context = groups.attend(qkv, lambda q, k, v, bias: self._heads_context(
+                q, k, v, bias, x.dtype, training, seed), at_words=words is not None)
         else:
             if fused:
                 qkv = self.qkv(x)  # [B, S, 3H] or [M, 3H]
@@ -1270,7 +1306,8 @@ class BertEncoder(checkpoint.NamedModule):
                 words = _Words(packing, tf.cast(word_starts, tf.int32),
                                tf.cast(word_lengths, tf.int32), packed_rows)
             if attention_groups is not None:
-                groups = _Groups(packing, attention_mask, attention_groups, words)
+                groups = _Groups(packing, attention_mask, attention_groups,
+                                 self.config.num_attention_heads, words)
         else:
             if word_starts is not None or attention_groups is not None:
                 raise ValueError("word_starts and attention_groups need packed_rows "

@@ -342,33 +342,66 @@ def test_attention_in_groups_gives_the_padded_values(precision, atol, at_words):
 
 
 def test_attention_groups_hold_each_row_once_padded_to_their_own_length():
-    from ner.bert import _GROUP_ROWS, _Groups, _Packing
+    from ner.bert import _GROUP_LENGTHS, _GROUP_ROWS, _Groups, _Packing, _Words
 
     rng = np.random.default_rng(11)
     _, mask = _mixed_batch(rng)
+    starts, word_lengths = _words_of(mask, rng)
+    heads = 4
     packing = _Packing(mask, PACKED_GRID)
-    groups = _Groups(packing, mask, GROUPS)
+    words = _Words(packing, tf.constant(starts), tf.constant(word_lengths), PACKED_GRID)
+    groups = _Groups(packing, mask, GROUPS, heads, words)
     lengths = mask.sum(1)
     slots = np.asarray(packing.slots).reshape(mask.shape)
     assert len(groups.groups) == len(GROUPS) + 1
+    # A group's heads are rows of the packed query-key-value rows read as
+    # [M * 3 * N, D]: head n of part p of packed row r is row (3r + p)N + n.
+    slot_of = lambda at: np.asarray(at) // (3 * heads)
+    part_of = lambda at: np.asarray(at) // heads % 3
+    head_of = lambda at: np.asarray(at) % heads
     seen = []
     for low, high, group in zip([0] + GROUPS, GROUPS + [20], groups.groups):
         rows = [r for r in range(len(mask)) if low < lengths[r] <= high]
-        width = group["slots"].shape[1]
+        qkv = np.asarray(group["qkv"])  # [3, m, N, L]
+        m, width = qkv.shape[1], qkv.shape[3]
+        assert qkv.shape[:3] == (3, m, heads)
         assert width == max(lengths[rows])  # the grid holds every length up to 16; 20 is S
-        assert group["slots"].shape[0] == next(g for g in _GROUP_ROWS if g >= len(rows))
-        assert group["bias"].shape == (group["slots"].shape[0], 1, 1, width)
+        assert m == next(g for g in _GROUP_ROWS if g >= len(rows))
+        assert group["bias"].shape == (m, 1, 1, width)
+        for p in range(3):
+            assert (part_of(qkv[p]) == p).all()
+            assert (head_of(qkv[p]) == np.arange(heads)[:, None]).all()
+            assert (slot_of(qkv[p]) == slot_of(qkv[0])[:, :1]).all()  # one row per head
+        cells = slot_of(qkv[0, :, 0])  # [m, L]
         # Each of the group's rows once, the rest copies of its last.
-        found = [r for r in rows if any((np.asarray(group["slots"])[:, :lengths[r]]
-                                         == slots[r, :lengths[r]]).all(1))]
+        found = [r for r in rows if any((cells[:, :lengths[r]] == slots[r, :lengths[r]]).all(1))]
         assert found == rows
         seen += rows
+        # The last block's queries: the words' first pieces, as many columns
+        # as the most words of a row of the group (on the length grid).
+        queries = np.asarray(group["queries"])  # [m, N, w]
+        most = max(word_lengths[rows])
+        assert queries.shape == (m, heads, next(g for g in _GROUP_LENGTHS if g >= max(most, 1)))
+        assert (part_of(queries) == 0).all() and (head_of(queries) == np.arange(heads)[:, None]).all()
+        for r in rows:
+            i = next(i for i in range(m) if (cells[i, :lengths[r]] == slots[r, :lengths[r]]).all())
+            np.testing.assert_array_equal(slot_of(queries[i, 0, :word_lengths[r]]),
+                                          slots[r, starts[r, :word_lengths[r]]])
     assert sorted(seen) == [r for r in range(len(mask)) if lengths[r] > 0]
-    # Gathering every packed row's attention output back puts each cell in place.
-    cells = np.concatenate([np.asarray(g["slots"]).reshape(-1) for g in groups.groups])
+    # Gathering every packed row's heads back from the groups' contexts ([m,
+    # N, L] rows of D each, concatenated) puts each cell and head in place.
+    slot = np.concatenate([slot_of(g["qkv"][0]).reshape(-1) for g in groups.groups])
+    head = np.concatenate([head_of(g["qkv"][0]).reshape(-1) for g in groups.groups])
+    index = np.asarray(groups.index)  # [M, N]
     real = np.asarray(packing.rows)
-    np.testing.assert_array_equal(cells[np.asarray(groups.index)],
-                                  slots.reshape(-1)[real])
+    np.testing.assert_array_equal(slot[index], np.repeat(slots.reshape(-1)[real][:, None], heads, 1))
+    np.testing.assert_array_equal(head[index], np.broadcast_to(np.arange(heads), index.shape))
+    slot = np.concatenate([slot_of(g["queries"]).reshape(-1) for g in groups.groups])
+    head = np.concatenate([head_of(g["queries"]).reshape(-1) for g in groups.groups])
+    word_index = np.asarray(groups.word_index)  # [M', N]
+    first = np.asarray(words.sources)  # [M'] each word's first piece's packed row
+    np.testing.assert_array_equal(slot[word_index], np.repeat(first[:, None], heads, 1))
+    np.testing.assert_array_equal(head[word_index], np.broadcast_to(np.arange(heads), word_index.shape))
 
 
 def test_the_last_block_computes_the_words_rows_only():
