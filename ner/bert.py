@@ -822,8 +822,8 @@ class _Groups:
     The groups read their heads straight from the packed query-key-value
     rows, one gather each into `[m, N, L, D]`, and the packed context rows
     straight from the groups' `[m, N, L, D]` contexts: no transposes between
-    `[.., L, N, D]` and `[.., N, L, D]`, which cost a tenth of tagging in
-    int8 (BENCHMARKS.md, "Heads gathered in place"). For the last block the
+    `[.., L, N, D]` and `[.., N, L, D]`, which took 6-9% of int8 tagging's op
+    time (BENCHMARKS.md, "Heads gathered in place"). For the last block the
     queries are the words' first pieces only, `[m, N, w, D]`, w the most
     words of a row of the group (rounded up to `_GROUP_LENGTHS`).
 
