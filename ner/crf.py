@@ -258,7 +258,34 @@ def _check_tags(tags, lengths, num_tags, width, name="tags"):
     return tags
 
 
-def _forward(potentials, lengths, transitions, start_transitions):
+def _log_matmul_exp(values, transitions):
+    """log(exp(values) @ exp(transitions)), [B, K], as one small matrix product.
+
+    `tf.reduce_logsumexp(values[:, :, None] + transitions[None], axis=1)`
+    exponentiates B x K x K sums a step; this shifts each row of `values` and
+    the matrix by their maxima and exponentiates only the B x K values (the
+    matrix once per scan). For inference only: where every path into a tag
+    underflows, its log is -inf, whose gradient is NaN; the log-likelihood
+    that training differentiates keeps `reduce_logsumexp`. Measured in
+    BENCHMARKS.md ("Forward-backward as matrix products").
+
+    Args:
+      values: float [B, K] (rows may hold -inf, not all of a row).
+      transitions: (exp(transitions - m), m) of a [K, K] matrix, from
+        `_exp_transitions`.
+    """
+    exp_matrix, shift = transitions
+    top = tf.reduce_max(values, axis=1, keepdims=True)  # [B, 1]
+    return tf.math.log(tf.matmul(tf.exp(values - top), exp_matrix)) + (top + shift)
+
+
+def _exp_transitions(transitions):
+    """(exp(transitions - m), m), m the largest transition: `_log_matmul_exp`'s matrix."""
+    shift = tf.reduce_max(transitions)
+    return tf.exp(transitions - shift), shift
+
+
+def _forward(potentials, lengths, transitions, start_transitions, differentiable=True):
     """Forward algorithm: alphas in log space.
 
     Args:
@@ -266,6 +293,8 @@ def _forward(potentials, lengths, transitions, start_transitions):
       lengths: int32 [B].
       transitions: float32 [K, K].
       start_transitions: float32 [K].
+      differentiable: sum over the previous tag with `tf.reduce_logsumexp`
+        (finite gradients); False: with `_log_matmul_exp` (faster; inference).
 
     Returns:
       float32 [W, B, K] (time-major): alphas[t, b, k] = log of the summed
@@ -275,11 +304,15 @@ def _forward(potentials, lengths, transitions, start_transitions):
     """
     time_major = tf.transpose(potentials, [1, 0, 2])  # [W, B, K]
     steps = tf.range(tf.shape(time_major)[0])
+    exp_transitions = None if differentiable else _exp_transitions(transitions)
 
     def step(alpha, elems):
         t, unary = elems  # scalar, [B, K]
-        # [B, K, 1] + [1, K, K] -> [B, K(from), K(to)]; sum out "from".
-        moved = tf.reduce_logsumexp(alpha[:, :, None] + transitions[None], axis=1)
+        if differentiable:
+            # [B, K, 1] + [1, K, K] -> [B, K(from), K(to)]; sum out "from".
+            moved = tf.reduce_logsumexp(alpha[:, :, None] + transitions[None], axis=1)
+        else:
+            moved = _log_matmul_exp(alpha, exp_transitions)
         new = tf.where(t == 0, start_transitions[None, :], moved) + unary  # [B, K]
         return tf.where((t < lengths)[:, None], new, alpha)
 
@@ -288,7 +321,7 @@ def _forward(potentials, lengths, transitions, start_transitions):
 
 
 def _backward(potentials, lengths, transitions, end_transitions):
-    """Backward algorithm: betas in log space.
+    """Backward algorithm: betas in log space, for inference (`_log_matmul_exp`).
 
     Args:
       potentials: float32 [B, W, K], W >= 1.
@@ -308,12 +341,12 @@ def _backward(potentials, lengths, transitions, end_transitions):
     steps = tf.range(tf.shape(time_major)[0])
     end = tf.broadcast_to(end_transitions[None, :], tf.shape(time_major[0]))  # [B, K]
 
+    # Sums out "to": log(exp(x) @ exp(transitions)^T) for x = unary_next + beta_next.
+    exp_transitions = _exp_transitions(tf.transpose(transitions))
+
     def step(beta_next, elems):
         t, unary_next = elems  # scalar, [B, K]
-        # [1, K, K] + [B, 1, K] -> [B, K(from), K(to)]; sum out "to".
-        moved = tf.reduce_logsumexp(
-            transitions[None] + (unary_next + beta_next)[:, None, :], axis=2
-        )
+        moved = _log_matmul_exp(unary_next + beta_next, exp_transitions)
         return tf.where((t + 1 < lengths)[:, None], moved, end)
 
     return tf.scan(step, (steps, next_unary), initializer=end, reverse=True)
@@ -497,7 +530,8 @@ def crf_marginals(
     potentials, lengths, transitions, start, end, width = _prepare(
         potentials, lengths, transitions, start_transitions, end_transitions
     )
-    alphas = _forward(potentials, lengths, transitions, start)  # [W, B, K]
+    alphas = _forward(potentials, lengths, transitions, start,
+                      differentiable=False)  # [W, B, K]
     betas = _backward(potentials, lengths, transitions, end)  # [W, B, K]
     log_z = _log_norm_from_alphas(alphas, lengths, end)  # [B]
     log_marginals = alphas + betas - log_z[None, :, None]  # [W, B, K]
@@ -558,7 +592,8 @@ def crf_span_probability(
     first = tf.where(valid, starts, 0)  # [B, N] first word of the span
     last = tf.where(valid, ends - 1, 0)  # [B, N] last word of the span
 
-    alphas = _forward(potentials, lengths, transitions, start)  # [W, B, K]
+    alphas = _forward(potentials, lengths, transitions, start,
+                      differentiable=False)  # [W, B, K]
     log_z = _log_norm_from_alphas(alphas, lengths, end)  # [B]
     alphas = tf.transpose(alphas, [1, 0, 2])  # [B, W, K]
     betas = tf.transpose(

@@ -324,6 +324,26 @@ def test_log_likelihood_gradient_matches_brute_force(constrained):
         np.testing.assert_allclose(got, want, atol=1e-4)
 
 
+def test_the_gradient_stays_finite_where_every_path_into_a_tag_underflows():
+    # B-PER outscores B-LOC by 200 at the first word, so in float32 every path
+    # into I-LOC at the second (from B-LOC or I-LOC only) underflows: its log
+    # is -inf. Training's log-sum-exp keeps the gradient finite; the matrix
+    # product that inference sums with would give NaN here.
+    module = crf.CRF(K, *crf.allowed_transitions(LABELS, "IOB2"))
+    pot = tf.Variable(np.zeros((1, 3, K), np.float32))
+    pot[0, 0, LABELS.index("B-PER")].assign(200.0)
+    tags = tf.constant([[1, 2, 0]], tf.int32)
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(module.log_likelihood(pot, tags, tf.constant([3])))
+    assert np.isfinite(total.numpy())
+    assert np.all(np.isfinite(tape.gradient(total, pot).numpy()))
+    # Inference gives that tag a probability of 0 and the others theirs.
+    marginals = module.marginals(pot, tf.constant([3])).numpy()
+    assert marginals[0, 1, LABELS.index("I-LOC")] == 0.0
+    np.testing.assert_allclose(marginals.sum(-1), 1.0, rtol=1e-4)  # float32, scores near 200
+    assert marginals[0, 0, LABELS.index("B-PER")] == pytest.approx(1.0)
+
+
 def test_gradient_matches_finite_differences_on_one_transition():
     potentials, transitions, start, end = make_params(seed=11)
     tags = np.array([[0, 1, 2, 0]] * B, np.int32)
