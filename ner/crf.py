@@ -31,6 +31,10 @@ Conventions, stated once for the whole module:
     score. A finite value keeps gradients and log-sum-exp free of NaN
     (-inf - -inf), and exp(-1e4) underflows to exactly 0 in float32, so a
     forbidden path has probability 0 whenever any allowed path exists.
+    Inference's forward and backward scans (`_log_matmul_exp`, no gradient)
+    give -inf to a tag that every path reaches only by underflowing; the
+    probabilities built from them only add such logs (never subtract two), so
+    that tag's probability is 0, not NaN.
 """
 
 from __future__ import annotations
