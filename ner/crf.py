@@ -520,6 +520,8 @@ def crf_marginals(
     """Per-word tag marginals p(y_t = k | potentials) by forward-backward.
 
     These equal the gradient of `crf_log_norm` with respect to `potentials`.
+    Computed for inference, not to be differentiated: the scans sum by
+    `_log_matmul_exp`, whose gradient is NaN where a tag's paths underflow.
 
     Args:
       potentials: float (any precision) [B, W, K].
@@ -555,6 +557,8 @@ def crf_span_probability(
     every tagging of the rest of the sentence.
 
       p = sum over paths y with y[s:e] = tags[s:e] of exp(score(y)) / Z
+
+    Like `crf_marginals`, for inference: not to be differentiated.
 
     Args:
       potentials: float (any precision) [B, W, K].
