@@ -262,7 +262,7 @@ def _check_tags(tags, lengths, num_tags, width, name="tags"):
     return tags
 
 
-def _log_matmul_exp(values, transitions):
+def _log_matmul_exp(values, exp_transitions):
     """log(exp(values) @ exp(transitions)), [B, K], as one small matrix product.
 
     `tf.reduce_logsumexp(values[:, :, None] + transitions[None], axis=1)`
@@ -275,10 +275,10 @@ def _log_matmul_exp(values, transitions):
 
     Args:
       values: float [B, K] (rows may hold -inf, not all of a row).
-      transitions: (exp(transitions - m), m) of a [K, K] matrix, from
-        `_exp_transitions`.
+      exp_transitions: (exp(transitions - m), m) of a [K, K] matrix
+        `transitions`, from `_exp_transitions`.
     """
-    exp_matrix, shift = transitions
+    exp_matrix, shift = exp_transitions
     top = tf.reduce_max(values, axis=1, keepdims=True)  # [B, 1]
     return tf.math.log(tf.matmul(tf.exp(values - top), exp_matrix)) + (top + shift)
 
