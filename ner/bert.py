@@ -699,15 +699,22 @@ class _LayerNorm(tf.Module):
         x = tf.cast(x, tf.float32)
         if self.fused and tf.inside_function():
             rows = tf.size(x) // x.shape[-1]
+            # Read outside the cond: a cond that reads variables is stateful,
+            # and a stateful op that waits for the batch's compute keeps the
+            # pipeline's next encoder batch from starting until this one ends
+            # (`ner.pipeline.PARALLEL_ITERATIONS`).
+            gamma, beta = tf.convert_to_tensor(self.gamma), tf.convert_to_tensor(self.beta)
             y = tf.cond(rows >= FUSED_LAYER_NORM_MIN_ROWS,
-                        lambda: _fused_layer_norm(x, self.gamma, self.beta, self.eps),
-                        lambda: self._written_out(x))
+                        lambda: _fused_layer_norm(x, gamma, beta, self.eps),
+                        lambda: self._written_out(x, gamma, beta))
             return tf.cast(tf.ensure_shape(y, x.shape), dtype)
         return tf.cast(self._written_out(x), dtype)
 
-    def _written_out(self, x: tf.Tensor) -> tf.Tensor:
+    def _written_out(self, x: tf.Tensor, gamma=None, beta=None) -> tf.Tensor:
+        gamma = self.gamma if gamma is None else gamma
+        beta = self.beta if beta is None else beta
         mean, var = tf.nn.moments(x, axes=[-1], keepdims=True)
-        return (x - mean) * tf.math.rsqrt(var + self.eps) * self.gamma + self.beta
+        return (x - mean) * tf.math.rsqrt(var + self.eps) * gamma + beta
 
 
 class _Packing:

@@ -103,6 +103,15 @@ ATTENTION_GROUPS_FROM = 16
 ATTENTION_GROUPS_BITS = 0
 # Upper bound on sentences x padded words in one CRF decoding batch.
 DECODE_CELLS = 1 << 15
+# Encoder batches in flight at once. One batch alone leaves a core idle
+# through its serial stretches (quantizing, LayerNorm, gathers, softmax); a
+# second batch's ops fill them: int8 tagging of the CoNLL-2003 test sentences
+# in one call took 3.25-3.71 s against 4.29-5.39 s one batch at a time, and
+# 10 in flight timed as 2 (EPYC Zen 4, 2 cores; BENCHMARKS.md, "Two encoder
+# batches in flight"). It needs a loop body whose stateful ops do not wait
+# for its compute: `tf.function` makes every output of the body, the batch
+# counter included, wait for them (see `ner.bert._LayerNorm`).
+PARALLEL_ITERATIONS = 2
 
 
 def traced_once_per_object(function):
@@ -357,11 +366,12 @@ class Pipeline(tf.Module):
                     found_words.write(k, inputs["words"].flat_values))
 
         _, found_potentials, found_words = tf.while_loop(
-            lambda k, *_: k < num_batches, body,
-            (tf.constant(0),
-             tf.TensorArray(tf.float32, size=num_batches, infer_shape=False,
-                            element_shape=[None, self._num_tags]),
-             tf.TensorArray(tf.int64, size=num_batches, infer_shape=False, element_shape=[None])))
+            lambda k, *_: k < num_batches, body, parallel_iterations=PARALLEL_ITERATIONS,
+            loop_vars=(tf.constant(0),
+                       tf.TensorArray(tf.float32, size=num_batches, infer_shape=False,
+                                      element_shape=[None, self._num_tags]),
+                       tf.TensorArray(tf.int64, size=num_batches, infer_shape=False,
+                                      element_shape=[None])))
         return alignment.scatter_words(found_words.concat(), found_potentials.concat(), count)
 
     def _decode(self, potentials, sentence_splits, entities: bool):

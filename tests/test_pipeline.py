@@ -8,6 +8,7 @@ model, where the fixed costs are smallest and a quadratic step shows first.
 
 from __future__ import annotations
 
+import collections
 import json
 import subprocess
 import sys
@@ -165,3 +166,34 @@ def test_each_new_tagger_traces_without_a_retracing_warning(tmp_path):
     functions = [getattr(pipeline, name) for name in (
         "entities", "word_tags", "sentences", "tag_texts", "tag_words", "tag_wordpieces", "decode")]
     assert all(getattr(f, "_omit_frequent_tracing_warning", False) for f in functions)
+
+
+def test_the_encoder_loop_keeps_two_batches_in_flight(model_dir):
+    """The next encoder batch starts while one runs (`PARALLEL_ITERATIONS`),
+    filling the cores a batch alone leaves idle. `tf.function` makes every
+    output of the loop's body, its counter included, wait for the body's
+    stateful ops, so a cond that reads variables (LayerNorm's, once) held
+    every batch until the one before had ended."""
+    tagger = Tagger.load(model_dir, precision="int8")
+    assert tagger.model.encoder.embedding_norm.fused  # its cond is in the graph
+    graph = tagger.pipeline.entities.get_concrete_function().graph.as_graph_def()
+    library = {f.signature.name: f for f in graph.library.function}
+    loops = [(node.attr["body"].func.name, node.attr["parallel_iterations"].i)
+             for nodes in [graph.node] + [f.node_def for f in library.values()]
+             for node in nodes if node.op in ("While", "StatelessWhile")]
+    # The encoder's loop: the body with the most ops.
+    body, parallel = max(loops, key=lambda loop: len(library[loop[0]].node_def))
+    assert parallel == pipeline.PARALLEL_ITERATIONS >= 2
+    ops = collections.Counter(node.op for node in library[body].node_def)
+    assert ops["StatelessIf"] >= 5  # LayerNorm's conds, one per norm of the tiny encoder
+
+    def reads_variables(name: str) -> bool:
+        return any(node.op in ("ReadVariableOp", "ResourceGather")
+                   or any(reads_variables(node.attr[key].func.name)
+                          for key in ("then_branch", "else_branch") if key in node.attr)
+                   for node in library[name].node_def)
+
+    stateful_conds = [node.name for node in library[body].node_def if node.op == "If"
+                      and (reads_variables(node.attr["then_branch"].func.name)
+                           or reads_variables(node.attr["else_branch"].func.name))]
+    assert not stateful_conds
