@@ -710,7 +710,8 @@ class _LayerNorm(tf.Module):
             return tf.cast(tf.ensure_shape(y, x.shape), dtype)
         return tf.cast(self._written_out(x), dtype)
 
-    def _written_out(self, x: tf.Tensor, gamma=None, beta=None) -> tf.Tensor:
+    def _written_out(self, x: tf.Tensor, gamma: tf.Tensor | None = None,
+                     beta: tf.Tensor | None = None) -> tf.Tensor:
         gamma = self.gamma if gamma is None else gamma
         beta = self.beta if beta is None else beta
         mean, var = tf.nn.moments(x, axes=[-1], keepdims=True)

@@ -108,9 +108,10 @@ DECODE_CELLS = 1 << 15
 # second batch's ops fill them: int8 tagging of the CoNLL-2003 test sentences
 # in one call took 3.61-4.41 s against 4.19-4.78 s one batch at a time (six
 # rounds in turns, faster in each), and 10 in flight timed as 2 (EPYC Zen 4,
-# 2 cores; BENCHMARKS.md, "Two encoder batches in flight"). It needs a loop body whose stateful ops do not wait
-# for its compute: `tf.function` makes every output of the body, the batch
-# counter included, wait for them (see `ner.bert._LayerNorm`).
+# 2 cores; BENCHMARKS.md, "Two encoder batches in flight"). It needs a loop
+# body whose stateful ops do not wait for its compute: `tf.function` makes
+# every output of the body, the batch counter included, wait for them (see
+# `ner.bert._LayerNorm`).
 PARALLEL_ITERATIONS = 2
 
 
