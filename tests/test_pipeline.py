@@ -187,13 +187,15 @@ def test_the_encoder_loop_keeps_two_batches_in_flight(model_dir):
     ops = collections.Counter(node.op for node in library[body].node_def)
     assert ops["StatelessIf"] >= 5  # LayerNorm's conds, one per norm of the tiny encoder
 
+    def branches(node) -> list[str]:
+        return [node.attr[key].func.name for key in ("then_branch", "else_branch")
+                if key in node.attr]
+
     def reads_variables(name: str) -> bool:
         return any(node.op in ("ReadVariableOp", "ResourceGather")
-                   or any(reads_variables(node.attr[key].func.name)
-                          for key in ("then_branch", "else_branch") if key in node.attr)
+                   or any(reads_variables(branch) for branch in branches(node))
                    for node in library[name].node_def)
 
     stateful_conds = [node.name for node in library[body].node_def if node.op == "If"
-                      and (reads_variables(node.attr["then_branch"].func.name)
-                           or reads_variables(node.attr["else_branch"].func.name))]
+                      and any(reads_variables(branch) for branch in branches(node))]
     assert not stateful_conds
