@@ -341,18 +341,37 @@ class TaggerModel(checkpoint.NamedModule):
             ValueError: the config is invalid or the weights do not match it.
         """
         model_dir = Path(model_dir)
-        path = model_dir / CONFIG_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"{model_dir}: not a model folder (no {CONFIG_FILE})")
-        config = TaggerConfig.from_dict(files.read_json_object(path), source=str(path))
         with skip_random_init():  # the checkpoint sets every encoder weight below
-            model = cls(config, compute_dtype=compute_dtype)
+            model = cls(read_config(model_dir), compute_dtype=compute_dtype)
+        model.assign_weights(model_dir)
+        return model
+
+    def assign_weights(self, model_dir: str | os.PathLike) -> None:
+        """Sets every variable from a model folder's checkpoint (`save`'s).
+
+        Raises:
+            FileNotFoundError: the checkpoint is missing.
+            ValueError: its weights do not match the variables one to one.
+        """
+        model_dir = Path(model_dir)
         if not (model_dir / (CHECKPOINT_PREFIX + ".index")).is_file():
             raise FileNotFoundError(f"{model_dir}: {CHECKPOINT_PREFIX}.index is missing")
         weights = checkpoint.read_checkpoint(model_dir / CHECKPOINT_PREFIX)
-        checkpoint.assign_pretrained(model.variables_by_name(), weights, source=str(model_dir),
+        checkpoint.assign_pretrained(self.variables_by_name(), weights, source=str(model_dir),
                                      ignorable=_MATCHES_NOTHING)
-        return model
+
+
+def read_config(model_dir: Path) -> TaggerConfig:
+    """A model folder's tagger_config.json.
+
+    Raises:
+        FileNotFoundError: the folder has none.
+        ValueError: it is invalid (the message names the file).
+    """
+    path = model_dir / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{model_dir}: not a model folder (no {CONFIG_FILE})")
+    return TaggerConfig.from_dict(files.read_json_object(path), source=str(path))
 
 
 

@@ -21,19 +21,28 @@ class ScriptedDev:
     """Stands in for `train.evaluate_split`: the training loop's dev F1s follow `f1s`.
 
     Once `f1s` runs out, evaluations are real (the test's counts catch any
-    evaluation too many).
+    evaluation too many). The final scoring of the best model, once
+    `train._best_tagger` has given its tagger, is always real. `install`
+    puts it in place of both.
     """
 
     def __init__(self, f1s):
         self.f1s = list(f1s)
-        self.dev_tagger = None
+        self.final = False
         self.calls = 0
+
+    def install(self, monkeypatch) -> "ScriptedDev":
+        monkeypatch.setattr(train, "evaluate_split", self)
+        monkeypatch.setattr(train, "_best_tagger", self._best_tagger)
+        return self
+
+    def _best_tagger(self, *args, **kwargs):
+        self.final = True
+        return REAL_BEST_TAGGER(*args, **kwargs)
 
     def __call__(self, tagger, sents, documents):
         result, pred = REAL_EVALUATE(tagger, sents, documents)
-        # The loop's tagger is the first one seen; the final scoring loads another.
-        self.dev_tagger = self.dev_tagger or tagger
-        if tagger is not self.dev_tagger or not self.f1s:
+        if self.final or not self.f1s:
             return result, pred
         self.calls += 1
         result = copy.deepcopy(result)
@@ -42,6 +51,7 @@ class ScriptedDev:
 
 
 REAL_EVALUATE = train.evaluate_split
+REAL_BEST_TAGGER = train._best_tagger
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +84,7 @@ def test_patience_stops_where_the_dev_curve_says_and_a_resumed_run_keeps_countin
     curve = [0.1, 0.3, 0.2, 0.25, 0.9, 0.9]  # best at epoch 2; epochs 3 and 4 do not beat it
     out = tmp_path / "out"
     # Killed after epoch 3: one evaluation without improvement is on the counter.
-    monkeypatch.setattr(train, "evaluate_split", ScriptedDev(curve[:3]))
+    ScriptedDev(curve[:3]).install(monkeypatch)
     train_killed_after_epoch(3, _options(sample_file, out, tiny_bert_dir))
     state = _state(out)
     assert (state["best_f1"], state["best_epoch"], state["evals_since_best"]) == (0.3, 2, 1)
@@ -84,7 +94,7 @@ def test_patience_stops_where_the_dev_curve_says_and_a_resumed_run_keeps_countin
     # a row: the run stops after epoch 4, as the curve says (a run that lost
     # the counter or the best score would go on to 0.9).
     scripted = ScriptedDev(curve[3:])
-    monkeypatch.setattr(train, "evaluate_split", scripted)
+    scripted.install(monkeypatch)
     summary = train.train(_options(sample_file, out, tiny_bert_dir, resume=True))
     assert scripted.calls == 1
     assert [e["epoch"] for e in _log(out)] == [1, 2, 3, 4]
@@ -101,7 +111,7 @@ def test_patience_stops_where_the_dev_curve_says_and_a_resumed_run_keeps_countin
 
     # A stopped run stays stopped: --resume only completes its reports.
     scripted = ScriptedDev([])
-    monkeypatch.setattr(train, "evaluate_split", scripted)
+    scripted.install(monkeypatch)
     train.train(_options(sample_file, out, tiny_bert_dir, resume=True))
     assert scripted.calls == 0 and len(_log(out)) == 4
     assert "had stopped early" in capsys.readouterr().err
@@ -124,7 +134,7 @@ def test_a_model_saved_within_an_epoch_stays_the_best_after_a_kill(
     killed = tmp_path / "killed"
     options = functools.partial(_options, sample_file, bert_dir=tiny_bert_dir, epochs=2,
                                 eval_every_steps=3, patience=5)
-    monkeypatch.setattr(train, "evaluate_split", _DiesAtEvaluation([0.1, 0.5, 0.7]))
+    _DiesAtEvaluation([0.1, 0.5, 0.7]).install(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         train.train(options(out=killed))
     assert (_state(killed)["best_f1"], _state(killed)["best_step"]) == (0.5, 4)
@@ -136,7 +146,7 @@ def test_a_model_saved_within_an_epoch_stays_the_best_after_a_kill(
     # model of step 6 stays the best, and both evaluations count for patience.
     out = tmp_path / "lower"
     shutil.copytree(killed, out)
-    monkeypatch.setattr(train, "evaluate_split", ScriptedDev([0.6, 0.65]))
+    ScriptedDev([0.6, 0.65]).install(monkeypatch)
     summary = train.train(options(out=out, resume=True))
     assert "the model in " in capsys.readouterr().err
     state = _state(out)
@@ -148,7 +158,7 @@ def test_a_model_saved_within_an_epoch_stays_the_best_after_a_kill(
     # saved again and the counter starts over there, as without the kill.
     out = tmp_path / "same"
     shutil.copytree(killed, out)
-    monkeypatch.setattr(train, "evaluate_split", ScriptedDev([0.7, 0.65]))
+    ScriptedDev([0.7, 0.65]).install(monkeypatch)
     train.train(options(out=out, resume=True))
     err = capsys.readouterr().err
     assert ("was saved after the checkpoint (epoch 2, step 6, dev F1 70.00): it stays the best "
@@ -164,7 +174,7 @@ def test_eval_every_steps_evaluates_within_epochs_and_can_stop_there(
     out = tmp_path / "out"
     # 4 steps an epoch; every 3 steps and at epoch ends: 3, 4 | 6, 8 | 9, 12 | 15 ...
     scripted = ScriptedDev([0.1, 0.5, 0.4, 0.6, 0.3, 0.2, 0.1, 0.0])
-    monkeypatch.setattr(train, "evaluate_split", scripted)
+    scripted.install(monkeypatch)
     options = _options(sample_file, out, tiny_bert_dir, eval_every_steps=3, patience=3)
     summary = train.train(options)
     log = _log(out)

@@ -656,6 +656,52 @@ def test_printed_scores_are_the_reports_to_every_digit(sample_data, tiny_bert_di
     assert float(micro.group(3)) > 0, micro.group(0)
 
 
+def test_the_best_model_is_scored_with_its_saved_weights_in_the_pipeline_traced_for_dev(
+        sample_data, tiny_bert_dir, tmp_path, monkeypatch, capsys):
+    """The final scores read the saved best weights back into the tagger that scored dev.
+
+    One pipeline is built (and traced) per run; the weights it scores with at
+    the end are the folder's, not the last epoch's, and its scores are those
+    of the folder loaded afresh.
+    """
+    import copy
+
+    from evaluation import report as report_lib
+    from ner import tagger as tagger_module
+
+    pipelines = []
+    real_pipeline = tagger_module.Pipeline
+    monkeypatch.setattr(tagger_module, "Pipeline",
+                        lambda *a, **k: pipelines.append(real_pipeline(*a, **k)) or pipelines[-1])
+    real_evaluate = train.evaluate_split
+    scripted = [0.9, 0.1]  # epoch 1 is the best, so the last weights are not the saved ones
+    weights = []  # the weights of every evaluation, in order
+
+    def evaluate(tagger, sents, documents):
+        result, pred = real_evaluate(tagger, sents, documents)
+        weights.append({n: v.numpy() for n, v in tagger.model.variables_by_name().items()})
+        if scripted:
+            result = copy.deepcopy(result)
+            result["default"]["micro avg"]["f1"] = scripted.pop(0)
+        return result, pred
+
+    monkeypatch.setattr(train, "evaluate_split", evaluate)
+    out = tmp_path / "out"
+    summary = train.train(_options(sample_data, out, tiny_bert_dir, epochs=2))
+    assert "best model (epoch 1)" in capsys.readouterr().err
+    assert len(pipelines) == 1 and len(weights) == 4  # dev twice, then the best on dev and test
+    saved = _weights(out / "model")
+    assert any(not np.array_equal(weights[1][n], saved[n]) for n in saved)  # epoch 2 differs
+    for scored in weights[2:]:
+        assert sorted(scored) == sorted(saved)
+        for name in saved:
+            np.testing.assert_array_equal(scored[name], saved[name], err_msg=name)
+    monkeypatch.undo()
+    # The folder loaded afresh, as `python -m evaluation.report --model_dir` scores it.
+    fresh = report_lib.run(model_dir=str(out), data=str(sample_data / "dev.txt"))
+    assert summary["dev_f1"] == fresh["default"]["micro avg"]["f1"]
+
+
 def test_training_on_span_files_with_a_custom_label_set(tiny_bert_dir, tmp_path, capsys):
     """JSONL spans (README's example lines) as train, dev and test, named by --*_file."""
     lines = [
