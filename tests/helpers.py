@@ -1,5 +1,6 @@
-"""Small helpers shared by several test modules (plain functions, not fixtures)."""
+"""Small helpers shared by several test modules (plain functions and classes, not fixtures)."""
 
+import copy
 import subprocess
 import sys
 from pathlib import Path
@@ -66,3 +67,46 @@ def train_killed_after_epoch(epoch: int, options) -> None:
             train.train(options)
     finally:
         train._write_state = real_write
+
+
+class ScriptedDev:
+    """Stands in for `train.evaluate_split`: the training loop's dev F1s follow `f1s`.
+
+    Once `f1s` runs out, evaluations are real (the test's counts catch any
+    evaluation too many). The final scoring of the best model, once
+    `train._best_tagger` has given its tagger, is always real. `install`
+    puts it in place of both.
+    """
+
+    # `train`'s own functions, read at the first construction: before any
+    # ScriptedDev has replaced them.
+    _real: dict = {}
+
+    def __init__(self, f1s):
+        from ner import train
+
+        if not ScriptedDev._real:
+            ScriptedDev._real.update(evaluate=train.evaluate_split, best_tagger=train._best_tagger)
+        self.f1s = list(f1s)
+        self.final = False
+        self.calls = 0
+
+    def install(self, monkeypatch) -> "ScriptedDev":
+        from ner import train
+
+        monkeypatch.setattr(train, "evaluate_split", self)
+        monkeypatch.setattr(train, "_best_tagger", self._best_tagger)
+        return self
+
+    def _best_tagger(self, *args, **kwargs):
+        self.final = True
+        return self._real["best_tagger"](*args, **kwargs)
+
+    def __call__(self, tagger, sents, documents):
+        result, pred = self._real["evaluate"](tagger, sents, documents)
+        if self.final or not self.f1s:
+            return result, pred
+        self.calls += 1
+        result = copy.deepcopy(result)
+        result["default"]["micro avg"]["f1"] = self.f1s.pop(0)
+        return result, pred

@@ -5,7 +5,6 @@ replaced by the next value of a list, so where training must stop is known in
 advance. The final scoring of the best model (a loaded `Tagger`) is left real.
 """
 
-import copy
 import functools
 import json
 import shutil
@@ -14,44 +13,7 @@ import pytest
 from absl import flags
 
 from ner import train
-from tests.helpers import train_killed_after_epoch
-
-
-class ScriptedDev:
-    """Stands in for `train.evaluate_split`: the training loop's dev F1s follow `f1s`.
-
-    Once `f1s` runs out, evaluations are real (the test's counts catch any
-    evaluation too many). The final scoring of the best model, once
-    `train._best_tagger` has given its tagger, is always real. `install`
-    puts it in place of both.
-    """
-
-    def __init__(self, f1s):
-        self.f1s = list(f1s)
-        self.final = False
-        self.calls = 0
-
-    def install(self, monkeypatch) -> "ScriptedDev":
-        monkeypatch.setattr(train, "evaluate_split", self)
-        monkeypatch.setattr(train, "_best_tagger", self._best_tagger)
-        return self
-
-    def _best_tagger(self, *args, **kwargs):
-        self.final = True
-        return REAL_BEST_TAGGER(*args, **kwargs)
-
-    def __call__(self, tagger, sents, documents):
-        result, pred = REAL_EVALUATE(tagger, sents, documents)
-        if self.final or not self.f1s:
-            return result, pred
-        self.calls += 1
-        result = copy.deepcopy(result)
-        result["default"]["micro avg"]["f1"] = self.f1s.pop(0)
-        return result, pred
-
-
-REAL_EVALUATE = train.evaluate_split
-REAL_BEST_TAGGER = train._best_tagger
+from tests.helpers import ScriptedDev, train_killed_after_epoch
 
 
 @pytest.fixture(scope="module")

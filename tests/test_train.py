@@ -15,7 +15,7 @@ import pytest
 from ner import checkpoint, precision, train
 from ner.model import TaggerModel
 from ner.tagger import Tagger
-from tests.helpers import train_killed_after_epoch
+from tests.helpers import ScriptedDev, train_killed_after_epoch
 from tests.tiny_model import write_model_folder
 
 REPO = Path(__file__).resolve().parent.parent
@@ -664,8 +664,6 @@ def test_the_best_model_is_scored_with_its_saved_weights_in_the_pipeline_traced_
     the end are the folder's, not the last epoch's, and its scores are those
     of the folder loaded afresh.
     """
-    import copy
-
     from evaluation import report as report_lib
     from ner import tagger as tagger_module
 
@@ -673,19 +671,15 @@ def test_the_best_model_is_scored_with_its_saved_weights_in_the_pipeline_traced_
     real_pipeline = tagger_module.Pipeline
     monkeypatch.setattr(tagger_module, "Pipeline",
                         lambda *a, **k: pipelines.append(real_pipeline(*a, **k)) or pipelines[-1])
-    real_evaluate = train.evaluate_split
-    scripted = [0.9, 0.1]  # epoch 1 is the best, so the last weights are not the saved ones
     weights = []  # the weights of every evaluation, in order
 
-    def evaluate(tagger, sents, documents):
-        result, pred = real_evaluate(tagger, sents, documents)
-        weights.append({n: v.numpy() for n, v in tagger.model.variables_by_name().items()})
-        if scripted:
-            result = copy.deepcopy(result)
-            result["default"]["micro avg"]["f1"] = scripted.pop(0)
-        return result, pred
+    class Recorded(ScriptedDev):
+        def __call__(self, tagger, sents, documents):
+            weights.append({n: v.numpy() for n, v in tagger.model.variables_by_name().items()})
+            return super().__call__(tagger, sents, documents)
 
-    monkeypatch.setattr(train, "evaluate_split", evaluate)
+    # Epoch 1 is the best, so the last weights are not the saved ones.
+    Recorded([0.9, 0.1]).install(monkeypatch)
     out = tmp_path / "out"
     summary = train.train(_options(sample_data, out, tiny_bert_dir, epochs=2))
     assert "best model (epoch 1)" in capsys.readouterr().err
