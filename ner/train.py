@@ -93,6 +93,21 @@ FLAGS_FILE = "train.flags"
 # Width of the head's word-shape vectors under a wholly frozen encoder
 # (`TaggerConfig.head_case_size`): seven shapes need few dimensions.
 HEAD_CASE_SIZE = 32
+# Runs of fewer steps update the weights (and their average) without XLA:
+# compiling the update costs more than it saves in a few steps. With the
+# default encoder on 2 cores the compiled update saved 41-54 ms a step and
+# compiling it cost about 2.2-6.4 s, so it pays from somewhere between 40 and
+# 160 steps (BENCHMARKS.md, "The weight update compiled only for runs that
+# repay it"); a CoNLL-2003 run has thousands, the test suite's tiny runs 4-20.
+XLA_UPDATE_MIN_STEPS = 200
+
+
+def compile_update(total_steps: int, replicas: int = 1) -> bool:
+    """Whether a run compiles its weight update with XLA (`XLA_UPDATE_MIN_STEPS`).
+
+    Only on one replica: a mirrored update runs in cross-replica context.
+    """
+    return replicas == 1 and total_steps >= XLA_UPDATE_MIN_STEPS
 
 
 def choose_strategy(name: str) -> tf.distribute.Strategy:
@@ -274,11 +289,12 @@ class WeightAverage:
     Args:
         by_name: the variables to average, by checkpoint name.
         decay: in (0, 1).
+        jit_compile: compile the update with XLA (`compile_update`).
     """
 
     PREFIX = "weight_average/"
 
-    def __init__(self, by_name: dict[str, tf.Variable], decay: float):
+    def __init__(self, by_name: dict[str, tf.Variable], decay: float, jit_compile: bool = True):
         self.decay = decay
         self.names = list(by_name)
         self.variables = list(by_name.values())
@@ -286,7 +302,7 @@ class WeightAverage:
                          for i, v in enumerate(self.variables)]
         # One fused pass over all weights per step (the optimizer's update is
         # compiled the same way, see `Trainer._make_step`).
-        self._update = tf.function(self._update_fn, jit_compile=True,
+        self._update = tf.function(self._update_fn, jit_compile=jit_compile,
                                    input_signature=[tf.TensorSpec([], tf.int64)])
         self._swap = tf.function(self._swap_fn, input_signature=[])
 
@@ -385,21 +401,22 @@ class Trainer:
         with self.strategy.scope():
             self.optimizer = AdamW(self.trained, self.learning_rates, total_steps, warmup,
                                    weight_decay=self.options.weight_decay)
-        self._step = self._make_step()
+        self._step = self._make_step(total_steps)
         if self.options.ema_decay:
             if self.strategy.num_replicas_in_sync != 1:
                 raise ValueError("--ema_decay is implemented for one replica; run with "
                                  "--strategy=default or without --ema_decay")
             names = {id(v): name for name, v in self.model.variables_by_name().items()}
             self.average = WeightAverage({names[id(v)]: v for v in self.trained},
-                                         self.options.ema_decay)
+                                         self.options.ema_decay,
+                                         jit_compile=compile_update(total_steps))
 
     def evaluation_weights(self):
         """A context in which the model holds the weights to evaluate and save:
         the average with `--ema_decay`, else the trained ones."""
         return self.average.swapped_in() if self.average else contextlib.nullcontext()
 
-    def _make_step(self):
+    def _make_step(self, total_steps: int):
         model, trained, strategy = self.model, self.trained, self.strategy
         encoder_frozen = self.encoder_frozen
 
@@ -427,12 +444,13 @@ class Trainer:
         compiled = traced_once_per_object(tf.function(
             replica_step, jit_compile=self.options.xla, input_signature=signature))
         # The update touches every weight several times; XLA fuses it into one
-        # pass per variable (measured: 159 ms -> 62 ms per step on 2 cores).
-        # Only on one replica: a mirrored update runs in cross-replica context.
+        # pass per variable (measured: 159 ms -> 62 ms per step on 2 cores),
+        # in a run with steps enough to repay compiling it (`compile_update`).
         single = strategy.num_replicas_in_sync == 1
         optimizer = self.optimizer
         apply = traced_once_per_object(tf.function(
-            lambda grads, rows: optimizer.apply([g / rows for g in grads]), jit_compile=single))
+            lambda grads, rows: optimizer.apply([g / rows for g in grads]),
+            jit_compile=compile_update(total_steps, strategy.num_replicas_in_sync)))
 
         if single:
             def step(feats, labels, rows, seed):

@@ -161,12 +161,13 @@ def test_a_frozen_run_saved_before_head_shapes_resumes_without_them(sample_data,
     assert log == [1, 2]
 
 
-def test_weight_average_follows_its_schedule_and_swaps_back():
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_weight_average_follows_its_schedule_and_swaps_back(jit_compile):
     import tensorflow as tf
 
     a = tf.Variable([1.0, 2.0])
     b = tf.Variable([[3.0]])
-    average = train.WeightAverage({"x/a": a, "x/b": b}, decay=0.99)
+    average = train.WeightAverage({"x/a": a, "x/b": b}, decay=0.99, jit_compile=jit_compile)
     assert sorted(average.variables_by_name()) == ["weight_average/x/a", "weight_average/x/b"]
     expected_a, expected_b = np.array([1.0, 2.0]), np.array([[3.0]])
     for step, (va, vb) in enumerate([([5.0, 6.0], [[7.0]]), ([-1.0, 0.0], [[2.0]]),
@@ -186,6 +187,34 @@ def test_weight_average_follows_its_schedule_and_swaps_back():
     np.testing.assert_array_equal(a.numpy(), [4.0, 4.0])  # the trained values, exactly
     np.testing.assert_array_equal(b.numpy(), [[0.5]])
     np.testing.assert_allclose(named["weight_average/x/a"].numpy(), expected_a, rtol=1e-6)
+
+
+def test_only_runs_that_repay_it_compile_the_weight_update():
+    threshold = train.XLA_UPDATE_MIN_STEPS
+    assert 20 < threshold <= 1000  # above the test suite's runs, below a CoNLL-2003 run's
+    assert not train.compile_update(threshold - 1)
+    assert train.compile_update(threshold)
+    assert not train.compile_update(threshold, replicas=2)
+
+
+def test_the_compiled_and_the_plain_weight_update_train_alike(sample_data, tiny_bert_dir,
+                                                              tmp_path, monkeypatch):
+    """The same run with the update (and the weights' average) compiled by XLA and not."""
+    decided = []  # compile_update's answers: the optimizer's update's, then the average's
+    real = train.compile_update
+    monkeypatch.setattr(train, "compile_update",
+                        lambda *a, **k: decided.append(real(*a, **k)) or decided[-1])
+    plain = tmp_path / "plain"
+    train.train(_options(sample_data, plain, tiny_bert_dir, epochs=2, ema_decay=0.9))
+    monkeypatch.setattr(train, "XLA_UPDATE_MIN_STEPS", 0)
+    compiled = tmp_path / "compiled"
+    train.train(_options(sample_data, compiled, tiny_bert_dir, epochs=2, ema_decay=0.9))
+    assert decided == [False, False, True, True]
+    a = checkpoint.read_checkpoint(plain / "checkpoints" / "last" / "train.ckpt")
+    b = checkpoint.read_checkpoint(compiled / "checkpoints" / "last" / "train.ckpt")
+    assert sorted(a) == sorted(b) and any(n.startswith("weight_average/") for n in a)
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], rtol=0, atol=1e-5, err_msg=name)
 
 
 def test_ema_run_saves_the_average_it_scored(sample_data, tiny_bert_dir, tmp_path):
