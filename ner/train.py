@@ -962,8 +962,7 @@ def train(options: TrainOptions) -> dict[str, Any]:
     # The best model as users (and `python -m evaluation.report --model_dir`)
     # load it, in float32: the scores printed below are the report's for the
     # same files, whatever dtype the epochs were scored in.
-    best_tagger = _best_tagger(out / "model", trainer, dev_tagger, tokenizer,
-                               options.eval_batch_size)
+    best_tagger = _best_tagger(out / "model", trainer, dev_tagger)
     dev_result, _ = evaluate_split(best_tagger, dev_sents, dev_docs)
     files.write_json_atomically(out / "dev_report.json", dev_result)
     summary["dev_f1"] = _f1(dev_result)
@@ -1002,9 +1001,9 @@ def train(options: TrainOptions) -> dict[str, Any]:
     return summary
 
 
-def _best_tagger(folder: Path, trainer: Trainer, dev_tagger: Tagger, tokenizer,
-                 batch_size: int) -> Tagger:
-    """The saved best model as `Tagger.load(folder)` gives it, in float32.
+def _best_tagger(folder: Path, trainer: Trainer, dev_tagger: Tagger) -> Tagger:
+    """The saved best model as `Tagger.load(folder)` gives it, in float32, with
+    `dev_tagger`'s batch size.
 
     When the model that scored dev computes as a loaded one does (float32,
     the folder's config and casing), the folder's weights are read back into
@@ -1017,9 +1016,9 @@ def _best_tagger(folder: Path, trainer: Trainer, dev_tagger: Tagger, tokenizer,
     """
     saved = read_config(folder)
     if (trainer.compute_dtype != tf.float32 or trainer.model.encoder.precision != "float32"
-            or saved != trainer.config or tokenizer.do_lower_case != saved.do_lower_case
-            or dev_tagger.batch_size != batch_size):
-        return Tagger.load(folder, batch_size=batch_size)
+            or saved != trainer.config
+            or dev_tagger.tokenizer.do_lower_case != saved.do_lower_case):
+        return Tagger.load(folder, batch_size=dev_tagger.batch_size)
     trainer.model.assign_weights(folder)
     dev_tagger.meta = read_meta(folder)
     return dev_tagger
